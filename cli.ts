@@ -1,0 +1,595 @@
+/**
+ * The `ctnr` command: argument parsing, printing and exit codes only.
+ *
+ * ```text
+ * ctnr create  --src DIR --container FILE [options]
+ * ctnr extract --container FILE --outdir DIR [options]
+ * ctnr list    --container FILE [--index FILE] [--json]
+ * ctnr verify  --container FILE [--index FILE]
+ * ctnr cat     --container FILE RELPATH
+ * ```
+ *
+ * Exit codes: 0 done; 1 a data fault (corrupt, unsafe, mismatch, conflict);
+ * 2 a usage error; 3 created but incomplete (unreadable source files);
+ * 130 SIGINT; 143 SIGTERM.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { parseArgs } from "node:util";
+import cliProgress from "cli-progress";
+import {
+  ContainerReader,
+  createContainer,
+  CtnrError,
+  extractContainer,
+  finalizeContainer,
+  UsageError,
+} from "./mod.ts";
+import type { CreateOptions, ExtractOptions, IndexEntry } from "./mod.ts";
+
+/** Where the command prints. */
+export interface CliIo {
+  /** Normal output (summaries, `list`, `cat`). */
+  stdout: (text: string) => void;
+  /** Warnings and errors. */
+  stderr: (text: string) => void;
+  /** Raw bytes to standard output (`cat`). */
+  writeBytes: (bytes: Uint8Array) => Promise<void>;
+  /** Whether standard error is a terminal (progress bars). */
+  isTerminal: boolean;
+}
+
+const VERSION = "0.1.0";
+
+const DEFAULT_IO: CliIo = {
+  stdout: (text) => console.log(text),
+  stderr: (text) => console.error(text),
+  writeBytes: async (bytes) => {
+    for (let w = 0; w < bytes.length;) w += await Deno.stdout.write(bytes.subarray(w));
+  },
+  isTerminal: Deno.stderr.isTerminal(),
+};
+
+const USAGE = `ctnr ${VERSION}: pack a folder tree into one verified container file (CTNRv1)
+
+Usage:
+  ctnr create  --src DIR --container FILE [options]   (or: ctnr create DIR FILE)
+  ctnr extract --container FILE --outdir DIR [options] (or: ctnr extract FILE DIR)
+  ctnr list    --container FILE [--index FILE] [--json]
+  ctnr verify  --container FILE [--index FILE]
+  ctnr cat     --container FILE RELPATH
+
+Run "ctnr COMMAND --help" for the options of a command.
+Exit codes: 0 ok, 1 data fault, 2 usage, 3 created but incomplete, 130 SIGINT, 143 SIGTERM.`;
+
+const CREATE_HELP = `Usage: ctnr create --src DIR --container FILE [options]
+
+Options of the original create_container.py (same names, same meaning):
+  --src DIR                 folder to pack (not needed with --finalize-only)
+  --container FILE          container to write, or to continue when it exists (resume)
+  --index FILE              NDJSON index (default: <container>.idx)
+  --compress                store each payload as one gzip member
+  --tqdm                    show a progress bar on stderr
+  --count                   count files first (progress total)
+  --scan-sizes              count files and bytes first (progress total and ETA)
+  --print-each              print each entry as it is committed
+  --status-file FILE        rewrite a status file about once a second
+  --status-format kv|json   format of the status file (default kv)
+  --fsync-every N           fsync the container every N entries (default 1000)
+  --index-batch N           commit the index every N entries, N >= --fsync-every (default: --fsync-every)
+  --chunk-size BYTES        read size for large files, minimum 1024 (default 1048576)
+  -v, --verbose             more output (repeatable)
+  --dry-run                 read, hash and compress, write nothing
+  --finalize                embed the index as a trailer when done
+  --finalize-only           only embed the existing index, pack nothing
+  --remove-index-on-finalize  delete the standalone index after embedding it
+Options ctnr adds:
+  --symlinks store|skip     record symlinks as links (default) or leave them out
+  --no-empty-dirs           do not record empty folders
+  --compat                  only entries the original extractor reads (= --symlinks skip --no-empty-dirs)
+  --concurrency N           files read at once (default 8)`;
+
+const EXTRACT_HELP = `Usage: ctnr extract --container FILE --outdir DIR [options]
+
+Options of the original extract_container_updated.py (same names, same meaning):
+  --container FILE          container to read
+  --index FILE              external index (preferred over the embedded one)
+  --outdir DIR              output folder (created when missing)
+  --chunk-size BYTES        read size for large payloads, minimum 1024 (default 1048576)
+  --tqdm                    show a progress bar on stderr
+  --status-file FILE        rewrite a status file about once a second
+  --status-format kv|json   format of the status file (default kv)
+  --skip-existing           skip a target that exists with size orig_size
+  --verify-existing         skip it only when its SHA-256 matches (implies --skip-existing)
+  -v, --verbose             more output (repeatable)
+  --dry-run                 read and verify every payload, write nothing
+  --lookback BYTES          accepted for compatibility; ctnr finds any index without a window
+Options ctnr adds:
+  --keep-going              go on after an entry fails (exit code is still 1)
+  --lenient                 skip malformed index lines with a warning (the original's behaviour)
+  --allow-unsafe-links      extract symlinks that point outside the output folder
+  --fsync                   fsync each file before its rename
+  --concurrency N           files written at once (default 16)`;
+
+/**
+ * Run the command line `args` and return the process exit code.
+ *
+ * @param args the arguments after the program name
+ * @param io where to print (tests pass their own)
+ * @returns the exit code
+ */
+export async function main(args: string[], io: CliIo = DEFAULT_IO): Promise<number> {
+  const [command, ...rest] = args;
+  const controller = new AbortController();
+  const listeners: [Deno.Signal, () => void][] = [];
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    const listener = () => controller.abort(signal);
+    try {
+      Deno.addSignalListener(signal, listener);
+      listeners.push([signal, listener]);
+    } catch { /* not supported on this platform */ }
+  }
+  try {
+    switch (command) {
+      case "create":
+        return await runCreate(rest, io, controller.signal);
+      case "extract":
+        return await runExtract(rest, io, controller.signal, false);
+      case "verify":
+        return await runExtract(rest, io, controller.signal, true);
+      case "list":
+        return await runList(rest, io);
+      case "cat":
+        return await runCat(rest, io);
+      case "--version":
+      case "version":
+        io.stdout(`ctnr ${VERSION}`);
+        return 0;
+      case undefined:
+      case "-h":
+      case "--help":
+      case "help":
+        io.stdout(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`Unknown command "${command}"`);
+    }
+  } catch (error) {
+    return report(error, io, command);
+  } finally {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  }
+}
+
+function report(error: unknown, io: CliIo, command: string | undefined): number {
+  if (error instanceof CtnrError) {
+    io.stderr(`ctnr: ${error.message}`);
+    if (error instanceof UsageError) {
+      io.stderr(
+        `Run "ctnr ${command && command !== "--help" ? command + " " : ""}--help" for usage.`,
+      );
+    }
+    return error.exitCode;
+  }
+  if (
+    error instanceof TypeError && (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+  ) {
+    io.stderr(`ctnr: ${error.message}`);
+    io.stderr(`Run "ctnr ${command ?? ""} --help" for usage.`);
+    return 2;
+  }
+  if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
+    io.stderr(`ctnr: ${(error as Error).message}`);
+    return 1;
+  }
+  io.stderr(`ctnr: unexpected error: ${(error as Error)?.stack ?? error}`);
+  return 1;
+}
+
+// ---------------------------------------------------------------------------
+
+async function runCreate(args: string[], io: CliIo, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      src: { type: "string" },
+      container: { type: "string" },
+      index: { type: "string" },
+      compress: { type: "boolean" },
+      tqdm: { type: "boolean" },
+      count: { type: "boolean" },
+      "scan-sizes": { type: "boolean" },
+      "print-each": { type: "boolean" },
+      "status-file": { type: "string" },
+      "status-format": { type: "string" },
+      "fsync-every": { type: "string" },
+      "index-batch": { type: "string" },
+      "chunk-size": { type: "string" },
+      verbose: { type: "boolean", short: "v", multiple: true },
+      "dry-run": { type: "boolean" },
+      finalize: { type: "boolean" },
+      "finalize-only": { type: "boolean" },
+      "remove-index-on-finalize": { type: "boolean" },
+      symlinks: { type: "string" },
+      "no-empty-dirs": { type: "boolean" },
+      compat: { type: "boolean" },
+      concurrency: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    io.stdout(CREATE_HELP);
+    return 0;
+  }
+  const rest = [...positionals];
+  const src = values.src ?? rest.shift();
+  const container = values.container ?? rest.shift();
+  if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
+  if (container === undefined) throw new UsageError("Missing --container FILE");
+  const verbosity = values.verbose?.length ?? 0;
+  const log = logger(io, verbosity);
+
+  if (values["finalize-only"]) {
+    if (values["dry-run"]) {
+      log(0, "Dry-run: would finalize (no changes).");
+      return 0;
+    }
+    const options: Parameters<typeof finalizeContainer>[1] = {
+      removeIndex: values["remove-index-on-finalize"] ?? false,
+    };
+    if (values.index !== undefined) options.index = values.index;
+    const written = await finalizeContainer(container, options);
+    log(0, written ? "Finalized container." : "Container already has a trailer; nothing to do.");
+    return 0;
+  }
+  if (src === undefined) {
+    throw new UsageError("Missing --src DIR (only --finalize-only works without it)");
+  }
+
+  const options: CreateOptions = {
+    compress: values.compress ?? false,
+    dryRun: values["dry-run"] ?? false,
+    finalize: values.finalize ?? false,
+    removeIndexOnFinalize: values["remove-index-on-finalize"] ?? false,
+    signal,
+    statusFormat: statusFormat(values["status-format"]),
+    onWarning: (message) => io.stderr(`ctnr: warning: ${message}`),
+    onSourceError: (error) => io.stderr(`ctnr: error: ${error.message}`),
+  };
+  if (values.index !== undefined) options.index = values.index;
+  if (values["status-file"] !== undefined) options.statusFile = values["status-file"];
+  if (values["fsync-every"] !== undefined) {
+    options.fsyncEvery = integer("--fsync-every", values["fsync-every"]);
+  }
+  if (values["index-batch"] !== undefined) {
+    options.indexBatch = integer("--index-batch", values["index-batch"]);
+  }
+  if (values["chunk-size"] !== undefined) {
+    options.chunkSize = integer("--chunk-size", values["chunk-size"]);
+  }
+  if (values.concurrency !== undefined) {
+    options.concurrency = integer("--concurrency", values.concurrency);
+  }
+  if (values["scan-sizes"]) options.prescan = "sizes";
+  else if (values.count) options.prescan = "count";
+  const symlinks = values.symlinks ?? (values.compat ? "skip" : "store");
+  if (symlinks !== "store" && symlinks !== "skip") {
+    throw new UsageError(`Option --symlinks must be "store" or "skip", got "${symlinks}"`);
+  }
+  options.symlinks = symlinks;
+  options.emptyDirs = !(values["no-empty-dirs"] || values.compat);
+  if (values["print-each"] || verbosity >= 1) {
+    options.onEntry = (entry) => log(0, describe(entry));
+  }
+  const bar = values.tqdm ? progressBar(io) : undefined;
+  if (bar) {
+    options.onProgress = (p) => bar.update(p.processedFiles, p.totalFiles, p.currentFile);
+  }
+  let result;
+  try {
+    result = await createContainer(src, container, options);
+  } finally {
+    bar?.stop();
+  }
+  log(0, `Done.${result.resumed ? " (resumed)" : ""}`);
+  if (!options.dryRun) {
+    log(
+      0,
+      result.finalized
+        ? `Index embedded in: ${container}`
+        : `Index file (NDJSON): ${result.indexPath}`,
+    );
+  }
+  log(0, `Container file: ${container} (dry-run=${options.dryRun})`);
+  log(
+    0,
+    `Added ${result.added} entries (${human(result.origBytes)} read, ${
+      human(result.payloadBytes)
+    } stored)` +
+      `, ${result.alreadyPresent} already present, ${result.totalEntries} in the index`,
+  );
+  if (result.leftOut > 0) {
+    log(0, `Left out ${result.leftOut} special files or links (see warnings)`);
+  }
+  if (result.sourceErrors > 0) {
+    io.stderr(
+      `ctnr: ${result.sourceErrors} source files or folders could not be read; ` +
+        `the container is incomplete (run create again to add them once readable)`,
+    );
+    return 3;
+  }
+  return 0;
+}
+
+async function runExtract(
+  args: string[],
+  io: CliIo,
+  signal: AbortSignal,
+  verifyOnly: boolean,
+): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      container: { type: "string" },
+      index: { type: "string" },
+      outdir: { type: "string" },
+      lookback: { type: "string" },
+      "chunk-size": { type: "string" },
+      tqdm: { type: "boolean" },
+      "status-file": { type: "string" },
+      "status-format": { type: "string" },
+      "skip-existing": { type: "boolean" },
+      "verify-existing": { type: "boolean" },
+      verbose: { type: "boolean", short: "v", multiple: true },
+      "dry-run": { type: "boolean" },
+      "keep-going": { type: "boolean" },
+      lenient: { type: "boolean" },
+      "allow-unsafe-links": { type: "boolean" },
+      fsync: { type: "boolean" },
+      concurrency: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    io.stdout(
+      verifyOnly ? "Usage: ctnr verify --container FILE [--index FILE] [--lenient]" : EXTRACT_HELP,
+    );
+    return 0;
+  }
+  const rest = [...positionals];
+  const container = values.container ?? rest.shift();
+  const outdir = verifyOnly ? "." : values.outdir ?? rest.shift();
+  if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
+  if (container === undefined) throw new UsageError("Missing --container FILE");
+  if (outdir === undefined) throw new UsageError("Missing --outdir DIR");
+  if (values.lookback !== undefined) integer("--lookback", values.lookback);
+  const verbosity = values.verbose?.length ?? 0;
+  const log = logger(io, verbosity);
+  const dryRun = verifyOnly || (values["dry-run"] ?? false);
+  const options: ExtractOptions = {
+    dryRun,
+    skipExisting: values["skip-existing"] ?? false,
+    verifyExisting: values["verify-existing"] ?? false,
+    keepGoing: values["keep-going"] ?? false,
+    lenient: values.lenient ?? false,
+    allowUnsafeLinks: values["allow-unsafe-links"] ?? false,
+    fsync: values.fsync ?? false,
+    signal,
+    statusFormat: statusFormat(values["status-format"]),
+    onWarning: (message) => io.stderr(`ctnr: warning: ${message}`),
+    onEntryError: (_entry, error) => io.stderr(`ctnr: error: ${error.message}`),
+  };
+  if (values.index !== undefined) options.index = values.index;
+  if (values["status-file"] !== undefined) options.statusFile = values["status-file"];
+  if (values["chunk-size"] !== undefined) {
+    options.chunkSize = integer("--chunk-size", values["chunk-size"]);
+  }
+  if (values.concurrency !== undefined) {
+    options.concurrency = integer("--concurrency", values.concurrency);
+  }
+  const bar = values.tqdm ? progressBar(io) : undefined;
+  let done = 0;
+  options.onPlan = (plan) => {
+    log(
+      1,
+      `Index: ${plan.entries} entries (${plan.files} files, ${plan.dirs} folders, ${plan.symlinks} links), ${
+        human(plan.totalBytes)
+      }`,
+    );
+    bar?.start(plan.entries);
+  };
+  options.onEntry = (entry, action) => {
+    done++;
+    bar?.update(done, undefined, entry.relpath);
+    if (verbosity >= 2 || (verbosity >= 1 && action === "skipped")) {
+      log(0, `${action}: ${entry.relpath}`);
+    }
+  };
+  let result;
+  try {
+    result = await extractContainer(container, outdir, options);
+  } catch (error) {
+    if ((error as CtnrError).code !== "USAGE" && options.keepGoing) {
+      io.stderr(`ctnr: extraction incomplete: some entries failed (see above)`);
+    }
+    throw error;
+  } finally {
+    bar?.stop();
+  }
+  if (verifyOnly || dryRun) {
+    log(
+      0,
+      `Verified ${result.extracted} entries, ${
+        human(result.bytes)
+      }: all payloads match their SHA-256`,
+    );
+  } else {
+    log(0, "Done.");
+    log(
+      0,
+      `Extracted files: ${result.extracted}/${result.plan.entries}  bytes: ${human(result.bytes)}` +
+        (result.skipped ? `  skipped existing: ${result.skipped}` : ""),
+    );
+  }
+  return 0;
+}
+
+async function runList(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      container: { type: "string" },
+      index: { type: "string" },
+      json: { type: "boolean" },
+      lenient: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    io.stdout("Usage: ctnr list --container FILE [--index FILE] [--json] [--lenient]");
+    return 0;
+  }
+  const reader = await openReader(
+    values.container ?? positionals[0],
+    values.index,
+    values.lenient,
+    io,
+  );
+  try {
+    for await (const entry of reader.entries()) {
+      io.stdout(values.json ? JSON.stringify(entry) : describe(entry));
+    }
+  } finally {
+    reader.close();
+  }
+  return 0;
+}
+
+async function runCat(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      container: { type: "string" },
+      index: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    io.stdout(
+      "Usage: ctnr cat --container FILE [--index FILE] RELPATH  (writes the file to stdout)",
+    );
+    return 0;
+  }
+  const rest = [...positionals];
+  const container = values.container ?? rest.shift();
+  const relpath = rest.shift();
+  if (relpath === undefined) throw new UsageError("Missing RELPATH");
+  const reader = await openReader(container, values.index, false, io);
+  try {
+    const entry = await reader.find(relpath);
+    if (entry === undefined || entry.entryType !== "file") {
+      throw new UsageError(`No file entry "${relpath}" in "${container}"`);
+    }
+    for await (const piece of reader.open(entry)) await io.writeBytes(piece);
+  } finally {
+    reader.close();
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+
+async function openReader(
+  container: string | undefined,
+  index: string | undefined,
+  lenient: boolean | undefined,
+  io: CliIo,
+): Promise<ContainerReader> {
+  if (container === undefined) throw new UsageError("Missing --container FILE");
+  const options: Parameters<typeof ContainerReader.open>[1] = {
+    lenient: lenient ?? false,
+    onWarning: (message) => io.stderr(`ctnr: warning: ${message}`),
+  };
+  if (index !== undefined) options.index = index;
+  return await ContainerReader.open(container, options);
+}
+
+function integer(name: string, text: string): number {
+  if (!/^\d+$/.test(text)) {
+    throw new UsageError(`Option ${name} takes a whole number, got "${text}"`);
+  }
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new UsageError(`Option ${name} is too large: ${text}`);
+  return value;
+}
+
+function statusFormat(text: string | undefined): "kv" | "json" {
+  if (text === undefined || text === "kv" || text === "json") return text ?? "kv";
+  throw new UsageError(`Option --status-format must be "kv" or "json", got "${text}"`);
+}
+
+function logger(io: CliIo, verbosity: number) {
+  return (level: number, message: string) => {
+    if (verbosity < level) return;
+    const now = new Date();
+    const pad = (n: number) => String(n).padStart(2, "0");
+    const stamp = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())} ` +
+      `${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())}`;
+    io.stdout(`[${stamp}] ${message}`);
+  };
+}
+
+function describe(entry: IndexEntry): string {
+  if (entry.entryType === "dir") return `${entry.relpath}/`;
+  if (entry.entryType === "symlink") return `${entry.relpath} -> ${entry.linkTarget}`;
+  return `${entry.relpath}  ${entry.origSize} bytes` +
+    (entry.compressed ? ` (gzip ${entry.payloadSize})` : "") +
+    `  sha256=${entry.sha256.slice(0, 12)}`;
+}
+
+function human(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let n = bytes;
+  for (const unit of units) {
+    if (n < 1024 || unit === "TiB") return `${n.toFixed(2)}${unit}`;
+    n /= 1024;
+  }
+  return `${n}`;
+}
+
+/** A progress bar on stderr (cli-progress), or nothing when stderr is not a terminal. */
+function progressBar(io: CliIo) {
+  if (!io.isTerminal) return undefined;
+  const bar = new cliProgress.SingleBar({
+    format: "{bar} {value}/{total} entries | {file}",
+    stream: process.stderr,
+    hideCursor: true,
+    clearOnComplete: false,
+  }, cliProgress.Presets.shades_classic);
+  let started = false;
+  return {
+    start(total: number) {
+      bar.start(total, 0, { file: "" });
+      started = true;
+    },
+    update(value: number, total: number | undefined, file: string) {
+      if (!started) this.start(total ?? 0);
+      if (total !== undefined) bar.setTotal(total);
+      else if (value > bar.getTotal()) bar.setTotal(value);
+      bar.update(value, { file: file.length > 40 ? "…" + file.slice(-39) : file });
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

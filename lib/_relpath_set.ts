@@ -1,0 +1,102 @@
+/**
+ * A set of relpaths kept as 96-bit hashes in one typed array: 12 bytes a
+ * slot, no strings kept, so a million entries cost about 24 MiB. Two
+ * different relpaths collide with a probability near 2^-96 per pair, far
+ * below the chance of a disk error.
+ *
+ * @module
+ */
+
+const EMPTY_LOAD = 0.5;
+
+/** Hashed set of strings with bounded memory. */
+export class RelpathSet {
+  #slots: Uint32Array;
+  #mask: number;
+  #size = 0;
+
+  /** @param expected number of strings expected (sizes the table; it grows as needed) */
+  constructor(expected = 1024) {
+    let capacity = 16;
+    while (capacity * EMPTY_LOAD < expected) capacity *= 2;
+    this.#slots = new Uint32Array(capacity * 3);
+    this.#mask = capacity - 1;
+  }
+
+  /** Number of strings in the set. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * Add a string.
+   * @returns true when it was not in the set before
+   */
+  add(text: string): boolean {
+    if ((this.#size + 1) > (this.#mask + 1) * EMPTY_LOAD) this.#grow();
+    const [a, b, c] = hash96(text);
+    return this.#insert(a, b, c);
+  }
+
+  /** Whether the set holds `text`. */
+  has(text: string): boolean {
+    const [a, b, c] = hash96(text);
+    const slots = this.#slots;
+    let i = a & this.#mask;
+    for (;;) {
+      const k = i * 3;
+      if (slots[k + 2] === 0) return false;
+      if (slots[k] === a && slots[k + 1] === b && slots[k + 2] === c) return true;
+      i = (i + 1) & this.#mask;
+    }
+  }
+
+  #insert(a: number, b: number, c: number): boolean {
+    const slots = this.#slots;
+    let i = a & this.#mask;
+    for (;;) {
+      const k = i * 3;
+      if (slots[k + 2] === 0) {
+        slots[k] = a;
+        slots[k + 1] = b;
+        slots[k + 2] = c;
+        this.#size++;
+        return true;
+      }
+      if (slots[k] === a && slots[k + 1] === b && slots[k + 2] === c) return false;
+      i = (i + 1) & this.#mask;
+    }
+  }
+
+  #grow(): void {
+    const old = this.#slots;
+    this.#slots = new Uint32Array(old.length * 2);
+    this.#mask = this.#mask * 2 + 1;
+    this.#size = 0;
+    for (let k = 0; k < old.length; k += 3) {
+      if (old[k + 2] !== 0) this.#insert(old[k]!, old[k + 1]!, old[k + 2]!);
+    }
+  }
+}
+
+/** Three independent 32-bit hashes of the UTF-16 code units; the third is never 0. */
+function hash96(text: string): [number, number, number] {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c ^ text.length;
+  let c = 0x2545f491;
+  for (let i = 0; i < text.length; i++) {
+    const u = text.charCodeAt(i);
+    a = Math.imul(a ^ u, 0x01000193);
+    b = Math.imul(b ^ u, 0x5bd1e995);
+    b ^= b >>> 15;
+    c = Math.imul(c + u, 0x9e3779b1) ^ (c >>> 13);
+  }
+  a ^= a >>> 16;
+  a = Math.imul(a, 0x85ebca6b);
+  a ^= a >>> 13;
+  b = Math.imul(b ^ (b >>> 16), 0xc2b2ae35);
+  b ^= b >>> 16;
+  c = Math.imul(c ^ (c >>> 15), 0x27d4eb2f);
+  c ^= c >>> 16;
+  return [a >>> 0, b >>> 0, (c >>> 0) || 1];
+}

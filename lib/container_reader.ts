@@ -1,0 +1,320 @@
+/**
+ * Open a container for reading: find its index (external file, ctnr's
+ * footer, a sibling `.idx`, or the original tools' trailer), list its
+ * entries, and read one entry's bytes as a verified stream.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { ContainerFormatError, CtnrError, IntegrityError } from "./errors.ts";
+import { findTrailer, type IndexEntry, type RandomAccess, type TrailerLocation } from "./format.ts";
+import { openRandomAccess } from "./file_layer.ts";
+import { IndexReader, type IndexRecord } from "./index_reader.ts";
+
+/** Options of {@link ContainerReader.open}. */
+export interface ContainerReaderOptions {
+  /** External index file; preferred over an embedded one when given. */
+  index?: string;
+  /** Skip malformed index lines with a warning instead of failing. @default false */
+  lenient?: boolean;
+  /** Receives warnings (skipped index lines). */
+  onWarning?: (message: string) => void;
+}
+
+/** Where the index of an open container came from. */
+export type IndexOrigin = "external" | "trailer" | "sibling";
+
+/**
+ * An open container.
+ *
+ * @example List the relpaths of a container
+ * ```ts
+ * import { ContainerReader } from "./container_reader.ts";
+ * import { createContainer } from "./creator.ts";
+ * const src = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${src}/a.txt`, "hello");
+ * const container = `${await Deno.makeTempDir()}/c.ctnr`;
+ * await createContainer(src, container, { finalize: true });
+ * const reader = await ContainerReader.open(container);
+ * try {
+ *   const names = [];
+ *   for await (const entry of reader.entries()) names.push(entry.relpath);
+ *   if (names.join() !== "a.txt") throw new Error("unexpected entries");
+ *   const text = await new Response(await reader.open((await reader.find("a.txt"))!)).text();
+ *   if (text !== "hello") throw new Error("unexpected content");
+ * } finally {
+ *   reader.close();
+ * }
+ * ```
+ */
+export class ContainerReader {
+  #file: RandomAccess & { close(): void };
+  #indexFile: (RandomAccess & { close(): void }) | undefined;
+  #trailer: TrailerLocation | null;
+  #options: ContainerReaderOptions;
+  /** Path of the container. */
+  readonly path: string;
+  /** Where the index came from. */
+  readonly indexOrigin: IndexOrigin;
+  /** Path of the index file, or the container's path for an embedded index. */
+  readonly indexPath: string;
+
+  private constructor(
+    path: string,
+    file: RandomAccess & { close(): void },
+    trailer: TrailerLocation | null,
+    indexFile: (RandomAccess & { close(): void }) | undefined,
+    origin: IndexOrigin,
+    indexPath: string,
+    options: ContainerReaderOptions,
+  ) {
+    this.path = path;
+    this.#file = file;
+    this.#trailer = trailer;
+    this.#indexFile = indexFile;
+    this.indexOrigin = origin;
+    this.indexPath = indexPath;
+    this.#options = options;
+  }
+
+  /**
+   * Open `path` and locate its index.
+   *
+   * Order: `options.index` when given; else the embedded index found through
+   * ctnr's footer (one read); else `<path>.idx` when it exists; else the
+   * original tools' trailer, by an exact backward scan with no size limit.
+   *
+   * @param path container file
+   * @param options external index and strictness
+   * @returns the open container; call `close()` when done
+   * @throws {ContainerFormatError} when no index is found or the trailer is inconsistent
+   */
+  static async open(path: string, options: ContainerReaderOptions = {}): Promise<ContainerReader> {
+    const file = await openRandomAccess(path).catch((error) => {
+      throw new ContainerFormatError(
+        `Cannot open container "${path}": ${(error as Error).message}`,
+      );
+    });
+    try {
+      let trailer = await findTrailer(file, { scan: false });
+      let indexFile: (RandomAccess & { close(): void }) | undefined;
+      let origin: IndexOrigin = "trailer";
+      let indexPath = path;
+      const external = options.index ?? (trailer ? undefined : await siblingIndex(path));
+      if (external !== undefined) {
+        indexFile = await openRandomAccess(external).catch((error) => {
+          throw new ContainerFormatError(
+            `Cannot open index "${external}": ${(error as Error).message}`,
+          );
+        });
+        origin = options.index !== undefined ? "external" : "sibling";
+        indexPath = external;
+      } else if (trailer === null) {
+        trailer = await findTrailer(file);
+        if (trailer === null) {
+          throw new ContainerFormatError(
+            `Cannot find the index of "${path}": no trailer and no "${path}.idx"; pass --index`,
+          );
+        }
+      }
+      return new ContainerReader(path, file, trailer, indexFile, origin, indexPath, options);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  /** Size in bytes of the container file. */
+  get size(): number {
+    return this.#file.size;
+  }
+
+  /** End of the payload area: the trailer's offset, or the file size when there is none. */
+  get payloadAreaEnd(): number {
+    return this.#trailer?.trailerOffset ?? this.#file.size;
+  }
+
+  /**
+   * Iterate the index records in order, each checked to lie inside the payload area.
+   *
+   * @returns records with line numbers
+   * @throws {IndexFormatError} on a bad index (see {@link IndexReader.records})
+   * @throws {ContainerFormatError} when an entry's payload lies past the payload area
+   */
+  async *records(): AsyncGenerator<IndexRecord> {
+    const reader = this.#indexFile
+      ? new IndexReader(this.#indexFile, this.#readerOptions(`index "${this.indexPath}"`))
+      : new IndexReader(this.#file, {
+        ...this.#readerOptions(`embedded index of "${this.path}"`),
+        start: this.#trailer!.indexOffset,
+        length: this.#trailer!.indexLength,
+      });
+    const end = this.payloadAreaEnd;
+    for await (const record of reader.records()) {
+      const { entry } = record;
+      if (entry.offset + entry.payloadSize > end) {
+        throw new ContainerFormatError(
+          `Cannot read entry "${entry.relpath}": its payload (offset ${entry.offset}, ` +
+            `${entry.payloadSize} bytes) lies past the payload area, which ends at byte ${end}`,
+        );
+      }
+      yield record;
+    }
+  }
+
+  /** Iterate the entries in index order; see {@link ContainerReader.records}. */
+  async *entries(): AsyncGenerator<IndexEntry> {
+    for await (const record of this.records()) yield record.entry;
+  }
+
+  /**
+   * Find the first entry with this relpath (a scan of the index).
+   *
+   * @param relpath the relpath to look for
+   * @returns the entry, or `undefined`
+   */
+  async find(relpath: string): Promise<IndexEntry | undefined> {
+    for await (const entry of this.entries()) if (entry.relpath === relpath) return entry;
+    return undefined;
+  }
+
+  /**
+   * Read the stored bytes of an entry (compressed bytes for a gzip entry), unverified.
+   *
+   * @param entry an entry of this container
+   * @param from offset within the payload
+   * @param length bytes to read
+   * @returns the bytes
+   */
+  readStored(entry: IndexEntry, from = 0, length = entry.payloadSize - from): Promise<Uint8Array> {
+    return this.#file.readAt(entry.offset + from, length);
+  }
+
+  /**
+   * Stream the original bytes of a file entry: read in `chunkSize` pieces,
+   * gunzipped when compressed, stopped past `orig_size`, and checked
+   * against `sha256` at the end. The stream errors with
+   * {@link IntegrityError} on any mismatch, so a consumer that reads to the
+   * end has verified the bytes.
+   *
+   * @param entry a file entry of this container
+   * @param options `chunkSize` in bytes (default 1 MiB)
+   * @returns the original bytes
+   */
+  open(entry: IndexEntry, options: { chunkSize?: number } = {}): ReadableStream<Uint8Array> {
+    const chunkSize = options.chunkSize ?? 1 << 20;
+    const hash = createHash("sha256");
+    let position = 0;
+    const stored = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        if (position >= entry.payloadSize) {
+          const actual = hash.digest("hex");
+          if (actual !== entry.sha256) {
+            controller.error(shaMismatch(entry, actual));
+          } else controller.close();
+          return;
+        }
+        const n = Math.min(chunkSize, entry.payloadSize - position);
+        const bytes = await this.#file.readAt(entry.offset + position, n);
+        position += n;
+        hash.update(bytes);
+        controller.enqueue(bytes);
+      },
+    }, { highWaterMark: 0 });
+    if (!entry.compressed) return stored;
+    const inner = stored
+      .pipeThrough(
+        new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
+      )
+      .pipeThrough(new SizeLimitStream(entry))
+      .getReader();
+    // DecompressionStream fails with a TypeError: report it as the entry's integrity fault.
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const { done, value } = await inner.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } catch (error) {
+          controller.error(
+            error instanceof CtnrError ? error : new IntegrityError(
+              `Cannot extract "${entry.relpath}": corrupt gzip payload: ${
+                (error as Error).message
+              }`,
+              { cause: error },
+            ),
+          );
+        }
+      },
+      cancel: (reason) => inner.cancel(reason),
+    }, { highWaterMark: 0 });
+  }
+
+  /** Close the container and index files. */
+  close(): void {
+    this.#file.close();
+    this.#indexFile?.close();
+  }
+
+  #readerOptions(name: string) {
+    const options: { name: string; lenient?: boolean; onWarning?: (m: string) => void } = { name };
+    if (this.#options.lenient !== undefined) options.lenient = this.#options.lenient;
+    if (this.#options.onWarning !== undefined) options.onWarning = this.#options.onWarning;
+    return options;
+  }
+}
+
+/** Passes bytes through, failing when they run past `orig_size` or stop short of it. */
+class SizeLimitStream extends TransformStream<Uint8Array, Uint8Array> {
+  constructor(entry: IndexEntry) {
+    let seen = 0;
+    super({
+      transform(chunk, controller) {
+        seen += chunk.length;
+        if (seen > entry.origSize) {
+          controller.error(
+            new IntegrityError(
+              `Cannot extract "${entry.relpath}": gzip payload inflates past orig_size ${entry.origSize}`,
+            ),
+          );
+          return;
+        }
+        controller.enqueue(chunk);
+      },
+      flush(controller) {
+        if (seen !== entry.origSize) {
+          controller.error(
+            new IntegrityError(
+              `Cannot extract "${entry.relpath}": gzip payload inflates to ${seen} bytes, ` +
+                `orig_size is ${entry.origSize}`,
+            ),
+          );
+        }
+      },
+    });
+  }
+}
+
+/**
+ * The error for a payload whose SHA-256 differs from its entry.
+ *
+ * @param entry the entry
+ * @param actual the SHA-256 computed, lowercase hex
+ * @returns an {@link IntegrityError} naming the entry and both digests
+ */
+export function shaMismatch(entry: IndexEntry, actual: string): IntegrityError {
+  return new IntegrityError(
+    `Cannot extract "${entry.relpath}": payload SHA-256 mismatch ` +
+      `(expected ${entry.sha256.slice(0, 12)}..., got ${actual.slice(0, 12)}...)`,
+  );
+}
+
+async function siblingIndex(path: string): Promise<string | undefined> {
+  try {
+    const info = await Deno.stat(path + ".idx");
+    return info.isFile ? path + ".idx" : undefined;
+  } catch {
+    return undefined;
+  }
+}

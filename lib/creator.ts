@@ -1,0 +1,906 @@
+/**
+ * `create`: walk a source folder and append its files to a CTNRv1
+ * container, with a rolling NDJSON index, resume after a crash, and an
+ * optional trailer (`finalize`).
+ *
+ * Pipeline: walk (sorted) -> read + hash (+ gzip), several files in flight
+ * -> payloads appended in walk order, many small ones per write -> index
+ * batch appended only after the container is fsynced -> trailer.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { dirname, resolve } from "node:path";
+import { ConflictError, InterruptedError, SourceError, UsageError } from "./errors.ts";
+import {
+  encodeEntry,
+  encodeFooter,
+  encodeTrailerHeader,
+  findTrailer,
+  type IndexEntry,
+} from "./format.ts";
+import { DENO_FILE_LAYER, type FileLayer, type LayerFile, openRandomAccess } from "./file_layer.ts";
+import { IndexReader } from "./index_reader.ts";
+import { RelpathSet } from "./_relpath_set.ts";
+import { orderedMap } from "./_ordered_map.ts";
+import { StatusFile, type StatusFormat } from "./status_file.ts";
+import { type WalkEntry, walkTree } from "./walk.ts";
+
+/** Options of {@link createContainer}. */
+export interface CreateOptions {
+  /** Path of the NDJSON index. @default container + ".idx" */
+  index?: string;
+  /** Store each payload as one gzip member. @default false */
+  compress?: boolean;
+  /** fsync the container after every this many entries. @default 1000 */
+  fsyncEvery?: number;
+  /** Commit the index every this many entries; at least `fsyncEvery`. @default fsyncEvery */
+  indexBatch?: number;
+  /** Read size in bytes for files streamed in pieces (minimum 1024). @default 1048576 */
+  chunkSize?: number;
+  /** Read, hash and compress, but write no container, index or trailer. @default false */
+  dryRun?: boolean;
+  /** Embed the index as a trailer when done. @default false */
+  finalize?: boolean;
+  /** Delete the standalone index after embedding it. @default false */
+  removeIndexOnFinalize?: boolean;
+  /** Record symlinks as `symlink` entries (`store`) or leave them out with a warning (`skip`). @default "store" */
+  symlinks?: "store" | "skip";
+  /** Record empty folders as `dir` entries. @default true */
+  emptyDirs?: boolean;
+  /** Walk first to count files (`count`) or files and bytes (`sizes`) for progress. */
+  prescan?: "count" | "sizes";
+  /** Status file to rewrite about once a second. */
+  statusFile?: string;
+  /** Format of the status file. @default "kv" */
+  statusFormat?: StatusFormat;
+  /** Files read at once. @default 8 */
+  concurrency?: number;
+  /** File layer for the container and index (tests swap it). @default the real one */
+  fileLayer?: FileLayer;
+  /** Aborting with reason `"SIGINT"` or `"SIGTERM"` commits the batch and throws {@link InterruptedError}. */
+  signal?: AbortSignal;
+  /** Called for each entry once it is committed to the index. */
+  onEntry?: (entry: IndexEntry) => void;
+  /** Called after each source item with running totals. */
+  onProgress?: (progress: CreateProgress) => void;
+  /** Called with warnings (skipped specials and links, torn index repaired, ...). */
+  onWarning?: (message: string) => void;
+  /** Called for each source file or folder that could not be read; the run goes on. */
+  onSourceError?: (error: SourceError) => void;
+}
+
+/** Running totals passed to `onProgress`. */
+export interface CreateProgress {
+  /** Entries handled this run (added or already present). */
+  processedFiles: number;
+  /** Payload bytes appended this run. */
+  bytesWritten: number;
+  /** Relpath of the current item. */
+  currentFile: string;
+  /** Files found by the prescan, when one ran. */
+  totalFiles?: number;
+  /** Bytes found by the prescan (`sizes`), when one ran. */
+  totalBytes?: number;
+}
+
+/** Summary of a {@link createContainer} run. */
+export interface CreateResult {
+  /** Entries added this run. */
+  added: number;
+  /** Source items already in the index (resume). */
+  alreadyPresent: number;
+  /** Entries in the index at the end. */
+  totalEntries: number;
+  /** Payload bytes appended this run (stored size). */
+  payloadBytes: number;
+  /** Original bytes read this run. */
+  origBytes: number;
+  /** Special files (FIFO, socket, device) and skipped symlinks left out, with a warning each. */
+  leftOut: number;
+  /** Source files or folders that could not be read (the container is incomplete). */
+  sourceErrors: number;
+  /** Whether the run continued an existing container. */
+  resumed: boolean;
+  /** Whether the index was embedded as a trailer. */
+  finalized: boolean;
+  /** Size in bytes of the container at the end (0 in a dry run). */
+  containerSize: number;
+  /** Path of the index. */
+  indexPath: string;
+}
+
+const SMALL_FILE = 1 << 20;
+const WRITE_BATCH = 4 << 20;
+const COPY_BLOCK = 8 << 20;
+
+/**
+ * Pack the folder `src` into the container file `container`.
+ *
+ * When the container or its index exists, the run resumes: a torn last
+ * index line is repaired, the last committed batch re-hashed, bytes past
+ * the last indexed payload (a crash's leftovers or an old trailer) cut
+ * away, and entries already indexed skipped.
+ *
+ * @param src folder to pack
+ * @param container container file to write or continue
+ * @param options see {@link CreateOptions}
+ * @returns a summary of the run
+ * @throws {UsageError} when options are out of range
+ * @throws {ConflictError} when the container exists but neither index nor trailer describe it
+ * @throws {SourceError} when `src` is not a readable folder
+ * @throws {InterruptedError} when `signal` aborts; the work so far is committed
+ *
+ * @example Pack a folder and read back the index
+ * ```ts
+ * import { createContainer } from "./creator.ts";
+ * const src = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${src}/a.txt`, "hello");
+ * const out = await Deno.makeTempDir();
+ * const result = await createContainer(src, `${out}/c.ctnr`, { finalize: true });
+ * if (result.added !== 1 || !result.finalized) throw new Error("unexpected result");
+ * await Deno.remove(src, { recursive: true });
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ */
+export async function createContainer(
+  src: string,
+  container: string,
+  options: CreateOptions = {},
+): Promise<CreateResult> {
+  const settings = checkOptions(container, options);
+  const layer = options.fileLayer ?? DENO_FILE_LAYER;
+  const status = options.statusFile
+    ? new StatusFile(options.statusFile, options.statusFormat ?? "kv")
+    : undefined;
+  const exclude = await excludedPaths([
+    container,
+    settings.indexPath,
+    ...(status?.paths ?? []),
+  ], src);
+
+  let totals: { files: number; bytes: number } | undefined;
+  if (options.prescan) totals = await prescan(src, exclude);
+
+  const result: CreateResult = {
+    added: 0,
+    alreadyPresent: 0,
+    totalEntries: 0,
+    payloadBytes: 0,
+    origBytes: 0,
+    leftOut: 0,
+    sourceErrors: 0,
+    resumed: false,
+    finalized: false,
+    containerSize: 0,
+    indexPath: settings.indexPath,
+  };
+  const startTime = new Date();
+  await status?.update({
+    start_time: startTime.toISOString(),
+    total_files: totals?.files ?? "",
+    total_bytes: totals?.bytes ?? "",
+    processed_files: 0,
+    bytes_written: 0,
+    current_file: "",
+    status: "running",
+  }, true);
+
+  let state: ResumeState;
+  let containerFile: LayerFile | undefined;
+  let indexFile: LayerFile | undefined;
+  if (settings.dryRun) {
+    state = await readResumeState(container, settings, layer, options, true);
+  } else {
+    await Deno.mkdir(dirname(resolve(container)), { recursive: true });
+    await Deno.mkdir(dirname(resolve(settings.indexPath)), { recursive: true });
+    state = await readResumeState(container, settings, layer, options, false);
+    containerFile = state.containerFile;
+    indexFile = state.indexFile;
+  }
+  result.resumed = state.entries > 0;
+  result.totalEntries = state.entries;
+
+  const writer = new BatchWriter(containerFile, indexFile, state.payloadEnd, settings, options);
+  let interrupted: "SIGINT" | "SIGTERM" | undefined;
+  try {
+    const walk = walkTree(src, {
+      exclude,
+      onError: (error) => {
+        result.sourceErrors++;
+        options.onSourceError?.(error);
+      },
+    });
+    const loaded = orderedMap(
+      walk,
+      (item) => state.done.has(item.relpath) ? Promise.resolve(null) : loadItem(item, settings),
+      options.concurrency ?? 8,
+    );
+    let processed = 0;
+    for await (const item of loaded) {
+      if (options.signal?.aborted) {
+        interrupted = options.signal.reason === "SIGTERM" ? "SIGTERM" : "SIGINT";
+        break;
+      }
+      if (item === null) {
+        result.alreadyPresent++;
+        processed++;
+        continue;
+      }
+      if ("error" in item) {
+        result.sourceErrors++;
+        options.onSourceError?.(item.error);
+        continue;
+      }
+      if ("leftOut" in item) {
+        result.leftOut++;
+        options.onWarning?.(item.leftOut);
+        continue;
+      }
+      let entry: IndexEntry;
+      try {
+        entry = await writer.add(item);
+      } catch (error) {
+        if (!(error instanceof SourceError)) throw error;
+        result.sourceErrors++;
+        options.onSourceError?.(error);
+        continue;
+      }
+      result.added++;
+      result.payloadBytes += entry.payloadSize;
+      result.origBytes += entry.origSize;
+      processed++;
+      const progress: CreateProgress = {
+        processedFiles: processed,
+        bytesWritten: result.payloadBytes,
+        currentFile: entry.relpath,
+      };
+      if (totals) {
+        progress.totalFiles = totals.files;
+        progress.totalBytes = totals.bytes;
+      }
+      options.onProgress?.(progress);
+      if (status) {
+        const elapsed = (Date.now() - startTime.getTime()) / 1000;
+        const speed = elapsed > 0 ? Math.round(result.payloadBytes / elapsed) : 0;
+        await status.update({
+          processed_files: processed,
+          bytes_written: result.payloadBytes,
+          current_file: entry.relpath,
+          speed_bps: speed,
+          eta_seconds: totals && speed > 0
+            ? Math.max(0, Math.round((totals.bytes - result.origBytes) / speed))
+            : "",
+        });
+      }
+    }
+    await writer.commit();
+  } finally {
+    await writer.close().catch(() => {});
+  }
+  result.totalEntries += result.added;
+  if (interrupted) {
+    containerFile?.close();
+    indexFile?.close();
+    await status?.update({ status: "interrupted", finished_time: new Date().toISOString() }, true);
+    throw new InterruptedError(interrupted);
+  }
+  try {
+    if (options.finalize && containerFile && indexFile) {
+      await appendTrailer(containerFile, indexFile);
+      result.finalized = true;
+    }
+    result.containerSize = containerFile?.size ?? 0;
+  } finally {
+    containerFile?.close();
+    indexFile?.close();
+  }
+  if (result.finalized && options.removeIndexOnFinalize) await Deno.remove(settings.indexPath);
+  await status?.update({
+    status: "finished",
+    processed_files: result.added + result.alreadyPresent,
+    bytes_written: result.payloadBytes,
+    current_file: "",
+    finished_time: new Date().toISOString(),
+  }, true);
+  return result;
+}
+
+/** Options of {@link finalizeContainer}. */
+export interface FinalizeOptions {
+  /** Path of the index. @default container + ".idx" */
+  index?: string;
+  /** Delete the standalone index afterwards. @default false */
+  removeIndex?: boolean;
+  /** File layer (tests swap it). */
+  fileLayer?: FileLayer;
+}
+
+/**
+ * Embed an existing index into its container as a trailer (`--finalize-only`).
+ * Idempotent: a container whose trailer already stands exactly at the end
+ * of its indexed payloads is left as it is.
+ *
+ * @param container the container file
+ * @param options index path and whether to remove it
+ * @returns `true` when a trailer was written, `false` when one was already there
+ * @throws {ConflictError} when the index or container is missing, or the container
+ *   is shorter than its index says
+ */
+export async function finalizeContainer(
+  container: string,
+  options: FinalizeOptions = {},
+): Promise<boolean> {
+  const indexPath = options.index ?? container + ".idx";
+  const layer = options.fileLayer ?? DENO_FILE_LAYER;
+  for (const [what, path] of [["index", indexPath], ["container", container]]) {
+    try {
+      await Deno.stat(path!);
+    } catch {
+      throw new ConflictError(`Cannot finalize "${container}": ${what} "${path}" not found`);
+    }
+  }
+  const indexFile = await layer.open(indexPath);
+  const containerFile = await layer.open(container);
+  let written = false;
+  try {
+    const reader = new IndexReader(indexFile, { name: `index "${indexPath}"` });
+    let payloadEnd = 0;
+    for await (const { entry } of reader.records()) {
+      payloadEnd = Math.max(payloadEnd, entry.offset + entry.payloadSize);
+    }
+    if (containerFile.size < payloadEnd) {
+      throw new ConflictError(
+        `Cannot finalize "${container}": it has ${containerFile.size} bytes but its index ` +
+          `needs ${payloadEnd}`,
+      );
+    }
+    const existing = await findTrailer(containerFile, { at: payloadEnd });
+    if (existing === null) {
+      if (containerFile.size > payloadEnd) await containerFile.truncate(payloadEnd);
+      await appendTrailer(containerFile, indexFile);
+      written = true;
+    }
+  } finally {
+    containerFile.close();
+    indexFile.close();
+  }
+  if (options.removeIndex) await Deno.remove(indexPath);
+  return written;
+}
+
+// ---------------------------------------------------------------------------
+
+interface Settings {
+  indexPath: string;
+  compress: boolean;
+  fsyncEvery: number;
+  indexBatch: number;
+  chunkSize: number;
+  dryRun: boolean;
+  symlinks: "store" | "skip";
+  emptyDirs: boolean;
+}
+
+function checkOptions(container: string, options: CreateOptions): Settings {
+  const positive = (name: string, value: number | undefined, fallback: number): number => {
+    const v = value ?? fallback;
+    if (!Number.isSafeInteger(v) || v < 1) {
+      throw new UsageError(`Option ${name} must be a positive integer, got ${value}`);
+    }
+    return v;
+  };
+  const fsyncEvery = positive("--fsync-every", options.fsyncEvery, 1000);
+  const indexBatch = positive("--index-batch", options.indexBatch, fsyncEvery);
+  if (indexBatch < fsyncEvery) {
+    throw new UsageError(
+      `Option --index-batch (${indexBatch}) must not be smaller than --fsync-every ` +
+        `(${fsyncEvery}): index entries would be committed before their payloads are durable`,
+    );
+  }
+  const chunkSize = positive("--chunk-size", options.chunkSize, 1 << 20);
+  if (chunkSize < 1024) {
+    throw new UsageError(`Option --chunk-size must be at least 1024 bytes, got ${chunkSize}`);
+  }
+  return {
+    indexPath: options.index ?? container + ".idx",
+    compress: options.compress ?? false,
+    fsyncEvery,
+    indexBatch,
+    chunkSize,
+    dryRun: options.dryRun ?? false,
+    symlinks: options.symlinks ?? "store",
+    emptyDirs: options.emptyDirs ?? true,
+  };
+}
+
+/** Absolute spellings, as the walk builds them, of files that must never be packed. */
+async function excludedPaths(paths: string[], src: string): Promise<Set<string>> {
+  const set = new Set<string>();
+  const root = resolve(src);
+  let realRoot = root;
+  try {
+    realRoot = await Deno.realPath(root);
+  } catch { /* reported by the walk */ }
+  for (const path of paths) {
+    const absolute = resolve(path);
+    let real = absolute;
+    try {
+      real = `${await Deno.realPath(dirname(absolute))}/${absolute.split("/").pop()}`;
+    } catch { /* parent missing: cannot be inside src */ }
+    for (const candidate of [absolute, real]) {
+      for (const base of [realRoot, root]) {
+        if (candidate.startsWith(base + "/")) {
+          set.add(`${src.replace(/\/+$/, "")}/${candidate.slice(base.length + 1)}`);
+        }
+      }
+    }
+  }
+  return set;
+}
+
+async function prescan(
+  src: string,
+  exclude: Set<string>,
+): Promise<{ files: number; bytes: number }> {
+  let files = 0;
+  let bytes = 0;
+  for await (const item of walkTree(src, { exclude })) {
+    if (item.kind === "special") continue;
+    files++;
+    bytes += item.size;
+  }
+  return { files, bytes };
+}
+
+// ---------------------------------------------------------------------------
+// Resume
+
+interface ResumeState {
+  /** Relpaths already committed. */
+  done: RelpathSet;
+  /** Entries in the index. */
+  entries: number;
+  /** End of the last indexed payload: where the next payload goes. */
+  payloadEnd: number;
+  containerFile?: LayerFile;
+  indexFile?: LayerFile;
+}
+
+async function readResumeState(
+  container: string,
+  settings: Settings,
+  layer: FileLayer,
+  options: CreateOptions,
+  dryRun: boolean,
+): Promise<ResumeState> {
+  const indexExists = await exists(settings.indexPath);
+  const containerExists = await exists(container);
+  if (dryRun && !containerExists && !indexExists) {
+    return { done: new RelpathSet(), entries: 0, payloadEnd: 0 };
+  }
+  if (dryRun) {
+    // Read what is there without repairing or cutting anything.
+    const done = new RelpathSet();
+    let entries = 0;
+    let payloadEnd = 0;
+    if (indexExists) {
+      const access = await openRandomAccess(settings.indexPath);
+      try {
+        const reader = new IndexReader(access, { allowTornTail: true });
+        for await (const { entry } of reader.records()) {
+          done.add(entry.relpath);
+          entries++;
+          payloadEnd = Math.max(payloadEnd, entry.offset + entry.payloadSize);
+        }
+      } finally {
+        access.close();
+      }
+    }
+    return { done, entries, payloadEnd };
+  }
+  const containerFile = await layer.open(container);
+  let indexFile: LayerFile | undefined;
+  try {
+    if (!indexExists || (await Deno.stat(settings.indexPath)).size === 0) {
+      if (containerFile.size > 0) await recoverIndexFromTrailer(containerFile, container, settings);
+    }
+    indexFile = await layer.open(settings.indexPath);
+    const state = await scanIndex(indexFile, containerFile, settings, options);
+    return { ...state, containerFile, indexFile };
+  } catch (error) {
+    containerFile.close();
+    indexFile?.close();
+    throw error;
+  }
+}
+
+async function recoverIndexFromTrailer(
+  containerFile: LayerFile,
+  container: string,
+  settings: Settings,
+): Promise<void> {
+  const trailer = await findTrailer(containerFile);
+  if (trailer === null) {
+    throw new ConflictError(
+      `Cannot continue "${container}": it holds ${containerFile.size} bytes but has no index ` +
+        `"${settings.indexPath}" and no trailer; refusing to overwrite it (give --index, or a new container path)`,
+    );
+  }
+  // Copy the embedded index out, durably, before anything else changes.
+  const tmp = `${settings.indexPath}.ctnr-tmp`;
+  const out = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  try {
+    for (let done = 0; done < trailer.indexLength;) {
+      const n = Math.min(COPY_BLOCK, trailer.indexLength - done);
+      const bytes = await containerFile.readAt(trailer.indexOffset + done, n);
+      for (let w = 0; w < bytes.length;) w += await out.write(bytes.subarray(w));
+      done += n;
+    }
+    await out.sync();
+  } finally {
+    out.close();
+  }
+  await Deno.rename(tmp, settings.indexPath);
+}
+
+async function scanIndex(
+  indexFile: LayerFile,
+  containerFile: LayerFile,
+  settings: Settings,
+  options: CreateOptions,
+): Promise<Omit<ResumeState, "containerFile" | "indexFile">> {
+  const done = new RelpathSet();
+  if (indexFile.size === 0) {
+    if (containerFile.size > 0) {
+      // Payloads written, no entry committed: a crash before the first index batch.
+      options.onWarning?.(`Cutting ${containerFile.size} unindexed bytes from the container`);
+      await containerFile.truncate(0);
+    }
+    return { done, entries: 0, payloadEnd: 0 };
+  }
+  const reader = new IndexReader(indexFile, {
+    allowTornTail: true,
+    name: `index "${settings.indexPath}"`,
+  });
+  // Keep the last batch's entries to re-hash them; find the first entry whose payload is missing.
+  const recent: { entry: IndexEntry; startOffset: number }[] = [];
+  let previousEnd = 0;
+  let cutAt: number | undefined;
+  let entries = 0;
+  let payloadEnd = 0;
+  let document = false;
+  for await (const record of reader.records()) {
+    if (record.endOffset === 0) document = true;
+    const { entry } = record;
+    const end = entry.offset + entry.payloadSize;
+    if (cutAt === undefined && end > containerFile.size) cutAt = previousEnd;
+    if (cutAt === undefined) {
+      done.add(entry.relpath);
+      entries++;
+      payloadEnd = Math.max(payloadEnd, end);
+      recent.push({ entry, startOffset: previousEnd });
+      if (recent.length > settings.indexBatch) recent.shift();
+    }
+    previousEnd = record.endOffset;
+  }
+  if (document) {
+    throw new ConflictError(
+      `Cannot continue with index "${settings.indexPath}": it is a JSON array/object, not NDJSON; ` +
+        `convert it first`,
+    );
+  }
+  if (reader.tornTail) {
+    options.onWarning?.(
+      `Repaired a torn last line of index "${settings.indexPath}" (cut at byte ${reader.validLength})`,
+    );
+    await indexFile.truncate(reader.validLength);
+  }
+  // Re-hash the last committed batch; the first entry that fails and all after it are redone.
+  let rehashCut: number | undefined;
+  for (const { entry, startOffset } of recent) {
+    if (entry.entryType !== "file") continue;
+    if (!(await payloadMatches(containerFile, entry))) {
+      rehashCut = startOffset;
+      break;
+    }
+  }
+  const cut = rehashCut !== undefined ? Math.min(rehashCut, cutAt ?? Infinity) : cutAt;
+  if (cut !== undefined) {
+    options.onWarning?.(
+      `Dropping index entries from byte ${cut} of "${settings.indexPath}": their payloads ` +
+        `are missing or do not verify; they will be written again`,
+    );
+    await indexFile.truncate(cut);
+    return await scanIndex(indexFile, containerFile, settings, options);
+  }
+  if (containerFile.size > payloadEnd) {
+    const trailer = await findTrailer(containerFile, { at: payloadEnd });
+    options.onWarning?.(
+      trailer
+        ? `Removing the trailer to append to the finalized container`
+        : `Cutting ${containerFile.size - payloadEnd} bytes past the last indexed payload`,
+    );
+    await containerFile.truncate(payloadEnd);
+  }
+  return { done, entries, payloadEnd };
+}
+
+async function payloadMatches(file: LayerFile, entry: IndexEntry): Promise<boolean> {
+  const hash = createHash("sha256");
+  for (let done = 0; done < entry.payloadSize;) {
+    const n = Math.min(COPY_BLOCK, entry.payloadSize - done);
+    hash.update(await file.readAt(entry.offset + done, n));
+    done += n;
+  }
+  return hash.digest("hex") === entry.sha256;
+}
+
+// ---------------------------------------------------------------------------
+// Reading sources
+
+type LoadedItem =
+  | { error: SourceError }
+  | { leftOut: string }
+  | ReadyItem;
+
+interface ReadyItem {
+  walk: WalkEntry;
+  payload?: Uint8Array;
+  sha256?: string;
+  origSha256?: string;
+}
+
+async function loadItem(item: WalkEntry, settings: Settings): Promise<LoadedItem> {
+  if (item.kind === "special") {
+    return { leftOut: `Left out special file "${item.relpath}" (FIFO, socket or device)` };
+  }
+  if (item.kind === "symlink" && settings.symlinks === "skip") {
+    return { leftOut: `Left out symlink "${item.relpath}" -> "${item.linkTarget}"` };
+  }
+  if (item.kind === "dir" && !settings.emptyDirs) {
+    return { leftOut: `Left out empty folder "${item.relpath}"` };
+  }
+  if (item.kind !== "file" || item.size > SMALL_FILE) return { walk: item };
+  try {
+    // Small files are read whole: one op instead of a stream per file (bench/compare.ts).
+    let walk = item;
+    let bytes = await Deno.readFile(item.path);
+    for (let attempt = 0;; attempt++) {
+      const after = await Deno.lstat(item.path);
+      const mtime = (after.mtime?.getTime() ?? 0) / 1000;
+      if (after.isFile && after.size === bytes.length && mtime === walk.mtime) break;
+      if (attempt === 2) {
+        return {
+          error: new SourceError(`Cannot read "${item.relpath}": it changed while being read`),
+        };
+      }
+      walk = { ...walk, size: after.size, mtime, mode: (after.mode ?? 0) & 0o7777 };
+      if (after.size > SMALL_FILE) return { walk };
+      bytes = await Deno.readFile(item.path);
+    }
+    if (!settings.compress) {
+      return { walk, payload: bytes, sha256: sha256Hex(bytes) };
+    }
+    const payload = await gzip(bytes);
+    return { walk, payload, sha256: sha256Hex(payload), origSha256: sha256Hex(bytes) };
+  } catch (error) {
+    return {
+      error: new SourceError(`Cannot read "${item.relpath}": ${(error as Error).message}`, {
+        cause: error,
+      }),
+    };
+  }
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
+    .pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+// ---------------------------------------------------------------------------
+// Writing
+
+class BatchWriter {
+  #container: LayerFile | undefined;
+  #index: LayerFile | undefined;
+  #offset: number;
+  #settings: Settings;
+  #options: CreateOptions;
+  #buffer = new Uint8Array(WRITE_BATCH);
+  #buffered = 0;
+  #lines: string[] = [];
+  #entries: IndexEntry[] = [];
+  #sinceSync = 0;
+
+  constructor(
+    container: LayerFile | undefined,
+    index: LayerFile | undefined,
+    offset: number,
+    settings: Settings,
+    options: CreateOptions,
+  ) {
+    this.#container = container;
+    this.#index = index;
+    this.#offset = offset;
+    this.#settings = settings;
+    this.#options = options;
+  }
+
+  async add(item: ReadyItem): Promise<IndexEntry> {
+    const walk = item.walk;
+    const entry: IndexEntry = {
+      relpath: walk.relpath,
+      entryType: walk.kind === "symlink" ? "symlink" : walk.kind === "dir" ? "dir" : "file",
+      offset: 0,
+      payloadSize: 0,
+      origSize: 0,
+      sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+      compressed: false,
+    };
+    if (walk.kind === "file") {
+      entry.offset = this.#offset + this.#buffered;
+      entry.compressed = this.#settings.compress;
+      if (item.payload) {
+        await this.#put(item.payload);
+        entry.payloadSize = item.payload.length;
+        entry.origSize = walk.size;
+        entry.sha256 = item.sha256!;
+        if (item.origSha256) entry.origSha256 = item.origSha256;
+      } else {
+        await this.#flush();
+        entry.offset = this.#offset;
+        try {
+          Object.assign(entry, await this.#stream(walk));
+        } catch (error) {
+          // Take back the bytes of the file that failed, so no payload lacks an entry.
+          if (this.#container && this.#container.size > entry.offset) {
+            await this.#container.truncate(entry.offset);
+          }
+          this.#offset = entry.offset;
+          throw error;
+        }
+      }
+      entry.mode = walk.mode;
+      entry.mtime = walk.mtime;
+    } else if (walk.kind === "symlink") {
+      entry.linkTarget = walk.linkTarget!;
+      entry.mtime = walk.mtime;
+    } else {
+      entry.mode = walk.mode;
+      entry.mtime = walk.mtime;
+    }
+    this.#lines.push(encodeEntry(entry));
+    this.#entries.push(entry);
+    if (++this.#sinceSync >= this.#settings.fsyncEvery) {
+      await this.#flush();
+      await this.#container?.sync();
+      this.#sinceSync = 0;
+    }
+    if (this.#lines.length >= this.#settings.indexBatch) await this.commit();
+    return entry;
+  }
+
+  /** Make every payload durable, then append and fsync the pending index lines. */
+  async commit(): Promise<void> {
+    await this.#flush();
+    if (this.#lines.length === 0) return;
+    if (this.#container && this.#index) {
+      await this.#container.sync();
+      this.#sinceSync = 0;
+      await this.#index.append(new TextEncoder().encode(this.#lines.join("")));
+      await this.#index.sync();
+    }
+    for (const entry of this.#entries) this.#options.onEntry?.(entry);
+    this.#lines = [];
+    this.#entries = [];
+  }
+
+  async close(): Promise<void> {
+    await this.commit();
+  }
+
+  async #put(bytes: Uint8Array): Promise<void> {
+    if (this.#buffered + bytes.length > this.#buffer.length) await this.#flush();
+    if (bytes.length > this.#buffer.length) {
+      await this.#write(bytes);
+      return;
+    }
+    this.#buffer.set(bytes, this.#buffered);
+    this.#buffered += bytes.length;
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#buffered === 0) return;
+    const bytes = this.#buffer.subarray(0, this.#buffered);
+    this.#buffered = 0;
+    await this.#write(bytes);
+  }
+
+  async #write(bytes: Uint8Array): Promise<void> {
+    if (this.#container) await this.#container.append(bytes);
+    this.#offset += bytes.length;
+  }
+
+  /** Stream a large file in `chunkSize` pieces, hashing (and gzipping) as it goes. */
+  async #stream(walk: WalkEntry): Promise<Partial<IndexEntry>> {
+    const hash = createHash("sha256");
+    const origHash = createHash("sha256");
+    let origSize = 0;
+    let payloadSize = 0;
+    const file = await Deno.open(walk.path, { read: true }).catch((error) => {
+      throw new SourceError(`Cannot read "${walk.relpath}": ${(error as Error).message}`, {
+        cause: error,
+      });
+    });
+    const chunkSize = this.#settings.chunkSize;
+    const source = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const buffer = new Uint8Array(chunkSize);
+        const n = await file.read(buffer);
+        if (n === null) {
+          controller.close();
+          return;
+        }
+        const bytes = buffer.subarray(0, n);
+        origSize += n;
+        origHash.update(bytes);
+        controller.enqueue(bytes);
+      },
+      cancel() {},
+    }, { highWaterMark: 0 });
+    try {
+      const stored = this.#settings.compress
+        ? source.pipeThrough(
+          new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
+        )
+        : source;
+      for await (const piece of stored) {
+        hash.update(piece);
+        payloadSize += piece.length;
+        await this.#write(piece);
+      }
+      const after = await file.stat();
+      const mtime = (after.mtime?.getTime() ?? 0) / 1000;
+      if (after.size !== origSize || mtime !== walk.mtime) {
+        throw new SourceError(
+          `Cannot read "${walk.relpath}": it changed while being read (size ${walk.size} -> ` +
+            `${after.size}); its bytes are in the container but no entry points to them`,
+        );
+      }
+    } finally {
+      file.close();
+    }
+    const result: Partial<IndexEntry> = { payloadSize, origSize, sha256: hash.digest("hex") };
+    if (this.#settings.compress) result.origSha256 = origHash.digest("hex");
+    return result;
+  }
+}
+
+async function appendTrailer(container: LayerFile, index: LayerFile): Promise<void> {
+  const length = index.size;
+  await container.append(encodeTrailerHeader(length));
+  for (let done = 0; done < length;) {
+    const n = Math.min(COPY_BLOCK, length - done);
+    await container.append(await index.readAt(done, n));
+    done += n;
+  }
+  await container.append(encodeFooter(length));
+  await container.sync();
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The error classes of ctnr. Every fault that ctnr raises on purpose is a
+ * {@link CtnrError} with a stable `code` and the process exit code the CLI
+ * uses for it (see README, "Exit codes").
+ *
+ * @module
+ */
+
+/** Stable machine-readable error codes, one per kind of fault. */
+export type CtnrErrorCode =
+  | "USAGE"
+  | "INDEX_FORMAT"
+  | "INDEX_TORN"
+  | "CONTAINER_FORMAT"
+  | "UNSAFE_ENTRY"
+  | "INTEGRITY"
+  | "SOURCE"
+  | "CONFLICT"
+  | "INTERRUPTED";
+
+/** Base class of every error ctnr raises on purpose. */
+export class CtnrError extends Error {
+  /** Stable code, safe to branch on. */
+  readonly code: CtnrErrorCode;
+  /** Process exit code the CLI uses for this error. */
+  readonly exitCode: number;
+
+  /**
+   * @param code stable code of the fault
+   * @param message human-readable message that names the entry or file
+   * @param exitCode process exit code for the CLI
+   * @param options standard error options (`cause`)
+   */
+  constructor(code: CtnrErrorCode, message: string, exitCode = 1, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = exitCode;
+  }
+}
+
+/** Bad command line or bad option values; the CLI exits 2 and prints a hint. */
+export class UsageError extends CtnrError {
+  /** @param message what is wrong with the call */
+  constructor(message: string) {
+    super("USAGE", message, 2);
+  }
+}
+
+/** The index is not valid CTNRv1 (bad JSON, bad field, bad UTF-8, over-long line). */
+export class IndexFormatError extends CtnrError {
+  /**
+   * @param message what is wrong, naming the line or entry
+   * @param code `INDEX_FORMAT`, or `INDEX_TORN` for a torn last line left by a crash
+   */
+  constructor(message: string, code: "INDEX_FORMAT" | "INDEX_TORN" = "INDEX_FORMAT") {
+    super(code, message, 1);
+  }
+}
+
+/** The container's bytes are not a CTNRv1 container (no index, bad trailer, too short). */
+export class ContainerFormatError extends CtnrError {
+  /** @param message what is wrong */
+  constructor(message: string) {
+    super("CONTAINER_FORMAT", message, 1);
+  }
+}
+
+/** An entry would write outside the output folder, through a link, or over another entry. */
+export class UnsafeEntryError extends CtnrError {
+  /** @param message the entry and why it is refused */
+  constructor(message: string) {
+    super("UNSAFE_ENTRY", message, 1);
+  }
+}
+
+/** A payload does not match its entry (SHA-256 mismatch, corrupt gzip, early end, size). */
+export class IntegrityError extends CtnrError {
+  /** @param message the entry and the mismatch */
+  constructor(message: string, options?: ErrorOptions) {
+    super("INTEGRITY", message, 1, options);
+  }
+}
+
+/** A source file could not be read as it was listed (vanished, changed while read, unreadable). */
+export class SourceError extends CtnrError {
+  /** @param message the file and what went wrong */
+  constructor(message: string, options?: ErrorOptions) {
+    super("SOURCE", message, 1, options);
+  }
+}
+
+/** The files on disk disagree with the request (container exists without index, etc.). */
+export class ConflictError extends CtnrError {
+  /** @param message what conflicts */
+  constructor(message: string) {
+    super("CONFLICT", message, 1);
+  }
+}
+
+/** The run was stopped by SIGINT (exit 130) or SIGTERM (exit 143) after committing its work. */
+export class InterruptedError extends CtnrError {
+  /** @param signal the signal that stopped the run */
+  constructor(signal: "SIGINT" | "SIGTERM") {
+    super("INTERRUPTED", `Interrupted by ${signal}`, signal === "SIGINT" ? 130 : 143);
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The planning pass of `extract`: read the whole index once, streaming,
+ * and refuse it before anything is written when two entries would land on
+ * the same path, when a file would sit where a folder must be, or when a
+ * symlink would point outside the output folder. Memory stays bounded:
+ * relpaths are kept as 96-bit hashes, not strings.
+ *
+ * @module
+ */
+
+import { UnsafeEntryError } from "./errors.ts";
+import type { IndexEntry } from "./format.ts";
+import type { ContainerReader } from "./container_reader.ts";
+import { RelpathSet } from "./_relpath_set.ts";
+
+/** Options of {@link planExtraction}. */
+export interface PlanOptions {
+  /** Accept symlinks whose target is absolute or leaves the output folder. @default false */
+  allowUnsafeLinks?: boolean;
+  /** Treat names that differ only in case as the same (case-insensitive targets). @default false */
+  foldCase?: boolean;
+}
+
+/** What the index holds, known before anything is written. */
+export interface ExtractPlan {
+  /** Entries in the index. */
+  entries: number;
+  /** File entries. */
+  files: number;
+  /** Folder entries. */
+  dirs: number;
+  /** Symlink entries. */
+  symlinks: number;
+  /** Sum of `orig_size` of the files, in bytes. */
+  totalBytes: number;
+  /** Sum of `payload_size`, in bytes. */
+  payloadBytes: number;
+}
+
+/**
+ * Validate every entry of the container's index and total it up.
+ *
+ * @param reader the open container
+ * @param options link and case rules
+ * @returns the totals
+ * @throws {UnsafeEntryError} on a duplicate relpath, a file/folder clash, or an unsafe link
+ * @throws {IndexFormatError} on a bad index
+ * @throws {ContainerFormatError} when a payload lies past the payload area
+ */
+export async function planExtraction(
+  reader: ContainerReader,
+  options: PlanOptions = {},
+): Promise<ExtractPlan> {
+  const plan: ExtractPlan = {
+    entries: 0,
+    files: 0,
+    dirs: 0,
+    symlinks: 0,
+    totalBytes: 0,
+    payloadBytes: 0,
+  };
+  const seen = new RelpathSet(); // every relpath
+  const leaves = new RelpathSet(); // relpaths of files and links: nothing may be below them
+  const parents = new RelpathSet(); // every folder some entry needs
+  const key = (relpath: string) => {
+    const nfc = relpath.normalize("NFC");
+    return options.foldCase ? nfc.toLowerCase() : nfc;
+  };
+  let lastParent = "";
+  for await (const { entry } of reader.records()) {
+    plan.entries++;
+    const k = key(entry.relpath);
+    if (!seen.add(k)) {
+      throw new UnsafeEntryError(
+        `Cannot extract "${entry.relpath}": another entry has the same path` +
+          (k !== entry.relpath ? " (after Unicode NFC normalisation or case folding)" : ""),
+      );
+    }
+    const isLeaf = entry.entryType !== "dir";
+    if (isLeaf) {
+      if (parents.has(k)) throw clash(entry);
+      leaves.add(k);
+    }
+    // Every ancestor must be a folder: not a file or link entry.
+    const slash = k.lastIndexOf("/");
+    const parent = slash < 0 ? "" : k.slice(0, slash);
+    if (parent !== lastParent) {
+      for (let p = parent; p !== ""; p = p.slice(0, Math.max(0, p.lastIndexOf("/")))) {
+        if (leaves.has(p)) throw clash(entry, p);
+        if (!parents.add(p)) break; // its ancestors were added with it
+      }
+      lastParent = parent;
+    }
+    if (entry.entryType === "file") {
+      plan.files++;
+      plan.totalBytes += entry.origSize;
+      plan.payloadBytes += entry.payloadSize;
+    } else if (entry.entryType === "dir") plan.dirs++;
+    else {
+      plan.symlinks++;
+      if (!options.allowUnsafeLinks) checkLinkTarget(entry);
+    }
+  }
+  return plan;
+}
+
+function clash(entry: IndexEntry, ancestor?: string): UnsafeEntryError {
+  return new UnsafeEntryError(
+    ancestor === undefined
+      ? `Cannot extract "${entry.relpath}": it is a ${entry.entryType} but other entries lie below it`
+      : `Cannot extract "${entry.relpath}": its folder "${ancestor}" is a file or link entry`,
+  );
+}
+
+/**
+ * Refuse a symlink whose target is absolute or climbs out of the output folder
+ * when resolved lexically from the link's folder.
+ *
+ * @param entry a symlink entry
+ * @throws {UnsafeEntryError} when the target leaves the output folder
+ */
+export function checkLinkTarget(entry: IndexEntry): void {
+  const target = entry.linkTarget ?? "";
+  const refuse = (why: string) =>
+    new UnsafeEntryError(
+      `Cannot extract symlink "${entry.relpath}" -> "${target}": ${why} (pass --allow-unsafe-links to keep it)`,
+    );
+  if (target.startsWith("/") || /^[A-Za-z]:/.test(target) || target.includes("\\")) {
+    throw refuse("absolute target");
+  }
+  let depth = entry.relpath.split("/").length - 1;
+  for (const part of target.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      if (--depth < 0) throw refuse("target leaves the output folder");
+    } else depth++;
+  }
+}

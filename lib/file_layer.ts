@@ -1,0 +1,128 @@
+/**
+ * The file layer that `create` writes the container and its index through.
+ * Tests swap in their own layer to simulate power loss (every byte written
+ * after a file's last `sync` is lost), the way SQLite tests crash safety.
+ *
+ * @module
+ */
+
+import { ContainerFormatError } from "./errors.ts";
+import type { RandomAccess } from "./format.ts";
+
+/** An open file that is read at offsets and written only at its end. */
+export interface LayerFile extends RandomAccess {
+  /** Current size in bytes, including writes not yet synced. */
+  readonly size: number;
+  /** Append all of `bytes` at the end of the file. */
+  append(bytes: Uint8Array): Promise<void>;
+  /** Make every byte appended so far durable (fsync). */
+  sync(): Promise<void>;
+  /** Cut the file to `size` bytes and make the new size durable. */
+  truncate(size: number): Promise<void>;
+  /** Close the file. */
+  close(): void;
+}
+
+/** Opens files for {@link LayerFile} access. */
+export interface FileLayer {
+  /**
+   * Open `path` for reading and appending, creating it when missing.
+   * @param path file path
+   */
+  open(path: string): Promise<LayerFile>;
+}
+
+/** The real file layer over `Deno.open`. */
+export const DENO_FILE_LAYER: FileLayer = {
+  async open(path: string): Promise<LayerFile> {
+    const file = await Deno.open(path, { read: true, append: true, create: true });
+    try {
+      const size = (await file.stat()).size;
+      return new DenoLayerFile(file, size, path);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  },
+};
+
+/**
+ * Read-only random access to a file by path.
+ *
+ * @param path file path
+ * @returns the open file as {@link RandomAccess} with `close()`
+ */
+export async function openRandomAccess(path: string): Promise<RandomAccess & { close(): void }> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    const info = await file.stat();
+    if (!info.isFile) throw new ContainerFormatError(`Cannot read "${path}": not a regular file`);
+    return new DenoLayerFile(file, info.size, path);
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+}
+
+class DenoLayerFile implements LayerFile {
+  #file: Deno.FsFile;
+  #size: number;
+  #path: string;
+  #lock: Promise<void> = Promise.resolve();
+
+  constructor(file: Deno.FsFile, size: number, path: string) {
+    this.#file = file;
+    this.#size = size;
+    this.#path = path;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  readAt(position: number, length: number): Promise<Uint8Array> {
+    // Seek and read are two calls on one file position: run one readAt at a time.
+    const result = this.#lock.then(() => this.#readAt(position, length));
+    this.#lock = result.then(() => {}, () => {});
+    return result;
+  }
+
+  async #readAt(position: number, length: number): Promise<Uint8Array> {
+    const bytes = new Uint8Array(length);
+    await this.#file.seek(position, Deno.SeekMode.Start);
+    let filled = 0;
+    while (filled < length) {
+      const n = await this.#file.read(bytes.subarray(filled));
+      if (n === null) {
+        throw new ContainerFormatError(
+          `Cannot read "${this.#path}": ends at byte ${position + filled}, ` +
+            `expected ${length} bytes from offset ${position}`,
+        );
+      }
+      filled += n;
+    }
+    return bytes;
+  }
+
+  async append(bytes: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) {
+      written += await this.#file.write(bytes.subarray(written));
+    }
+    this.#size += bytes.length;
+  }
+
+  async sync(): Promise<void> {
+    await this.#file.sync();
+  }
+
+  async truncate(size: number): Promise<void> {
+    await this.#file.truncate(size);
+    await this.#file.sync();
+    this.#size = size;
+  }
+
+  close(): void {
+    this.#file.close();
+  }
+}

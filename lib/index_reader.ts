@@ -1,0 +1,288 @@
+/**
+ * Streaming reader of a CTNRv1 index: NDJSON (what both tools write), or a
+ * whole JSON array or `{"version": 1, "entries": [...]}` object (what the
+ * original tools also read). Memory stays bounded for NDJSON: one block and
+ * one line at a time.
+ *
+ * @module
+ */
+
+import { IndexFormatError } from "./errors.ts";
+import { type IndexEntry, parseEntry, type RandomAccess } from "./format.ts";
+
+/** One entry with where it stands in the index. */
+export interface IndexRecord {
+  /** The validated entry. */
+  entry: IndexEntry;
+  /** 1-based line number (NDJSON) or 1-based element number (JSON array/object). */
+  line: number;
+  /** Byte offset just past this entry's line in the index (NDJSON only, else 0). */
+  endOffset: number;
+}
+
+/** Options of {@link IndexReader}. */
+export interface IndexReaderOptions {
+  /** Offset in bytes of the index in `source`. @default 0 */
+  start?: number;
+  /** Size in bytes of the index. @default source.size - start */
+  length?: number;
+  /** Skip malformed lines with a warning instead of failing. @default false */
+  lenient?: boolean;
+  /** Stop quietly at a torn last line (no `\n`, not valid JSON), as a crash leaves it. @default false */
+  allowTornTail?: boolean;
+  /** Longest line accepted, in bytes. @default 1048576 */
+  maxLineBytes?: number;
+  /** Largest JSON array/object index loaded whole, in bytes. @default 536870912 */
+  maxDocumentBytes?: number;
+  /** Receives warnings (skipped lines in lenient mode). */
+  onWarning?: (message: string) => void;
+  /** Name of the index in messages. @default "index" */
+  name?: string;
+}
+
+const BLOCK = 1 << 20;
+
+/**
+ * Reads the entries of an index in order.
+ *
+ * @example Count the entries of an NDJSON index
+ * ```ts
+ * import { IndexReader } from "./index_reader.ts";
+ * const text = new TextEncoder().encode(
+ *   '{"relpath": "a", "offset": 0, "payload_size": 0, "orig_size": 0, ' +
+ *     '"sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "compressed": false}\n',
+ * );
+ * const source = { size: text.length, readAt: (p: number, n: number) => Promise.resolve(text.slice(p, p + n)) };
+ * let count = 0;
+ * for await (const _ of new IndexReader(source).records()) count++;
+ * if (count !== 1) throw new Error("expected one entry");
+ * ```
+ */
+export class IndexReader {
+  #source: RandomAccess;
+  #start: number;
+  #length: number;
+  #options: IndexReaderOptions;
+  #name: string;
+  #validLength = 0;
+  #tornTail = false;
+
+  /**
+   * @param source where the index bytes are
+   * @param options range, strictness and limits
+   * @throws {RangeError} when the range lies outside `source`
+   */
+  constructor(source: RandomAccess, options: IndexReaderOptions = {}) {
+    this.#source = source;
+    this.#start = options.start ?? 0;
+    this.#length = options.length ?? source.size - this.#start;
+    if (this.#start < 0 || this.#length < 0 || this.#start + this.#length > source.size) {
+      throw new RangeError(`Index range ${this.#start}+${this.#length} lies outside its file`);
+    }
+    this.#options = options;
+    this.#name = options.name ?? "index";
+  }
+
+  /** Bytes of the index up to the end of its last complete line, known once `records()` ends. */
+  get validLength(): number {
+    return this.#validLength;
+  }
+
+  /** Whether `records()` stopped at a torn last line (only with `allowTornTail`). */
+  get tornTail(): boolean {
+    return this.#tornTail;
+  }
+
+  /**
+   * Iterate the entries in index order.
+   *
+   * @returns the entries with their line numbers
+   * @throws {IndexFormatError} on invalid UTF-8, invalid JSON (unless lenient),
+   *   an invalid entry, a line over `maxLineBytes`, or a torn last line
+   *   (code `INDEX_TORN`, unless `allowTornTail`)
+   */
+  async *records(): AsyncGenerator<IndexRecord> {
+    const head = new TextDecoder().decode(await this.#read(0, Math.min(this.#length, 256)));
+    if (/^\s*(\[|\{\s*"(version|entries)")/.test(head)) {
+      yield* this.#document();
+      return;
+    }
+    for await (const record of this.#lines()) {
+      if (record.value === undefined) continue; // skipped by lenient mode
+      yield {
+        entry: parseEntry(record.value, `${this.#name} line ${record.line}`),
+        line: record.line,
+        endOffset: record.endOffset,
+      };
+    }
+  }
+
+  async *#lines(): AsyncGenerator<{ value: unknown; line: number; endOffset: number }> {
+    const maxLine = this.#options.maxLineBytes ?? 1 << 20;
+    const decoder = new TextDecoder("utf-8", { fatal: true });
+    let carry: Uint8Array = new Uint8Array(0);
+    let position = 0; // bytes of the index consumed into `carry` or lines
+    let lineNumber = 0;
+    let consumed = 0; // bytes of complete lines
+    while (position < this.#length) {
+      const size = Math.min(BLOCK, this.#length - position);
+      const block = await this.#read(position, size);
+      position += size;
+      const lastNewline = block.lastIndexOf(0x0a);
+      if (lastNewline < 0) {
+        carry = concat(carry, block);
+        if (carry.length > maxLine) throw this.#longLine(lineNumber + 1, maxLine);
+        continue;
+      }
+      const text = concat(carry, block.subarray(0, lastNewline + 1));
+      carry = block.slice(lastNewline + 1);
+      if (carry.length > maxLine) throw this.#longLine(lineNumber + 1, maxLine);
+      let decoded: string;
+      try {
+        decoded = decoder.decode(text);
+      } catch {
+        throw new IndexFormatError(
+          `Cannot read ${this.#name}: not valid UTF-8 near line ${lineNumber + 1}`,
+        );
+      }
+      const ascii = decoded.length === text.length;
+      let from = 0;
+      let byteEnd = consumed;
+      while (from < decoded.length) {
+        const to = decoded.indexOf("\n", from);
+        const line = decoded.slice(from, to);
+        lineNumber++;
+        byteEnd = ascii ? consumed + to + 1 : byteEnd + utf8Length(line) + 1;
+        from = to + 1;
+        if (line.length > maxLine) throw this.#longLine(lineNumber, maxLine);
+        if (line.trim() === "") continue;
+        yield { value: this.#parseLine(line, lineNumber), line: lineNumber, endOffset: byteEnd };
+      }
+      consumed += text.length;
+      this.#validLength = consumed;
+    }
+    if (carry.length > 0) {
+      lineNumber++;
+      let line: string;
+      try {
+        line = decoder.decode(carry);
+      } catch {
+        if (this.#options.allowTornTail) {
+          this.#tornTail = true;
+          return;
+        }
+        throw new IndexFormatError(
+          `Cannot read ${this.#name}: not valid UTF-8 at line ${lineNumber}`,
+        );
+      }
+      if (line.trim() === "") return;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        if (this.#options.allowTornTail) {
+          this.#tornTail = true;
+          return;
+        }
+        if (this.#options.lenient) {
+          this.#options.onWarning?.(`Skipped torn last line ${lineNumber} of ${this.#name}`);
+          return;
+        }
+        throw new IndexFormatError(
+          `Cannot read ${this.#name}: line ${lineNumber} is torn (no newline, not valid JSON); ` +
+            `a crash during create leaves this: run create again to resume, or extract with --lenient`,
+          "INDEX_TORN",
+        );
+      }
+      this.#validLength = this.#length;
+      yield { value, line: lineNumber, endOffset: this.#length };
+    }
+  }
+
+  #parseLine(line: string, lineNumber: number): unknown {
+    try {
+      return JSON.parse(line);
+    } catch (error) {
+      if (this.#options.lenient) {
+        this.#options.onWarning?.(`Skipped malformed line ${lineNumber} of ${this.#name}`);
+        return undefined;
+      }
+      throw new IndexFormatError(
+        `Cannot read ${this.#name}: line ${lineNumber} is not valid JSON: ${
+          (error as Error).message
+        }`,
+      );
+    }
+  }
+
+  async *#document(): AsyncGenerator<IndexRecord> {
+    const limit = this.#options.maxDocumentBytes ?? 512 << 20;
+    if (this.#length > limit) {
+      throw new IndexFormatError(
+        `Cannot read ${this.#name}: a JSON array/object index of ${this.#length} bytes is over ` +
+          `the ${limit}-byte limit; convert it to NDJSON`,
+      );
+    }
+    let value: unknown;
+    try {
+      const text = new TextDecoder("utf-8", { fatal: true }).decode(
+        await this.#read(0, this.#length),
+      );
+      value = JSON.parse(text);
+    } catch (error) {
+      throw new IndexFormatError(
+        `Cannot read ${this.#name}: not a valid JSON document: ${(error as Error).message}`,
+      );
+    }
+    const entries = Array.isArray(value) ? value : isDocumentObject(value) ? value.entries : null;
+    if (entries === null) {
+      throw new IndexFormatError(
+        `Cannot read ${this.#name}: a JSON document index must be an array or have an "entries" array`,
+      );
+    }
+    let n = 0;
+    for (const item of entries) {
+      n++;
+      yield { entry: parseEntry(item, `${this.#name} element ${n}`), line: n, endOffset: 0 };
+    }
+    this.#validLength = this.#length;
+  }
+
+  #longLine(line: number, max: number): IndexFormatError {
+    return new IndexFormatError(
+      `Cannot read ${this.#name}: line ${line} is longer than ${max} bytes`,
+    );
+  }
+
+  #read(position: number, length: number): Promise<Uint8Array> {
+    return this.#source.readAt(this.#start + position, length);
+  }
+}
+
+function isDocumentObject(value: unknown): value is { entries: unknown[] } {
+  return typeof value === "object" && value !== null && !Array.isArray(value) &&
+    Array.isArray((value as { entries?: unknown }).entries);
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/** Number of bytes of the UTF-8 encoding of a well-formed string. */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) bytes += 1;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      bytes += 2;
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
+}

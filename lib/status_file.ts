@@ -1,0 +1,68 @@
+/**
+ * The `--status-file` of both commands: a small file rewritten atomically
+ * (temp file, then rename) at most once a second, in `kv` (`key=value`
+ * lines, as the original tools write) or `json` form.
+ *
+ * @module
+ */
+
+/** Formats of the status file. */
+export type StatusFormat = "kv" | "json";
+
+/** Values a status file holds. */
+export type StatusFields = Record<string, string | number | boolean>;
+
+const THROTTLE_MS = 1000;
+
+/**
+ * A status file that keeps the latest fields and writes them out throttled.
+ *
+ * @example Write a status file once
+ * ```ts
+ * import { StatusFile } from "./status_file.ts";
+ * const path = await Deno.makeTempFile();
+ * const status = new StatusFile(path, "kv");
+ * await status.update({ status: "finished", processed_files: 3 }, true);
+ * if (!(await Deno.readTextFile(path)).includes("processed_files=3")) throw new Error("not written");
+ * await Deno.remove(path);
+ * ```
+ */
+export class StatusFile {
+  #path: string;
+  #format: StatusFormat;
+  #fields: StatusFields = {};
+  #lastWrite = 0;
+
+  /**
+   * @param path where to write; its temp file is `path + ".tmp"`
+   * @param format `kv` or `json`
+   */
+  constructor(path: string, format: StatusFormat = "kv") {
+    this.#path = path;
+    this.#format = format;
+  }
+
+  /** Paths this status file writes (the file and its temp file). */
+  get paths(): string[] {
+    return [this.#path, this.#path + ".tmp"];
+  }
+
+  /**
+   * Merge `fields` into the status and write it when a second has passed or `force` is set.
+   *
+   * @param fields values to set
+   * @param force write now regardless of the throttle
+   */
+  async update(fields: StatusFields, force = false): Promise<void> {
+    Object.assign(this.#fields, fields);
+    const now = Date.now();
+    if (!force && now - this.#lastWrite < THROTTLE_MS) return;
+    this.#lastWrite = now;
+    const text = this.#format === "json"
+      ? JSON.stringify(this.#fields)
+      : Object.entries(this.#fields).map(([k, v]) => `${k}=${v}\n`).join("");
+    const tmp = this.#path + ".tmp";
+    await Deno.writeTextFile(tmp, text);
+    await Deno.rename(tmp, this.#path);
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * ctnr packs a folder tree into one CTNRv1 container file and extracts it
+ * back, verified: every payload carries a SHA-256, extraction writes each
+ * file through a temp file and a rename, and creation resumes after a crash.
+ *
+ * The format is the one of the original Python tools (`create_container.py`,
+ * `extract_container_updated.py`); containers go both ways between them.
+ *
+ * @example Pack, list, read one entry, extract
+ * ```ts
+ * import { ContainerReader, createContainer, extractContainer } from "./mod.ts";
+ *
+ * const src = await Deno.makeTempDir();
+ * await Deno.mkdir(`${src}/docs`);
+ * await Deno.writeTextFile(`${src}/docs/a.txt`, "hello");
+ * const work = await Deno.makeTempDir();
+ * const container = `${work}/data.ctnr`;
+ *
+ * const created = await createContainer(src, container, { compress: true, finalize: true });
+ * if (created.added !== 1) throw new Error("expected one file");
+ *
+ * const reader = await ContainerReader.open(container);
+ * try {
+ *   const entry = await reader.find("docs/a.txt");
+ *   const text = await new Response(reader.open(entry!)).text();
+ *   if (text !== "hello") throw new Error("unexpected content");
+ * } finally {
+ *   reader.close();
+ * }
+ *
+ * const extracted = await extractContainer(container, `${work}/out`);
+ * if (extracted.extracted !== 1) throw new Error("expected one file");
+ * if (await Deno.readTextFile(`${work}/out/docs/a.txt`) !== "hello") throw new Error("bad copy");
+ * ```
+ *
+ * @module
+ */
+
+export {
+  createContainer,
+  type CreateOptions,
+  type CreateProgress,
+  type CreateResult,
+  finalizeContainer,
+  type FinalizeOptions,
+} from "./lib/creator.ts";
+export {
+  type ExtractAction,
+  extractContainer,
+  type ExtractOptions,
+  type ExtractResult,
+} from "./lib/extractor.ts";
+export { type ExtractPlan, planExtraction, type PlanOptions } from "./lib/extract_plan.ts";
+export {
+  ContainerReader,
+  type ContainerReaderOptions,
+  type IndexOrigin,
+} from "./lib/container_reader.ts";
+export { IndexReader, type IndexReaderOptions, type IndexRecord } from "./lib/index_reader.ts";
+export {
+  checkRelpath,
+  EMPTY_SHA256,
+  encodeEntry,
+  type EntryType,
+  findTrailer,
+  FOOTER_MAGIC,
+  type IndexEntry,
+  parseEntry,
+  type RandomAccess,
+  TRAILER_MAGIC,
+  type TrailerLocation,
+} from "./lib/format.ts";
+export { DENO_FILE_LAYER, type FileLayer, type LayerFile } from "./lib/file_layer.ts";
+export { type WalkEntry, type WalkEntryKind, type WalkOptions, walkTree } from "./lib/walk.ts";
+export { type StatusFields, StatusFile, type StatusFormat } from "./lib/status_file.ts";
+export {
+  ConflictError,
+  ContainerFormatError,
+  CtnrError,
+  type CtnrErrorCode,
+  IndexFormatError,
+  IntegrityError,
+  InterruptedError,
+  SourceError,
+  UnsafeEntryError,
+  UsageError,
+} from "./lib/errors.ts";
