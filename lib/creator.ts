@@ -161,7 +161,7 @@ export async function createContainer(
   ], src);
 
   let totals: { files: number; bytes: number } | undefined;
-  if (options.prescan) totals = await prescan(src, exclude);
+  if (options.prescan) totals = await prescan(src, exclude, options.prescan === "sizes");
 
   const result: CreateResult = {
     added: 0,
@@ -443,13 +443,18 @@ async function excludedPaths(paths: string[], src: string): Promise<Set<string>>
 async function prescan(
   src: string,
   exclude: Set<string>,
+  sizes: boolean,
 ): Promise<{ files: number; bytes: number }> {
   let files = 0;
   let bytes = 0;
   for await (const item of walkTree(src, { exclude })) {
     if (item.kind === "special") continue;
     files++;
-    bytes += item.size;
+    if (sizes && item.kind === "file") {
+      try {
+        bytes += Deno.lstatSync(item.path).size;
+      } catch { /* reported when it is read */ }
+    }
   }
   return { files, bytes };
 }
@@ -645,8 +650,11 @@ type LoadedItem =
   | { leftOut: string }
   | ReadyItem;
 
+/** A source item ready to append: small files carry their payload, large ones are streamed. */
 interface ReadyItem {
   walk: WalkEntry;
+  /** Size in bytes of the original file (from fstat of the open file). */
+  size?: number;
   payload?: Uint8Array;
   sha256?: string;
   origSha256?: string;
@@ -662,36 +670,77 @@ async function loadItem(item: WalkEntry, settings: Settings): Promise<LoadedItem
   if (item.kind === "dir" && !settings.emptyDirs) {
     return { leftOut: `Left out empty folder "${item.relpath}"` };
   }
-  if (item.kind !== "file" || item.size > SMALL_FILE) return { walk: item };
+  if (item.kind !== "file") return { walk: item };
+  let read: SmallRead;
   try {
-    // Small files are read whole: one op instead of a stream per file (bench/compare.ts).
-    let walk = item;
-    let bytes = await Deno.readFile(item.path);
-    for (let attempt = 0;; attempt++) {
-      const after = await Deno.lstat(item.path);
-      const mtime = (after.mtime?.getTime() ?? 0) / 1000;
-      if (after.isFile && after.size === bytes.length && mtime === walk.mtime) break;
-      if (attempt === 2) {
-        return {
-          error: new SourceError(`Cannot read "${item.relpath}": it changed while being read`),
-        };
-      }
-      walk = { ...walk, size: after.size, mtime, mode: (after.mode ?? 0) & 0o7777 };
-      if (after.size > SMALL_FILE) return { walk };
-      bytes = await Deno.readFile(item.path);
-    }
-    if (!settings.compress) {
-      return { walk, payload: bytes, sha256: sha256Hex(bytes) };
-    }
-    const payload = await gzip(bytes);
-    return { walk, payload, sha256: sha256Hex(payload), origSha256: sha256Hex(bytes) };
+    read = readSmallFile(item);
   } catch (error) {
     return {
-      error: new SourceError(`Cannot read "${item.relpath}": ${(error as Error).message}`, {
-        cause: error,
-      }),
+      error: error instanceof SourceError ? error : new SourceError(
+        `Cannot read "${item.relpath}": ${(error as Error).message}`,
+        { cause: error },
+      ),
     };
   }
+  if (read.kind === "special") {
+    return { leftOut: `Left out special file "${item.relpath}" (FIFO, socket or device)` };
+  }
+  if (read.kind === "large") return { walk: read.walk };
+  const { walk, bytes } = read;
+  if (!settings.compress) return { walk, size: bytes.length, payload: bytes, sha256: sha256Hex(bytes) };
+  const payload = await gzip(bytes);
+  return {
+    walk,
+    size: bytes.length,
+    payload,
+    sha256: sha256Hex(payload),
+    origSha256: sha256Hex(bytes),
+  };
+}
+
+type SmallRead =
+  | { kind: "small"; walk: WalkEntry; bytes: Uint8Array }
+  | { kind: "large"; walk: WalkEntry }
+  | { kind: "special" };
+
+/**
+ * Read a small file whole with synchronous calls: open, fstat, read, fstat,
+ * close. On tmpfs this is about 13 microseconds a file against about 45 for
+ * the same work as async ops (bench/compare.ts measures the whole create).
+ * The two fstat calls on the open file detect a file that changes while it
+ * is read; such a file is read again, at most three times.
+ */
+function readSmallFile(item: WalkEntry): SmallRead {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const file = Deno.openSync(item.path, { read: true });
+    try {
+      const before = file.statSync();
+      if (!before.isFile) return { kind: "special" };
+      const walk: WalkEntry = {
+        ...item,
+        mode: (before.mode ?? 0o644) & 0o7777,
+        mtime: (before.mtime?.getTime() ?? 0) / 1000,
+      };
+      if (before.size > SMALL_FILE) return { kind: "large", walk };
+      const bytes = new Uint8Array(before.size);
+      let filled = 0;
+      while (filled < bytes.length) {
+        const n = file.readSync(bytes.subarray(filled));
+        if (n === null) break;
+        filled += n;
+      }
+      const after = file.statSync();
+      if (
+        filled === before.size && after.size === before.size &&
+        after.mtime?.getTime() === before.mtime?.getTime()
+      ) {
+        return { kind: "small", walk, bytes };
+      }
+    } finally {
+      file.close();
+    }
+  }
+  throw new SourceError(`Cannot read "${item.relpath}": it changed while being read (3 tries)`);
 }
 
 function sha256Hex(bytes: Uint8Array): string {
@@ -750,7 +799,7 @@ class BatchWriter {
       if (item.payload) {
         await this.#put(item.payload);
         entry.payloadSize = item.payload.length;
-        entry.origSize = walk.size;
+        entry.origSize = item.size!;
         entry.sha256 = item.sha256!;
         if (item.origSha256) entry.origSha256 = item.origSha256;
       } else {
@@ -767,15 +816,11 @@ class BatchWriter {
           throw error;
         }
       }
-      entry.mode = walk.mode;
-      entry.mtime = walk.mtime;
     } else if (walk.kind === "symlink") {
       entry.linkTarget = walk.linkTarget!;
-      entry.mtime = walk.mtime;
-    } else {
-      entry.mode = walk.mode;
-      entry.mtime = walk.mtime;
     }
+    if (walk.mode !== undefined && walk.kind !== "symlink") entry.mode = walk.mode;
+    if (walk.mtime !== undefined) entry.mtime = walk.mtime;
     this.#lines.push(encodeEntry(entry));
     this.#entries.push(entry);
     if (++this.#sinceSync >= this.#settings.fsyncEvery) {
@@ -840,6 +885,7 @@ class BatchWriter {
       });
     });
     const chunkSize = this.#settings.chunkSize;
+    const before = await file.stat();
     const source = new ReadableStream<Uint8Array>({
       async pull(controller) {
         const buffer = new Uint8Array(chunkSize);
@@ -867,11 +913,13 @@ class BatchWriter {
         await this.#write(piece);
       }
       const after = await file.stat();
-      const mtime = (after.mtime?.getTime() ?? 0) / 1000;
-      if (after.size !== origSize || mtime !== walk.mtime) {
+      if (
+        after.size !== origSize || before.size !== origSize ||
+        after.mtime?.getTime() !== before.mtime?.getTime()
+      ) {
         throw new SourceError(
-          `Cannot read "${walk.relpath}": it changed while being read (size ${walk.size} -> ` +
-            `${after.size}); its bytes are in the container but no entry points to them`,
+          `Cannot read "${walk.relpath}": it changed while being read (size ${before.size} -> ` +
+            `${after.size}, ${origSize} bytes read)`,
         );
       }
     } finally {

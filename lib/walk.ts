@@ -1,7 +1,9 @@
 /**
  * Deterministic walk of a source tree for `create`: depth first, names of
  * each folder sorted by Unicode code point (the order of their UTF-8 bytes,
- * like `LC_ALL=C sort`), nothing followed through a symlink.
+ * like `LC_ALL=C sort`), nothing followed through a symlink. Files are
+ * classified by the folder listing alone (no `lstat` per file): the reader
+ * stats the open file, which is both cheaper and race-free.
  *
  * @module
  */
@@ -19,12 +21,10 @@ export interface WalkEntry {
   path: string;
   /** `dir` entries are only yielded for folders with nothing recorded beneath them. */
   kind: WalkEntryKind;
-  /** Size in bytes from `lstat` (files), else 0. */
-  size: number;
-  /** Permission bits `st_mode & 0o7777`. */
-  mode: number;
-  /** Modification time in seconds since the epoch, millisecond precision. */
-  mtime: number;
+  /** Permission bits `st_mode & 0o7777` (folders and links; files get theirs when read). */
+  mode?: number;
+  /** Modification time in seconds since the epoch, millisecond precision (folders and links). */
+  mtime?: number;
   /** Target of a symlink, as stored in the link. */
   linkTarget?: string;
 }
@@ -36,8 +36,6 @@ export interface WalkOptions {
   /** Called for a file or folder that cannot be listed or stat'ed; the walk goes on. */
   onError?: (error: SourceError) => void;
 }
-
-const STAT_CONCURRENCY = 64;
 
 /**
  * Walk `root` and yield its files, symlinks, special files and empty folders.
@@ -70,9 +68,9 @@ async function* walkFolder(
   relpath: string,
   options: WalkOptions,
 ): AsyncGenerator<WalkEntry, number> {
-  const names: string[] = [];
+  const items: Deno.DirEntry[] = [];
   try {
-    for await (const item of Deno.readDir(path)) names.push(item.name);
+    for await (const item of Deno.readDir(path)) items.push(item);
   } catch (error) {
     options.onError?.(
       new SourceError(`Cannot list folder "${relpath || "."}": ${(error as Error).message}`, {
@@ -81,64 +79,83 @@ async function* walkFolder(
     );
     return -1;
   }
-  names.sort(compareCodePoints);
+  items.sort((a, b) => compareCodePoints(a.name, b.name));
   let recorded = 0;
-  for (let i = 0; i < names.length; i += STAT_CONCURRENCY) {
-    const slice = names.slice(i, i + STAT_CONCURRENCY);
-    const stats = await Promise.all(slice.map((name) => statChild(path, relpath, name, options)));
-    for (const child of stats) {
-      if (child === null) continue;
-      if (child.kind === "dir") {
-        const below = yield* walkFolder(child.path, child.relpath, options);
-        if (below === 0) {
-          yield child;
-          recorded++;
-        } else if (below > 0) recorded += below;
-        else recorded++; // an unreadable folder is not "empty": keep the parent unrecorded
-      } else {
-        yield child;
-        if (child.kind !== "special") recorded++;
-      }
+  for (const item of items) {
+    const child = await describeChild(path, relpath, item, options);
+    if (child === null) continue;
+    if (child.kind === "dir") {
+      const below = yield* walkFolder(child.path, child.relpath, options);
+      if (below === 0) {
+        // Only an empty folder becomes an entry: stat it for its mode and mtime.
+        const stat = await statOf(child, options);
+        if (stat === null) continue;
+        yield stat;
+        recorded++;
+      } else if (below > 0) recorded += below;
+      else recorded++; // an unreadable folder is not "empty": keep the parent unrecorded
+    } else {
+      if (child.kind === "symlink") {
+        const stat = await statOf(child, options);
+        if (stat === null) continue;
+        yield stat;
+      } else yield child;
+      if (child.kind !== "special") recorded++;
     }
   }
   return recorded;
 }
 
-async function statChild(
+function describeChild(
   parent: string,
   parentRel: string,
-  name: string,
+  item: Deno.DirEntry,
   options: WalkOptions,
-): Promise<WalkEntry | null> {
-  const path = `${parent}/${name}`;
-  const relpath = parentRel === "" ? name : `${parentRel}/${name}`;
+): WalkEntry | null {
+  const path = `${parent}/${item.name}`;
   if (options.exclude?.has(path)) return null;
+  const relpath = parentRel === "" ? item.name : `${parentRel}/${item.name}`;
+  if (item.name.includes("\uFFFD") && !existsExactly(path)) {
+    options.onError?.(new SourceError(`Cannot read "${relpath}": the name is not valid UTF-8`));
+    return null;
+  }
+  // Files are not stat'ed here: the reader takes size, mode and mtime from the open file.
+  const kind: WalkEntryKind = item.isFile
+    ? "file"
+    : item.isDirectory
+    ? "dir"
+    : item.isSymlink
+    ? "symlink"
+    : "special";
+  return { relpath, path, kind };
+}
+
+async function statOf(entry: WalkEntry, options: WalkOptions): Promise<WalkEntry | null> {
   try {
-    const info = await Deno.lstat(path);
-    const entry: WalkEntry = {
-      relpath,
-      path,
-      kind: info.isFile
-        ? "file"
-        : info.isDirectory
-        ? "dir"
-        : info.isSymlink
-        ? "symlink"
-        : "special",
-      size: info.isFile ? info.size : 0,
-      mode: (info.mode ?? 0o644) & 0o7777,
+    const info = await Deno.lstat(entry.path);
+    const full: WalkEntry = {
+      ...entry,
+      mode: (info.mode ?? 0o755) & 0o7777,
       mtime: (info.mtime?.getTime() ?? 0) / 1000,
     };
-    if (entry.kind === "symlink") entry.linkTarget = await Deno.readLink(path);
-    return entry;
+    if (entry.kind === "symlink") full.linkTarget = await Deno.readLink(entry.path);
+    return full;
   } catch (error) {
-    const detail = name.includes("\uFFFD") && error instanceof Deno.errors.NotFound
-      ? "the name is not valid UTF-8"
-      : (error as Error).message;
     options.onError?.(
-      new SourceError(`Cannot read "${relpath}": ${detail}`, { cause: error }),
+      new SourceError(`Cannot read "${entry.relpath}": ${(error as Error).message}`, {
+        cause: error,
+      }),
     );
     return null;
+  }
+}
+
+function existsExactly(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 

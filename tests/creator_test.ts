@@ -1,0 +1,735 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { gunzipSync } from "node:zlib";
+import {
+  ConflictError,
+  createContainer,
+  type CreateProgress,
+  DENO_FILE_LAYER,
+  EMPTY_SHA256,
+  extractContainer,
+  type FileLayer,
+  finalizeContainer,
+  findTrailer,
+  type RandomAccess,
+  UsageError,
+} from "../mod.ts";
+import { diffTrees, withTempDir, writeTree } from "./_helpers.ts";
+
+/** One parsed NDJSON index line, wire names. */
+type WireEntry = Record<string, unknown>;
+
+Deno.test("createContainer writes byte-identical index and container for the same tree", async () => {
+  for (const compress of [false, true]) {
+    await withTempDir(async (dir) => {
+      await writeTree(`${dir}/src`, sampleTree());
+      const big = pseudoRandomBytes(3 << 20, 7);
+      await Deno.writeFile(`${dir}/src/data/big.bin`, big);
+      await createContainer(`${dir}/src`, `${dir}/one.ctnr`, { compress });
+      await createContainer(`${dir}/src`, `${dir}/two.ctnr`, { compress, concurrency: 1 });
+      assert.deepEqual(
+        await Deno.readFile(`${dir}/two.ctnr.idx`),
+        await Deno.readFile(`${dir}/one.ctnr.idx`),
+        `index differs (compress ${compress})`,
+      );
+      assert.deepEqual(
+        await Deno.readFile(`${dir}/two.ctnr`),
+        await Deno.readFile(`${dir}/one.ctnr`),
+        `container differs (compress ${compress})`,
+      );
+      const entries = await readIndex(`${dir}/one.ctnr.idx`);
+      assert.ok(entries.length >= 8);
+      assert.ok(entries.every((e) => e.entry_type !== undefined || e.compressed === compress));
+    });
+  }
+});
+
+Deno.test("createContainer lays payloads end to end in walk order", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, sampleTree());
+    await Deno.writeFile(`${dir}/src/data/big.bin`, pseudoRandomBytes((1 << 20) + 5000, 3));
+    const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
+    const files = (await readIndex(`${dir}/c.ctnr.idx`)).filter((e) => e.entry_type === undefined);
+    let end = 0;
+    for (const entry of files) {
+      assert.equal(entry.offset, end, `offset of ${entry.relpath}`);
+      end += entry.payload_size as number;
+    }
+    assert.equal((await Deno.stat(`${dir}/c.ctnr`)).size, end);
+    assert.equal(result.containerSize, end);
+    const container = await Deno.readFile(`${dir}/c.ctnr`);
+    for (const entry of files) {
+      const original = await Deno.readFile(`${dir}/src/${entry.relpath}`);
+      const start = entry.offset as number;
+      assert.deepEqual(container.subarray(start, start + original.length), original);
+      assert.equal(entry.sha256, sha256Hex(original));
+    }
+  });
+});
+
+Deno.test("createContainer walks depth first with names sorted by code point", async () => {
+  await withTempDir(async (dir) => {
+    // UTF-16 order would put U+1F600 (a surrogate pair) before U+FF21; code point order does not.
+    await writeTree(`${dir}/src`, {
+      "b.txt": "b",
+      "z.txt": "z",
+      "a/z.txt": "az",
+      "a/b/c.txt": "abc",
+      "a-b.txt": "a-b",
+      "A.txt": "A",
+      "é.txt": "e",
+      "\uFF21.txt": "fullwidth A",
+      "\u{1F600}.txt": "emoji",
+      "m/empty": { dir: true },
+      "m.txt": "m",
+    });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
+    const relpaths = (await readIndex(`${dir}/c.ctnr.idx`)).map((e) => e.relpath);
+    assert.deepEqual(relpaths, [
+      "A.txt",
+      "a/b/c.txt",
+      "a/z.txt",
+      "a-b.txt",
+      "b.txt",
+      "m/empty",
+      "m.txt",
+      "z.txt",
+      "é.txt",
+      "\uFF21.txt",
+      "\u{1F600}.txt",
+    ]);
+  });
+});
+
+Deno.test("createContainer records empty files with payload_size 0", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "empty.bin": "", "after.txt": "after", "d/zero": "" });
+    for (const compress of [false, true]) {
+      const container = `${dir}/c-${compress}.ctnr`;
+      await createContainer(`${dir}/src`, container, { compress });
+      const entries = byRelpath(await readIndex(`${container}.idx`));
+      const empty = entries.get("empty.bin");
+      assert.ok(empty);
+      assert.equal(empty.orig_size, 0);
+      assert.equal(empty.entry_type, undefined);
+      if (compress) {
+        // An empty gzip member still has a header and a trailer.
+        assert.ok((empty.payload_size as number) > 0);
+        assert.equal(empty.orig_sha256, EMPTY_SHA256);
+      } else {
+        assert.equal(empty.payload_size, 0);
+        assert.equal(empty.sha256, EMPTY_SHA256);
+      }
+      assert.equal(entries.get("d/zero")?.orig_size, 0);
+      await extractContainer(container, `${dir}/out-${compress}`);
+      assert.deepEqual(await Deno.readFile(`${dir}/out-${compress}/empty.bin`), new Uint8Array());
+      assert.equal(await Deno.readTextFile(`${dir}/out-${compress}/after.txt`), "after");
+    }
+  });
+});
+
+Deno.test("createContainer records empty folders as dir entries", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, {
+      "empty": { dir: true },
+      "full/a.txt": "a",
+      "outer/inner": { dir: true },
+      "mixed/file.txt": "f",
+      "mixed/hollow": { dir: true },
+    });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
+    const entries = await readIndex(`${dir}/c.ctnr.idx`);
+    const dirs = entries.filter((e) => e.entry_type === "dir");
+    assert.deepEqual(dirs.map((e) => e.relpath), ["empty", "mixed/hollow", "outer/inner"]);
+    for (const entry of dirs) {
+      assert.equal(entry.offset, undefined, "a dir entry carries no offset");
+      assert.equal(entry.payload_size, undefined);
+    }
+    const relpaths = entries.map((e) => e.relpath);
+    assert.ok(!relpaths.includes("full"), "a folder holding files is not an entry");
+    assert.ok(!relpaths.includes("outer"), "a folder holding a recorded folder is not an entry");
+    assert.ok(!relpaths.includes("mixed"));
+
+    await createContainer(`${dir}/src`, `${dir}/no-dirs.ctnr`, { emptyDirs: false });
+    const plain = await readIndex(`${dir}/no-dirs.ctnr.idx`);
+    assert.deepEqual(plain.map((e) => e.relpath), ["full/a.txt", "mixed/file.txt"]);
+  });
+});
+
+Deno.test("createContainer stores symlinks as symlink entries with link_target", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, {
+      "a.txt": "target",
+      "link": { symlink: "a.txt" },
+      "d/dangling": { symlink: "../missing/x" },
+      "dirlink": { symlink: "d" },
+    });
+    const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
+    const entries = byRelpath(await readIndex(`${dir}/c.ctnr.idx`));
+    assert.equal(entries.get("link")?.entry_type, "symlink");
+    assert.equal(entries.get("link")?.link_target, "a.txt");
+    assert.equal(entries.get("link")?.offset, undefined);
+    assert.equal(entries.get("d/dangling")?.link_target, "../missing/x");
+    assert.equal(entries.get("dirlink")?.entry_type, "symlink");
+    assert.equal(entries.get("dirlink")?.link_target, "d");
+    assert.ok(!entries.has("dirlink/dangling"), "a symlinked folder is not followed");
+    assert.equal(result.leftOut, 0);
+    assert.equal(result.added, 4);
+  });
+});
+
+Deno.test("createContainer leaves symlinks out with a warning when symlinks is skip", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "target", "link": { symlink: "a.txt" } });
+    const warnings: string[] = [];
+    const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+      symlinks: "skip",
+      onWarning: (message) => warnings.push(message),
+    });
+    const relpaths = (await readIndex(`${dir}/c.ctnr.idx`)).map((e) => e.relpath);
+    assert.deepEqual(relpaths, ["a.txt"]);
+    assert.equal(result.leftOut, 1);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /"link"/);
+  });
+});
+
+Deno.test("createContainer leaves a FIFO out with a warning and never opens it", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a", "z.txt": "z" });
+    const made = await new Deno.Command("mkfifo", { args: [`${dir}/src/pipe`] }).output();
+    assert.ok(made.success, "mkfifo failed");
+    const warnings: string[] = [];
+    let timer: number | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), 10_000);
+    });
+    try {
+      const run = createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+        onWarning: (message) => warnings.push(message),
+      });
+      const outcome = await Promise.race([run, timeout]);
+      if (outcome === "timeout") {
+        // Unblock a reader stuck on the FIFO so the process can end, then fail.
+        const writer = await Deno.open(`${dir}/src/pipe`, { write: true });
+        writer.close();
+        await run.catch(() => {});
+        assert.fail("createContainer hung on a FIFO");
+      }
+      assert.equal(outcome.leftOut, 1);
+      assert.equal(outcome.added, 2);
+    } finally {
+      clearTimeout(timer);
+    }
+    const relpaths = (await readIndex(`${dir}/c.ctnr.idx`)).map((e) => e.relpath);
+    assert.deepEqual(relpaths, ["a.txt", "z.txt"]);
+    assert.ok(warnings.some((w) => w.includes('"pipe"')), warnings.join("\n"));
+  });
+});
+
+Deno.test("createContainer never packs its own container, index or status file", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a", "sub/b.txt": "b" });
+    const options = {
+      index: `${dir}/src/sub/c.idx`,
+      statusFile: `${dir}/src/status.txt`,
+    };
+    // A trailing slash on src must not defeat the exclusion.
+    await createContainer(`${dir}/src/`, `${dir}/src/c.ctnr`, options);
+    await Deno.writeTextFile(`${dir}/src/new.txt`, "new");
+    const second = await createContainer(`${dir}/src`, `${dir}/src/c.ctnr`, options);
+    assert.equal(second.added, 1);
+    const relpaths = (await readIndex(`${dir}/src/sub/c.idx`)).map((e) => e.relpath);
+    assert.deepEqual(relpaths, ["a.txt", "sub/b.txt", "new.txt"]);
+  });
+});
+
+Deno.test("createContainer refuses out-of-range batching and chunk options", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a" });
+    const cases = [
+      { fsyncEvery: 10, indexBatch: 5 },
+      { fsyncEvery: 2, indexBatch: 1 },
+      { fsyncEvery: 0 },
+      { fsyncEvery: -3 },
+      { fsyncEvery: 1, indexBatch: 0 },
+      { fsyncEvery: 1, indexBatch: -1 },
+      { fsyncEvery: 1.5 },
+      { chunkSize: 1023 },
+      { chunkSize: 10 },
+      { chunkSize: 0 },
+      { chunkSize: -1024 },
+    ];
+    for (const options of cases) {
+      await assert.rejects(
+        createContainer(`${dir}/src`, `${dir}/c.ctnr`, options),
+        UsageError,
+        JSON.stringify(options),
+      );
+      assert.equal(await exists(`${dir}/c.ctnr`), false, JSON.stringify(options));
+      assert.equal(await exists(`${dir}/c.ctnr.idx`), false, JSON.stringify(options));
+    }
+    const ok = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+      fsyncEvery: 2,
+      indexBatch: 3,
+      chunkSize: 1024,
+    });
+    assert.equal(ok.added, 1);
+  });
+});
+
+Deno.test("createContainer appends index batches only after the container is synced", async () => {
+  for (const [fsyncEvery, indexBatch] of [[1, 1], [2, 2], [2, 4], [3, 7]] as const) {
+    await withTempDir(async (dir) => {
+      const spec: Record<string, string> = {};
+      for (let i = 0; i < 10; i++) spec[`f${i}.txt`] = `file ${i}`;
+      await writeTree(`${dir}/src`, spec);
+      const events: string[] = [];
+      const committed: number[] = [];
+      let sinceCommit = 0;
+      await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+        fsyncEvery,
+        indexBatch,
+        fileLayer: recordingLayer(events),
+        onEntry: () => sinceCommit++,
+        onProgress: () => {
+          if (sinceCommit > 0) committed.push(sinceCommit);
+          sinceCommit = 0;
+        },
+      });
+      const label = `fsyncEvery ${fsyncEvery}, indexBatch ${indexBatch}`;
+      const indexAppends = events.filter((e) => e === "index:append").length;
+      assert.equal(indexAppends, Math.ceil(10 / indexBatch), label);
+      let dirty = false;
+      for (const event of events) {
+        if (event === "container:append") dirty = true;
+        if (event === "container:sync") dirty = false;
+        if (event === "index:append") assert.equal(dirty, false, `${label}: ${events.join(" ")}`);
+      }
+      const syncs = events.filter((e) => e === "container:sync").length;
+      assert.ok(syncs >= Math.floor(10 / fsyncEvery), `${label}: ${syncs} syncs`);
+      const lines = await readIndex(`${dir}/c.ctnr.idx`);
+      assert.equal(lines.length, 10, label);
+      assert.ok(committed.every((n) => n === indexBatch), `${label}: ${committed}`);
+    });
+  }
+});
+
+Deno.test("createContainer writes no container and no index in a dry run", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, sampleTree());
+    for (const compress of [false, true]) {
+      const result = await createContainer(`${dir}/src`, `${dir}/out/c.ctnr`, {
+        dryRun: true,
+        compress,
+        finalize: true,
+      });
+      assert.ok(result.added > 0);
+      assert.ok(result.payloadBytes > 0);
+      assert.equal(result.containerSize, 0);
+      assert.equal(result.finalized, false);
+      assert.equal(await exists(`${dir}/out/c.ctnr`), false);
+      assert.equal(await exists(`${dir}/out/c.ctnr.idx`), false);
+    }
+  });
+});
+
+Deno.test("createContainer finalize appends a trailer that ends with ctnr's footer", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, sampleTree());
+    const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    assert.equal(result.finalized, true);
+    const bytes = await Deno.readFile(`${dir}/c.ctnr`);
+    const index = await Deno.readFile(`${dir}/c.ctnr.idx`);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const size = bytes.length;
+    assert.equal(result.containerSize, size);
+    assert.equal(new TextDecoder().decode(bytes.subarray(size - 8)), "CTNRv1ix");
+    assert.equal(Number(view.getBigUint64(size - 16, true)), index.length);
+    const trailerOffset = size - 16 - index.length - 16;
+    assert.equal(
+      new TextDecoder().decode(bytes.subarray(trailerOffset, trailerOffset + 8)),
+      "CTNRv1__",
+    );
+    assert.equal(Number(view.getBigUint64(trailerOffset + 8, true)), index.length);
+    assert.deepEqual(bytes.subarray(trailerOffset + 16, size - 16), index);
+
+    const files = (await readIndex(`${dir}/c.ctnr.idx`)).filter((e) => e.entry_type === undefined);
+    const payloadEnd = Math.max(
+      ...files.map((e) => (e.offset as number) + (e.payload_size as number)),
+    );
+    assert.equal(trailerOffset, payloadEnd);
+    const found = await findTrailer(memorySource(bytes));
+    assert.deepEqual(found, {
+      trailerOffset,
+      indexOffset: trailerOffset + 16,
+      indexLength: index.length,
+      hasFooter: true,
+    });
+  });
+});
+
+Deno.test("finalizeContainer is idempotent", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, sampleTree());
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
+    const plain = await Deno.readFile(`${dir}/c.ctnr`);
+    assert.equal(await findTrailer(memorySource(plain)), null);
+    assert.equal(await finalizeContainer(`${dir}/c.ctnr`), true);
+    const once = await Deno.readFile(`${dir}/c.ctnr`);
+    assert.ok(once.length > plain.length);
+    assert.deepEqual(once.subarray(0, plain.length), plain);
+    assert.notEqual(await findTrailer(memorySource(once)), null);
+    assert.equal(await finalizeContainer(`${dir}/c.ctnr`), false);
+    assert.deepEqual(await Deno.readFile(`${dir}/c.ctnr`), once);
+
+    await createContainer(`${dir}/src`, `${dir}/f.ctnr`, { finalize: true });
+    const finalized = await Deno.readFile(`${dir}/f.ctnr`);
+    assert.equal(await finalizeContainer(`${dir}/f.ctnr`), false);
+    assert.deepEqual(await Deno.readFile(`${dir}/f.ctnr`), finalized);
+  });
+});
+
+Deno.test("createContainer removes the index after finalizing when removeIndexOnFinalize is set", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, sampleTree());
+    const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+      finalize: true,
+      removeIndexOnFinalize: true,
+    });
+    assert.equal(result.finalized, true);
+    assert.equal(await exists(`${dir}/c.ctnr.idx`), false);
+    await extractContainer(`${dir}/c.ctnr`, `${dir}/out`);
+    assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+
+    // Without finalize the option has nothing to do: the index stays.
+    await createContainer(`${dir}/src`, `${dir}/k.ctnr`, { removeIndexOnFinalize: true });
+    assert.equal(await exists(`${dir}/k.ctnr.idx`), true);
+  });
+});
+
+Deno.test("createContainer resumes and adds only the new files", async () => {
+  for (const compress of [false, true]) {
+    await withTempDir(async (dir) => {
+      await writeTree(`${dir}/src`, sampleTree());
+      const first = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { compress });
+      assert.equal(first.resumed, false);
+      const before = await Deno.readFile(`${dir}/c.ctnr`);
+      await writeTree(`${dir}/src`, {
+        "new.txt": "new file",
+        "0-first.txt": "sorts first",
+        "brand/new/deep.txt": "deep",
+        "empty/now-full.txt": "was an empty folder",
+      });
+      const added: string[] = [];
+      const second = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+        compress,
+        onEntry: (entry) => added.push(entry.relpath),
+      });
+      assert.equal(second.resumed, true);
+      assert.equal(second.added, 4);
+      assert.equal(second.alreadyPresent, first.added);
+      assert.equal(second.totalEntries, first.added + 4);
+      assert.deepEqual(added.sort(), [
+        "0-first.txt",
+        "brand/new/deep.txt",
+        "empty/now-full.txt",
+        "new.txt",
+      ]);
+      const after = await Deno.readFile(`${dir}/c.ctnr`);
+      assert.deepEqual(after.subarray(0, before.length), before, "old payloads are kept as they were");
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/out`);
+      assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+
+      const third = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { compress });
+      assert.equal(third.added, 0);
+      assert.deepEqual(await Deno.readFile(`${dir}/c.ctnr`), after);
+    });
+  }
+});
+
+Deno.test("createContainer recovers the index of a finalized container from its trailer", async () => {
+  for (const finalizeAgain of [false, true]) {
+    await withTempDir(async (dir) => {
+      await writeTree(`${dir}/src`, sampleTree());
+      const first = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+        finalize: true,
+        removeIndexOnFinalize: true,
+      });
+      assert.equal(await exists(`${dir}/c.ctnr.idx`), false);
+      const firstSize = (await Deno.stat(`${dir}/c.ctnr`)).size;
+      await writeTree(`${dir}/src`, { "later/one.txt": "one", "later/two.txt": "two" });
+      const warnings: string[] = [];
+      const second = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+        finalize: finalizeAgain,
+        onWarning: (message) => warnings.push(message),
+      });
+      assert.equal(second.resumed, true);
+      assert.equal(second.alreadyPresent, first.added);
+      assert.equal(second.added, 2);
+      const size = (await Deno.stat(`${dir}/c.ctnr`)).size;
+      assert.ok(size > 0, "the container was truncated to zero");
+      if (!finalizeAgain) assert.ok(size < firstSize + 100, "the old trailer should be cut away");
+      const relpaths = (await readIndex(`${dir}/c.ctnr.idx`)).map((e) => e.relpath);
+      assert.equal(relpaths.length, first.added + 2);
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/out`);
+      assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+    });
+  }
+});
+
+Deno.test("createContainer refuses a non-empty container that has no index and no trailer", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a" });
+    const precious = pseudoRandomBytes(70_000, 11);
+    await Deno.writeFile(`${dir}/c.ctnr`, precious);
+    await assert.rejects(
+      createContainer(`${dir}/src`, `${dir}/c.ctnr`),
+      (error: unknown) => {
+        assert.ok(error instanceof ConflictError, String(error));
+        assert.match(error.message, /c\.ctnr/);
+        return true;
+      },
+    );
+    assert.deepEqual(await Deno.readFile(`${dir}/c.ctnr`), precious);
+    assert.equal(await exists(`${dir}/c.ctnr.idx`), false);
+
+    // An empty index file next to it is no description either.
+    await Deno.writeFile(`${dir}/c.ctnr.idx`, new Uint8Array());
+    await assert.rejects(createContainer(`${dir}/src`, `${dir}/c.ctnr`), ConflictError);
+    assert.deepEqual(await Deno.readFile(`${dir}/c.ctnr`), precious);
+  });
+});
+
+Deno.test("createContainer writes a finished status file in kv and json form", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, sampleTree());
+    const kv = await createContainer(`${dir}/src`, `${dir}/kv.ctnr`, {
+      statusFile: `${dir}/status.kv`,
+      prescan: "sizes",
+    });
+    const fields = Object.fromEntries(
+      (await Deno.readTextFile(`${dir}/status.kv`)).trimEnd().split("\n").map((line) => {
+        const eq = line.indexOf("=");
+        return [line.slice(0, eq), line.slice(eq + 1)];
+      }),
+    );
+    assert.equal(fields.status, "finished");
+    assert.equal(fields.processed_files, String(kv.added));
+    assert.equal(fields.bytes_written, String(kv.payloadBytes));
+    assert.equal(fields.total_files, String(kv.added));
+    assert.ok(fields.finished_time && !Number.isNaN(Date.parse(fields.finished_time)));
+    assert.equal(await exists(`${dir}/status.kv.tmp`), false);
+
+    const json = await createContainer(`${dir}/src`, `${dir}/json.ctnr`, {
+      statusFile: `${dir}/status.json`,
+      statusFormat: "json",
+      compress: true,
+    });
+    const status = JSON.parse(await Deno.readTextFile(`${dir}/status.json`));
+    assert.equal(status.status, "finished");
+    assert.equal(status.processed_files, json.added);
+    assert.equal(status.bytes_written, json.payloadBytes);
+    assert.equal(status.current_file, "");
+  });
+});
+
+Deno.test("createContainer passes prescan totals to onProgress", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "aaaa", "b/c.txt": "cc", "d/e.bin": "123456789" });
+    for (const prescan of ["count", "sizes"] as const) {
+      const seen: CreateProgress[] = [];
+      await createContainer(`${dir}/src`, `${dir}/${prescan}.ctnr`, {
+        prescan,
+        onProgress: (p) => seen.push({ ...p }),
+      });
+      assert.equal(seen.length, 3, prescan);
+      assert.deepEqual(seen.map((p) => p.processedFiles), [1, 2, 3]);
+      assert.deepEqual(seen.map((p) => p.currentFile), ["a.txt", "b/c.txt", "d/e.bin"]);
+      assert.ok(seen.every((p) => p.totalFiles === 3), prescan);
+      if (prescan === "sizes") assert.ok(seen.every((p) => p.totalBytes === 15));
+      assert.equal(seen.at(-1)?.bytesWritten, 15);
+    }
+    const none: CreateProgress[] = [];
+    await createContainer(`${dir}/src`, `${dir}/none.ctnr`, { onProgress: (p) => none.push(p) });
+    assert.equal(none.length, 3);
+    assert.ok(none.every((p) => p.totalFiles === undefined && p.totalBytes === undefined));
+  });
+});
+
+Deno.test("createContainer records mode and mtime of file entries", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, {
+      "exec.sh": { content: "#!/bin/sh\n", mode: 0o755, mtime: 1_000_000_000 },
+      "secret": { content: "s", mode: 0o600, mtime: 1_234_567_890.5 },
+      "ro.txt": { content: "r", mode: 0o444 },
+      "plain.txt": "p",
+    });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
+    const entries = await readIndex(`${dir}/c.ctnr.idx`);
+    assert.equal(entries.length, 4);
+    for (const entry of entries) {
+      const info = await Deno.lstat(`${dir}/src/${entry.relpath}`);
+      assert.equal(entry.mode, (info.mode ?? 0) & 0o7777, `mode of ${entry.relpath}`);
+      assert.equal(entry.mtime, info.mtime!.getTime() / 1000, `mtime of ${entry.relpath}`);
+    }
+    const map = byRelpath(entries);
+    assert.equal(map.get("exec.sh")?.mode, 0o755);
+    assert.equal(map.get("exec.sh")?.mtime, 1_000_000_000);
+    assert.equal(map.get("secret")?.mode, 0o600);
+    assert.equal(map.get("secret")?.mtime, 1_234_567_890.5);
+    assert.equal(map.get("ro.txt")?.mode, 0o444);
+  });
+});
+
+Deno.test("createContainer records orig_sha256 of compressed entries", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, {
+      "text.txt": "hello hello hello hello hello\n".repeat(100),
+      "random.bin": pseudoRandomBytes(50_000, 5),
+    });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { compress: true });
+    const container = await Deno.readFile(`${dir}/c.ctnr`);
+    for (const entry of await readIndex(`${dir}/c.ctnr.idx`)) {
+      const original = await Deno.readFile(`${dir}/src/${entry.relpath}`);
+      const start = entry.offset as number;
+      const payload = container.subarray(start, start + (entry.payload_size as number));
+      assert.equal(entry.compressed, true);
+      assert.equal(entry.orig_size, original.length);
+      assert.equal(entry.orig_sha256, sha256Hex(original));
+      assert.equal(entry.sha256, sha256Hex(payload));
+      assert.notEqual(entry.sha256, entry.orig_sha256);
+      assert.deepEqual(new Uint8Array(gunzipSync(payload)), original);
+    }
+    const uncompressed = `${dir}/u.ctnr`;
+    await createContainer(`${dir}/src`, uncompressed);
+    for (const entry of await readIndex(`${uncompressed}.idx`)) {
+      assert.equal(entry.compressed, false);
+      assert.equal(entry.orig_sha256, undefined);
+    }
+  });
+});
+
+Deno.test("createContainer streams files over 1 MiB in chunkSize pieces", async () => {
+  for (const compress of [false, true]) {
+    await withTempDir(async (dir) => {
+      const big = new Uint8Array(3 << 20);
+      big.set(pseudoRandomBytes(1 << 20, 9), 0); // 1 MiB noise, then 2 MiB of a pattern
+      for (let i = 1 << 20; i < big.length; i++) big[i] = i % 251;
+      await writeTree(`${dir}/src`, { "big.bin": big, "small-after.txt": "after" });
+      const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+        compress,
+        chunkSize: 1024,
+      });
+      assert.equal(result.origBytes, big.length + 5);
+      const entries = byRelpath(await readIndex(`${dir}/c.ctnr.idx`));
+      const entry = entries.get("big.bin");
+      assert.ok(entry);
+      const container = await Deno.readFile(`${dir}/c.ctnr`);
+      const start = entry.offset as number;
+      const payload = container.subarray(start, start + (entry.payload_size as number));
+      assert.equal(entry.orig_size, big.length);
+      assert.equal(entry.sha256, sha256Hex(payload));
+      if (compress) {
+        assert.ok((entry.payload_size as number) < big.length);
+        assert.equal(entry.orig_sha256, sha256Hex(big));
+        assert.deepEqual(new Uint8Array(gunzipSync(payload)), big);
+      } else {
+        assert.equal(entry.payload_size, big.length);
+        assert.equal(entry.sha256, sha256Hex(big));
+      }
+      const after = entries.get("small-after.txt");
+      assert.equal(after?.offset, start + (entry.payload_size as number));
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, { chunkSize: 1024 });
+      assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------
+
+function sampleTree() {
+  return {
+    "a.txt": "alpha",
+    "empty.bin": "",
+    "data/numbers.txt": "1 2 3 4 5\n".repeat(200),
+    "data/noise.bin": pseudoRandomBytes(20_000, 1),
+    "deep/x/y/z/leaf.txt": "leaf",
+    "empty": { dir: true },
+    "link": { symlink: "a.txt" },
+    "mode.sh": { content: "#!/bin/sh\n", mode: 0o755, mtime: 1_500_000_000 },
+    "docs/résumé.txt": "unicode name",
+  } as const;
+}
+
+async function readIndex(path: string): Promise<WireEntry[]> {
+  const text = await Deno.readTextFile(path);
+  return text.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line));
+}
+
+function byRelpath(entries: WireEntry[]): Map<string, WireEntry> {
+  return new Map(entries.map((e) => [e.relpath as string, e]));
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** Deterministic bytes that do not compress (xorshift32). */
+function pseudoRandomBytes(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+function memorySource(bytes: Uint8Array): RandomAccess {
+  return {
+    size: bytes.length,
+    readAt: (position, length) => Promise.resolve(bytes.slice(position, position + length)),
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/** The real file layer, logging `container:append`, `index:sync`, ... in order. */
+function recordingLayer(events: string[]): FileLayer {
+  return {
+    async open(path) {
+      const file = await DENO_FILE_LAYER.open(path);
+      const name = path.endsWith(".idx") ? "index" : "container";
+      return {
+        get size() {
+          return file.size;
+        },
+        readAt: (position, length) => file.readAt(position, length),
+        append: async (bytes) => {
+          events.push(`${name}:append`);
+          await file.append(bytes);
+        },
+        sync: async () => {
+          events.push(`${name}:sync`);
+          await file.sync();
+        },
+        truncate: async (size) => {
+          events.push(`${name}:truncate`);
+          await file.truncate(size);
+        },
+        close: () => file.close(),
+      };
+    },
+  };
+}
