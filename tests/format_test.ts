@@ -496,8 +496,10 @@ const BAD_FOOTERS: [string, (index: Uint8Array) => Uint8Array][] = [
       index,
       encodeFooter(index.length),
     ])],
-  ["a footer without a trailer header", (index) =>
-    concatBytes([new Uint8Array(16), index, encodeFooter(index.length)])],
+  [
+    "a footer without a trailer header",
+    (index) => concatBytes([new Uint8Array(16), index, encodeFooter(index.length)]),
+  ],
 ];
 
 for (const [what, build] of BAD_FOOTERS) {

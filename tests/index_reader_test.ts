@@ -189,8 +189,10 @@ Deno.test("IndexReader refuses invalid UTF-8", async () => {
     encoder.encode(originalLine("a", 0, 1)),
     encoder.encode('{"relpath": "b'),
     new Uint8Array([0xff, 0xfe]),
-    encoder.encode(`", "offset": 1, "payload_size": 1, "orig_size": 1, "sha256": "${EMPTY_SHA256}", ` +
-      '"compressed": false}\n'),
+    encoder.encode(
+      `", "offset": 1, "payload_size": 1, "orig_size": 1, "sha256": "${EMPTY_SHA256}", ` +
+        '"compressed": false}\n',
+    ),
   ]);
   for (const lenient of [false, true]) {
     await assert.rejects(() => readAll(bytes, { lenient }), (error: unknown) => {

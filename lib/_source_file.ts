@@ -1,0 +1,112 @@
+/**
+ * Reading one small source file for `create`, shared by the main thread and
+ * the read workers: open, fstat, read whole, fstat, close (synchronous
+ * calls), SHA-256, and gzip when asked.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+
+/** Files up to this size in bytes are read whole; larger ones are streamed. */
+export const SMALL_FILE = 256 << 10;
+
+/** Result of {@link loadSourceFile}. */
+export type SourceRead =
+  | {
+    kind: "small";
+    /** Permission bits. */
+    mode: number;
+    /** Seconds since the epoch. */
+    mtime: number;
+    /** Original size in bytes. */
+    size: number;
+    /** Stored bytes (gzip member when compressed). */
+    payload: Uint8Array;
+    /** SHA-256 of the stored bytes. */
+    sha256: string;
+    /** SHA-256 of the original bytes (compressed only). */
+    origSha256?: string;
+  }
+  | { kind: "large"; mode: number; mtime: number }
+  | { kind: "special" }
+  | { kind: "error"; message: string };
+
+/**
+ * Read, hash and optionally gzip one file. A file that changes between the
+ * two fstat calls (size or mtime) is read again, at most three times.
+ *
+ * Synchronous calls: on tmpfs this is about 13 microseconds a file against
+ * about 45 for the same work as async ops (bench/compare.ts).
+ *
+ * @param path file path
+ * @param compress gzip the payload with `CompressionStream`
+ * @returns the payload, or `large`/`special`/`error`
+ */
+export async function loadSourceFile(path: string, compress: boolean): Promise<SourceRead> {
+  let read: { bytes: Uint8Array; mode: number; mtime: number } | undefined;
+  try {
+    for (let attempt = 0; attempt < 3 && read === undefined; attempt++) {
+      const file = Deno.openSync(path, { read: true });
+      try {
+        const before = file.statSync();
+        if (!before.isFile) return { kind: "special" };
+        const mode = (before.mode ?? 0o644) & 0o7777;
+        const mtime = (before.mtime?.getTime() ?? 0) / 1000;
+        if (before.size > SMALL_FILE) return { kind: "large", mode, mtime };
+        const bytes = new Uint8Array(before.size);
+        let filled = 0;
+        while (filled < bytes.length) {
+          const n = file.readSync(bytes.subarray(filled));
+          if (n === null) break;
+          filled += n;
+        }
+        const after = file.statSync();
+        if (
+          filled === before.size && after.size === before.size &&
+          after.mtime?.getTime() === before.mtime?.getTime()
+        ) read = { bytes, mode, mtime };
+      } finally {
+        file.close();
+      }
+    }
+  } catch (error) {
+    return { kind: "error", message: (error as Error).message };
+  }
+  if (read === undefined) {
+    return { kind: "error", message: "it changed while being read (3 tries)" };
+  }
+  const { bytes, mode, mtime } = read;
+  if (!compress) {
+    return {
+      kind: "small",
+      mode,
+      mtime,
+      size: bytes.length,
+      payload: bytes,
+      sha256: sha256Hex(bytes),
+    };
+  }
+  const payload = await gzip(bytes);
+  return {
+    kind: "small",
+    mode,
+    mtime,
+    size: bytes.length,
+    payload,
+    sha256: sha256Hex(payload),
+    origSha256: sha256Hex(bytes),
+  };
+}
+
+/** Lowercase hex SHA-256 of `bytes` (node:crypto: 290k small buffers/s, 8x crypto.subtle). */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** One gzip member (RFC 1952) of `bytes`, by `CompressionStream`; deterministic (mtime 0). */
+export async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
+    .pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}

@@ -1,0 +1,566 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import {
+  createContainer,
+  type ExtractAction,
+  extractContainer,
+  IndexFormatError,
+  IntegrityError,
+  UnsafeEntryError,
+} from "../mod.ts";
+import { diffTrees, listPaths, type TreeSpec, withTempDir, writeTree } from "./_helpers.ts";
+
+Deno.test("extractContainer round-trips a generated tree", async () => {
+  for (const compress of [false, true]) {
+    await withTempDir(async (dir) => {
+      await writeTree(`${dir}/src`, generatedTree());
+      const created = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+        compress,
+        finalize: true,
+      });
+      const result = await extractContainer(`${dir}/c.ctnr`, `${dir}/out`);
+      assert.equal(result.extracted, created.totalEntries);
+      assert.equal(result.failed, 0);
+      assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), [], `compress ${compress}`);
+      const paths = await listPaths(`${dir}/out`);
+      assert.ok(paths.includes(`unicode/nfc/${"café.txt".normalize("NFC")}`));
+      assert.ok(paths.includes(`unicode/nfd/${"café.txt".normalize("NFD")}`));
+      assert.ok(paths.includes("hollow"));
+      assert.ok(!paths.some((p) => p.includes(".ctnr-tmp-")));
+    });
+  }
+});
+
+Deno.test("extractContainer round-trips a tree through an external index", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, generatedTree());
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { index: `${dir}/elsewhere.idx` });
+    await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, {
+      index: `${dir}/elsewhere.idx`,
+      concurrency: 1,
+      chunkSize: 1024,
+      fsync: true,
+    });
+    assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+  });
+});
+
+Deno.test("extractContainer round-trips a sparse file over 1 GiB", async () => {
+  const onShm = await exists("/dev/shm");
+  const dir = await Deno.makeTempDir(
+    onShm ? { dir: "/dev/shm", prefix: "ctnr-test-big-" } : { prefix: "ctnr-test-big-" },
+  );
+  try {
+    const size = Math.round(1.1 * 2 ** 30);
+    await Deno.mkdir(`${dir}/src`);
+    const file = await Deno.open(`${dir}/src/huge.bin`, { write: true, create: true });
+    try {
+      await writeAll(file, new TextEncoder().encode("start of a huge sparse file"));
+      await file.truncate(size);
+      await file.seek(size - 3, Deno.SeekMode.Start);
+      await writeAll(file, new TextEncoder().encode("end"));
+    } finally {
+      file.close();
+    }
+    await Deno.writeTextFile(`${dir}/src/small.txt`, "after the big one");
+    const expected = await sha256File(`${dir}/src/huge.bin`);
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    const result = await extractContainer(`${dir}/c.ctnr`, `${dir}/out`);
+    assert.equal(result.bytes, size + 17);
+    assert.equal((await Deno.stat(`${dir}/out/huge.bin`)).size, size);
+    assert.equal(await sha256File(`${dir}/out/huge.bin`), expected);
+    assert.equal(await Deno.readTextFile(`${dir}/out/small.txt`), "after the big one");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("extractContainer skipExisting keeps a same-size file", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "AAAA", "b.txt": "BBBB", "c.txt": "CC" });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    await writeTree(`${dir}/out`, { "a.txt": "xxxx", "b.txt": "bbbbbbbb" });
+    const actions = new Map<string, ExtractAction>();
+    const result = await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, {
+      skipExisting: true,
+      onEntry: (entry, action) => actions.set(entry.relpath, action),
+    });
+    assert.equal(await Deno.readTextFile(`${dir}/out/a.txt`), "xxxx", "marker must be kept");
+    assert.equal(await Deno.readTextFile(`${dir}/out/b.txt`), "BBBB", "other size: extracted");
+    assert.equal(await Deno.readTextFile(`${dir}/out/c.txt`), "CC", "missing: extracted");
+    assert.equal(result.skipped, 1);
+    assert.equal(result.extracted, 2);
+    assert.equal(actions.get("a.txt"), "skipped");
+    assert.equal(actions.get("b.txt"), "extracted");
+  });
+});
+
+Deno.test("extractContainer verifyExisting re-extracts a wrong same-size file and keeps a correct one", async () => {
+  for (const compress of [false, true]) {
+    await withTempDir(async (dir) => {
+      const big = pseudoRandomBytes((1 << 20) + 777, 4);
+      await writeTree(`${dir}/src`, {
+        "good.txt": "correct bytes",
+        "bad.txt": "correct bytes",
+        "big-good.bin": big,
+        "big-bad.bin": big,
+      });
+      await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { compress, finalize: true });
+      const wrongBig = big.slice();
+      wrongBig[1000] = wrongBig[1000]! ^ 0xff;
+      await writeTree(`${dir}/out`, {
+        "good.txt": "correct bytes",
+        "bad.txt": "CORRECT BYTES",
+        "big-good.bin": big,
+        "big-bad.bin": wrongBig,
+      });
+      const inodes = new Map<string, number | null>();
+      for (const name of ["good.txt", "bad.txt", "big-good.bin", "big-bad.bin"]) {
+        inodes.set(name, (await Deno.lstat(`${dir}/out/${name}`)).ino);
+      }
+      const actions = new Map<string, ExtractAction>();
+      const result = await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, {
+        verifyExisting: true,
+        onEntry: (entry, action) => actions.set(entry.relpath, action),
+      });
+      const label = `compress ${compress}`;
+      assert.equal(await Deno.readTextFile(`${dir}/out/bad.txt`), "correct bytes", label);
+      assert.deepEqual(await Deno.readFile(`${dir}/out/big-bad.bin`), big, label);
+      assert.equal(actions.get("good.txt"), "skipped", label);
+      assert.equal(actions.get("big-good.bin"), "skipped", label);
+      assert.equal(actions.get("bad.txt"), "extracted", label);
+      assert.equal(actions.get("big-bad.bin"), "extracted", label);
+      assert.equal(result.skipped, 2, label);
+      assert.equal((await Deno.lstat(`${dir}/out/good.txt`)).ino, inodes.get("good.txt"), label);
+      assert.equal(
+        (await Deno.lstat(`${dir}/out/big-good.bin`)).ino,
+        inodes.get("big-good.bin"),
+        label,
+      );
+    });
+  }
+});
+
+Deno.test("extractContainer writes nothing in a dry run", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, generatedTree());
+    for (const compress of [false, true]) {
+      await createContainer(`${dir}/src`, `${dir}/c-${compress}.ctnr`, { compress });
+      const result = await extractContainer(`${dir}/c-${compress}.ctnr`, `${dir}/out`, {
+        dryRun: true,
+      });
+      assert.ok(result.extracted > 200);
+      assert.equal(result.failed, 0);
+      assert.equal(await exists(`${dir}/out`), false);
+    }
+    // An existing output folder stays empty.
+    await Deno.mkdir(`${dir}/out2`);
+    await extractContainer(`${dir}/c-false.ctnr`, `${dir}/out2`, { dryRun: true });
+    assert.deepEqual(await listPaths(`${dir}/out2`), []);
+  });
+});
+
+Deno.test("extractContainer reports a flipped payload byte as an IntegrityError", async () => {
+  for (const compress of [false, true]) {
+    for (const victim of ["b.txt", "big.bin"]) {
+      await withTempDir(async (dir) => {
+        await writeTree(`${dir}/src`, corruptibleTree());
+        await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { compress, finalize: true });
+        await flipPayloadByte(`${dir}/c.ctnr`, victim);
+        const label = `${victim}, compress ${compress}`;
+        await assert.rejects(
+          extractContainer(`${dir}/c.ctnr`, `${dir}/out`, { chunkSize: 4096 }),
+          (error: unknown) => {
+            assert.ok(error instanceof IntegrityError, `${label}: ${error}`);
+            assert.match(error.message, new RegExp(`"${victim.replace(".", "\\.")}"`), label);
+            assert.match(error.message, /SHA-256 mismatch/, label);
+            return true;
+          },
+        );
+        assert.equal(await exists(`${dir}/out/${victim}`), false, label);
+        assert.deepEqual(await tempFilesUnder(dir), [], label);
+        // A dry run finds the same fault.
+        await assert.rejects(
+          extractContainer(`${dir}/c.ctnr`, `${dir}/dry`, { dryRun: true }),
+          IntegrityError,
+        );
+      });
+    }
+  }
+});
+
+Deno.test("extractContainer keepGoing extracts the other entries and still throws", async () => {
+  for (const compress of [false, true]) {
+    await withTempDir(async (dir) => {
+      await writeTree(`${dir}/src`, corruptibleTree());
+      await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { compress, finalize: true });
+      await flipPayloadByte(`${dir}/c.ctnr`, "b.txt");
+      await flipPayloadByte(`${dir}/c.ctnr`, "big.bin");
+      const failed: string[] = [];
+      await assert.rejects(
+        extractContainer(`${dir}/c.ctnr`, `${dir}/out`, {
+          keepGoing: true,
+          onEntryError: (entry, error) => {
+            assert.ok(error instanceof IntegrityError);
+            failed.push(entry.relpath);
+          },
+        }),
+        IntegrityError,
+      );
+      assert.deepEqual(failed.sort(), ["b.txt", "big.bin"]);
+      assert.deepEqual(await listPaths(`${dir}/out`), ["a.txt", "c.txt", "sub", "sub/z.txt"]);
+      assert.equal(await Deno.readTextFile(`${dir}/out/c.txt`), "ccccc");
+      assert.deepEqual(await tempFilesUnder(dir), []);
+    });
+  }
+});
+
+Deno.test("extractContainer refuses path traversal in relpaths before writing (zip slip)", async () => {
+  await withTempDir(async (dir) => {
+    const box = `${dir}/box`;
+    await Deno.mkdir(`${box}/sentinel`, { recursive: true });
+    const cases = [
+      "../evil",
+      "../sentinel/evil",
+      "a/../../evil",
+      "/abs",
+      `${box}/sentinel/abs`,
+      "./x",
+      "a//b",
+      "C:/evil",
+      "a\\..\\..\\evil",
+    ];
+    for (const relpath of cases) {
+      await writeRawContainer(`${box}/c.ctnr`, [
+        { relpath: "good.txt", bytes: "good" },
+        { relpath, bytes: "evil" },
+        { relpath: "last.txt", bytes: "last" },
+      ]);
+      await assert.rejects(
+        extractContainer(`${box}/c.ctnr`, `${box}/out`),
+        (error: unknown) => {
+          assert.ok(error instanceof IndexFormatError, `${relpath}: ${error}`);
+          assert.ok(error.message.includes(`"${relpath}"`), error.message);
+          return true;
+        },
+      );
+      assert.equal(await exists(`${box}/out`), false, relpath);
+      assert.deepEqual(await listPaths(`${box}/sentinel`), [], relpath);
+      assert.equal(await exists(`${box}/evil`), false, relpath);
+      assert.equal(await exists(`${dir}/evil`), false, relpath);
+      assert.equal(await exists("/abs"), false, relpath);
+    }
+  });
+});
+
+Deno.test("extractContainer refuses clashing entries before writing", async () => {
+  const cases: { name: string; entries: RawEntry[] }[] = [
+    {
+      name: "duplicate",
+      entries: [{ relpath: "a.txt", bytes: "1" }, { relpath: "a.txt", bytes: "2" }],
+    },
+    {
+      name: "file then below",
+      entries: [{ relpath: "x", bytes: "1" }, { relpath: "x/y", bytes: "2" }],
+    },
+    {
+      name: "below then file",
+      entries: [{ relpath: "x/y", bytes: "1" }, { relpath: "x", bytes: "2" }],
+    },
+    {
+      name: "deep below a file",
+      entries: [{ relpath: "p/q", bytes: "1" }, { relpath: "r", bytes: "" }, {
+        relpath: "p/q/r/s",
+        bytes: "2",
+      }],
+    },
+    {
+      name: "NFC and NFD spellings",
+      entries: [{ relpath: "caf\u00e9", bytes: "1" }, { relpath: "cafe\u0301", bytes: "2" }],
+    },
+    {
+      name: "file below a symlink entry",
+      entries: [{ relpath: "l", link: "sub" }, { relpath: "l/f", bytes: "through the link" }],
+    },
+    { name: "dir and file", entries: [{ relpath: "d", dir: true }, { relpath: "d", bytes: "" }] },
+  ];
+  for (const { name, entries } of cases) {
+    await withTempDir(async (dir) => {
+      await writeRawContainer(`${dir}/c.ctnr`, [
+        { relpath: "first.txt", bytes: "1st" },
+        ...entries,
+      ]);
+      await Deno.mkdir(`${dir}/out`);
+      await assert.rejects(
+        extractContainer(`${dir}/c.ctnr`, `${dir}/out`),
+        UnsafeEntryError,
+        name,
+      );
+      assert.deepEqual(await listPaths(`${dir}/out`), [], name);
+    });
+  }
+});
+
+Deno.test("extractContainer refuses symlinks that point outside unless allowUnsafeLinks", async () => {
+  for (const target of ["../../etc", "/etc", "sub/../../x", "../out-sibling"]) {
+    await withTempDir(async (dir) => {
+      await writeRawContainer(`${dir}/c.ctnr`, [
+        { relpath: "a.txt", bytes: "a" },
+        { relpath: "sub/ok", link: "../a.txt" },
+        { relpath: "escape", link: target },
+      ]);
+      await assert.rejects(
+        extractContainer(`${dir}/c.ctnr`, `${dir}/out`),
+        (error: unknown) => {
+          assert.ok(error instanceof UnsafeEntryError, `${target}: ${error}`);
+          assert.match(error.message, /"escape"/);
+          return true;
+        },
+      );
+      assert.equal(await exists(`${dir}/out`), false, target);
+
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, { allowUnsafeLinks: true });
+      assert.equal(await Deno.readLink(`${dir}/out/escape`), target);
+      assert.equal(await Deno.readLink(`${dir}/out/sub/ok`), "../a.txt");
+      assert.equal(await Deno.readTextFile(`${dir}/out/sub/ok`), "a");
+    });
+  }
+});
+
+Deno.test("extractContainer refuses a symlink chain that leaves the output folder", async () => {
+  // "t" -> "." stays inside; "s" -> "t/.." looks inside lexically but resolves to out/..
+  await withTempDir(async (dir) => {
+    await writeRawContainer(`${dir}/c.ctnr`, [
+      { relpath: "t", link: "." },
+      { relpath: "s", link: "t/.." },
+    ]);
+    await Deno.mkdir(`${dir}/out`);
+    let error: unknown;
+    try {
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/out`);
+    } catch (e) {
+      error = e;
+    }
+    if (error === undefined) {
+      // Whatever was written must still stay inside the output folder.
+      const real = await Deno.realPath(`${dir}/out/s`);
+      const outReal = await Deno.realPath(`${dir}/out`);
+      assert.ok(
+        real === outReal || real.startsWith(outReal + "/"),
+        `symlink "s" resolves to ${real}, outside ${outReal}`,
+      );
+    } else {
+      assert.ok(error instanceof UnsafeEntryError, String(error));
+    }
+  });
+});
+
+Deno.test("extractContainer never writes through a symlinked folder in the output folder", async () => {
+  for (const relpath of ["d/file.txt", "d/deeper/file.txt", "real/d/file.txt"]) {
+    await withTempDir(async (dir) => {
+      await writeTree(`${dir}/src`, { [relpath]: "payload" });
+      await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+      await Deno.mkdir(`${dir}/outside`);
+      const linkAt = relpath.startsWith("real/") ? `${dir}/out/real/d` : `${dir}/out/d`;
+      await Deno.mkdir(linkAt.slice(0, linkAt.lastIndexOf("/")), { recursive: true });
+      await Deno.symlink(`${dir}/outside`, linkAt);
+      await assert.rejects(
+        extractContainer(`${dir}/c.ctnr`, `${dir}/out`),
+        (error: unknown) => {
+          assert.ok(error instanceof UnsafeEntryError, `${relpath}: ${error}`);
+          assert.match(error.message, /symlink/);
+          return true;
+        },
+      );
+      assert.deepEqual(await listPaths(`${dir}/outside`), [], relpath);
+      assert.equal((await Deno.lstat(linkAt)).isSymlink, true);
+    });
+  }
+  // An empty-folder entry at the link's path is refused the same way.
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "d": { dir: true } });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    await Deno.mkdir(`${dir}/outside`, { mode: 0o700 });
+    await Deno.mkdir(`${dir}/out`);
+    await Deno.symlink(`${dir}/outside`, `${dir}/out/d`);
+    await assert.rejects(extractContainer(`${dir}/c.ctnr`, `${dir}/out`), UnsafeEntryError);
+    assert.equal((await Deno.stat(`${dir}/outside`)).mode! & 0o777, 0o700);
+  });
+});
+
+Deno.test("extractContainer replaces a symlink at a file's path and leaves its target alone", async () => {
+  const variants = [{}, { skipExisting: true }, { verifyExisting: true }];
+  for (const options of variants) {
+    await withTempDir(async (dir) => {
+      await writeTree(`${dir}/src`, { "f.txt": "new content", "sub/g.txt": "other" });
+      await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+      // Same size as f.txt, so skipExisting would keep it if it followed the link.
+      await writeTree(`${dir}/outside`, { "secret.txt": "old content", "g.txt": "gg" });
+      await Deno.mkdir(`${dir}/out/sub`, { recursive: true });
+      await Deno.symlink(`${dir}/outside/secret.txt`, `${dir}/out/f.txt`);
+      await Deno.symlink(`${dir}/outside/g.txt`, `${dir}/out/sub/g.txt`);
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, options);
+      const label = JSON.stringify(options);
+      const info = await Deno.lstat(`${dir}/out/f.txt`);
+      assert.equal(info.isFile, true, label);
+      assert.equal(await Deno.readTextFile(`${dir}/out/f.txt`), "new content", label);
+      assert.equal(await Deno.readTextFile(`${dir}/out/sub/g.txt`), "other", label);
+      assert.equal(await Deno.readTextFile(`${dir}/outside/secret.txt`), "old content", label);
+      assert.equal(await Deno.readTextFile(`${dir}/outside/g.txt`), "gg", label);
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------
+
+/** A tree with the awkward cases: Unicode, spaces, empties, depth, many files, modes, mtimes. */
+function generatedTree(): TreeSpec {
+  const mtime = 1_600_000_000;
+  const spec: TreeSpec = {
+    [`unicode/nfc/${"café.txt".normalize("NFC")}`]: "nfc",
+    [`unicode/nfd/${"café.txt".normalize("NFD")}`]: "nfd",
+    "unicode/ファイル.txt": "japanese",
+    "unicode/emoji \u{1F600}.txt": "emoji",
+    "unicode/\u05E2\u05D1\u05E8\u05D9\u05EA.txt": "hebrew",
+    "names with spaces/a file with spaces.txt": "spaces",
+    "names with spaces/ leading": "leading",
+    "names with spaces/trailing ": "trailing",
+    "names with spaces/quote\"and'apostrophe": "quotes",
+    "empties/zero.bin": "",
+    "empties/also-zero": { content: "", mtime },
+    "hollow": { dir: true },
+    "nested/hollow/inner": { dir: true },
+    "modes/run.sh": { content: "#!/bin/sh\necho hi\n", mode: 0o755, mtime },
+    "modes/private": { content: "private", mode: 0o600, mtime: mtime + 1.25 },
+    "modes/readonly.txt": { content: "read only", mode: 0o444, mtime: mtime + 2 },
+    "links/to-run": { symlink: "../modes/run.sh" },
+    "medium.bin": { content: pseudoRandomBytes(200_000, 2), mtime: mtime + 3 },
+  };
+  const deep = Array.from({ length: 40 }, (_, i) => `d${i}`).join("/");
+  spec[`${deep}/leaf.txt`] = { content: "deep leaf", mtime };
+  for (let i = 0; i < 200; i++) {
+    spec[`many/f${String(i).padStart(3, "0")}.txt`] = {
+      content: `file number ${i}\n`.repeat(i % 7),
+      mtime: mtime + i * 0.001,
+    };
+  }
+  return spec;
+}
+
+function corruptibleTree(): TreeSpec {
+  return {
+    "a.txt": "aaaaa",
+    "b.txt": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+    "big.bin": pseudoRandomBytes((2 << 20) + 123, 8),
+    "c.txt": "ccccc",
+    "sub/z.txt": "z",
+  };
+}
+
+/** Flip one byte in the middle of the stored payload of `relpath`. */
+async function flipPayloadByte(container: string, relpath: string): Promise<void> {
+  const bytes = await Deno.readFile(container);
+  const lines = (await Deno.readTextFile(`${container}.idx`)).split("\n").filter(Boolean);
+  const entry = lines.map((line) => JSON.parse(line)).find((e) => e.relpath === relpath);
+  assert.ok(entry, `no entry ${relpath}`);
+  const at = entry.offset + Math.floor(entry.payload_size / 2);
+  bytes[at] = bytes[at]! ^ 0x01;
+  await Deno.writeFile(container, bytes);
+}
+
+interface RawEntry {
+  relpath: string;
+  bytes?: string;
+  link?: string;
+  dir?: true;
+}
+
+/** Write a container and its `.idx` by hand, so the index may hold anything. */
+async function writeRawContainer(path: string, entries: RawEntry[]): Promise<void> {
+  const encoder = new TextEncoder();
+  const payloads: Uint8Array[] = [];
+  const lines: string[] = [];
+  let offset = 0;
+  for (const entry of entries) {
+    if (entry.link !== undefined) {
+      lines.push(JSON.stringify({
+        relpath: entry.relpath,
+        entry_type: "symlink",
+        link_target: entry.link,
+      }));
+    } else if (entry.dir) {
+      lines.push(JSON.stringify({ relpath: entry.relpath, entry_type: "dir" }));
+    } else {
+      const bytes = encoder.encode(entry.bytes ?? "");
+      lines.push(JSON.stringify({
+        relpath: entry.relpath,
+        offset,
+        payload_size: bytes.length,
+        orig_size: bytes.length,
+        sha256: sha256Hex(bytes),
+        compressed: false,
+      }));
+      payloads.push(bytes);
+      offset += bytes.length;
+    }
+  }
+  const all = new Uint8Array(offset);
+  let at = 0;
+  for (const p of payloads) {
+    all.set(p, at);
+    at += p.length;
+  }
+  await Deno.writeFile(path, all);
+  await Deno.writeTextFile(`${path}.idx`, lines.map((l) => l + "\n").join(""));
+}
+
+async function tempFilesUnder(root: string): Promise<string[]> {
+  return (await listPaths(root)).filter((p) => p.includes(".ctnr-tmp"));
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  const file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(8 << 20);
+  try {
+    for (;;) {
+      const n = await file.read(buffer);
+      if (n === null) break;
+      hash.update(buffer.subarray(0, n));
+    }
+  } finally {
+    file.close();
+  }
+  return hash.digest("hex");
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let w = 0; w < bytes.length;) w += await file.write(bytes.subarray(w));
+}
+
+/** Deterministic bytes that do not compress (xorshift32). */
+function pseudoRandomBytes(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
