@@ -81,9 +81,11 @@ export class ContainerReader {
   /**
    * Open `path` and locate its index.
    *
-   * Order: `options.index` when given; else the embedded index found through
-   * ctnr's footer (one read); else `<path>.idx` when it exists; else the
-   * original tools' trailer, by an exact backward scan with no size limit.
+   * Order: `options.index` when given; else `<path>.idx` when it exists
+   * (after a resume it is newer than any trailer); else the embedded index
+   * found through ctnr's footer (one read); else the original tools'
+   * trailer, by an exact backward scan with no size limit. An external
+   * index is used alone: the container's last bytes are then not read.
    *
    * @param path container file
    * @param options external index and strictness
@@ -97,12 +99,13 @@ export class ContainerReader {
       );
     });
     try {
-      let trailer = await findTrailer(file, { scan: false });
+      let trailer: TrailerLocation | null = null;
       let indexFile: (RandomAccess & { close(): void }) | undefined;
       let origin: IndexOrigin = "trailer";
       let indexPath = path;
-      const external = options.index ?? (trailer ? undefined : await siblingIndex(path));
+      const external = options.index ?? await siblingIndex(path);
       if (external !== undefined) {
+        // An external index is used alone: whatever the container's last bytes say is not read.
         indexFile = await openRandomAccess(external).catch((error) => {
           throw new ContainerFormatError(
             `Cannot open index "${external}": ${(error as Error).message}`,
@@ -110,10 +113,17 @@ export class ContainerReader {
         });
         origin = options.index !== undefined ? "external" : "sibling";
         indexPath = external;
-      } else if (trailer === null) {
-        trailer = await findTrailer(file);
+      } else {
+        let footerFault: ContainerFormatError | undefined;
+        try {
+          trailer = await findTrailer(file, { scan: false });
+        } catch (error) {
+          if (!(error instanceof ContainerFormatError)) throw error;
+          footerFault = error;
+        }
+        trailer ??= await findTrailer(file);
         if (trailer === null) {
-          throw new ContainerFormatError(
+          throw footerFault ?? new ContainerFormatError(
             `Cannot find the index of "${path}": no trailer and no "${path}.idx"; pass --index`,
           );
         }
@@ -138,15 +148,20 @@ export class ContainerReader {
   /**
    * Iterate the index records in order, each checked to lie inside the payload area.
    *
+   * @param options `quiet`: send no warnings (for a second pass over the index)
    * @returns records with line numbers
    * @throws {IndexFormatError} on a bad index (see {@link IndexReader.records})
    * @throws {ContainerFormatError} when an entry's payload lies past the payload area
    */
-  async *records(): AsyncGenerator<IndexRecord> {
+  async *records(options: { quiet?: boolean } = {}): AsyncGenerator<IndexRecord> {
     const reader = this.#indexFile
-      ? new IndexReader(this.#indexFile, this.#readerOptions(`index "${this.indexPath}"`))
+      ? new IndexReader(this.#indexFile, {
+        ...this.#readerOptions(`index "${this.indexPath}"`),
+        quiet: options.quiet ?? false,
+      })
       : new IndexReader(this.#file, {
         ...this.#readerOptions(`embedded index of "${this.path}"`),
+        quiet: options.quiet ?? false,
         start: this.#trailer!.indexOffset,
         length: this.#trailer!.indexLength,
       });

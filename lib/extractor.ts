@@ -170,7 +170,7 @@ class ExtractJob {
     if (!options.dryRun) await Deno.mkdir(this.#outdir, { recursive: true });
     const inFlight = new Set<Promise<void>>();
     const limit = options.concurrency ?? 16;
-    for await (const { entry } of this.#reader.records()) {
+    for await (const { entry } of this.#reader.records({ quiet: true })) {
       if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break;
       // Reads happen here, in index order, so small payloads come from one large read.
       const payload = entry.entryType === "file" && entry.payloadSize <= SMALL_PAYLOAD

@@ -36,6 +36,8 @@ export interface IndexReaderOptions {
   maxDocumentBytes?: number;
   /** Receives warnings (skipped lines in lenient mode). */
   onWarning?: (message: string) => void;
+  /** Do not send warnings (a second pass over an index already warned about). @default false */
+  quiet?: boolean;
   /** Name of the index in messages. @default "index" */
   name?: string;
 }
@@ -136,7 +138,6 @@ export class IndexReader {
       }
       const text = concat(carry, block.subarray(0, lastNewline + 1));
       carry = block.slice(lastNewline + 1);
-      if (carry.length > maxLine) throw this.#longLine(lineNumber + 1, maxLine);
       let decoded: string;
       try {
         decoded = decoder.decode(text);
@@ -154,38 +155,34 @@ export class IndexReader {
         lineNumber++;
         byteEnd = ascii ? consumed + to + 1 : byteEnd + utf8Length(line) + 1;
         from = to + 1;
-        if (line.length > maxLine) throw this.#longLine(lineNumber, maxLine);
+        if (
+          line.length > maxLine ||
+          (!ascii && line.length * 3 > maxLine && utf8Length(line) > maxLine)
+        ) {
+          throw this.#longLine(lineNumber, maxLine);
+        }
         if (line.trim() === "") continue;
         yield { value: this.#parseLine(line, lineNumber), line: lineNumber, endOffset: byteEnd };
       }
       consumed += text.length;
       this.#validLength = consumed;
+      if (carry.length > maxLine) throw this.#longLine(lineNumber + 1, maxLine);
     }
     if (carry.length > 0) {
       lineNumber++;
-      let line: string;
-      try {
-        line = decoder.decode(carry);
-      } catch {
-        if (this.#options.allowTornTail) {
-          this.#tornTail = true;
-          return;
-        }
-        throw new IndexFormatError(
-          `Cannot read ${this.#name}: not valid UTF-8 at line ${lineNumber}`,
-        );
-      }
-      if (line.trim() === "") return;
       let value: unknown;
       try {
+        const line = decoder.decode(carry);
+        if (line.trim() === "") return;
         value = JSON.parse(line);
       } catch {
+        // No newline and not a whole JSON value (or cut inside a UTF-8 character): torn.
         if (this.#options.allowTornTail) {
           this.#tornTail = true;
           return;
         }
         if (this.#options.lenient) {
-          this.#options.onWarning?.(`Skipped torn last line ${lineNumber} of ${this.#name}`);
+          this.#warn(`Skipped torn last line ${lineNumber} of ${this.#name}`);
           return;
         }
         throw new IndexFormatError(
@@ -199,12 +196,16 @@ export class IndexReader {
     }
   }
 
+  #warn(message: string): void {
+    if (!this.#options.quiet) this.#options.onWarning?.(message);
+  }
+
   #parseLine(line: string, lineNumber: number): unknown {
     try {
       return JSON.parse(line);
     } catch (error) {
       if (this.#options.lenient) {
-        this.#options.onWarning?.(`Skipped malformed line ${lineNumber} of ${this.#name}`);
+        this.#warn(`Skipped malformed line ${lineNumber} of ${this.#name}`);
         return undefined;
       }
       throw new IndexFormatError(

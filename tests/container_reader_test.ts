@@ -27,7 +27,9 @@ Deno.test("ContainerReader.open prefers --index over ctnr's footer", async () =>
       assert.equal(reader.indexOrigin, "external");
       assert.equal(reader.indexPath, `${dir}/other.idx`);
       assert.deepEqual(await relpaths(reader), ["ext-a.txt", "ext-b/c.bin", "ext-d.txt"]);
-      assert.equal(reader.payloadAreaEnd, built.payloadEnd);
+      // An external index is used alone: the trailer is not read, the whole file is payload area.
+      assert.equal(reader.payloadAreaEnd, reader.size);
+      assert.ok(built.payloadEnd < reader.size);
     } finally {
       reader.close();
     }
@@ -49,10 +51,24 @@ Deno.test("ContainerReader.open prefers --index over the original tool's trailer
   });
 });
 
-Deno.test("ContainerReader.open reads ctnr's footer before a sibling .idx", async () => {
+Deno.test("ContainerReader.open prefers a sibling .idx over ctnr's footer", async () => {
   await withTempDir(async (dir) => {
     const built = await writeContainer(`${dir}/c.ctnr`, FILES, "footer");
     await writeIndex(`${dir}/c.ctnr.idx`, renamed(built.entries, "sib-"));
+    const reader = await ContainerReader.open(`${dir}/c.ctnr`);
+    try {
+      assert.equal(reader.indexOrigin, "sibling");
+      assert.equal(reader.indexPath, `${dir}/c.ctnr.idx`);
+      assert.deepEqual(await relpaths(reader), ["sib-a.txt", "sib-b/c.bin", "sib-d.txt"]);
+    } finally {
+      reader.close();
+    }
+  });
+});
+
+Deno.test("ContainerReader.open reads ctnr's footer when there is no sibling .idx", async () => {
+  await withTempDir(async (dir) => {
+    const built = await writeContainer(`${dir}/c.ctnr`, FILES, "footer");
     const reader = await ContainerReader.open(`${dir}/c.ctnr`);
     try {
       assert.equal(reader.indexOrigin, "trailer");
@@ -101,7 +117,11 @@ Deno.test("ContainerReader.open reads a container made by createContainer", asyn
     await writeTree(`${dir}/src`, { "x.txt": "hello", "y/z.txt": "world".repeat(1000) });
     for (const compress of [false, true]) {
       const path = `${dir}/c-${compress}.ctnr`;
-      await createContainer(`${dir}/src`, path, { finalize: true, compress });
+      await createContainer(`${dir}/src`, path, {
+        finalize: true,
+        compress,
+        removeIndexOnFinalize: true,
+      });
       const reader = await ContainerReader.open(path);
       try {
         assert.equal(reader.indexOrigin, "trailer");
