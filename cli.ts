@@ -23,6 +23,7 @@ import {
   ContainerReader,
   createContainer,
   CtnrError,
+  encodeEntry,
   extractContainer,
   finalizeContainer,
   UsageError,
@@ -77,7 +78,8 @@ Options of the original create_container.py (same names, same meaning):
   --print-each              print each entry as it is committed
   --status-file FILE        rewrite a status file about once a second
   --status-format kv|json   format of the status file (default kv)
-  --fsync-every N           fsync the container every N entries (default 1000)
+  --fsync-every N           fsync the container every N entries (default 1000, or
+                            --index-batch when that is smaller)
   --index-batch N           commit the index every N entries, N >= --fsync-every (default: --fsync-every)
   --chunk-size BYTES        read size for large files, minimum 1024 (default 1048576)
   -v, --verbose             more output (repeatable)
@@ -163,21 +165,34 @@ export async function main(args: string[], io: CliIo = DEFAULT_IO): Promise<numb
   }
 }
 
+const COMMANDS = ["create", "extract", "verify", "list", "cat"];
+
+function helpCommand(command: string | undefined): string {
+  return command !== undefined && COMMANDS.includes(command)
+    ? `ctnr ${command} --help`
+    : "ctnr --help";
+}
+
 function report(error: unknown, io: CliIo, command: string | undefined): number {
   if (error instanceof CtnrError) {
     io.stderr(`ctnr: ${error.message}`);
-    if (error instanceof UsageError) {
-      io.stderr(
-        `Run "ctnr ${command && command !== "--help" ? command + " " : ""}--help" for usage.`,
-      );
-    }
+    if (error instanceof UsageError) io.stderr(`Run "${helpCommand(command)}" for usage.`);
     return error.exitCode;
   }
   if (
     error instanceof TypeError && (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
   ) {
     io.stderr(`ctnr: ${error.message}`);
-    io.stderr(`Run "ctnr ${command ?? ""} --help" for usage.`);
+    io.stderr(`Run "${helpCommand(command)}" for usage.`);
+    return 2;
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    io.stderr(
+      `ctnr: Deno did not grant access: ${
+        (error as Error).message.replace(/, run again.*$/, "")
+      }; ` +
+        `run ctnr with --allow-all (paths under /dev and /proc, such as /dev/shm, need it)`,
+    );
     return 2;
   }
   if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
@@ -319,8 +334,14 @@ async function runCreate(args: string[], io: CliIo, signal: AbortSignal): Promis
       `ctnr: ${result.sourceErrors} source files or folders could not be read; ` +
         `the container is incomplete (run create again to add them once readable)`,
     );
-    return 3;
   }
+  if (result.staleEntries > 0) {
+    io.stderr(
+      `ctnr: ${result.staleEntries} files changed after they were committed; ` +
+        `the container holds their older version (see warnings)`,
+    );
+  }
+  if (result.sourceErrors > 0 || result.staleEntries > 0) return 3;
   return 0;
 }
 
@@ -462,7 +483,7 @@ async function runList(args: string[], io: CliIo): Promise<number> {
   );
   try {
     for await (const entry of reader.entries()) {
-      io.stdout(values.json ? JSON.stringify(entry) : describe(entry));
+      io.stdout(values.json ? encodeEntry(entry).trimEnd() : describe(entry));
     }
   } finally {
     reader.close();

@@ -1,6 +1,7 @@
 /**
- * A set of relpaths kept as 96-bit hashes in one typed array: 12 bytes a
- * slot, no strings kept, so a million entries cost about 24 MiB. Two
+ * A set of relpaths kept as 96-bit hashes in typed arrays: 16 bytes a slot
+ * (hash and a 32-bit value), no strings kept, so a million entries cost
+ * 32 to 64 MiB. Two
  * different relpaths collide with a probability near 2^-96 per pair, far
  * below the chance of a disk error.
  *
@@ -9,9 +10,10 @@
 
 const EMPTY_LOAD = 0.5;
 
-/** Hashed set of strings with bounded memory. */
+/** Hashed set of strings with bounded memory, each with an optional 32-bit value. */
 export class RelpathSet {
   #slots: Uint32Array;
+  #values: Uint32Array;
   #mask: number;
   #size = 0;
 
@@ -20,6 +22,7 @@ export class RelpathSet {
     let capacity = 16;
     while (capacity * EMPTY_LOAD < expected) capacity *= 2;
     this.#slots = new Uint32Array(capacity * 3);
+    this.#values = new Uint32Array(capacity);
     this.#mask = capacity - 1;
   }
 
@@ -32,26 +35,39 @@ export class RelpathSet {
    * Add a string.
    * @returns true when it was not in the set before
    */
-  add(text: string): boolean {
+  add(text: string, value = 0): boolean {
     if ((this.#size + 1) > (this.#mask + 1) * EMPTY_LOAD) this.#grow();
     const [a, b, c] = hash96(text);
-    return this.#insert(a, b, c);
+    return this.#insert(a, b, c, value);
   }
 
   /** Whether the set holds `text`. */
   has(text: string): boolean {
+    return this.#find(text) >= 0;
+  }
+
+  /**
+   * The value stored with `text`.
+   * @returns the value, or `undefined` when `text` is not in the set
+   */
+  get(text: string): number | undefined {
+    const slot = this.#find(text);
+    return slot < 0 ? undefined : this.#values[slot];
+  }
+
+  #find(text: string): number {
     const [a, b, c] = hash96(text);
     const slots = this.#slots;
     let i = a & this.#mask;
     for (;;) {
       const k = i * 3;
-      if (slots[k + 2] === 0) return false;
-      if (slots[k] === a && slots[k + 1] === b && slots[k + 2] === c) return true;
+      if (slots[k + 2] === 0) return -1;
+      if (slots[k] === a && slots[k + 1] === b && slots[k + 2] === c) return i;
       i = (i + 1) & this.#mask;
     }
   }
 
-  #insert(a: number, b: number, c: number): boolean {
+  #insert(a: number, b: number, c: number, value: number): boolean {
     const slots = this.#slots;
     let i = a & this.#mask;
     for (;;) {
@@ -60,6 +76,7 @@ export class RelpathSet {
         slots[k] = a;
         slots[k + 1] = b;
         slots[k + 2] = c;
+        this.#values[i] = value;
         this.#size++;
         return true;
       }
@@ -70,11 +87,13 @@ export class RelpathSet {
 
   #grow(): void {
     const old = this.#slots;
+    const oldValues = this.#values;
     this.#slots = new Uint32Array(old.length * 2);
+    this.#values = new Uint32Array(oldValues.length * 2);
     this.#mask = this.#mask * 2 + 1;
     this.#size = 0;
-    for (let k = 0; k < old.length; k += 3) {
-      if (old[k + 2] !== 0) this.#insert(old[k]!, old[k + 1]!, old[k + 2]!);
+    for (let k = 0, i = 0; k < old.length; k += 3, i++) {
+      if (old[k + 2] !== 0) this.#insert(old[k]!, old[k + 1]!, old[k + 2]!, oldValues[i]!);
     }
   }
 }

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { ContainerFormatError, CtnrError, IntegrityError } from "./errors.ts";
 import { findTrailer, type IndexEntry, type RandomAccess, type TrailerLocation } from "./format.ts";
 import { openRandomAccess } from "./file_layer.ts";
+import { shaMismatch } from "./_extract_file.ts";
 import { IndexReader, type IndexRecord } from "./index_reader.ts";
 
 /** Options of {@link ContainerReader.open}. */
@@ -226,7 +227,7 @@ export class ContainerReader {
         if (position >= entry.payloadSize) {
           const actual = hash.digest("hex");
           if (actual !== entry.sha256) {
-            controller.error(shaMismatch(entry, actual));
+            controller.error(shaMismatch(entry.relpath, entry.sha256, actual));
           } else controller.close();
           return;
         }
@@ -309,20 +310,6 @@ class SizeLimitStream extends TransformStream<Uint8Array, Uint8Array> {
       },
     });
   }
-}
-
-/**
- * The error for a payload whose SHA-256 differs from its entry.
- *
- * @param entry the entry
- * @param actual the SHA-256 computed, lowercase hex
- * @returns an {@link IntegrityError} naming the entry and both digests
- */
-export function shaMismatch(entry: IndexEntry, actual: string): IntegrityError {
-  return new IntegrityError(
-    `Cannot extract "${entry.relpath}": payload SHA-256 mismatch ` +
-      `(expected ${entry.sha256.slice(0, 12)}..., got ${actual.slice(0, 12)}...)`,
-  );
 }
 
 async function siblingIndex(path: string): Promise<string | undefined> {

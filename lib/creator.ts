@@ -103,6 +103,8 @@ export interface CreateResult {
   leftOut: number;
   /** Source files or folders that could not be read (the container is incomplete). */
   sourceErrors: number;
+  /** Files already committed whose size or mtime changed since (the container keeps the old version). */
+  staleEntries: number;
   /** Whether the run continued an existing container. */
   resumed: boolean;
   /** Whether the index was embedded as a trailer. */
@@ -172,6 +174,7 @@ export async function createContainer(
     origBytes: 0,
     leftOut: 0,
     sourceErrors: 0,
+    staleEntries: 0,
     resumed: false,
     finalized: false,
     containerSize: 0,
@@ -228,6 +231,13 @@ export async function createContainer(
       if ("error" in item) {
         result.sourceErrors++;
         options.onSourceError?.(item.error);
+        continue;
+      }
+      if ("stale" in item) {
+        result.alreadyPresent++;
+        result.staleEntries++;
+        processed++;
+        options.onWarning?.(item.stale);
         continue;
       }
       if ("leftOut" in item) {
@@ -429,7 +439,7 @@ async function excludedPaths(paths: string[], src: string): Promise<Set<string>>
     for (const candidate of [absolute, real]) {
       for (const base of [realRoot, root]) {
         if (candidate.startsWith(base + "/")) {
-          set.add(`${src.replace(/\/+$/, "")}/${candidate.slice(base.length + 1)}`);
+          set.add(`${src.replace(/\/+$/, "") || ""}/${candidate.slice(base.length + 1)}`);
         }
       }
     }
@@ -492,7 +502,7 @@ async function readResumeState(
       try {
         const reader = new IndexReader(access, { allowTornTail: true });
         for await (const { entry } of reader.records()) {
-          done.add(entry.relpath);
+          done.add(entry.relpath, fingerprint(entry));
           entries++;
           payloadEnd = Math.max(payloadEnd, entry.offset + entry.payloadSize);
         }
@@ -509,6 +519,9 @@ async function readResumeState(
       if (containerFile.size > 0) await recoverIndexFromTrailer(containerFile, container, settings);
     }
     indexFile = await layer.open(settings.indexPath);
+    // New files: make their names durable too (fsync of the folder that holds them).
+    if (!containerExists) await syncFolderOf(container);
+    if (!indexExists) await syncFolderOf(settings.indexPath);
     const state = await scanIndex(indexFile, containerFile, settings, options);
     return { ...state, containerFile, indexFile };
   } catch (error) {
@@ -579,7 +592,7 @@ async function scanIndex(
     const end = entry.offset + entry.payloadSize;
     if (cutAt === undefined && end > containerFile.size) cutAt = previousEnd;
     if (cutAt === undefined) {
-      done.add(entry.relpath);
+      done.add(entry.relpath, fingerprint(entry));
       entries++;
       payloadEnd = Math.max(payloadEnd, end);
       recent.push({ entry, startOffset: previousEnd });
@@ -645,6 +658,7 @@ async function payloadMatches(file: LayerFile, entry: IndexEntry): Promise<boole
 type LoadedItem =
   | { error: SourceError }
   | { leftOut: string }
+  | { stale: string }
   | ReadyItem;
 
 /** A source item ready to append: small files carry their payload, large ones are streamed. */
@@ -710,9 +724,10 @@ async function loadBatch(
   settings: Settings,
   pool: WorkerPool<ReadBatch, ReadBatchResult> | undefined,
 ): Promise<(LoadedItem | null)[]> {
-  const out: (LoadedItem | null)[] = items.map((item) =>
-    done.has(item.relpath) ? null : prepare(item, settings)
-  );
+  const out: (LoadedItem | null)[] = items.map((item) => {
+    const committed = done.get(item.relpath);
+    return committed === undefined ? prepare(item, settings) : staleCheck(item, committed);
+  });
   const files: number[] = [];
   items.forEach((item, i) => {
     if (out[i] !== null && item.kind === "file") files.push(i);
@@ -750,6 +765,39 @@ async function loadBatch(
     }
   });
   return out;
+}
+
+/**
+ * A 32-bit fingerprint of a committed file's size and mtime (bit 0 says
+ * whether the mtime is part of it); 0 for entries that are not files.
+ */
+function fingerprint(entry: { entryType?: string; origSize: number; mtime?: number }): number {
+  if (entry.entryType !== undefined && entry.entryType !== "file") return 0;
+  const split = (n: number) => (n % 0x100000000) ^ Math.floor(n / 0x100000000);
+  let h = Math.imul(split(entry.origSize) ^ 0x5bd1e995, 0x9e3779b1);
+  if (entry.mtime !== undefined) {
+    h = Math.imul(h ^ split(Math.round(entry.mtime * 1000)), 0x85ebca6b);
+  }
+  h ^= h >>> 15;
+  return (((h << 1) | (entry.mtime !== undefined ? 1 : 0)) >>> 0) || 1;
+}
+
+/** `null` when an already-committed file is unchanged on disk, else a report that it changed. */
+function staleCheck(item: WalkEntry, committed: number): LoadedItem | null {
+  if (item.kind !== "file" || committed === 0) return null;
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(item.path);
+  } catch {
+    return null; // gone since the walk listed it: nothing to compare
+  }
+  const now = { origSize: info.size } as { origSize: number; mtime?: number };
+  if ((committed & 1) === 1) now.mtime = (info.mtime?.getTime() ?? 0) / 1000;
+  if (fingerprint(now) === committed) return null;
+  return {
+    stale: `"${item.relpath}" changed since it was committed (size or mtime differ); ` +
+      `the container keeps its older version`,
+  };
 }
 
 /** What a non-file item becomes (files are a placeholder until read). */
@@ -954,6 +1002,17 @@ async function appendTrailer(container: LayerFile, index: LayerFile): Promise<vo
   }
   await container.append(encodeFooter(length));
   await container.sync();
+}
+
+async function syncFolderOf(path: string): Promise<void> {
+  try {
+    const folder = await Deno.open(dirname(resolve(path)), { read: true });
+    try {
+      await folder.sync();
+    } finally {
+      folder.close();
+    }
+  } catch { /* not supported here (e.g. Windows): the file's own fsync is what we can do */ }
 }
 
 async function exists(path: string): Promise<boolean> {

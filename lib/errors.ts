@@ -16,6 +16,7 @@ export type CtnrErrorCode =
   | "INTEGRITY"
   | "SOURCE"
   | "CONFLICT"
+  | "IO"
   | "INTERRUPTED";
 
 /** Base class of every error ctnr raises on purpose. */

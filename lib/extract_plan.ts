@@ -67,6 +67,8 @@ export async function planExtraction(
     return options.foldCase ? nfc.toLowerCase() : nfc;
   };
   let lastParent = "";
+  const links: IndexEntry[] = [];
+  const linkKeys = new RelpathSet();
   for await (const { entry } of reader.records()) {
     plan.entries++;
     const k = key(entry.relpath);
@@ -98,9 +100,14 @@ export async function planExtraction(
     } else if (entry.entryType === "dir") plan.dirs++;
     else {
       plan.symlinks++;
-      if (!options.allowUnsafeLinks) checkLinkTarget(entry);
+      if (!options.allowUnsafeLinks) {
+        checkLinkTarget(entry); // lexical check now; chains once every link is known
+        links.push(entry);
+        linkKeys.add(k);
+      }
     }
   }
+  for (const link of links) checkLinkTarget(link, (relpath) => linkKeys.has(key(relpath)));
   return plan;
 }
 
@@ -113,13 +120,17 @@ function clash(entry: IndexEntry, ancestor?: string): UnsafeEntryError {
 }
 
 /**
- * Refuse a symlink whose target is absolute or climbs out of the output folder
- * when resolved lexically from the link's folder.
+ * Refuse a symlink whose target is absolute, climbs out of the output
+ * folder when resolved from the link's folder, or climbs (`..`) after
+ * passing through another link: a link's real depth can differ from its
+ * lexical one (`t -> .` then `s -> t/..` leaves the folder), so no `..` may
+ * follow a component that is a link.
  *
  * @param entry a symlink entry
+ * @param isLink tells whether a relpath (under the output folder) is a link
  * @throws {UnsafeEntryError} when the target leaves the output folder
  */
-export function checkLinkTarget(entry: IndexEntry): void {
+export function checkLinkTarget(entry: IndexEntry, isLink?: (relpath: string) => boolean): void {
   const target = entry.linkTarget ?? "";
   const refuse = (why: string) =>
     new UnsafeEntryError(
@@ -128,11 +139,17 @@ export function checkLinkTarget(entry: IndexEntry): void {
   if (target.startsWith("/") || /^[A-Za-z]:/.test(target) || target.includes("\\")) {
     throw refuse("absolute target");
   }
-  let depth = entry.relpath.split("/").length - 1;
+  const stack = entry.relpath.split("/").slice(0, -1);
+  let throughLink: string | undefined;
   for (const part of target.split("/")) {
     if (part === "" || part === ".") continue;
     if (part === "..") {
-      if (--depth < 0) throw refuse("target leaves the output folder");
-    } else depth++;
+      if (throughLink !== undefined) throw refuse(`target climbs out of the link "${throughLink}"`);
+      if (stack.length === 0) throw refuse("target leaves the output folder");
+      stack.pop();
+    } else {
+      stack.push(part);
+      if (throughLink === undefined && isLink?.(stack.join("/"))) throughLink = stack.join("/");
+    }
   }
 }

@@ -6,20 +6,25 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { gunzipSync } from "node:zlib";
 import { resolve } from "node:path";
-import {
-  CtnrError,
-  IntegrityError,
-  InterruptedError,
-  UnsafeEntryError,
-  UsageError,
-} from "./errors.ts";
-import { ContainerReader, shaMismatch } from "./container_reader.ts";
+import { CtnrError, InterruptedError, UnsafeEntryError, UsageError } from "./errors.ts";
+import { ContainerReader } from "./container_reader.ts";
 import type { IndexEntry } from "./format.ts";
-import { type ExtractPlan, planExtraction } from "./extract_plan.ts";
+import { checkLinkTarget, type ExtractPlan, planExtraction } from "./extract_plan.ts";
 import { StatusFile, type StatusFormat } from "./status_file.ts";
+import {
+  decodePayload,
+  existingMatches,
+  type FaultRecord,
+  type FileJob,
+  type FileOutcome,
+  type FileSettings,
+  fromFault,
+  renameOver,
+  writeFileJob,
+} from "./_extract_file.ts";
+import { WorkerPool } from "./_worker_pool.ts";
+import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
 
 /** Options of {@link extractContainer}. */
 export interface ExtractOptions {
@@ -41,7 +46,7 @@ export interface ExtractOptions {
   allowUnsafeLinks?: boolean;
   /** fsync each extracted file before its rename. @default false */
   fsync?: boolean;
-  /** Files written at once. @default 16 */
+  /** Write workers (0: write on the main thread). @default the number of cores, at most 4 */
   concurrency?: number;
   /** Status file to rewrite about once a second. */
   statusFile?: string;
@@ -132,21 +137,69 @@ export async function extractContainer(
   }
 }
 
+/**
+ * Whether names that differ only in case name the same file where `outdir`
+ * is (or will be): probed with a temp file in its nearest existing folder,
+ * removed at once. Unwritable folders count as case-sensitive.
+ */
+async function isCaseInsensitive(outdir: string): Promise<boolean> {
+  let dir = outdir;
+  for (;;) {
+    try {
+      if ((await Deno.stat(dir)).isDirectory) break;
+    } catch { /* missing: try its parent */ }
+    const parent = dir.slice(0, dir.lastIndexOf("/")) || "/";
+    if (parent === dir) return false;
+    dir = parent;
+  }
+  const probe = `${dir === "/" ? "" : dir}/.ctnr-case-probe-${
+    Math.random().toString(36).slice(2, 10)
+  }`;
+  try {
+    await Deno.writeFile(probe, new Uint8Array(0), { createNew: true });
+  } catch {
+    return false;
+  }
+  try {
+    await Deno.lstat(
+      probe.toUpperCase().replace(/^.*\//, probe.slice(0, probe.lastIndexOf("/") + 1)),
+    );
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await Deno.remove(probe).catch(() => {});
+  }
+}
+
+const BATCH_FILES = 64;
+const WORKER_THRESHOLD = 512;
+
 class ExtractJob {
   #reader: ContainerReader;
   #outdir: string;
   #plan: ExtractPlan;
   #chunkSize: number;
   #options: ExtractOptions;
-  #dirs = new Map<string, Promise<void>>();
+  #settings: FileSettings;
+  #dirs = new Set<string>();
   #window: { start: number; bytes: Uint8Array } = { start: 0, bytes: new Uint8Array(0) };
   #tmpCounter = 0;
+  #tmpTag = Math.random().toString(36).slice(2, 8);
   #umask = Deno.umask();
   #status: StatusFile | undefined;
   #result: ExtractResult;
   #firstError: CtnrError | undefined;
   #dirEntries: IndexEntry[] = [];
   #startTime = Date.now();
+  #pool: WorkerPool<WriteBatch, WriteBatchResult> | undefined;
+  #batch: { entries: IndexEntry[]; jobs: FileJob[]; payloads: Uint8Array[] } = {
+    entries: [],
+    jobs: [],
+    payloads: [],
+  };
+  #inFlight = new Set<Promise<void>>();
+  #links: IndexEntry[] = [];
 
   constructor(
     reader: ContainerReader,
@@ -160,39 +213,49 @@ class ExtractJob {
     this.#plan = plan;
     this.#chunkSize = chunkSize;
     this.#options = options;
+    this.#settings = {
+      skipExisting: options.skipExisting ?? false,
+      verifyExisting: options.verifyExisting ?? false,
+      fsync: options.fsync ?? false,
+      umask: this.#umask,
+    };
     this.#result = { extracted: 0, skipped: 0, failed: 0, bytes: 0, plan };
     if (options.statusFile) this.#status = new StatusFile(options.statusFile, options.statusFormat);
+    const workers = options.concurrency ??
+      Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 2));
+    if (!options.dryRun && workers > 0 && plan.files > WORKER_THRESHOLD) {
+      this.#pool = new WorkerPool(new URL("./_extract_worker.ts", import.meta.url), workers);
+    }
   }
 
   async run(): Promise<ExtractResult> {
     const options = this.#options;
-    await this.#updateStatus("running", "", true);
-    if (!options.dryRun) await Deno.mkdir(this.#outdir, { recursive: true });
-    const inFlight = new Set<Promise<void>>();
-    const limit = options.concurrency ?? 16;
-    for await (const { entry } of this.#reader.records({ quiet: true })) {
-      if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break;
-      // Reads happen here, in index order, so small payloads come from one large read.
-      const payload = entry.entryType === "file" && entry.payloadSize <= SMALL_PAYLOAD
-        ? await this.#readSmall(entry)
-        : undefined;
-      const task = this.#handle(entry, payload).then(
-        (action) => {
-          if (action === "skipped") this.#result.skipped++;
-          else this.#result.extracted++;
-          if (entry.entryType === "file" && action !== "skipped") {
-            this.#result.bytes += entry.origSize;
-          }
-          options.onEntry?.(entry, action);
-        },
-        (error) => this.#fail(entry, error),
-      ).finally(() => inFlight.delete(task));
-      inFlight.add(task);
-      if (inFlight.size >= limit) await Promise.race(inFlight);
-      await this.#updateStatus("running", entry.relpath);
+    try {
+      await this.#updateStatus("running", "", true);
+      if (!options.dryRun) await Deno.mkdir(this.#outdir, { recursive: true });
+      for await (const { entry } of this.#reader.records({ quiet: true })) {
+        if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break;
+        try {
+          await this.#handle(entry);
+        } catch (error) {
+          this.#fail(entry, error);
+        }
+        await this.#updateStatus("running", entry.relpath);
+      }
+      await this.#flushBatch();
+      await Promise.all(this.#inFlight);
+      for (const entry of this.#links) {
+        if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break;
+        try {
+          this.#makeLink(entry);
+        } catch (error) {
+          this.#fail(entry, error);
+        }
+      }
+      if (!options.dryRun) await this.#finishDirs();
+    } finally {
+      this.#pool?.terminate();
     }
-    await Promise.all(inFlight);
-    if (!options.dryRun) await this.#finishDirs();
     const interrupted = options.signal?.aborted ?? false;
     await this.#updateStatus(
       interrupted ? "interrupted" : this.#result.failed > 0 ? "failed" : "finished",
@@ -206,9 +269,85 @@ class ExtractJob {
     return this.#result;
   }
 
+  async #handle(entry: IndexEntry): Promise<void> {
+    const dryRun = this.#options.dryRun ?? false;
+    const slash = entry.relpath.lastIndexOf("/");
+    const parentRel = slash < 0 ? "" : entry.relpath.slice(0, slash);
+    if (entry.entryType === "dir") {
+      if (!dryRun) {
+        this.#ensureDir(entry.relpath);
+        this.#dirEntries.push(entry);
+      }
+      return this.#done(entry, dryRun ? "checked" : "extracted");
+    }
+    if (entry.entryType === "symlink") {
+      // Links are made last, after every file: no file is ever written where a link stands.
+      if (dryRun) this.#done(entry, "checked");
+      else this.#links.push(entry);
+      return;
+    }
+    const small = entry.payloadSize <= SMALL_PAYLOAD;
+    if (dryRun) {
+      if (small) decodePayload(this.#job(entry, parentRel), await this.#readSmall(entry));
+      else {for await (const _ of this.#reader.open(entry, { chunkSize: this.#chunkSize })) {
+          /* verify */
+        }}
+      return this.#done(entry, "checked");
+    }
+    this.#ensureDir(parentRel);
+    const job = this.#job(entry, parentRel);
+    if (small) {
+      const payload = await this.#readSmall(entry);
+      if (this.#pool === undefined) {
+        return this.#done(entry, writeFileJob(job, payload, this.#settings));
+      }
+      this.#batch.entries.push(entry);
+      this.#batch.jobs.push(job);
+      this.#batch.payloads.push(payload);
+      if (this.#batch.jobs.length >= BATCH_FILES) await this.#flushBatch();
+      return;
+    }
+    this.#done(entry, await this.#writeLarge(entry, job));
+  }
+
+  /** Create a symlink entry through a temp link and a rename, re-checking its target on disk. */
+  #makeLink(entry: IndexEntry): void {
+    const slash = entry.relpath.lastIndexOf("/");
+    const parentRel = slash < 0 ? "" : entry.relpath.slice(0, slash);
+    if (!this.#options.allowUnsafeLinks) {
+      // Links already in the output folder (made by this run or there before) count too.
+      checkLinkTarget(entry, (relpath) => {
+        try {
+          return Deno.lstatSync(`${this.#outdir}/${relpath}`).isSymlink;
+        } catch {
+          return false;
+        }
+      });
+    }
+    this.#ensureDir(parentRel);
+    const job = this.#job(entry, parentRel);
+    Deno.symlinkSync(entry.linkTarget!, job.tmp);
+    try {
+      renameOver(job);
+    } catch (error) {
+      Deno.removeSync(job.tmp);
+      throw error;
+    }
+    this.#done(entry, "extracted");
+  }
+
+  #done(entry: IndexEntry, action: ExtractAction): void {
+    if (action === "skipped") this.#result.skipped++;
+    else this.#result.extracted++;
+    if (entry.entryType === "file" && action !== "skipped") this.#result.bytes += entry.origSize;
+    this.#options.onEntry?.(entry, action);
+  }
+
   #fail(entry: IndexEntry, error: unknown): void {
-    const wrapped = error instanceof CtnrError ? error : new IntegrityError(
+    const wrapped = error instanceof CtnrError ? error : new CtnrError(
+      "IO",
       `Cannot extract "${entry.relpath}": ${(error as Error).message}`,
+      1,
       { cause: error },
     );
     this.#result.failed++;
@@ -216,179 +355,83 @@ class ExtractJob {
     this.#options.onEntryError?.(entry, wrapped);
   }
 
-  async #handle(entry: IndexEntry, payload: Uint8Array | undefined): Promise<ExtractAction> {
-    const target = `${this.#outdir}/${entry.relpath}`;
-    const slash = entry.relpath.lastIndexOf("/");
-    const parentRel = slash < 0 ? "" : entry.relpath.slice(0, slash);
-    if (entry.entryType === "dir") {
-      if (!this.#options.dryRun) {
-        await this.#ensureDir(entry.relpath);
-        this.#dirEntries.push(entry);
-      }
-      return this.#options.dryRun ? "checked" : "extracted";
+  /** Send the pending small files to the least busy worker, at most two batches a worker in flight. */
+  async #flushBatch(): Promise<void> {
+    const { entries, jobs, payloads } = this.#batch;
+    if (jobs.length === 0 || this.#pool === undefined) return;
+    this.#batch = { entries: [], jobs: [], payloads: [] };
+    const at = [0];
+    for (const p of payloads) at.push(at.at(-1)! + p.length);
+    const packed = new Uint8Array(at.at(-1)!);
+    payloads.forEach((p, i) => packed.set(p, at[i]!));
+    const request: WriteBatch = { jobs, at, payloads: packed, settings: this.#settings };
+    const task = this.#pool.run(request, [packed.buffer]).then(
+      (outcomes) => {
+        outcomes.forEach((outcome, i) => {
+          const entry = entries[i]!;
+          if (typeof outcome === "string") this.#done(entry, outcome as FileOutcome);
+          else this.#fail(entry, fromFault(outcome as FaultRecord, entry.relpath));
+        });
+      },
+      (error) => entries.forEach((entry) => this.#fail(entry, error)),
+    ).finally(() => this.#inFlight.delete(task));
+    this.#inFlight.add(task);
+    while (this.#inFlight.size >= 2 * Math.max(1, this.#options.concurrency ?? 2)) {
+      await Promise.race(this.#inFlight);
     }
-    if (entry.entryType === "symlink") {
-      if (this.#options.dryRun) return "checked";
-      await this.#ensureDir(parentRel);
-      const tmp = this.#tmpPath(parentRel);
-      await Deno.symlink(entry.linkTarget!, tmp);
-      this.#rename(tmp, target, entry);
-      return "extracted";
-    }
-    if (this.#options.dryRun) {
-      await this.#verifyOnly(entry, payload);
-      return "checked";
-    }
-    await this.#ensureDir(parentRel);
-    if (this.#options.skipExisting || this.#options.verifyExisting) {
-      const kept = await this.#existing(entry, target);
-      if (kept) return kept;
-    }
-    const tmp = this.#tmpPath(parentRel);
+  }
+
+  #job(entry: IndexEntry, parentRel: string): FileJob {
+    const dir = parentRel === "" ? this.#outdir : `${this.#outdir}/${parentRel}`;
+    return {
+      relpath: entry.relpath,
+      target: `${this.#outdir}/${entry.relpath}`,
+      tmp: `${dir}/.ctnr-tmp-${this.#tmpTag}-${++this.#tmpCounter}`,
+      sha256: entry.sha256,
+      compressed: entry.compressed,
+      origSize: entry.origSize,
+      mode: entry.mode !== undefined ? entry.mode & 0o777 : 0o666 & ~this.#umask,
+      mtime: entry.mtime ?? null,
+      origSha256: entry.origSha256 ?? null,
+    };
+  }
+
+  /** Stream a large payload into its temp file (verified as it streams), then rename it. */
+  async #writeLarge(entry: IndexEntry, job: FileJob): Promise<FileOutcome> {
+    if (
+      (this.#settings.skipExisting || this.#settings.verifyExisting) &&
+      existingMatches(job, this.#settings)
+    ) return "skipped";
+    const file = await Deno.open(job.tmp, { write: true, createNew: true, mode: 0o600 });
     try {
-      if (payload !== undefined) {
-        this.#writeSmall(entry, tmp, this.#decode(entry, payload));
-      } else {
-        await this.#streamTo(entry, tmp);
-        await this.#applyMetadata(entry, tmp);
+      try {
+        for await (const piece of this.#reader.open(entry, { chunkSize: this.#chunkSize })) {
+          for (let w = 0; w < piece.length;) w += await file.write(piece.subarray(w));
+        }
+        if (this.#settings.fsync) await file.sync();
+        await Deno.chmod(job.tmp, job.mode);
+        if (job.mtime !== null) await file.utime(Date.now() / 1000, job.mtime);
+      } finally {
+        file.close();
       }
-      this.#rename(tmp, target, entry);
+      renameOver(job);
     } catch (error) {
-      await Deno.remove(tmp).catch(() => {});
+      await Deno.remove(job.tmp).catch(() => {});
       throw error;
     }
     return "extracted";
   }
 
-  /** Verify the stored bytes and return the original bytes of a small payload. */
-  #decode(entry: IndexEntry, payload: Uint8Array): Uint8Array {
-    const actual = createHash("sha256").update(payload).digest("hex");
-    if (actual !== entry.sha256) throw shaMismatch(entry, actual);
-    if (!entry.compressed) return payload;
-    let bytes: Uint8Array;
-    try {
-      // maxOutputLength stops a gzip bomb at orig_size (+1 to tell "exactly" from "more").
-      bytes = gunzipSync(payload, { maxOutputLength: entry.origSize + 1 });
-    } catch (error) {
-      throw new IntegrityError(
-        `Cannot extract "${entry.relpath}": corrupt gzip payload or inflates past orig_size ` +
-          `${entry.origSize}: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
-    if (bytes.length !== entry.origSize) {
-      throw new IntegrityError(
-        `Cannot extract "${entry.relpath}": gzip payload inflates to ${bytes.length} bytes, ` +
-          `orig_size is ${entry.origSize}`,
-      );
-    }
-    return bytes;
-  }
-
-  async #verifyOnly(entry: IndexEntry, payload: Uint8Array | undefined): Promise<void> {
-    if (payload !== undefined) {
-      this.#decode(entry, payload);
-      return;
-    }
-    for await (const _ of this.#reader.open(entry, { chunkSize: this.#chunkSize })) { /* verify */ }
-  }
-
-  async #streamTo(entry: IndexEntry, tmp: string): Promise<void> {
-    const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
-    try {
-      for await (const piece of this.#reader.open(entry, { chunkSize: this.#chunkSize })) {
-        for (let w = 0; w < piece.length;) w += await file.write(piece.subarray(w));
-      }
-      if (this.#options.fsync) await file.sync();
-    } finally {
-      file.close();
-    }
-  }
-
-  /**
-   * Write a small file with synchronous calls (open, write, futimens, close):
-   * about 14 microseconds a file on tmpfs against about 35 for
-   * `Deno.writeFile` plus async `utime` (bench/compare.ts measures the whole extract).
-   */
-  #writeSmall(entry: IndexEntry, tmp: string, bytes: Uint8Array): void {
-    const mode = this.#modeOf(entry);
-    const file = Deno.openSync(tmp, { write: true, createNew: true, mode });
-    try {
-      for (let w = 0; w < bytes.length;) w += file.writeSync(bytes.subarray(w));
-      if ((mode & this.#umask) !== 0) Deno.chmodSync(tmp, mode);
-      if (entry.mtime !== undefined) file.utimeSync(Date.now() / 1000, entry.mtime);
-      if (this.#options.fsync) file.syncSync();
-    } finally {
-      file.close();
-    }
-  }
-
-  async #applyMetadata(entry: IndexEntry, path: string): Promise<void> {
-    await Deno.chmod(path, this.#modeOf(entry));
-    if (entry.mtime !== undefined) await Deno.utime(path, Date.now() / 1000, entry.mtime);
-  }
-
-  /** Permission bits to give a file: the recorded ones (no setuid/setgid/sticky), else 0o666 less umask. */
-  #modeOf(entry: IndexEntry): number {
-    return entry.mode !== undefined ? entry.mode & 0o777 : 0o666 & ~this.#umask;
-  }
-
-  #rename(tmp: string, target: string, entry: IndexEntry): void {
-    try {
-      Deno.renameSync(tmp, target);
-    } catch (error) {
-      try {
-        Deno.removeSync(tmp);
-      } catch { /* already gone */ }
-      if (error instanceof Deno.errors.IsADirectory || error instanceof Deno.errors.AlreadyExists) {
-        throw new UnsafeEntryError(
-          `Cannot extract "${entry.relpath}": a folder stands at its path in the output folder`,
-        );
-      }
-      throw error;
-    }
-  }
-
-  async #existing(entry: IndexEntry, target: string): Promise<ExtractAction | undefined> {
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.lstat(target);
-    } catch {
-      return undefined;
-    }
-    if (!info.isFile || info.size !== entry.origSize) return undefined;
-    if (!this.#options.verifyExisting) return "skipped";
-    const expected = entry.compressed ? entry.origSha256 : entry.sha256;
-    if (expected === undefined) return undefined; // nothing to compare with: extract again
-    const hash = createHash("sha256");
-    const file = await Deno.open(target, { read: true });
-    try {
-      for await (const piece of file.readable) hash.update(piece);
-    } catch {
-      return undefined;
-    }
-    return hash.digest("hex") === expected ? "skipped" : undefined;
-  }
-
   /** Create `relDir` under the output folder, refusing any symlink or non-folder on the way. */
-  #ensureDir(relDir: string): Promise<void> {
-    if (relDir === "") return Promise.resolve();
-    let pending = this.#dirs.get(relDir);
-    if (pending === undefined) {
-      const slash = relDir.lastIndexOf("/");
-      const parent = slash < 0 ? "" : relDir.slice(0, slash);
-      pending = this.#ensureDir(parent).then(() => this.#makeDir(relDir));
-      this.#dirs.set(relDir, pending);
-    }
-    return pending;
-  }
-
-  #makeDir(relDir: string): void {
+  #ensureDir(relDir: string): void {
+    if (relDir === "" || this.#dirs.has(relDir)) return;
+    const slash = relDir.lastIndexOf("/");
+    if (slash >= 0) this.#ensureDir(relDir.slice(0, slash));
     const path = `${this.#outdir}/${relDir}`;
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const info = Deno.lstatSync(path);
-        if (info.isDirectory) return;
+        if (info.isDirectory) break;
         throw new UnsafeEntryError(
           info.isSymlink
             ? `Cannot extract into "${relDir}": it is a symlink in the output folder; refusing to write through it`
@@ -399,11 +442,12 @@ class ExtractJob {
       }
       try {
         Deno.mkdirSync(path);
-        return;
+        break;
       } catch (error) {
         if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
       }
     }
+    this.#dirs.add(relDir);
   }
 
   async #finishDirs(): Promise<void> {
@@ -414,12 +458,6 @@ class ExtractJob {
       if (entry.mode !== undefined) await Deno.chmod(path, entry.mode & 0o777);
       if (entry.mtime !== undefined) await Deno.utime(path, Date.now() / 1000, entry.mtime);
     }
-  }
-
-  #tmpPath(parentRel: string): string {
-    const random = Math.random().toString(36).slice(2, 10);
-    const dir = parentRel === "" ? this.#outdir : `${this.#outdir}/${parentRel}`;
-    return `${dir}/.ctnr-tmp-${++this.#tmpCounter}-${random}`;
   }
 
   /** Read a small payload, from one large read that covers the next ones too. */

@@ -58,7 +58,7 @@ export async function* walkTree(
     });
   }
   if (!info.isDirectory) throw new SourceError(`Cannot read source "${root}": not a folder`);
-  const top = root.endsWith("/") && root.length > 1 ? root.slice(0, -1) : root;
+  const top = root.replace(/\/+$/, "") || "/";
   return yield* walkFolder(top, "", options);
 }
 

@@ -229,6 +229,10 @@ Deno.test("extractContainer refuses path traversal in relpaths before writing (z
       "a//b",
       "C:/evil",
       "a\\..\\..\\evil",
+      "",
+      ".",
+      "a/./b",
+      "a\u0000b",
     ];
     for (const relpath of cases) {
       await writeRawContainer(`${box}/c.ctnr`, [
@@ -243,6 +247,12 @@ Deno.test("extractContainer refuses path traversal in relpaths before writing (z
           assert.ok(error.message.includes(`"${relpath}"`), error.message);
           return true;
         },
+      );
+      // Lenient mode skips lines that are not JSON, never unsafe entries.
+      await assert.rejects(
+        extractContainer(`${box}/c.ctnr`, `${box}/out`, { lenient: true }),
+        IndexFormatError,
+        relpath,
       );
       assert.equal(await exists(`${box}/out`), false, relpath);
       assert.deepEqual(await listPaths(`${box}/sentinel`), [], relpath);

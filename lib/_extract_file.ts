@@ -1,0 +1,198 @@
+/**
+ * Writing one small file for `extract`, shared by the main thread and the
+ * write workers: verify the stored bytes, gunzip (bounded by `orig_size`),
+ * write a temp file beside the target with synchronous calls (open, write,
+ * futimens, close), and rename it over the target.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { gunzipSync } from "node:zlib";
+import { CtnrError, type CtnrErrorCode, IntegrityError, UnsafeEntryError } from "./errors.ts";
+
+/** What the writer needs to know of one file entry. */
+export interface FileJob {
+  /** Relpath, for messages. */
+  relpath: string;
+  /** Absolute path of the target. */
+  target: string;
+  /** Absolute path of the temp file, in the target's folder. */
+  tmp: string;
+  /** Lowercase hex SHA-256 of the stored bytes. */
+  sha256: string;
+  /** Whether the stored bytes are one gzip member. */
+  compressed: boolean;
+  /** Size in bytes of the original file. */
+  origSize: number;
+  /** Permission bits to apply. */
+  mode: number;
+  /** Modification time in seconds since the epoch, or `null` to leave it. */
+  mtime: number | null;
+  /** SHA-256 of the original bytes, when recorded (compressed entries). */
+  origSha256: string | null;
+}
+
+/** Run-wide settings of the writer. */
+export interface FileSettings {
+  skipExisting: boolean;
+  verifyExisting: boolean;
+  fsync: boolean;
+  umask: number;
+}
+
+/** Outcome of {@link writeFileJob}. */
+export type FileOutcome = "extracted" | "skipped";
+
+/**
+ * Verify, decode and write one small file; nothing is left behind on failure.
+ *
+ * @param job the entry
+ * @param payload its stored bytes
+ * @param settings run-wide settings
+ * @returns whether it was written or skipped (existing target)
+ * @throws {IntegrityError} when the payload does not verify
+ * @throws {UnsafeEntryError} when a folder stands at the target
+ */
+export function writeFileJob(
+  job: FileJob,
+  payload: Uint8Array,
+  settings: FileSettings,
+): FileOutcome {
+  if ((settings.skipExisting || settings.verifyExisting) && existingMatches(job, settings)) {
+    return "skipped";
+  }
+  const bytes = decodePayload(job, payload);
+  const file = Deno.openSync(job.tmp, { write: true, createNew: true, mode: job.mode });
+  try {
+    try {
+      for (let w = 0; w < bytes.length;) w += file.writeSync(bytes.subarray(w));
+      if ((job.mode & settings.umask) !== 0) Deno.chmodSync(job.tmp, job.mode);
+      if (job.mtime !== null) file.utimeSync(Date.now() / 1000, job.mtime);
+      if (settings.fsync) file.syncSync();
+    } finally {
+      file.close();
+    }
+    renameOver(job);
+  } catch (error) {
+    try {
+      Deno.removeSync(job.tmp);
+    } catch { /* renamed or never made */ }
+    throw error;
+  }
+  return "extracted";
+}
+
+/**
+ * Check the stored bytes against `sha256` and return the original bytes.
+ *
+ * @param job the entry
+ * @param payload stored bytes
+ * @returns the original bytes
+ * @throws {IntegrityError} on a SHA-256 mismatch, corrupt gzip, or a size other than `orig_size`
+ */
+export function decodePayload(job: FileJob, payload: Uint8Array): Uint8Array {
+  const actual = createHash("sha256").update(payload).digest("hex");
+  if (actual !== job.sha256) throw shaMismatch(job.relpath, job.sha256, actual);
+  if (!job.compressed) return payload;
+  let bytes: Uint8Array;
+  try {
+    // maxOutputLength stops a gzip bomb at orig_size (+1 tells "exactly" from "more").
+    bytes = gunzipSync(payload, { maxOutputLength: job.origSize + 1 });
+  } catch (error) {
+    throw new IntegrityError(
+      `Cannot extract "${job.relpath}": corrupt gzip payload, or it inflates past orig_size ` +
+        `${job.origSize}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  if (bytes.length !== job.origSize) {
+    throw new IntegrityError(
+      `Cannot extract "${job.relpath}": gzip payload inflates to ${bytes.length} bytes, ` +
+        `orig_size is ${job.origSize}`,
+    );
+  }
+  return bytes;
+}
+
+/**
+ * Rename the temp file over the target (never through a link: rename replaces
+ * a symlink standing at the target, it does not follow it).
+ *
+ * @param job the entry
+ * @throws {UnsafeEntryError} when a folder stands at the target
+ */
+export function renameOver(job: { tmp: string; target: string; relpath: string }): void {
+  try {
+    Deno.renameSync(job.tmp, job.target);
+  } catch (error) {
+    if (error instanceof Deno.errors.IsADirectory || error instanceof Deno.errors.AlreadyExists) {
+      throw new UnsafeEntryError(
+        `Cannot extract "${job.relpath}": a folder stands at its path in the output folder`,
+      );
+    }
+    throw error;
+  }
+}
+
+/** Whether an existing target may be kept (`--skip-existing` / `--verify-existing`). */
+export function existingMatches(job: FileJob, settings: FileSettings): boolean {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(job.target);
+  } catch {
+    return false;
+  }
+  if (!info.isFile || info.size !== job.origSize) return false;
+  if (!settings.verifyExisting) return true;
+  const expected = job.compressed ? job.origSha256 : job.sha256;
+  if (expected === null) return false; // nothing to compare with: extract again
+  const hash = createHash("sha256");
+  const file = Deno.openSync(job.target, { read: true });
+  try {
+    const buffer = new Uint8Array(1 << 20);
+    for (;;) {
+      const n = file.readSync(buffer);
+      if (n === null) break;
+      hash.update(buffer.subarray(0, n));
+    }
+  } finally {
+    file.close();
+  }
+  return hash.digest("hex") === expected;
+}
+
+/**
+ * The error for a payload whose SHA-256 differs from its entry.
+ *
+ * @param relpath the entry's relpath
+ * @param expected the recorded SHA-256
+ * @param actual the SHA-256 computed
+ * @returns an {@link IntegrityError} naming the entry and both digests
+ */
+export function shaMismatch(relpath: string, expected: string, actual: string): IntegrityError {
+  return new IntegrityError(
+    `Cannot extract "${relpath}": payload SHA-256 mismatch ` +
+      `(expected ${expected.slice(0, 12)}..., got ${actual.slice(0, 12)}...)`,
+  );
+}
+
+/** A failure as it crosses a worker boundary. */
+export interface FaultRecord {
+  code: CtnrErrorCode | "OTHER";
+  message: string;
+}
+
+/** Turn any error into a {@link FaultRecord}. */
+export function toFault(error: unknown): FaultRecord {
+  if (error instanceof CtnrError) return { code: error.code, message: error.message };
+  return { code: "OTHER", message: (error as Error)?.message ?? String(error) };
+}
+
+/** Turn a {@link FaultRecord} back into an error of the right class. */
+export function fromFault(fault: FaultRecord, relpath: string): CtnrError {
+  if (fault.code === "UNSAFE_ENTRY") return new UnsafeEntryError(fault.message);
+  if (fault.code === "INTEGRITY") return new IntegrityError(fault.message);
+  if (fault.code !== "OTHER") return new CtnrError(fault.code, fault.message);
+  return new CtnrError("IO", `Cannot extract "${relpath}": ${fault.message}`);
+}

@@ -1,0 +1,648 @@
+import assert from "node:assert/strict";
+import { type CliRun, diffTrees, listPaths, runCli, withTempDir, writeTree } from "./_helpers.ts";
+
+const TREE = {
+  "a.txt": "alpha\n",
+  "docs/readme.md": "# readme\n",
+  "docs/deep/note.txt": "note",
+  "data/noise.bin": "0123456789".repeat(5000),
+  "empty": { dir: true },
+  "link": { symlink: "a.txt" },
+} as const;
+const FILES = ["a.txt", "data/noise.bin", "docs/deep/note.txt", "docs/readme.md"];
+
+Deno.test("main create accepts every flag its help lists", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    const help = await runCli("create", "--help");
+    assert.equal(help.code, 0);
+    const flags = helpFlags(help.stdout);
+    for (const expected of ["--src", "--finalize-only", "--compat", "--concurrency", "-v"]) {
+      assert.ok(flags.some((f) => f.flag === expected), `help lists ${expected}`);
+    }
+    let n = 0;
+    for (const { flag, placeholder } of flags) {
+      const container = `${dir}/c${++n}.ctnr`;
+      let args = ["--src", `${dir}/src`, "--container", container];
+      if (flag === "--finalize-only") {
+        assert.equal((await runCli("create", ...args)).code, 0);
+        args = ["--container", container];
+      }
+      args.push(flag);
+      if (placeholder !== undefined) {
+        args.push(
+          flag === "--src" ? `${dir}/src` : valueFor(flag, placeholder, `${dir}/v${n}`),
+        );
+      }
+      if (flag === "--index-batch") args.push("--fsync-every", "2");
+      const run = await runCli("create", ...args);
+      assert.equal(run.code, 0, `create ${flag}: ${run.stderr}`);
+    }
+  });
+});
+
+Deno.test("main extract accepts every flag its help lists", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    assert.equal((await runCli("create", `${dir}/src`, `${dir}/c.ctnr`, "--finalize")).code, 0);
+    const help = await runCli("extract", "--help");
+    assert.equal(help.code, 0);
+    const flags = helpFlags(help.stdout);
+    for (const expected of ["--lookback", "--keep-going", "--allow-unsafe-links", "--fsync"]) {
+      assert.ok(flags.some((f) => f.flag === expected), `help lists ${expected}`);
+    }
+    let n = 0;
+    for (const { flag, placeholder } of flags) {
+      const out = `${dir}/out${++n}`;
+      const args = ["--container", `${dir}/c.ctnr`, "--outdir", out, flag];
+      if (placeholder !== undefined) {
+        const value = flag === "--index"
+          ? `${dir}/c.ctnr.idx`
+          : flag === "--container"
+          ? `${dir}/c.ctnr`
+          : valueFor(flag, placeholder, out);
+        args.push(value);
+      }
+      const run = await runCli("extract", ...args);
+      assert.equal(run.code, 0, `extract ${flag}: ${run.stderr}`);
+      if (flag !== "--dry-run" && flag !== "--outdir") {
+        assert.deepEqual(await diffTrees(`${dir}/src`, out), [], flag);
+      }
+    }
+  });
+});
+
+Deno.test("main create prints each entry with --print-each and -v", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    for (const flag of ["--print-each", "-v", "--verbose"]) {
+      const run = await runCli("create", `${dir}/src`, `${dir}/c${flag}.ctnr`, flag);
+      assert.equal(run.code, 0);
+      for (const relpath of [...FILES, "empty/", "link -> a.txt"]) {
+        assert.ok(run.stdout.includes(relpath), `${flag} prints ${relpath}:\n${run.stdout}`);
+      }
+    }
+    const quiet = await runCli("create", `${dir}/src`, `${dir}/quiet.ctnr`);
+    assert.equal(quiet.code, 0);
+    assert.ok(!quiet.stdout.includes("docs/readme.md"), quiet.stdout);
+    assert.match(quiet.stdout, /Added 6 entries/);
+  });
+});
+
+Deno.test("main create writes a status file with --status-file and --status-format", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    for (const prescan of ["--count", "--scan-sizes"]) {
+      const json = await runCli(
+        "create",
+        `${dir}/src`,
+        `${dir}/j${prescan}.ctnr`,
+        prescan,
+        "--status-file",
+        `${dir}/status${prescan}.json`,
+        "--status-format",
+        "json",
+      );
+      assert.equal(json.code, 0, json.stderr);
+      const status = JSON.parse(await Deno.readTextFile(`${dir}/status${prescan}.json`));
+      assert.equal(status.status, "finished");
+      assert.equal(status.processed_files, 6);
+      assert.equal(status.total_files, 6, `${prescan} fills total_files`);
+    }
+    const kv = await runCli(
+      "create",
+      `${dir}/src`,
+      `${dir}/k.ctnr`,
+      "--status-file",
+      `${dir}/status.kv`,
+    );
+    assert.equal(kv.code, 0);
+    const text = await Deno.readTextFile(`${dir}/status.kv`);
+    assert.match(text, /^status=finished$/m);
+    assert.match(text, /^processed_files=6$/m);
+  });
+});
+
+Deno.test("main create honours --fsync-every, --index-batch and --chunk-size", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    await Deno.writeFile(`${dir}/src/data/big.bin`, new Uint8Array((1 << 20) + 4096).fill(7));
+    const run = await runCli(
+      "create",
+      `${dir}/src`,
+      `${dir}/c.ctnr`,
+      "--fsync-every",
+      "1",
+      "--index-batch",
+      "3",
+      "--chunk-size",
+      "1024",
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const out = await runCli("extract", `${dir}/c.ctnr`, `${dir}/out`, "--chunk-size", "1024");
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+  });
+});
+
+Deno.test("main create --compress stores gzip payloads", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    assert.equal((await runCli("create", `${dir}/src`, `${dir}/c.ctnr`, "--compress")).code, 0);
+    const entries = await listJson(`${dir}/c.ctnr`);
+    const noise = entries.find((e) => e.relpath === "data/noise.bin");
+    assert.equal(noise?.compressed, true);
+    assert.ok(((await Deno.stat(`${dir}/c.ctnr`)).size) < 50_000 / 4);
+    assert.equal(
+      (await runCli("cat", `${dir}/c.ctnr`, "data/noise.bin")).stdout,
+      TREE["data/noise.bin"],
+    );
+  });
+});
+
+Deno.test("main create --finalize, --finalize-only and --remove-index-on-finalize embed the index", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    const finalized = await runCli("create", `${dir}/src`, `${dir}/f.ctnr`, "--finalize");
+    assert.equal(finalized.code, 0);
+    assert.match(finalized.stdout, /Index embedded in/);
+    assert.equal(await tail8(`${dir}/f.ctnr`), "CTNRv1ix");
+
+    assert.equal((await runCli("create", `${dir}/src`, `${dir}/p.ctnr`)).code, 0);
+    assert.notEqual(await tail8(`${dir}/p.ctnr`), "CTNRv1ix");
+    const before = await Deno.readFile(`${dir}/p.ctnr`);
+    const dry = await runCli(
+      "create",
+      "--container",
+      `${dir}/p.ctnr`,
+      "--finalize-only",
+      "--dry-run",
+    );
+    assert.equal(dry.code, 0);
+    assert.deepEqual(await Deno.readFile(`${dir}/p.ctnr`), before);
+    const first = await runCli("create", "--container", `${dir}/p.ctnr`, "--finalize-only");
+    assert.equal(first.code, 0);
+    assert.match(first.stdout, /Finalized container/);
+    assert.equal(await tail8(`${dir}/p.ctnr`), "CTNRv1ix");
+    const once = await Deno.readFile(`${dir}/p.ctnr`);
+    const second = await runCli(
+      "create",
+      "--container",
+      `${dir}/p.ctnr`,
+      "--finalize-only",
+      "--remove-index-on-finalize",
+    );
+    assert.equal(second.code, 0);
+    assert.match(second.stdout, /already has a trailer/);
+    assert.deepEqual(await Deno.readFile(`${dir}/p.ctnr`), once);
+    assert.equal(await exists(`${dir}/p.ctnr.idx`), false);
+
+    const removed = await runCli(
+      "create",
+      `${dir}/src`,
+      `${dir}/r.ctnr`,
+      "--finalize",
+      "--remove-index-on-finalize",
+    );
+    assert.equal(removed.code, 0);
+    assert.equal(await exists(`${dir}/r.ctnr.idx`), false);
+    for (const container of ["f.ctnr", "p.ctnr", "r.ctnr"]) {
+      const out = await runCli("extract", `${dir}/${container}`, `${dir}/out-${container}`);
+      assert.equal(out.code, 0, out.stderr);
+      assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out-${container}`), [], container);
+    }
+  });
+});
+
+Deno.test("main create --dry-run writes no container", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    const run = await runCli("create", `${dir}/src`, `${dir}/c.ctnr`, "--dry-run", "--finalize");
+    assert.equal(run.code, 0);
+    assert.match(run.stdout, /dry-run=true/);
+    assert.equal(await exists(`${dir}/c.ctnr`), false);
+    assert.equal(await exists(`${dir}/c.ctnr.idx`), false);
+  });
+});
+
+Deno.test("main create --symlinks, --no-empty-dirs and --compat choose the entry kinds", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    const kinds = async (...flags: string[]) => {
+      const container = `${dir}/c${flags.join("")}.ctnr`;
+      const run = await runCli("create", `${dir}/src`, container, ...flags);
+      assert.equal(run.code, 0, run.stderr);
+      const entries = await listJson(container);
+      return {
+        run,
+        types: entries.map((e) => `${e.entry_type ?? "file"}:${e.relpath}`).sort(),
+      };
+    };
+    const all = await kinds("--symlinks", "store", "--concurrency", "1");
+    assert.ok(all.types.includes("symlink:link"));
+    assert.ok(all.types.includes("dir:empty"));
+
+    const skip = await kinds("--symlinks", "skip");
+    assert.ok(!skip.types.includes("symlink:link"));
+    assert.ok(skip.types.includes("dir:empty"));
+    assert.match(skip.run.stderr, /warning: .*"link"/);
+
+    const noDirs = await kinds("--no-empty-dirs");
+    assert.ok(noDirs.types.includes("symlink:link"));
+    assert.ok(!noDirs.types.includes("dir:empty"));
+
+    const compat = await kinds("--compat");
+    assert.deepEqual(compat.types, FILES.map((f) => `file:${f}`));
+    const index = await Deno.readTextFile(`${dir}/c--compat.ctnr.idx`);
+    assert.ok(!index.includes("entry_type"), index);
+
+    const bad = await runCli("create", `${dir}/src`, `${dir}/bad.ctnr`, "--symlinks", "follow");
+    assert.equal(bad.code, 2);
+  });
+});
+
+Deno.test("main accepts the positional forms of create and extract", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    const created = await runCli("create", `${dir}/src`, `${dir}/c.ctnr`);
+    assert.equal(created.code, 0, created.stderr);
+    const extracted = await runCli("extract", `${dir}/c.ctnr`, `${dir}/out`);
+    assert.equal(extracted.code, 0, extracted.stderr);
+    assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+    const extra = await runCli("extract", `${dir}/c.ctnr`, `${dir}/out2`, "surplus");
+    assert.equal(extra.code, 2);
+    assert.match(extra.stderr, /surplus/);
+  });
+});
+
+Deno.test("main extract --skip-existing and --verify-existing keep or replace existing files", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "AAAA", "b.txt": "BBBB" });
+    assert.equal((await runCli("create", `${dir}/src`, `${dir}/c.ctnr`, "--finalize")).code, 0);
+    await writeTree(`${dir}/out`, { "a.txt": "xxxx", "b.txt": "BBBB" });
+    const skip = await runCli("extract", `${dir}/c.ctnr`, `${dir}/out`, "--skip-existing", "-v");
+    assert.equal(skip.code, 0);
+    assert.match(skip.stdout, /skipped: a\.txt/);
+    assert.match(skip.stdout, /skipped existing: 2/);
+    assert.equal(await Deno.readTextFile(`${dir}/out/a.txt`), "xxxx");
+
+    const verify = await runCli(
+      "extract",
+      `${dir}/c.ctnr`,
+      `${dir}/out`,
+      "--verify-existing",
+      "-v",
+    );
+    assert.equal(verify.code, 0);
+    assert.match(verify.stdout, /skipped: b\.txt/);
+    assert.doesNotMatch(verify.stdout, /skipped: a\.txt/);
+    assert.equal(await Deno.readTextFile(`${dir}/out/a.txt`), "AAAA");
+  });
+});
+
+Deno.test("main extract --dry-run, --status-file and --status-format report without writing", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    assert.equal((await runCli("create", `${dir}/src`, `${dir}/c.ctnr`, "--finalize")).code, 0);
+    const dry = await runCli(
+      "extract",
+      "--container",
+      `${dir}/c.ctnr`,
+      "--outdir",
+      `${dir}/out`,
+      "--dry-run",
+      "--status-file",
+      `${dir}/status.json`,
+      "--status-format",
+      "json",
+    );
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /Verified 6 entries/);
+    assert.equal(await exists(`${dir}/out`), false);
+    const status = JSON.parse(await Deno.readTextFile(`${dir}/status.json`));
+    assert.equal(status.status, "finished");
+    assert.equal(status.total_files, 6);
+
+    const real = await runCli(
+      "extract",
+      `${dir}/c.ctnr`,
+      `${dir}/out`,
+      "--status-file",
+      `${dir}/status.kv`,
+      "--tqdm",
+      "--fsync",
+      "--lookback",
+      "4096",
+      "--concurrency",
+      "1",
+    );
+    assert.equal(real.code, 0, real.stderr);
+    assert.match(await Deno.readTextFile(`${dir}/status.kv`), /^status=finished$/m);
+    assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+  });
+});
+
+Deno.test("main extract --index reads an external index", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    const created = await runCli(
+      "create",
+      `${dir}/src`,
+      `${dir}/c.ctnr`,
+      "--index",
+      `${dir}/i.ndjson`,
+    );
+    assert.equal(created.code, 0);
+    const without = await runCli("extract", `${dir}/c.ctnr`, `${dir}/nope`);
+    assert.equal(without.code, 1, "no trailer and no sibling .idx: no index to find");
+    const run = await runCli(
+      "extract",
+      `${dir}/c.ctnr`,
+      `${dir}/out`,
+      "--index",
+      `${dir}/i.ndjson`,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+  });
+});
+
+Deno.test("main extract --lenient skips a malformed index line", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    assert.equal((await runCli("create", `${dir}/src`, `${dir}/c.ctnr`)).code, 0);
+    const lines = (await Deno.readTextFile(`${dir}/c.ctnr.idx`)).split("\n");
+    lines.splice(1, 0, "{not json");
+    await Deno.writeTextFile(`${dir}/c.ctnr.idx`, lines.join("\n"));
+    const strict = await runCli("extract", `${dir}/c.ctnr`, `${dir}/strict`);
+    assert.equal(strict.code, 1);
+    assert.match(strict.stderr, /line 2/);
+    assert.equal(await exists(`${dir}/strict`), false);
+    const lenient = await runCli("extract", `${dir}/c.ctnr`, `${dir}/out`, "--lenient");
+    assert.equal(lenient.code, 0, lenient.stderr);
+    assert.match(lenient.stderr, /warning: .*line 2/);
+    assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+  });
+});
+
+Deno.test("main extract --allow-unsafe-links keeps a link that points outside", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a", "up": { symlink: "../../etc" } });
+    assert.equal((await runCli("create", `${dir}/src`, `${dir}/c.ctnr`, "--finalize")).code, 0);
+    const refused = await runCli("extract", `${dir}/c.ctnr`, `${dir}/out`);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /"up"/);
+    assert.match(refused.stderr, /--allow-unsafe-links/);
+    const allowed = await runCli("extract", `${dir}/c.ctnr`, `${dir}/out`, "--allow-unsafe-links");
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.equal(await Deno.readLink(`${dir}/out/up`), "../../etc");
+  });
+});
+
+Deno.test("main extract exits 1 on a corrupt payload, also with --keep-going", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    assert.equal((await runCli("create", `${dir}/src`, `${dir}/c.ctnr`, "--finalize")).code, 0);
+    await flipPayloadByte(`${dir}/c.ctnr`, "docs/readme.md");
+    const run = await runCli("extract", `${dir}/c.ctnr`, `${dir}/out`);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /"docs\/readme\.md".*SHA-256 mismatch/);
+    assert.equal(await exists(`${dir}/out/docs/readme.md`), false);
+
+    const going = await runCli("extract", `${dir}/c.ctnr`, `${dir}/going`, "--keep-going");
+    assert.equal(going.code, 1);
+    assert.match(going.stderr, /extraction incomplete/);
+    const paths = await listPaths(`${dir}/going`);
+    for (const relpath of ["a.txt", "data/noise.bin", "docs/deep/note.txt", "empty", "link"]) {
+      assert.ok(paths.includes(relpath), `${relpath} in ${paths}`);
+    }
+    assert.ok(!paths.includes("docs/readme.md"));
+
+    const verify = await runCli("verify", `${dir}/c.ctnr`);
+    assert.equal(verify.code, 1);
+    assert.match(verify.stderr, /docs\/readme\.md/);
+  });
+});
+
+Deno.test("main rejects bad usage with exit code 2 and a hint", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a" });
+    const src = `${dir}/src`;
+    const c = `${dir}/c.ctnr`;
+    const cases: { args: string[]; message: RegExp; hint: string }[] = [
+      {
+        args: ["create", "--src", src, "--container", c, "--bogus"],
+        message: /--bogus/,
+        hint: "create",
+      },
+      { args: ["extract", c, `${dir}/out`, "--nope"], message: /--nope/, hint: "extract" },
+      { args: ["create", "--src", src], message: /Missing --container/, hint: "create" },
+      {
+        args: ["extract", "--outdir", `${dir}/out`],
+        message: /Missing --container/,
+        hint: "extract",
+      },
+      { args: ["extract", "--container", c], message: /Missing --outdir/, hint: "extract" },
+      { args: ["create", "--container", c], message: /Missing --src/, hint: "create" },
+      {
+        args: ["create", src, c, "--fsync-every", "10", "--index-batch", "5"],
+        message: /--index-batch/,
+        hint: "create",
+      },
+      { args: ["create", src, c, "--chunk-size", "10"], message: /--chunk-size/, hint: "create" },
+      {
+        args: ["extract", c, `${dir}/out`, "--chunk-size", "10"],
+        message: /--chunk-size/,
+        hint: "extract",
+      },
+      { args: ["create", src, c, "--status-format", "xml"], message: /xml/, hint: "create" },
+      {
+        args: ["extract", c, `${dir}/out`, "--status-format", "xml"],
+        message: /xml/,
+        hint: "extract",
+      },
+      { args: ["create", src, c, "--fsync-every", "often"], message: /often/, hint: "create" },
+      { args: ["create", src, c, "--fsync-every", "-1"], message: /fsync-every/, hint: "create" },
+      { args: ["create", src, c, "--fsync-every", "0"], message: /fsync-every/, hint: "create" },
+      { args: ["create", src, c, "--concurrency", "x"], message: /concurrency/, hint: "create" },
+      {
+        args: ["extract", c, `${dir}/out`, "--lookback", "far"],
+        message: /lookback/,
+        hint: "extract",
+      },
+      { args: ["create", src, c, "--fsync-every"], message: /fsync-every/, hint: "create" },
+    ];
+    for (const { args, message, hint } of cases) {
+      const run = await runCli(...args);
+      const label = args.join(" ");
+      assert.equal(run.code, 2, `${label}: ${run.stderr}`);
+      assert.match(run.stderr, message, label);
+      assert.ok(
+        run.stderr.includes(`Run "ctnr ${hint ? hint + " " : ""}--help" for usage.`),
+        `${label}: hint missing or wrong:\n${run.stderr}`,
+      );
+      assert.equal(await exists(c), false, label);
+      assert.equal(await exists(`${dir}/out`), false, label);
+    }
+    const bare = await runCli();
+    assert.equal(bare.code, 2);
+    assert.match(bare.stdout, /Usage:/);
+  });
+});
+
+Deno.test("main rejects an unknown command with exit code 2 and a hint to ctnr --help", async () => {
+  const run = await runCli("frobnicate", "--container", "x");
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /Unknown command "frobnicate"/);
+  // "ctnr frobnicate --help" would fail the same way: the hint must name the general help.
+  assert.ok(run.stderr.includes('Run "ctnr --help" for usage.'), run.stderr);
+});
+
+Deno.test("main list, list --json, cat and verify print the container's contents", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    for (const compress of [false, true]) {
+      const c = `${dir}/c-${compress}.ctnr`;
+      const flags = compress ? ["--compress", "--finalize"] : ["--finalize"];
+      assert.equal((await runCli("create", `${dir}/src`, c, ...flags)).code, 0);
+
+      const list = await runCli("list", c);
+      assert.equal(list.code, 0);
+      const lines = list.stdout.trimEnd().split("\n");
+      assert.equal(lines.length, 6);
+      assert.ok(lines.includes("empty/"));
+      assert.ok(lines.includes("link -> a.txt"));
+      for (const file of FILES) {
+        assert.ok(lines.some((l) => l.startsWith(`${file}  `)), `list shows ${file}`);
+      }
+      assert.ok(lines.some((l) => l.startsWith("data/noise.bin  50000 bytes")));
+
+      const json = await runCli("list", "--json", "--container", c);
+      assert.equal(json.code, 0);
+      const entries = json.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+      assert.deepEqual(
+        entries.map((e) => e.relpath).sort(),
+        [...FILES, "empty", "link"].sort(),
+      );
+      // list --json prints the index's wire form: files carry the spec's fields, others entry_type.
+      for (const e of entries) {
+        if (e.entry_type === undefined) {
+          assert.equal(typeof e.sha256, "string");
+          assert.equal(e.sha256.length, 64);
+          assert.equal(typeof e.payload_size, "number");
+        } else assert.ok(["dir", "symlink"].includes(e.entry_type));
+      }
+
+      const cat = await runCli("cat", "--container", c, "docs/readme.md");
+      assert.equal(cat.code, 0);
+      assert.equal(cat.stdout, "# readme\n");
+      const catBig = await runCli("cat", c, "data/noise.bin");
+      assert.equal(catBig.stdout, TREE["data/noise.bin"]);
+      const missing = await runCli("cat", c, "no/such.txt");
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.stderr, /no\/such\.txt/);
+
+      const verify = await runCli("verify", "--container", c);
+      assert.equal(verify.code, 0);
+      assert.match(verify.stdout, /Verified 6 entries/);
+    }
+    const none = await runCli("list", `${dir}/missing.ctnr`);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /missing\.ctnr/);
+  });
+});
+
+Deno.test("main --help and --version exit 0", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--help"], /Usage:/],
+    [["-h"], /Usage:/],
+    [["help"], /Usage:/],
+    [["--version"], /^ctnr \d+\.\d+\.\d+$/m],
+    [["version"], /^ctnr \d+\.\d+\.\d+$/m],
+    [["create", "--help"], /--finalize-only/],
+    [["extract", "--help"], /--verify-existing/],
+    [["list", "--help"], /--json/],
+    [["verify", "--help"], /verify/],
+    [["cat", "--help"], /RELPATH/],
+  ];
+  for (const [args, pattern] of cases) {
+    const run = await runCli(...args);
+    assert.equal(run.code, 0, args.join(" "));
+    assert.match(run.stdout, pattern, args.join(" "));
+    assert.equal(run.stderr, "", args.join(" "));
+  }
+});
+
+Deno.test("main create exits 3 when a source file cannot be read", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "ok.txt": "fine", "sub/also.txt": "fine too" });
+    const made = await new Deno.Command("bash", {
+      args: ["-c", "touch \"$1\"/$'\\xff.txt' \"$1\"/sub/$'bad\\xfe'", "_", `${dir}/src`],
+    }).output();
+    assert.ok(made.success, new TextDecoder().decode(made.stderr));
+    const run = await runCli("create", `${dir}/src`, `${dir}/c.ctnr`);
+    assert.equal(run.code, 3, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stderr, /not valid UTF-8/);
+    assert.match(run.stderr, /2 source files or folders could not be read/);
+    const entries = await listJson(`${dir}/c.ctnr`);
+    assert.deepEqual(entries.map((e) => e.relpath).sort(), ["ok.txt", "sub/also.txt"]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+/** Flags of a help text, with the placeholder of their value when they take one. */
+function helpFlags(help: string): { flag: string; placeholder?: string }[] {
+  const flags: { flag: string; placeholder?: string }[] = [];
+  for (const line of help.split("\n")) {
+    const m = /^ {2}(?:(-\w), )?(--[a-z][a-z-]*)(?: ([A-Z]+|[a-z]+(?:\|[a-z]+)+))?(?:\s|$)/.exec(
+      line,
+    );
+    if (!m) continue;
+    for (const flag of [m[1], m[2]]) {
+      if (flag === undefined) continue;
+      flags.push(m[3] === undefined ? { flag } : { flag, placeholder: m[3] });
+    }
+  }
+  return flags;
+}
+
+function valueFor(flag: string, placeholder: string, path: string): string {
+  if (placeholder.includes("|")) return placeholder.split("|").at(-1)!;
+  if (placeholder === "N") return "2";
+  if (placeholder === "BYTES") return "4096";
+  if (placeholder === "FILE") return `${path}.${flag.slice(2)}`;
+  return path;
+}
+
+async function listJson(container: string): Promise<Record<string, unknown>[]> {
+  const run: CliRun = await runCli("list", "--json", container);
+  assert.equal(run.code, 0, run.stderr);
+  return run.stdout.trimEnd().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
+
+async function tail8(path: string): Promise<string> {
+  const bytes = await Deno.readFile(path);
+  return new TextDecoder().decode(bytes.subarray(bytes.length - 8));
+}
+
+/** Flip one byte in the middle of the payload of `relpath` (the container keeps its `.idx`). */
+async function flipPayloadByte(container: string, relpath: string): Promise<void> {
+  const bytes = await Deno.readFile(container);
+  const line = (await Deno.readTextFile(`${container}.idx`)).split("\n").filter(Boolean)
+    .map((l) => JSON.parse(l)).find((e) => e.relpath === relpath);
+  assert.ok(line, `no entry ${relpath}`);
+  const at = line.offset + Math.floor(line.payload_size / 2);
+  bytes[at] = bytes[at]! ^ 0x01;
+  await Deno.writeFile(container, bytes);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
