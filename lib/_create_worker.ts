@@ -5,40 +5,70 @@
  * @module
  */
 
-import { loadSourceFile, type SourceRead } from "./_source_file.ts";
+import { gzip, readSourceFile, sha256Hex, type SourceRead } from "./_source_file.ts";
 import { serveRequests } from "./_worker_pool.ts";
 
-/** A batch of files to read. */
+/** A batch of files to read: their paths joined by NUL (one string clones faster than many). */
 export interface ReadBatch {
-  paths: string[];
+  paths: string;
   compress: boolean;
 }
 
-/** Per file: the read result without its payload, plus where the payload sits in `payloads`. */
-export type ReadBatchResult = {
-  items: (
-    | Exclude<SourceRead, { kind: "small" }>
-    | (Omit<Extract<SourceRead, { kind: "small" }>, "payload"> & {
-      at: number;
-      length: number;
-    })
-  )[];
+/**
+ * Per file, in `numbers` (5 a file): kind (0 small, 1 large, 2 special, 3 error), mode, mtime,
+ * original size, stored size; `sha256` holds 64 hex digits a small file (128 when compressed: stored then
+ * original); `payloads` the stored bytes back to back; `errors` the messages of kind 3.
+ */
+export interface ReadBatchResult {
+  numbers: Float64Array;
+  sha256: string;
   payloads: Uint8Array;
-};
+  errors: string[];
+}
 
 serveRequests<ReadBatch, ReadBatchResult>(async ({ paths, compress }) => {
-  const reads: SourceRead[] = [];
-  for (const path of paths) reads.push(await loadSourceFile(path, compress));
+  const list = paths.split("\0");
+  const numbers = new Float64Array(list.length * 5);
+  const digests: string[] = [];
+  const errors: string[] = [];
+  const payloads: Uint8Array[] = [];
   let total = 0;
-  for (const read of reads) if (read.kind === "small") total += read.payload.length;
-  const payloads = new Uint8Array(total);
-  let at = 0;
-  const items: ReadBatchResult["items"] = reads.map((read) => {
-    if (read.kind !== "small") return read;
-    const { payload, ...rest } = read;
-    payloads.set(payload, at);
-    at += payload.length;
-    return { ...rest, at: at - payload.length, length: payload.length };
-  });
-  return { result: { items, payloads }, transfer: [payloads.buffer] };
+  for (let i = 0; i < list.length; i++) {
+    const read = readSourceFile(list[i]!);
+    const at = i * 5;
+    if (read.kind === "raw") {
+      numbers[at] = 0;
+      numbers[at + 1] = read.mode;
+      numbers[at + 2] = read.mtime;
+      numbers[at + 3] = read.bytes.length;
+      const payload = compress ? await gzip(read.bytes) : read.bytes;
+      numbers[at + 4] = payload.length;
+      digests.push(sha256Hex(payload));
+      if (compress) digests.push(sha256Hex(read.bytes));
+      payloads.push(payload);
+      total += payload.length;
+    } else {
+      numbers[at] = KIND_CODE[read.kind];
+      if (read.kind === "large") {
+        numbers[at + 1] = read.mode;
+        numbers[at + 2] = read.mtime;
+      } else if (read.kind === "error") errors.push(read.message);
+    }
+  }
+  const packed = new Uint8Array(total);
+  let offset = 0;
+  for (const payload of payloads) {
+    packed.set(payload, offset);
+    offset += payload.length;
+  }
+  return {
+    result: { numbers, sha256: digests.join(""), payloads: packed, errors },
+    transfer: [packed.buffer, numbers.buffer],
+  };
 });
+
+const KIND_CODE: Record<Exclude<SourceRead["kind"], "small">, number> = {
+  large: 1,
+  special: 2,
+  error: 3,
+};

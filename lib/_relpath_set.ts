@@ -8,7 +8,7 @@
  * @module
  */
 
-const EMPTY_LOAD = 0.5;
+const EMPTY_LOAD = 0.75;
 
 /** Hashed set of strings with bounded memory, each with an optional 32-bit value. */
 export class RelpathSet {

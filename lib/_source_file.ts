@@ -44,6 +44,42 @@ export type SourceRead =
  * @returns the payload, or `large`/`special`/`error`
  */
 export async function loadSourceFile(path: string, compress: boolean): Promise<SourceRead> {
+  const read = readSourceFile(path);
+  if (read.kind !== "raw") return read;
+  const { bytes, mode, mtime } = read;
+  if (!compress) {
+    return {
+      kind: "small",
+      mode,
+      mtime,
+      size: bytes.length,
+      payload: bytes,
+      sha256: sha256Hex(bytes),
+    };
+  }
+  const payload = await gzip(bytes);
+  return {
+    kind: "small",
+    mode,
+    mtime,
+    size: bytes.length,
+    payload,
+    sha256: sha256Hex(payload),
+    origSha256: sha256Hex(bytes),
+  };
+}
+
+/**
+ * The synchronous part of {@link loadSourceFile}: the original bytes, unhashed.
+ *
+ * @param path file path
+ * @returns the bytes with mode and mtime, or `large`/`special`/`error`
+ */
+export function readSourceFile(
+  path: string,
+):
+  | { kind: "raw"; bytes: Uint8Array; mode: number; mtime: number }
+  | Exclude<SourceRead, { kind: "small" }> {
   let read: { bytes: Uint8Array; mode: number; mtime: number } | undefined;
   try {
     for (let attempt = 0; attempt < 3 && read === undefined; attempt++) {
@@ -76,27 +112,7 @@ export async function loadSourceFile(path: string, compress: boolean): Promise<S
   if (read === undefined) {
     return { kind: "error", message: "it changed while being read (3 tries)" };
   }
-  const { bytes, mode, mtime } = read;
-  if (!compress) {
-    return {
-      kind: "small",
-      mode,
-      mtime,
-      size: bytes.length,
-      payload: bytes,
-      sha256: sha256Hex(bytes),
-    };
-  }
-  const payload = await gzip(bytes);
-  return {
-    kind: "small",
-    mode,
-    mtime,
-    size: bytes.length,
-    payload,
-    sha256: sha256Hex(payload),
-    origSha256: sha256Hex(bytes),
-  };
+  return { kind: "raw", ...read };
 }
 
 /** Lowercase hex SHA-256 of `bytes` (node:crypto: 290k small buffers/s, 8x crypto.subtle). */

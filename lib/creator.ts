@@ -57,7 +57,7 @@ export interface CreateOptions {
   statusFile?: string;
   /** Format of the status file. @default "kv" */
   statusFormat?: StatusFormat;
-  /** Read workers (0: read on the main thread). @default the number of cores, at most 4 */
+  /** Read workers (0: read on the main thread). @default 1 */
   concurrency?: number;
   /** File layer for the container and index (tests swap it). @default the real one */
   fileLayer?: FileLayer;
@@ -676,9 +676,10 @@ const WORKER_THRESHOLD = 512;
 
 /**
  * Load the walk's items in order, `null` for those already in the index.
- * Small files are read in batches of 64 by a pool of read workers (both
- * cores), up to two batches a worker in flight; the first 512 files are
- * read on the main thread, so small trees do not pay for starting workers.
+ * Small files are read in batches of 64 by a pool of read workers, up to
+ * two batches a worker in flight, while the main thread walks and writes;
+ * the first 512 files are read on the main thread, so small trees do not
+ * pay for starting a worker.
  */
 async function* loadSources(
   walk: AsyncIterable<WalkEntry>,
@@ -714,8 +715,13 @@ async function* loadSources(
   }
 }
 
+/**
+ * One read worker by default: on this project's 2-core machine a second one
+ * gains nothing measurable (the kernel's open/read path does not scale
+ * there) and costs about 40 MiB of RSS (bench/compare.ts, bench/rss_1m.ts).
+ */
 function defaultWorkers(): number {
-  return Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 2));
+  return 1;
 }
 
 async function loadBatch(
@@ -736,10 +742,8 @@ async function loadBatch(
   const paths = files.map((i) => items[i]!.path);
   let reads: SourceRead[];
   if (pool) {
-    const { items: results, payloads } = await pool.run({ paths, compress: settings.compress });
-    reads = results.map((r) =>
-      "at" in r ? { ...r, kind: "small", payload: payloads.subarray(r.at, r.at + r.length) } : r
-    );
+    const packed = await pool.run({ paths: paths.join("\0"), compress: settings.compress });
+    reads = unpackReads(packed, settings.compress);
   } else {
     reads = [];
     for (const path of paths) reads.push(await loadSourceFile(path, settings.compress));
@@ -765,6 +769,42 @@ async function loadBatch(
     }
   });
   return out;
+}
+
+/** Rebuild the per-file results of a read worker from its packed form. */
+function unpackReads(packed: ReadBatchResult, compressed: boolean): SourceRead[] {
+  const { numbers, sha256, payloads, errors } = packed;
+  const reads: SourceRead[] = [];
+  let digest = 0;
+  let offset = 0;
+  let error = 0;
+  for (let at = 0; at < numbers.length; at += 5) {
+    const kind = numbers[at];
+    const mode = numbers[at + 1]!;
+    const mtime = numbers[at + 2]!;
+    if (kind === 0) {
+      const size = numbers[at + 3]!;
+      const storedLength = numbers[at + 4]!;
+      const read: SourceRead = {
+        kind: "small",
+        mode,
+        mtime,
+        size,
+        payload: payloads.subarray(offset, offset + storedLength),
+        sha256: sha256.slice(digest, digest + 64),
+      };
+      offset += storedLength;
+      digest += 64;
+      if (compressed) {
+        read.origSha256 = sha256.slice(digest, digest + 64);
+        digest += 64;
+      }
+      reads.push(read);
+    } else if (kind === 1) reads.push({ kind: "large", mode, mtime });
+    else if (kind === 2) reads.push({ kind: "special" });
+    else reads.push({ kind: "error", message: errors[error++] ?? "unreadable" });
+  }
+  return reads;
 }
 
 /**

@@ -59,8 +59,8 @@ export async function planExtraction(
     totalBytes: 0,
     payloadBytes: 0,
   };
-  const seen = new RelpathSet(); // every relpath
-  const leaves = new RelpathSet(); // relpaths of files and links: nothing may be below them
+  // Every relpath, valued LEAF for files and links (nothing may lie below them), FOLDER for dirs.
+  const seen = new RelpathSet();
   const parents = new RelpathSet(); // every folder some entry needs
   const key = (relpath: string) => {
     const nfc = relpath.normalize("NFC");
@@ -72,23 +72,20 @@ export async function planExtraction(
   for await (const { entry } of reader.records()) {
     plan.entries++;
     const k = key(entry.relpath);
-    if (!seen.add(k)) {
+    const isLeaf = entry.entryType !== "dir";
+    if (!seen.add(k, isLeaf ? LEAF : FOLDER)) {
       throw new UnsafeEntryError(
         `Cannot extract "${entry.relpath}": another entry has the same path` +
           (k !== entry.relpath ? " (after Unicode NFC normalisation or case folding)" : ""),
       );
     }
-    const isLeaf = entry.entryType !== "dir";
-    if (isLeaf) {
-      if (parents.has(k)) throw clash(entry);
-      leaves.add(k);
-    }
+    if (isLeaf && parents.has(k)) throw clash(entry);
     // Every ancestor must be a folder: not a file or link entry.
     const slash = k.lastIndexOf("/");
     const parent = slash < 0 ? "" : k.slice(0, slash);
     if (parent !== lastParent) {
       for (let p = parent; p !== ""; p = p.slice(0, Math.max(0, p.lastIndexOf("/")))) {
-        if (leaves.has(p)) throw clash(entry, p);
+        if (seen.get(p) === LEAF) throw clash(entry, p);
         if (!parents.add(p)) break; // its ancestors were added with it
       }
       lastParent = parent;
@@ -110,6 +107,9 @@ export async function planExtraction(
   for (const link of links) checkLinkTarget(link, (relpath) => linkKeys.has(key(relpath)));
   return plan;
 }
+
+const LEAF = 1;
+const FOLDER = 2;
 
 function clash(entry: IndexEntry, ancestor?: string): UnsafeEntryError {
   return new UnsafeEntryError(

@@ -46,7 +46,7 @@ export interface ExtractOptions {
   allowUnsafeLinks?: boolean;
   /** fsync each extracted file before its rename. @default false */
   fsync?: boolean;
-  /** Write workers (0: write on the main thread). @default the number of cores, at most 4 */
+  /** Write workers (0: write on the main thread). @default 1 */
   concurrency?: number;
   /** Status file to rewrite about once a second. */
   statusFile?: string;
@@ -128,6 +128,7 @@ export async function extractContainer(
   try {
     const plan = await planExtraction(reader, {
       allowUnsafeLinks: options.allowUnsafeLinks ?? false,
+      foldCase: await isCaseInsensitive(resolve(outdir)),
     });
     options.onPlan?.(plan);
     const job = new ExtractJob(reader, resolve(outdir), plan, chunkSize, options);
@@ -221,8 +222,7 @@ class ExtractJob {
     };
     this.#result = { extracted: 0, skipped: 0, failed: 0, bytes: 0, plan };
     if (options.statusFile) this.#status = new StatusFile(options.statusFile, options.statusFormat);
-    const workers = options.concurrency ??
-      Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 2));
+    const workers = options.concurrency ?? 1; // see defaultWorkers() in creator.ts
     if (!options.dryRun && workers > 0 && plan.files > WORKER_THRESHOLD) {
       this.#pool = new WorkerPool(new URL("./_extract_worker.ts", import.meta.url), workers);
     }
