@@ -515,8 +515,14 @@ async function readResumeState(
   const containerFile = await layer.open(container);
   let indexFile: LayerFile | undefined;
   try {
-    if (!indexExists || (await Deno.stat(settings.indexPath)).size === 0) {
-      if (containerFile.size > 0) await recoverIndexFromTrailer(containerFile, container, settings);
+    const emptyIndex = indexExists && (await Deno.stat(settings.indexPath)).size === 0;
+    if (!indexExists || emptyIndex) {
+      // A missing index must be recovered from the trailer (or the run refused). An empty one
+      // is what a crash before the first index commit leaves (the index file is created, and
+      // its name fsynced, before any payload is written): without a trailer, start over.
+      if (containerFile.size > 0 && !(emptyIndex && await findTrailer(containerFile) === null)) {
+        await recoverIndexFromTrailer(containerFile, container, settings);
+      }
     }
     indexFile = await layer.open(settings.indexPath);
     // New files: make their names durable too (fsync of the folder that holds them).
@@ -611,6 +617,10 @@ async function scanIndex(
       `Repaired a torn last line of index "${settings.indexPath}" (cut at byte ${reader.validLength})`,
     );
     await indexFile.truncate(reader.validLength);
+  } else if (reader.missingFinalNewline) {
+    // A whole last entry that lost only its newline: end the line before appending to it.
+    await indexFile.append(new Uint8Array([0x0a]));
+    await indexFile.sync();
   }
   // Re-hash the last committed batch; the first entry that fails and all after it are redone.
   let rehashCut: number | undefined;
@@ -736,7 +746,8 @@ async function loadBatch(
   });
   const files: number[] = [];
   items.forEach((item, i) => {
-    if (out[i] !== null && item.kind === "file") files.push(i);
+    // Only files not yet committed are read; committed ones were checked by staleCheck.
+    if (item.kind === "file" && out[i] !== null && !("stale" in out[i]!)) files.push(i);
   });
   if (files.length === 0) return out;
   const paths = files.map((i) => items[i]!.path);

@@ -70,6 +70,7 @@ export class IndexReader {
   #name: string;
   #validLength = 0;
   #tornTail = false;
+  #missingNewline = false;
 
   /**
    * @param source where the index bytes are
@@ -95,6 +96,11 @@ export class IndexReader {
   /** Whether `records()` stopped at a torn last line (only with `allowTornTail`). */
   get tornTail(): boolean {
     return this.#tornTail;
+  }
+
+  /** Whether the last line was a whole entry without its `\n` (known once `records()` ends). */
+  get missingFinalNewline(): boolean {
+    return this.#missingNewline;
   }
 
   /**
@@ -194,6 +200,7 @@ export class IndexReader {
         );
       }
       this.#validLength = this.#length;
+      this.#missingNewline = true;
       yield { value, line: lineNumber, endOffset: this.#length };
     }
   }

@@ -546,11 +546,22 @@ Deno.test("createContainer refuses a non-empty container that has no index and n
     );
     assert.deepEqual(await Deno.readFile(`${dir}/c.ctnr`), precious);
     assert.equal(await exists(`${dir}/c.ctnr.idx`), false);
+  });
+});
 
-    // An empty index file next to it is no description either.
+Deno.test("createContainer starts over when the index is empty: a crash before the first commit", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "alpha" });
+    // What a crash before the first index commit leaves: payload bytes and an empty index file.
+    await Deno.writeFile(`${dir}/c.ctnr`, new TextEncoder().encode("half-written payloads"));
     await Deno.writeFile(`${dir}/c.ctnr.idx`, new Uint8Array());
-    await assert.rejects(createContainer(`${dir}/src`, `${dir}/c.ctnr`), ConflictError);
-    assert.deepEqual(await Deno.readFile(`${dir}/c.ctnr`), precious);
+    const warnings: string[] = [];
+    const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+      onWarning: (m) => warnings.push(m),
+    });
+    assert.equal(result.added, 1);
+    assert.ok(warnings.some((w) => /unindexed bytes/.test(w)), warnings.join("\n"));
+    assert.equal(await Deno.readTextFile(`${dir}/c.ctnr`), "alpha");
   });
 });
 
