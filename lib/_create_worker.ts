@@ -26,7 +26,7 @@ export interface ReadBatchResult {
   errors: string[];
 }
 
-serveRequests<ReadBatch, ReadBatchResult>(async ({ paths, compress }) => {
+serveRequests<ReadBatch, ReadBatchResult>(({ paths, compress }) => {
   const list = paths.split("\0");
   const numbers = new Float64Array(list.length * 5);
   const digests: string[] = [];
@@ -41,7 +41,7 @@ serveRequests<ReadBatch, ReadBatchResult>(async ({ paths, compress }) => {
       numbers[at + 1] = read.mode;
       numbers[at + 2] = read.mtime;
       numbers[at + 3] = read.bytes.length;
-      const payload = compress ? await gzip(read.bytes) : read.bytes;
+      const payload = compress ? gzip(read.bytes) : read.bytes;
       numbers[at + 4] = payload.length;
       digests.push(sha256Hex(payload));
       if (compress) digests.push(sha256Hex(read.bytes));
@@ -61,10 +61,10 @@ serveRequests<ReadBatch, ReadBatchResult>(async ({ paths, compress }) => {
     packed.set(payload, offset);
     offset += payload.length;
   }
-  return {
+  return Promise.resolve({
     result: { numbers, sha256: digests.join(""), payloads: packed, errors },
     transfer: [packed.buffer, numbers.buffer],
-  };
+  });
 });
 
 const KIND_CODE: Record<Exclude<SourceRead["kind"], "small">, number> = {

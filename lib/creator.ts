@@ -57,7 +57,7 @@ export interface CreateOptions {
   statusFile?: string;
   /** Format of the status file. @default "kv" */
   statusFormat?: StatusFormat;
-  /** Read workers (0: read on the main thread). @default 1 */
+  /** Read workers (0: read on the main thread). @default 1, or 2 with `compress` */
   concurrency?: number;
   /** File layer for the container and index (tests swap it). @default the real one */
   fileLayer?: FileLayer;
@@ -216,7 +216,12 @@ export async function createContainer(
         options.onSourceError?.(error);
       },
     });
-    const loaded = loadSources(walk, state.done, settings, options.concurrency);
+    const loaded = loadSources(
+      walk,
+      state.done,
+      settings,
+      options.concurrency ?? defaultWorkers(settings.compress),
+    );
     let processed = 0;
     for await (const item of loaded) {
       if (options.signal?.aborted) {
@@ -695,7 +700,7 @@ async function* loadSources(
   walk: AsyncIterable<WalkEntry>,
   done: RelpathSet,
   settings: Settings,
-  workers = defaultWorkers(),
+  workers: number,
 ): AsyncGenerator<LoadedItem | null> {
   let pool: WorkerPool<ReadBatch, ReadBatchResult> | undefined;
   const queue: Promise<(LoadedItem | null)[]>[] = [];
@@ -727,11 +732,13 @@ async function* loadSources(
 
 /**
  * One read worker by default: on this project's 2-core machine a second one
- * gains nothing measurable (the kernel's open/read path does not scale
- * there) and costs about 40 MiB of RSS (bench/compare.ts, bench/rss_1m.ts).
+ * gains nothing measurable for plain payloads (the kernel's open/read path
+ * does not scale there) and costs about 40 MiB of RSS (bench/compare.ts,
+ * bench/rss_1m.ts). With `compress`, the work is deflate, which does scale:
+ * two workers.
  */
-function defaultWorkers(): number {
-  return 1;
+function defaultWorkers(compress: boolean): number {
+  return compress ? 2 : 1;
 }
 
 async function loadBatch(
@@ -757,7 +764,7 @@ async function loadBatch(
     reads = unpackReads(packed, settings.compress);
   } else {
     reads = [];
-    for (const path of paths) reads.push(await loadSourceFile(path, settings.compress));
+    for (const path of paths) reads.push(loadSourceFile(path, settings.compress));
   }
   files.forEach((i, k) => {
     const item = items[i]!;

@@ -27,6 +27,8 @@ export class CtnrError extends Error {
   readonly exitCode: number;
 
   /**
+   * Create the error.
+   *
    * @param code stable code of the fault
    * @param message human-readable message that names the entry or file
    * @param exitCode process exit code for the CLI
@@ -42,7 +44,10 @@ export class CtnrError extends Error {
 
 /** Bad command line or bad option values; the CLI exits 2 and prints a hint. */
 export class UsageError extends CtnrError {
-  /** @param message what is wrong with the call */
+  /**
+   * Create the error.
+   * @param message what is wrong with the call
+   */
   constructor(message: string) {
     super("USAGE", message, 2);
   }
@@ -51,6 +56,8 @@ export class UsageError extends CtnrError {
 /** The index is not valid CTNRv1 (bad JSON, bad field, bad UTF-8, over-long line). */
 export class IndexFormatError extends CtnrError {
   /**
+   * Create the error.
+   *
    * @param message what is wrong, naming the line or entry
    * @param code `INDEX_FORMAT`, or `INDEX_TORN` for a torn last line left by a crash
    */
@@ -61,7 +68,10 @@ export class IndexFormatError extends CtnrError {
 
 /** The container's bytes are not a CTNRv1 container (no index, bad trailer, too short). */
 export class ContainerFormatError extends CtnrError {
-  /** @param message what is wrong */
+  /**
+   * Create the error.
+   * @param message what is wrong
+   */
   constructor(message: string) {
     super("CONTAINER_FORMAT", message, 1);
   }
@@ -69,7 +79,10 @@ export class ContainerFormatError extends CtnrError {
 
 /** An entry would write outside the output folder, through a link, or over another entry. */
 export class UnsafeEntryError extends CtnrError {
-  /** @param message the entry and why it is refused */
+  /**
+   * Create the error.
+   * @param message the entry and why it is refused
+   */
   constructor(message: string) {
     super("UNSAFE_ENTRY", message, 1);
   }
@@ -77,7 +90,10 @@ export class UnsafeEntryError extends CtnrError {
 
 /** A payload does not match its entry (SHA-256 mismatch, corrupt gzip, early end, size). */
 export class IntegrityError extends CtnrError {
-  /** @param message the entry and the mismatch */
+  /**
+   * Create the error.
+   * @param message the entry and the mismatch
+   */
   constructor(message: string, options?: ErrorOptions) {
     super("INTEGRITY", message, 1, options);
   }
@@ -85,7 +101,10 @@ export class IntegrityError extends CtnrError {
 
 /** A source file could not be read as it was listed (vanished, changed while read, unreadable). */
 export class SourceError extends CtnrError {
-  /** @param message the file and what went wrong */
+  /**
+   * Create the error.
+   * @param message the file and what went wrong
+   */
   constructor(message: string, options?: ErrorOptions) {
     super("SOURCE", message, 1, options);
   }
@@ -93,7 +112,10 @@ export class SourceError extends CtnrError {
 
 /** The files on disk disagree with the request (container exists without index, etc.). */
 export class ConflictError extends CtnrError {
-  /** @param message what conflicts */
+  /**
+   * Create the error.
+   * @param message what conflicts
+   */
   constructor(message: string) {
     super("CONFLICT", message, 1);
   }
@@ -101,7 +123,10 @@ export class ConflictError extends CtnrError {
 
 /** The run was stopped by SIGINT (exit 130) or SIGTERM (exit 143) after committing its work. */
 export class InterruptedError extends CtnrError {
-  /** @param signal the signal that stopped the run */
+  /**
+   * Create the error.
+   * @param signal the signal that stopped the run
+   */
   constructor(signal: "SIGINT" | "SIGTERM") {
     super("INTERRUPTED", `Interrupted by ${signal}`, signal === "SIGINT" ? 130 : 143);
   }

@@ -73,6 +73,8 @@ export class IndexReader {
   #missingNewline = false;
 
   /**
+   * Prepare a reader; nothing is read until `records()` is iterated.
+   *
    * @param source where the index bytes are
    * @param options range, strictness and limits
    * @throws {RangeError} when the range lies outside `source`

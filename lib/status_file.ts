@@ -34,6 +34,8 @@ export class StatusFile {
   #lastWrite = 0;
 
   /**
+   * Prepare a status file; nothing is written until `update()`.
+   *
    * @param path where to write; its temp file is `path + ".tmp"`
    * @param format `kv` or `json`
    */
