@@ -1,0 +1,124 @@
+/**
+ * Containers ctnr writes must stay readable by the original extractor
+ * (`extract_container_updated.py`). Its reading rules, from the spec
+ * (../shared/spec/container-tools.md) and the fixtures' README, are
+ * re-stated here as a small independent reader: find the LAST `CTNRv1__`
+ * in the file's tail (128 MiB lookback), read exactly `L` bytes after it,
+ * parse NDJSON, and for each entry seek to `offset`, read `payload_size`
+ * bytes, check their SHA-256, and gunzip them in zlib's gzip mode when
+ * `compressed`. Extra keys are ignored; a missing key is a failure.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { gunzipSync } from "node:zlib";
+import { createContainer } from "../mod.ts";
+import { withTempDir, writeTree } from "./_helpers.ts";
+
+const MAGIC = new TextEncoder().encode("CTNRv1__");
+
+/** What the original extractor would write, as relpath -> bytes; throws where it would fail. */
+function originalExtract(
+  container: Uint8Array,
+  externalIndex?: Uint8Array,
+): Map<string, Uint8Array> {
+  let index: Uint8Array;
+  if (externalIndex) index = externalIndex;
+  else {
+    const tailStart = Math.max(0, container.length - 128 * 1024 * 1024);
+    let pos = -1;
+    for (let i = container.length - MAGIC.length; i >= tailStart; i--) {
+      if (MAGIC.every((b, k) => container[i + k] === b)) {
+        pos = i;
+        break;
+      }
+    }
+    if (pos < 0) throw new Error("No index found (embedded)");
+    const length = Number(
+      new DataView(container.buffer, container.byteOffset + pos + 8, 8).getBigUint64(0, true),
+    );
+    if (length === 0 || length > container.length) throw new Error("invalid length");
+    index = container.subarray(pos + 16, pos + 16 + length);
+    if (index.length !== length) throw new Error("short index");
+  }
+  const out = new Map<string, Uint8Array>();
+  for (const line of new TextDecoder("utf-8", { fatal: true }).decode(index).split("\n")) {
+    if (line.trim() === "") continue;
+    const entry = JSON.parse(line);
+    for (const key of ["relpath", "offset", "payload_size", "sha256"]) {
+      if (!(key in entry)) throw new Error(`KeyError: ${key}`);
+    }
+    const stored = container.subarray(entry.offset, entry.offset + entry.payload_size);
+    if (createHash("sha256").update(stored).digest("hex") !== entry.sha256) {
+      throw new Error(`sha mismatch for payload of ${entry.relpath}`);
+    }
+    out.set(entry.relpath, new Uint8Array(entry.compressed ? gunzipSync(stored) : stored));
+  }
+  return out;
+}
+
+const TREE = {
+  "hello.txt": "hello world\n",
+  "empty.bin": "",
+  "docs/données/résumé.txt": "unicode names\n",
+  "docs/readme.md": "# readme\n".repeat(500),
+  "big/blob.bin": new Uint8Array(700_000).map((_, i) => (i * 7919) & 0xff),
+};
+
+for (const compress of [false, true]) {
+  for (const finalize of [false, true]) {
+    Deno.test(
+      `createContainer output is read by the original extractor's rules (compress ${compress}, finalize ${finalize})`,
+      async () => {
+        await withTempDir(async (dir) => {
+          await writeTree(`${dir}/src`, TREE);
+          await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { compress, finalize });
+          const container = await Deno.readFile(`${dir}/c.ctnr`);
+          const files = originalExtract(
+            container,
+            finalize ? undefined : await Deno.readFile(`${dir}/c.ctnr.idx`),
+          );
+          assert.deepEqual([...files.keys()].sort(), Object.keys(TREE).sort());
+          for (const [relpath, content] of Object.entries(TREE)) {
+            const expected = typeof content === "string"
+              ? new TextEncoder().encode(content)
+              : content;
+            assert.deepEqual(files.get(relpath), expected, relpath);
+          }
+        });
+      },
+    );
+  }
+}
+
+Deno.test("createContainer output keeps the original extractor's trailer search right past its footer", async () => {
+  await withTempDir(async (dir) => {
+    // A payload holding the magic must not fool a last-magic search: the trailer comes after it.
+    await writeTree(`${dir}/src`, { "a.bin": "xxCTNRv1__yy", "b.txt": "b" });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    const files = originalExtract(await Deno.readFile(`${dir}/c.ctnr`));
+    assert.equal(new TextDecoder().decode(files.get("a.bin")), "xxCTNRv1__yy");
+  });
+});
+
+Deno.test("createContainer with symlinks: entries the original cannot read have no offset, so it stops", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, {
+      "a.txt": "a",
+      "link": { symlink: "a.txt" },
+      "e": { dir: true },
+    });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    assert.throws(() => originalExtract(Deno.readFileSync(`${dir}/c.ctnr`)), /KeyError: offset/);
+    await createContainer(`${dir}/src`, `${dir}/compat.ctnr`, {
+      finalize: true,
+      symlinks: "skip",
+      emptyDirs: false,
+      onWarning: () => {},
+    });
+    const files = originalExtract(await Deno.readFile(`${dir}/compat.ctnr`));
+    assert.deepEqual([...files.keys()], ["a.txt"]);
+  });
+});
