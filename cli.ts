@@ -182,7 +182,8 @@ function report(error: unknown, io: CliIo, command: string | undefined): number 
   if (
     error instanceof TypeError && (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
   ) {
-    io.stderr(`ctnr: ${error.message}`);
+    const unknown = /Unknown option '([^']*)'/.exec(error.message);
+    io.stderr(`ctnr: ${unknown ? `Unknown option "${unknown[1]}"` : error.message}`);
     io.stderr(`Run "${helpCommand(command)}" for usage.`);
     return 2;
   }
@@ -195,8 +196,10 @@ function report(error: unknown, io: CliIo, command: string | undefined): number 
     );
     return 2;
   }
-  if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
-    io.stderr(`ctnr: ${(error as Error).message}`);
+  if (error instanceof Error && Object.values(Deno.errors).some((kind) => error instanceof kind)) {
+    // An operating-system error (missing file, permission, a folder where a file should be):
+    // the message names the path; no stack trace.
+    io.stderr(`ctnr: ${error.message}`);
     return 1;
   }
   io.stderr(`ctnr: unexpected error: ${(error as Error)?.stack ?? error}`);
@@ -281,13 +284,13 @@ async function runCreate(args: string[], io: CliIo, signal: AbortSignal): Promis
   }
   if (values["index-batch"] !== undefined) {
     options.indexBatch = integer("--index-batch", values["index-batch"]);
+    // --index-batch alone: fsync at least that often, so the pair stays valid.
+    options.fsyncEvery ??= Math.min(1000, options.indexBatch);
   }
   if (values["chunk-size"] !== undefined) {
     options.chunkSize = integer("--chunk-size", values["chunk-size"]);
   }
-  if (values.concurrency !== undefined) {
-    options.concurrency = integer("--concurrency", values.concurrency);
-  }
+  if (values.concurrency !== undefined) options.concurrency = workers(values.concurrency);
   if (values["scan-sizes"]) options.prescan = "sizes";
   else if (values.count) options.prescan = "count";
   const symlinks = values.symlinks ?? (values.compat ? "skip" : "store");
@@ -402,16 +405,21 @@ async function runExtract(
     signal,
     statusFormat: statusFormat(values["status-format"]),
     onWarning: (message) => io.stderr(`ctnr: warning: ${message}`),
-    onEntryError: (_entry, error) => io.stderr(`ctnr: error: ${error.message}`),
   };
+  // Without --keep-going the run stops at the first fault, which report() prints once.
+  let failed = 0;
+  if (values["keep-going"]) {
+    options.onEntryError = (_entry, error) => {
+      failed++;
+      io.stderr(`ctnr: error: ${error.message}`);
+    };
+  }
   if (values.index !== undefined) options.index = values.index;
   if (values["status-file"] !== undefined) options.statusFile = values["status-file"];
   if (values["chunk-size"] !== undefined) {
     options.chunkSize = integer("--chunk-size", values["chunk-size"]);
   }
-  if (values.concurrency !== undefined) {
-    options.concurrency = integer("--concurrency", values.concurrency);
-  }
+  if (values.concurrency !== undefined) options.concurrency = workers(values.concurrency);
   const bar = values.tqdm ? progressBar(io) : undefined;
   let done = 0;
   options.onPlan = (plan) => {
@@ -434,10 +442,14 @@ async function runExtract(
   try {
     result = await extractContainer(container, outdir, options);
   } catch (error) {
-    if ((error as CtnrError).code !== "USAGE" && options.keepGoing) {
-      io.stderr(`ctnr: extraction incomplete: some entries failed (see above)`);
+    if (!options.keepGoing || failed === 0 || !(error instanceof CtnrError)) {
+      throw error;
     }
-    throw error;
+    bar?.stop();
+    io.stderr(
+      `ctnr: extraction incomplete: ${failed} entries failed (named above); the rest was extracted`,
+    );
+    return error.exitCode;
   } finally {
     bar?.stop();
   }
@@ -452,7 +464,10 @@ async function runExtract(
     log(0, "Done.");
     log(
       0,
-      `Extracted files: ${result.extracted}/${result.plan.entries}  bytes: ${human(result.bytes)}` +
+      `Extracted entries: ${result.extracted}/${result.plan.entries} (${result.plan.files} files, ` +
+        `${result.plan.dirs} folders, ${result.plan.symlinks} links)  bytes: ${
+          human(result.bytes)
+        }` +
         (result.skipped ? `  skipped existing: ${result.skipped}` : ""),
     );
   }
@@ -475,12 +490,10 @@ async function runList(args: string[], io: CliIo): Promise<number> {
     io.stdout("Usage: ctnr list --container FILE [--index FILE] [--json] [--lenient]");
     return 0;
   }
-  const reader = await openReader(
-    values.container ?? positionals[0],
-    values.index,
-    values.lenient,
-    io,
-  );
+  const rest = [...positionals];
+  const container = values.container ?? rest.shift();
+  if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
+  const reader = await openReader(container, values.index, values.lenient, io);
   try {
     for await (const entry of reader.entries()) {
       io.stdout(values.json ? encodeEntry(entry).trimEnd() : describe(entry));
@@ -511,13 +524,25 @@ async function runCat(args: string[], io: CliIo): Promise<number> {
   const container = values.container ?? rest.shift();
   const relpath = rest.shift();
   if (relpath === undefined) throw new UsageError("Missing RELPATH");
+  if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
   const reader = await openReader(container, values.index, false, io);
   try {
     const entry = await reader.find(relpath);
-    if (entry === undefined || entry.entryType !== "file") {
-      throw new UsageError(`No file entry "${relpath}" in "${container}"`);
+    if (entry === undefined) {
+      throw new CtnrError("NOT_FOUND", `No entry "${relpath}" in "${container}"`);
     }
-    for await (const piece of reader.open(entry)) await io.writeBytes(piece);
+    if (entry.entryType !== "file") {
+      throw new CtnrError("NOT_FOUND", `Entry "${relpath}" is a ${entry.entryType}, not a file`);
+    }
+    if (entry.origSize <= CAT_VERIFY_FIRST) {
+      // Small enough to hold: verify all of it before writing a byte.
+      const pieces: Uint8Array[] = [];
+      for await (const piece of reader.open(entry)) pieces.push(piece);
+      for (const piece of pieces) await io.writeBytes(piece);
+    } else {
+      // Streamed: a fault stops the output midway and exits 1 (see README).
+      for await (const piece of reader.open(entry)) await io.writeBytes(piece);
+    }
   } finally {
     reader.close();
   }
@@ -539,6 +564,12 @@ async function openReader(
   };
   if (index !== undefined) options.index = index;
   return await ContainerReader.open(container, options);
+}
+
+function workers(text: string): number {
+  const n = integer("--concurrency", text);
+  if (n > 16) throw new UsageError(`Option --concurrency takes 0 to 16 workers, got ${n}`);
+  return n;
 }
 
 function integer(name: string, text: string): number {
@@ -566,10 +597,29 @@ function logger(io: CliIo, verbosity: number) {
   };
 }
 
+const CAT_VERIFY_FIRST = 64 << 20;
+
+/** A name fit for a terminal line: control characters and backslashes escaped (`\n`, `\x01`). */
+function printable(name: string): string {
+  return name.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x1f\x7f\\]/g,
+    (c) =>
+      c === "\\"
+        ? "\\\\"
+        : c === "\n"
+        ? "\\n"
+        : c === "\t"
+        ? "\\t"
+        : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
 function describe(entry: IndexEntry): string {
-  if (entry.entryType === "dir") return `${entry.relpath}/`;
-  if (entry.entryType === "symlink") return `${entry.relpath} -> ${entry.linkTarget}`;
-  return `${entry.relpath}  ${entry.origSize} bytes` +
+  const name = printable(entry.relpath);
+  if (entry.entryType === "dir") return `${name}/`;
+  if (entry.entryType === "symlink") return `${name} -> ${printable(entry.linkTarget ?? "")}`;
+  return `${name}  ${entry.origSize} bytes` +
     (entry.compressed ? ` (gzip ${entry.payloadSize})` : "") +
     `  sha256=${entry.sha256.slice(0, 12)}`;
 }

@@ -7,6 +7,9 @@
  */
 
 import { createHash } from "node:crypto";
+import { pipeline, Readable } from "node:stream";
+import type { ReadableStream as NodeReadableStream } from "node:stream/web";
+import { createGunzip } from "node:zlib";
 import { ContainerFormatError, CtnrError, IntegrityError } from "./errors.ts";
 import { findTrailer, type IndexEntry, type RandomAccess, type TrailerLocation } from "./format.ts";
 import { openRandomAccess } from "./file_layer.ts";
@@ -239,13 +242,16 @@ export class ContainerReader {
       },
     }, { highWaterMark: 0 });
     if (!entry.compressed) return stored;
-    const inner = stored
-      .pipeThrough(
-        new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
-      )
+    // node:zlib's streaming gunzip hands out at most 64 KiB at a time and waits for the reader,
+    // so memory stays bounded whatever the ratio (DecompressionStream can hand out a whole
+    // gigabyte for one megabyte of zeros).
+    const gunzip = createGunzip({ chunkSize: 64 << 10 });
+    pipeline(Readable.fromWeb(stored as NodeReadableStream<Uint8Array>), gunzip, () => {});
+    const inner = (Readable.toWeb(gunzip) as unknown as ReadableStream<Uint8Array>)
       .pipeThrough(new SizeLimitStream(entry))
       .getReader();
-    // DecompressionStream fails with a TypeError: report it as the entry's integrity fault.
+    // zlib fails with its own errors: report them as the entry's integrity fault.
+    const storedSha256 = () => this.#storedSha256(entry);
     return new ReadableStream<Uint8Array>({
       async pull(controller) {
         try {
@@ -253,18 +259,33 @@ export class ContainerReader {
           if (done) controller.close();
           else controller.enqueue(value);
         } catch (error) {
-          controller.error(
-            error instanceof CtnrError ? error : new IntegrityError(
-              `Cannot extract "${entry.relpath}": corrupt gzip payload: ${
-                (error as Error).message
-              }`,
-              { cause: error },
-            ),
-          );
+          if (error instanceof CtnrError) controller.error(error);
+          else {
+            // Name the root cause: stored bytes that fail their SHA-256 are a corrupt container.
+            const actual = await storedSha256().catch(() => undefined);
+            controller.error(
+              actual !== undefined && actual !== entry.sha256
+                ? shaMismatch(entry.relpath, entry.sha256, actual)
+                : new IntegrityError(
+                  `Cannot extract "${entry.relpath}": corrupt gzip payload: ${
+                    (error as Error).message
+                  }`,
+                  { cause: error },
+                ),
+            );
+          }
         }
       },
       cancel: (reason) => inner.cancel(reason),
     }, { highWaterMark: 0 });
+  }
+
+  async #storedSha256(entry: IndexEntry): Promise<string> {
+    const hash = createHash("sha256");
+    for (let at = 0; at < entry.payloadSize; at += 8 << 20) {
+      hash.update(await this.readStored(entry, at, Math.min(8 << 20, entry.payloadSize - at)));
+    }
+    return hash.digest("hex");
   }
 
   /** Close the container and index files. */

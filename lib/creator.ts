@@ -27,7 +27,7 @@ import { loadSourceFile, type SourceRead } from "./_source_file.ts";
 import { WorkerPool } from "./_worker_pool.ts";
 import type { ReadBatch, ReadBatchResult } from "./_create_worker.ts";
 import { StatusFile, type StatusFormat } from "./status_file.ts";
-import { type WalkEntry, walkTree } from "./walk.ts";
+import { checkSourceFolder, type WalkEntry, walkTree } from "./walk.ts";
 
 /** Options of {@link createContainer}. */
 export interface CreateOptions {
@@ -153,6 +153,13 @@ export async function createContainer(
   options: CreateOptions = {},
 ): Promise<CreateResult> {
   const settings = checkOptions(container, options);
+  await checkSourceFolder(src); // before any file is opened or created
+  for (const [what, path] of [["container", container], ["index", settings.indexPath]] as const) {
+    const info = await Deno.stat(path).catch(() => undefined);
+    if (info !== undefined && !info.isFile) {
+      throw new UsageError(`Cannot write ${what} "${path}": it exists and is not a regular file`);
+    }
+  }
   const layer = options.fileLayer ?? DENO_FILE_LAYER;
   const status = options.statusFile
     ? new StatusFile(options.statusFile, options.statusFormat ?? "kv")

@@ -17,6 +17,7 @@ export type CtnrErrorCode =
   | "SOURCE"
   | "CONFLICT"
   | "IO"
+  | "NOT_FOUND"
   | "INTERRUPTED";
 
 /** Base class of every error ctnr raises on purpose. */

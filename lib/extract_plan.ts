@@ -19,6 +19,12 @@ export interface PlanOptions {
   allowUnsafeLinks?: boolean;
   /** Treat names that differ only in case as the same (case-insensitive targets). @default false */
   foldCase?: boolean;
+  /**
+   * Called for each symlink whose target leaves the output folder; the plan
+   * then goes on (the caller skips those links). Without it, the plan reads
+   * the whole index and throws one {@link UnsafeEntryError} naming them.
+   */
+  onUnsafeLink?: (entry: IndexEntry, error: UnsafeEntryError) => void;
 }
 
 /** What the index holds, known before anything is written. */
@@ -35,6 +41,8 @@ export interface ExtractPlan {
   totalBytes: number;
   /** Sum of `payload_size`, in bytes. */
   payloadBytes: number;
+  /** Symlinks refused for their target (only with `onUnsafeLink`). */
+  unsafeLinks: number;
 }
 
 /**
@@ -52,6 +60,7 @@ export async function planExtraction(
   options: PlanOptions = {},
 ): Promise<ExtractPlan> {
   const plan: ExtractPlan = {
+    unsafeLinks: 0,
     entries: 0,
     files: 0,
     dirs: 0,
@@ -75,8 +84,8 @@ export async function planExtraction(
     const isLeaf = entry.entryType !== "dir";
     if (!seen.add(k, isLeaf ? LEAF : FOLDER)) {
       throw new UnsafeEntryError(
-        `Cannot extract "${entry.relpath}": another entry has the same path` +
-          (k !== entry.relpath ? " (after Unicode NFC normalisation or case folding)" : ""),
+        `Cannot extract "${entry.relpath}": another entry has the same path, or one equal to it ` +
+          `after Unicode NFC normalisation${options.foldCase ? " or case folding" : ""}`,
       );
     }
     if (isLeaf && parents.has(k)) throw clash(entry);
@@ -98,13 +107,32 @@ export async function planExtraction(
     else {
       plan.symlinks++;
       if (!options.allowUnsafeLinks) {
-        checkLinkTarget(entry); // lexical check now; chains once every link is known
         links.push(entry);
         linkKeys.add(k);
       }
     }
   }
-  for (const link of links) checkLinkTarget(link, (relpath) => linkKeys.has(key(relpath)));
+  // Link targets are checked once every link is known (a chain can run through a later one).
+  const unsafe: UnsafeEntryError[] = [];
+  for (const link of links) {
+    try {
+      checkLinkTarget(link, (relpath) => linkKeys.has(key(relpath)));
+    } catch (error) {
+      if (!(error instanceof UnsafeEntryError)) throw error;
+      plan.unsafeLinks++;
+      if (options.onUnsafeLink) options.onUnsafeLink(link, error);
+      else unsafe.push(error);
+    }
+  }
+  if (unsafe.length === 1) throw unsafe[0];
+  if (unsafe.length > 1) {
+    const shown = unsafe.slice(0, 10).map((e) => `  ${e.message}`).join("\n");
+    throw new UnsafeEntryError(
+      `Cannot extract: ${unsafe.length} symlinks point outside the output folder ` +
+        `(pass --allow-unsafe-links to keep them, or --keep-going to extract the rest without them):\n` +
+        shown + (unsafe.length > 10 ? `\n  ... and ${unsafe.length - 10} more` : ""),
+    );
+  }
   return plan;
 }
 

@@ -10,7 +10,12 @@ import { resolve } from "node:path";
 import { CtnrError, InterruptedError, UnsafeEntryError, UsageError } from "./errors.ts";
 import { ContainerReader } from "./container_reader.ts";
 import type { IndexEntry } from "./format.ts";
-import { checkLinkTarget, type ExtractPlan, planExtraction } from "./extract_plan.ts";
+import {
+  checkLinkTarget,
+  type ExtractPlan,
+  planExtraction,
+  type PlanOptions,
+} from "./extract_plan.ts";
 import { StatusFile, type StatusFormat } from "./status_file.ts";
 import {
   decodePayload,
@@ -82,6 +87,7 @@ export interface ExtractResult {
 }
 
 const SMALL_PAYLOAD = 1 << 20;
+const SMALL_ORIGINAL = 4 << 20;
 const READ_WINDOW = 4 << 20;
 
 /**
@@ -124,14 +130,30 @@ export async function extractContainer(
   if (options.index !== undefined) readerOptions.index = options.index;
   if (options.lenient !== undefined) readerOptions.lenient = options.lenient;
   if (options.onWarning !== undefined) readerOptions.onWarning = options.onWarning;
+  const target = resolve(outdir);
+  const existing = await Deno.stat(target).catch(() => undefined);
+  if (existing !== undefined && !existing.isDirectory) {
+    throw new UsageError(`Cannot extract into "${outdir}": it exists and is not a folder`);
+  }
   const reader = await ContainerReader.open(container, readerOptions);
   try {
-    const plan = await planExtraction(reader, {
+    // With keepGoing, links pointing outside are reported and skipped; the rest is extracted.
+    const refusedLinks = new Set<string>();
+    const planOptions: PlanOptions = {
       allowUnsafeLinks: options.allowUnsafeLinks ?? false,
-      foldCase: await isCaseInsensitive(resolve(outdir)),
-    });
+      foldCase: await isCaseInsensitive(target),
+    };
+    const refused: [IndexEntry, UnsafeEntryError][] = [];
+    if (options.keepGoing) {
+      planOptions.onUnsafeLink = (entry, error) => {
+        refusedLinks.add(entry.relpath);
+        refused.push([entry, error]);
+      };
+    }
+    const plan = await planExtraction(reader, planOptions);
     options.onPlan?.(plan);
-    const job = new ExtractJob(reader, resolve(outdir), plan, chunkSize, options);
+    const job = new ExtractJob(reader, target, plan, chunkSize, options, refusedLinks);
+    for (const [entry, error] of refused) job.fail(entry, error);
     return await job.run();
   } finally {
     reader.close();
@@ -202,13 +224,17 @@ class ExtractJob {
   #inFlight = new Set<Promise<void>>();
   #links: IndexEntry[] = [];
 
+  #refusedLinks: Set<string>;
+
   constructor(
     reader: ContainerReader,
     outdir: string,
     plan: ExtractPlan,
     chunkSize: number,
     options: ExtractOptions,
+    refusedLinks: Set<string>,
   ) {
+    this.#refusedLinks = refusedLinks;
     this.#reader = reader;
     this.#outdir = outdir;
     this.#plan = plan;
@@ -238,7 +264,7 @@ class ExtractJob {
         try {
           await this.#handle(entry);
         } catch (error) {
-          this.#fail(entry, error);
+          this.fail(entry, error);
         }
         await this.#updateStatus("running", entry.relpath);
       }
@@ -249,7 +275,7 @@ class ExtractJob {
         try {
           this.#makeLink(entry);
         } catch (error) {
-          this.#fail(entry, error);
+          this.fail(entry, error);
         }
       }
       if (!options.dryRun) await this.#finishDirs();
@@ -282,11 +308,13 @@ class ExtractJob {
     }
     if (entry.entryType === "symlink") {
       // Links are made last, after every file: no file is ever written where a link stands.
+      if (this.#refusedLinks.has(entry.relpath)) return; // reported by the plan
       if (dryRun) this.#done(entry, "checked");
       else this.#links.push(entry);
       return;
     }
-    const small = entry.payloadSize <= SMALL_PAYLOAD;
+    // Held whole only when both the stored and the original bytes are small.
+    const small = entry.payloadSize <= SMALL_PAYLOAD && entry.origSize <= SMALL_ORIGINAL;
     if (dryRun) {
       if (small) decodePayload(this.#job(entry, parentRel), await this.#readSmall(entry));
       else {for await (const _ of this.#reader.open(entry, { chunkSize: this.#chunkSize })) {
@@ -343,7 +371,8 @@ class ExtractJob {
     this.#options.onEntry?.(entry, action);
   }
 
-  #fail(entry: IndexEntry, error: unknown): void {
+  /** Record a failed entry (reported at once, thrown at the end). */
+  fail(entry: IndexEntry, error: unknown): void {
     const wrapped = error instanceof CtnrError ? error : new CtnrError(
       "IO",
       `Cannot extract "${entry.relpath}": ${(error as Error).message}`,
@@ -370,10 +399,10 @@ class ExtractJob {
         outcomes.forEach((outcome, i) => {
           const entry = entries[i]!;
           if (typeof outcome === "string") this.#done(entry, outcome as FileOutcome);
-          else this.#fail(entry, fromFault(outcome as FaultRecord, entry.relpath));
+          else this.fail(entry, fromFault(outcome as FaultRecord, entry.relpath));
         });
       },
-      (error) => entries.forEach((entry) => this.#fail(entry, error)),
+      (error) => entries.forEach((entry) => this.fail(entry, error)),
     ).finally(() => this.#inFlight.delete(task));
     this.#inFlight.add(task);
     while (this.#inFlight.size >= 2 * Math.max(1, this.#options.concurrency ?? 2)) {

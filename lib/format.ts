@@ -202,7 +202,9 @@ export function encodeEntry(entry: IndexEntry): string {
   if (entry.mode !== undefined) wire.mode = entry.mode;
   if (entry.mtime !== undefined) wire.mtime = entry.mtime;
   if (entry.origSha256 !== undefined) wire.orig_sha256 = entry.origSha256;
-  return JSON.stringify(wire) + "\n";
+  // The original extractor takes the LAST "CTNRv1__" in the file for the trailer: a name holding
+  // the magic must not put it in the index's bytes. "\u005f" is "_" to every JSON reader.
+  return JSON.stringify(wire).replaceAll("CTNRv1__", "CTNRv1\\u005f_") + "\n";
 }
 
 /**

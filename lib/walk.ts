@@ -9,6 +9,7 @@
  */
 
 import { SourceError } from "./errors.ts";
+import { checkRelpath } from "./format.ts";
 
 /** Kinds of things met in a source tree. */
 export type WalkEntryKind = "file" | "dir" | "symlink" | "special";
@@ -49,6 +50,18 @@ export async function* walkTree(
   root: string,
   options: WalkOptions = {},
 ): AsyncGenerator<WalkEntry, number> {
+  await checkSourceFolder(root);
+  const top = root.replace(/\/+$/, "") || "/";
+  return yield* walkFolder(top, "", options);
+}
+
+/**
+ * Check that `root` is a folder that can be walked.
+ *
+ * @param root the source folder
+ * @throws {SourceError} when it is missing or not a folder
+ */
+export async function checkSourceFolder(root: string): Promise<void> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(root);
@@ -58,8 +71,6 @@ export async function* walkTree(
     });
   }
   if (!info.isDirectory) throw new SourceError(`Cannot read source "${root}": not a folder`);
-  const top = root.replace(/\/+$/, "") || "/";
-  return yield* walkFolder(top, "", options);
 }
 
 /** Yields a folder's subtree; returns how many entries it recorded (dirs, files, links). */
@@ -80,8 +91,17 @@ async function* walkFolder(
     return -1;
   }
   items.sort((a, b) => compareCodePoints(a.name, b.name));
+  const refused = refusedNames(items.map((item) => item.name));
   let recorded = 0;
   for (const item of items) {
+    const why = refused.get(item.name);
+    if (why !== undefined) {
+      const rel = relpath === "" ? item.name : `${relpath}/${item.name}`;
+      if (!options.exclude?.has(`${path}/${item.name}`)) {
+        options.onError?.(new SourceError(`Cannot store "${rel}": ${why}; rename it`));
+      }
+      continue;
+    }
     const child = await describeChild(path, relpath, item, options);
     if (child === null) continue;
     if (child.kind === "dir") {
@@ -148,6 +168,32 @@ async function statOf(entry: WalkEntry, options: WalkOptions): Promise<WalkEntry
     );
     return null;
   }
+}
+
+/**
+ * Names of one folder that `extract` would refuse, with the reason: names
+ * `checkRelpath` refuses (a backslash), names that read the same (a name
+ * that is not valid UTF-8 reads with U+FFFD and may equal another), and
+ * names equal after Unicode NFC normalisation (all but the first).
+ */
+function refusedNames(names: string[]): Map<string, string> {
+  const refused = new Map<string, string>();
+  const seen = new Map<string, number>();
+  const nfc = new Map<string, string>();
+  for (const name of names) seen.set(name, (seen.get(name) ?? 0) + 1);
+  for (const name of names) {
+    const unsafe = checkRelpath(name);
+    if (unsafe) refused.set(name, `the name is not portable (${unsafe})`);
+    else if (seen.get(name)! > 1) {
+      refused.set(name, "two names in its folder read the same (one is not valid UTF-8)");
+    } else {
+      const key = name.normalize("NFC");
+      const first = nfc.get(key);
+      if (first === undefined) nfc.set(key, name);
+      else refused.set(name, `it equals "${first}" after Unicode NFC normalisation`);
+    }
+  }
+  return refused;
 }
 
 function existsExactly(path: string): boolean {
