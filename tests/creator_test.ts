@@ -797,3 +797,30 @@ function recordingLayer(events: string[]): FileLayer {
     },
   };
 }
+
+Deno.test("createContainer refuses names extract would refuse, naming each, and stores the rest", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, {
+      "back\\slash.txt": "x",
+      "caf\u00e9.txt": "nfc",
+      "cafe\u0301.txt": "nfd",
+      "ok.txt": "ok",
+    });
+    const errors: string[] = [];
+    const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+      onSourceError: (e) => errors.push(e.message),
+    });
+    assert.equal(result.sourceErrors, 2);
+    assert.ok(
+      errors.some((m) => m.includes("back\\slash.txt") && /backslash/.test(m)),
+      errors.join("\n"),
+    );
+    assert.ok(errors.some((m) => /NFC/.test(m)), errors.join("\n"));
+    const index = await Deno.readTextFile(`${dir}/c.ctnr.idx`);
+    const relpaths = index.trimEnd().split("\n").map((l) => JSON.parse(l).relpath).sort();
+    // The first of the NFC twins in code-point order ("cafe\u0301" < "caf\u00e9") is kept.
+    assert.deepEqual(relpaths, ["cafe\u0301.txt", "ok.txt"]);
+    const out = await extractContainer(`${dir}/c.ctnr`, `${dir}/out`);
+    assert.equal(out.extracted, 2);
+  });
+});

@@ -122,3 +122,14 @@ Deno.test("createContainer with symlinks: entries the original cannot read have 
     assert.deepEqual([...files.keys()], ["a.txt"]);
   });
 });
+
+Deno.test("encodeEntry keeps the trailer magic out of the index when a name holds it", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "CTNRv1__": "a file named like the magic", "b.txt": "b" });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    const index = await Deno.readTextFile(`${dir}/c.ctnr.idx`);
+    assert.ok(!index.includes("CTNRv1__"), index);
+    const files = originalExtract(await Deno.readFile(`${dir}/c.ctnr`));
+    assert.equal(new TextDecoder().decode(files.get("CTNRv1__")), "a file named like the magic");
+  });
+});
