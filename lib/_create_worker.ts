@@ -16,8 +16,8 @@ export interface ReadBatch {
 
 /**
  * Per file, in `numbers` (5 a file): kind (0 small, 1 large, 2 special, 3 error), mode, mtime,
- * original size, stored size; `sha256` holds 64 hex digits a small file (128 when compressed: stored then
- * original); `payloads` the stored bytes back to back; `errors` the messages of kind 3.
+ * original size, stored size; `sha256` holds, for compressed batches only, 128 hex digits a small
+ * file (stored, then original; plain payloads are hashed by the caller); `payloads` the stored bytes back to back; `errors` the messages of kind 3.
  */
 export interface ReadBatchResult {
   numbers: Float64Array;
@@ -43,8 +43,8 @@ serveRequests<ReadBatch, ReadBatchResult>(({ paths, compress }) => {
       numbers[at + 3] = read.bytes.length;
       const payload = compress ? gzip(read.bytes) : read.bytes;
       numbers[at + 4] = payload.length;
-      digests.push(sha256Hex(payload));
-      if (compress) digests.push(sha256Hex(read.bytes));
+      // Plain payloads are hashed by the main thread, which otherwise waits on this worker.
+      if (compress) digests.push(sha256Hex(payload), sha256Hex(read.bytes));
       payloads.push(payload);
       total += payload.length;
     } else {

@@ -68,7 +68,7 @@ export function writeFileJob(
     try {
       for (let w = 0; w < bytes.length;) w += file.writeSync(bytes.subarray(w));
       if ((job.mode & settings.umask) !== 0) Deno.chmodSync(job.tmp, job.mode);
-      if (job.mtime !== null) file.utimeSync(Date.now() / 1000, job.mtime);
+      if (job.mtime !== null) file.utimeSync(Date.now() / 1000, toUtime(job.mtime));
       if (settings.fsync) file.syncSync();
     } finally {
       file.close();
@@ -133,6 +133,17 @@ export function renameOver(job: { tmp: string; target: string; relpath: string }
     }
     throw error;
   }
+}
+
+/**
+ * An mtime fit for `utime`: rounded to the millisecond ctnr records, so a
+ * denormal value near zero (`-4.8e-33`) does not fail with EINVAL.
+ *
+ * @param seconds seconds since the epoch
+ * @returns the same time, rounded to milliseconds
+ */
+export function toUtime(seconds: number): number {
+  return Math.round(seconds * 1000) / 1000 || 0;
 }
 
 /** Whether an existing target may be kept (`--skip-existing` / `--verify-existing`). */

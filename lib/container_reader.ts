@@ -127,7 +127,12 @@ export class ContainerReader {
         }
         trailer ??= await findTrailer(file);
         if (trailer === null) {
-          throw footerFault ?? new ContainerFormatError(
+          if (footerFault) {
+            throw new ContainerFormatError(
+              `Cannot open container "${path}": ${footerFault.message}`,
+            );
+          }
+          throw new ContainerFormatError(
             `Cannot find the index of "${path}": no trailer and no "${path}.idx"; pass --index`,
           );
         }

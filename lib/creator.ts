@@ -23,7 +23,7 @@ import {
 import { DENO_FILE_LAYER, type FileLayer, type LayerFile, openRandomAccess } from "./file_layer.ts";
 import { IndexReader } from "./index_reader.ts";
 import { RelpathSet } from "./_relpath_set.ts";
-import { loadSourceFile, type SourceRead } from "./_source_file.ts";
+import { loadSourceFile, sha256Hex, type SourceRead } from "./_source_file.ts";
 import { WorkerPool } from "./_worker_pool.ts";
 import type { ReadBatch, ReadBatchResult } from "./_create_worker.ts";
 import { StatusFile, type StatusFormat } from "./status_file.ts";
@@ -816,14 +816,14 @@ function unpackReads(packed: ReadBatchResult, compressed: boolean): SourceRead[]
         mtime,
         size,
         payload: payloads.subarray(offset, offset + storedLength),
-        sha256: sha256.slice(digest, digest + 64),
+        sha256: "",
       };
       offset += storedLength;
-      digest += 64;
       if (compressed) {
-        read.origSha256 = sha256.slice(digest, digest + 64);
-        digest += 64;
-      }
+        read.sha256 = sha256.slice(digest, digest + 64);
+        read.origSha256 = sha256.slice(digest + 64, digest + 128);
+        digest += 128;
+      } else read.sha256 = sha256Hex(read.payload);
       reads.push(read);
     } else if (kind === 1) reads.push({ kind: "large", mode, mtime });
     else if (kind === 2) reads.push({ kind: "special" });

@@ -26,6 +26,7 @@ import {
   type FileSettings,
   fromFault,
   renameOver,
+  toUtime,
   writeFileJob,
 } from "./_extract_file.ts";
 import { WorkerPool } from "./_worker_pool.ts";
@@ -439,7 +440,7 @@ class ExtractJob {
         }
         if (this.#settings.fsync) await file.sync();
         await Deno.chmod(job.tmp, job.mode);
-        if (job.mtime !== null) await file.utime(Date.now() / 1000, job.mtime);
+        if (job.mtime !== null) await file.utime(Date.now() / 1000, toUtime(job.mtime));
       } finally {
         file.close();
       }
@@ -485,7 +486,9 @@ class ExtractJob {
     for (const entry of this.#dirEntries) {
       const path = `${this.#outdir}/${entry.relpath}`;
       if (entry.mode !== undefined) await Deno.chmod(path, entry.mode & 0o777);
-      if (entry.mtime !== undefined) await Deno.utime(path, Date.now() / 1000, entry.mtime);
+      if (entry.mtime !== undefined) {
+        await Deno.utime(path, Date.now() / 1000, toUtime(entry.mtime));
+      }
     }
   }
 

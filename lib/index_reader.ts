@@ -32,7 +32,7 @@ export interface IndexReaderOptions {
   allowTornTail?: boolean;
   /** Longest line accepted, in bytes. @default 1048576 */
   maxLineBytes?: number;
-  /** Largest JSON array/object index loaded whole, in bytes. @default 536870912 */
+  /** Largest JSON array/object index loaded whole, in bytes (memory is about 3 times this). @default 33554432 */
   maxDocumentBytes?: number;
   /** Receives warnings (skipped lines in lenient mode). */
   onWarning?: (message: string) => void;
@@ -153,7 +153,7 @@ export class IndexReader {
         decoded = decoder.decode(text);
       } catch {
         throw new IndexFormatError(
-          `Cannot read ${this.#name}: not valid UTF-8 near line ${lineNumber + 1}`,
+          `Cannot read ${this.#name}: line ${lineNumber + firstBadLine(text)} is not valid UTF-8`,
         );
       }
       const ascii = decoded.length === text.length;
@@ -228,7 +228,7 @@ export class IndexReader {
   }
 
   async *#document(): AsyncGenerator<IndexRecord> {
-    const limit = this.#options.maxDocumentBytes ?? 512 << 20;
+    const limit = this.#options.maxDocumentBytes ?? 32 << 20;
     if (this.#length > limit) {
       throw new IndexFormatError(
         `Cannot read ${this.#name}: a JSON array/object index of ${this.#length} bytes is over ` +
@@ -269,6 +269,23 @@ export class IndexReader {
   #read(position: number, length: number): Promise<Uint8Array> {
     return this.#source.readAt(this.#start + position, length);
   }
+}
+
+/** 1-based number of the first line of `text` that is not valid UTF-8. */
+function firstBadLine(text: Uint8Array): number {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let line = 1;
+  for (let from = 0; from < text.length; line++) {
+    let to = text.indexOf(0x0a, from);
+    if (to < 0) to = text.length;
+    try {
+      decoder.decode(text.subarray(from, to));
+    } catch {
+      return line;
+    }
+    from = to + 1;
+  }
+  return line;
 }
 
 function isDocumentObject(value: unknown): value is { entries: unknown[] } {

@@ -1,0 +1,821 @@
+/**
+ * Property and mutation tests of extraction against hostile containers.
+ *
+ * Every run must end either in success with an output that is exactly what
+ * the index says (or what the source held), or in a `CtnrError`; never in
+ * another exception, never in a hang, never with a file outside the output
+ * folder or a `.ctnr-tmp-` file left behind.
+ *
+ * Both tests print their seed; set `CTNR_FUZZ_SEED` to replay one.
+ */
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { gunzipSync, gzipSync } from "node:zlib";
+import fc from "fast-check";
+import {
+  ContainerFormatError,
+  createContainer,
+  CtnrError,
+  EMPTY_SHA256,
+  extractContainer,
+  type ExtractOptions,
+  IndexFormatError,
+} from "../mod.ts";
+import { encodeFooter, encodeTrailerHeader } from "../lib/format.ts";
+import {
+  concatBytes,
+  diffTrees,
+  fixture,
+  listPaths,
+  type TreeSpec,
+  withTempDir,
+  writeTree,
+} from "./_helpers.ts";
+
+const encoder = new TextEncoder();
+const CASE_TIMEOUT_MS = 5000;
+
+Deno.test("extractContainer on random indexes and trailers succeeds exactly as the index says or throws a CtnrError", async () => {
+  const seed = seedFor("property");
+  const outcomes = new Map<string, number>();
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(ENTRY, { maxLength: 8 }),
+      TRAILER,
+      OPTIONS,
+      async (specs, trailer, options) => {
+        await withTempDir(async (dir) => {
+          const outcome = await runRandomCase(dir, specs, trailer, options);
+          outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+        });
+      },
+    ),
+    { seed, numRuns: 1000 },
+  );
+  console.log(`  outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+  assert.ok((outcomes.get("success") ?? 0) > 10, "too few runs got past validation");
+});
+
+Deno.test("extractContainer on mutated real containers succeeds with the source's files or throws a CtnrError", async () => {
+  const seed = seedFor("mutation");
+  const random = mulberry32(seed);
+  await withTempDir(async (work) => {
+    const sources = await prepareSources(work);
+    const outcomes = new Map<string, number>();
+    const cases = 320;
+    for (let n = 0; n < cases; n++) {
+      const source = sources[n % sources.length]!;
+      const mutation = mutate(source, random);
+      const label = `seed ${seed} case ${n}: ${source.name}, ${mutation.description}`;
+      await withTempDir(async (dir) => {
+        const outcome = await runMutationCase(dir, source, mutation, label);
+        const key = `${outcome}${mutation.indexTouched ? " (index touched)" : ""}`;
+        outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+      });
+    }
+    console.log(`  outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+    assert.ok((outcomes.get("success") ?? 0) > 0, "no mutation left a container intact");
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Property test: random entries, fields, relpaths and trailers
+
+/** One generated index line. */
+type EntrySpec =
+  | {
+    kind: "file";
+    relpath: string;
+    content: Uint8Array;
+    compress: boolean;
+    mode: number | undefined;
+    mtime: number | undefined;
+    wild: Wild[];
+  }
+  | { kind: "dir"; relpath: string; mode: number | undefined; wild: Wild[] }
+  | { kind: "symlink"; relpath: string; target: string; wild: Wild[] }
+  | { kind: "raw"; text: string };
+
+/** A field set to a random value (`undefined`: dropped). */
+interface Wild {
+  field: string;
+  value: unknown;
+}
+
+interface TrailerSpec {
+  layout: "sibling" | "external" | "footer" | "legacy" | "none";
+  /** Added to the length in the trailer header. */
+  headerDelta: number;
+  /** Added to the length in the footer. */
+  footerDelta: number;
+  /** Bytes between the last payload and the trailer header. */
+  between: Uint8Array;
+  /** Bytes after everything. */
+  garbage: Uint8Array;
+  /** Whether the index ends with a newline. */
+  finalNewline: boolean;
+}
+
+const SEGMENT = fc.oneof(
+  {
+    weight: 10,
+    arbitrary: fc.constantFrom("a", "b", "c", "A", "x.txt", "d d", "\u00e9", "e\u0301"),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      "..",
+      ".",
+      "",
+      "C:",
+      "c:x",
+      "x\\y",
+      "x\u0000y",
+      "\ud800",
+      "\u212a",
+      "K",
+      "n".repeat(300),
+    ),
+  },
+  { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 4 }) },
+);
+
+const RELPATH = fc.tuple(
+  fc.constantFrom("", "", "", "", "", "", "/", "//", "C:/"),
+  fc.array(SEGMENT, { minLength: 1, maxLength: 3 }),
+).map(([prefix, parts]) => prefix + parts.join("/"));
+
+const LINK_TARGET = fc.tuple(
+  fc.constantFrom("", "", "", "/", "../", "C:/"),
+  fc.array(fc.constantFrom("a", "b", "c", "..", ".", "", "x.txt"), { minLength: 1, maxLength: 4 }),
+).map(([prefix, parts]) => prefix + parts.join("/"));
+
+const WILD_VALUE = fc.oneof(
+  fc.jsonValue({ maxDepth: 1 }),
+  fc.constantFrom(
+    -1,
+    0,
+    1,
+    1.5,
+    2 ** 53,
+    2 ** 53 - 1,
+    1e300,
+    -1e300,
+    "0",
+    "",
+    null,
+    true,
+    false,
+    "symlink",
+    "dir",
+    "file",
+    EMPTY_SHA256,
+    EMPTY_SHA256.toUpperCase(),
+    "g".repeat(64),
+    "..",
+  ),
+  fc.integer({ min: -10, max: 5000 }),
+);
+
+const WILD = fc.record({
+  field: fc.constantFrom(
+    "relpath",
+    "entry_type",
+    "offset",
+    "payload_size",
+    "orig_size",
+    "sha256",
+    "compressed",
+    "mode",
+    "mtime",
+    "link_target",
+    "orig_sha256",
+    "extra",
+  ),
+  value: fc.option(WILD_VALUE, { nil: undefined, freq: 6 }),
+});
+
+const WILDS = fc.oneof(
+  { weight: 5, arbitrary: fc.constant<Wild[]>([]) },
+  { weight: 1, arbitrary: fc.array(WILD, { minLength: 1, maxLength: 2 }) },
+);
+
+const MODE = fc.option(fc.integer({ min: 0, max: 0o7777 }), { nil: undefined });
+
+const ENTRY: fc.Arbitrary<EntrySpec> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant("file" as const),
+      relpath: RELPATH,
+      content: fc.uint8Array({ maxLength: 48 }),
+      compress: fc.boolean(),
+      mode: MODE,
+      mtime: fc.option(fc.double({ min: -1e10, max: 1e10, noNaN: true }), { nil: undefined }),
+      wild: WILDS,
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("dir" as const),
+      relpath: RELPATH,
+      mode: MODE,
+      wild: WILDS,
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("symlink" as const),
+      relpath: RELPATH,
+      target: LINK_TARGET,
+      wild: WILDS,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("raw" as const),
+      text: fc.oneof(
+        fc.jsonValue({ maxDepth: 2 }).map((value) => JSON.stringify(value)),
+        fc.string({ unit: "binary", maxLength: 24 }).map((s) => s.replaceAll("\n", " ")),
+      ),
+    }),
+  },
+);
+
+const SOME_BYTES = fc.oneof(
+  { weight: 6, arbitrary: fc.constant(new Uint8Array(0)) },
+  { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 40 }) },
+);
+const DELTA = fc.oneof(
+  { weight: 8, arbitrary: fc.constant(0) },
+  { weight: 1, arbitrary: fc.integer({ min: -20, max: 20 }) },
+);
+
+const TRAILER: fc.Arbitrary<TrailerSpec> = fc.record({
+  layout: fc.constantFrom("sibling", "external", "footer", "footer", "legacy", "none"),
+  headerDelta: DELTA,
+  footerDelta: DELTA,
+  between: SOME_BYTES,
+  garbage: SOME_BYTES,
+  finalNewline: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, fc.constant(false)),
+});
+
+const OPTIONS = fc.record({
+  lenient: fc.boolean(),
+  allowUnsafeLinks: fc.boolean(),
+  chunkSize: fc.constantFrom(1024, 1 << 20),
+});
+
+/** Build the container, extract it, and check the outcome; returns its name. */
+async function runRandomCase(
+  dir: string,
+  specs: EntrySpec[],
+  trailer: TrailerSpec,
+  options: { lenient: boolean; allowUnsafeLinks: boolean; chunkSize: number },
+): Promise<string> {
+  const built = buildContainer(specs, trailer);
+  const container = `${dir}/c.ctnr`;
+  const out = `${dir}/out`;
+  await Deno.mkdir(`${dir}/sentinel`);
+  await Deno.writeFile(container, built.container);
+  const extractOptions: ExtractOptions = { ...options };
+  if (trailer.layout === "sibling") await Deno.writeFile(`${container}.idx`, built.index);
+  if (trailer.layout === "external") {
+    await Deno.writeFile(`${dir}/elsewhere.idx`, built.index);
+    extractOptions.index = `${dir}/elsewhere.idx`;
+  }
+  const index = trailer.layout === "sibling" || trailer.layout === "external"
+    ? built.index
+    : locateIndex(built.container);
+  const label = `layout ${trailer.layout}, options ${JSON.stringify(options)}\n` +
+    `index: ${JSON.stringify(new TextDecoder().decode(built.index))}`;
+
+  const before = await snapshotOutside(dir);
+  const result = await settle(extractContainer(container, out, extractOptions));
+  await assertNeverList(dir, before, label);
+  if (result.ok) {
+    assert.ok(index !== null, `${label}\nsucceeded though the model finds no index`);
+    await assertMatchesIndex(out, built.container, index, options, label);
+    return "success";
+  }
+  const error = result.error;
+  assert.ok(error instanceof CtnrError, `${label}\nnot a CtnrError: ${stackOf(error)}`);
+  if (index === null) {
+    assert.ok(error instanceof ContainerFormatError, `${label}\nno index, but: ${stackOf(error)}`);
+  }
+  if (error instanceof IndexFormatError || error instanceof ContainerFormatError) {
+    assert.equal(
+      await exists(out),
+      false,
+      `${label}\n${error.name} after writing: ${error.message}`,
+    );
+  }
+  return error.name;
+}
+
+function buildContainer(
+  specs: EntrySpec[],
+  trailer: TrailerSpec,
+): { container: Uint8Array; index: Uint8Array } {
+  const payloads: Uint8Array[] = [];
+  const lines: string[] = [];
+  let offset = 0;
+  for (const spec of specs) {
+    if (spec.kind === "raw") {
+      lines.push(spec.text);
+      continue;
+    }
+    const wire: Record<string, unknown> = { relpath: spec.relpath };
+    if (spec.kind === "file") {
+      const stored = spec.compress ? new Uint8Array(gzipSync(spec.content)) : spec.content;
+      Object.assign(wire, {
+        offset,
+        payload_size: stored.length,
+        orig_size: spec.content.length,
+        sha256: sha256Hex(stored),
+        compressed: spec.compress,
+      });
+      if (spec.compress) wire.orig_sha256 = sha256Hex(spec.content);
+      if (spec.mtime !== undefined) wire.mtime = spec.mtime;
+      payloads.push(stored);
+      offset += stored.length;
+    } else if (spec.kind === "dir") wire.entry_type = "dir";
+    else Object.assign(wire, { entry_type: "symlink", link_target: spec.target });
+    if (spec.kind !== "symlink" && spec.mode !== undefined) wire.mode = spec.mode;
+    for (const { field, value } of spec.wild) {
+      if (value === undefined) delete wire[field];
+      else wire[field] = value;
+    }
+    lines.push(JSON.stringify(wire));
+  }
+  const index = encoder.encode(lines.join("\n") + (trailer.finalNewline ? "\n" : ""));
+  const parts = [...payloads, trailer.between];
+  const length = index.length;
+  if (trailer.layout === "footer" || trailer.layout === "legacy") {
+    parts.push(encodeTrailerHeader(Math.max(0, length + trailer.headerDelta)), index);
+    if (trailer.layout === "footer") {
+      parts.push(encodeFooter(Math.max(0, length + trailer.footerDelta)));
+    }
+  }
+  parts.push(trailer.garbage);
+  return { container: concatBytes(parts), index };
+}
+
+/**
+ * Where the embedded index is, by the format's rules, written again here
+ * (independently of lib/format.ts): the footer when the file ends with its
+ * magic, else a trailer header whose length ends exactly at the end.
+ */
+function locateIndex(bytes: Uint8Array): Uint8Array | null {
+  const size = bytes.length;
+  const u64 = (at: number) =>
+    Number(new DataView(bytes.buffer, bytes.byteOffset + at, 8).getBigUint64(0, true));
+  const isMagic = (at: number, magic: string) =>
+    at >= 0 && at + 8 <= size && [...encoder.encode(magic)].every((b, i) => bytes[at + i] === b);
+  if (size >= 32 && isMagic(size - 8, "CTNRv1ix")) {
+    const length = u64(size - 16);
+    const start = size - 32 - length;
+    if (start < 0 || !isMagic(start, "CTNRv1__") || u64(start + 8) !== length) return null;
+    return bytes.subarray(start + 16, start + 16 + length);
+  }
+  for (let at = size - 16; at >= 0; at--) {
+    if (isMagic(at, "CTNRv1__") && at + 16 + u64(at + 8) === size) {
+      return bytes.subarray(at + 16);
+    }
+  }
+  return null;
+}
+
+/** The index's entries, read the way the format says (independently of lib/index_reader.ts). */
+function modelEntries(index: Uint8Array, lenient: boolean): Record<string, unknown>[] {
+  const text = new TextDecoder("utf-8", { fatal: true }).decode(index);
+  const head = new TextDecoder().decode(index.subarray(0, 256));
+  if (/^\s*(\[|\{\s*"(version|entries)")/.test(head)) {
+    const document = JSON.parse(text);
+    return Array.isArray(document) ? document : document.entries;
+  }
+  const entries: Record<string, unknown>[] = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      entries.push(JSON.parse(line));
+    } catch (error) {
+      if (!lenient) throw error;
+    }
+  }
+  return entries;
+}
+
+/** Check the output folder against what the index says, entry by entry. */
+async function assertMatchesIndex(
+  out: string,
+  container: Uint8Array,
+  index: Uint8Array,
+  options: { lenient: boolean; allowUnsafeLinks: boolean },
+  label: string,
+): Promise<void> {
+  const entries = modelEntries(index, options.lenient);
+  const expected = new Set<string>();
+  for (const entry of entries) {
+    const parts = String(entry.relpath).split("/");
+    for (let i = 1; i <= parts.length; i++) expected.add(parts.slice(0, i).join("/"));
+  }
+  const actual = entries.length === 0 && !(await exists(out)) ? [] : await listPaths(out);
+  assert.deepEqual(actual, [...expected].sort(), `${label}\npaths differ from the index`);
+  for (const entry of entries) {
+    const relpath = String(entry.relpath);
+    const path = `${out}/${relpath}`;
+    const info = await Deno.lstat(path);
+    const type = entry.entry_type ?? "file";
+    const where = `${label}\nentry ${JSON.stringify(entry)}`;
+    if (type === "symlink") {
+      assert.ok(info.isSymlink, `${where}: not a symlink`);
+      assert.equal(await Deno.readLink(path), entry.link_target, where);
+      if (!options.allowUnsafeLinks) {
+        assert.ok(await resolvesInside(out, relpath), `${where}: the link resolves outside`);
+      }
+      continue;
+    }
+    if (typeof entry.mode === "number") {
+      assert.equal((info.mode ?? 0) & 0o777, entry.mode & 0o777, `${where}: mode`);
+    }
+    if (type === "dir") {
+      assert.ok(info.isDirectory, `${where}: not a folder`);
+      continue;
+    }
+    assert.ok(info.isFile, `${where}: not a regular file`);
+    const offset = entry.offset as number;
+    const stored = container.subarray(offset, offset + (entry.payload_size as number));
+    assert.equal(sha256Hex(stored), String(entry.sha256).toLowerCase(), `${where}: sha256`);
+    const original = entry.compressed ? new Uint8Array(gunzipSync(stored)) : stored;
+    assert.equal(original.length, entry.orig_size, `${where}: orig_size`);
+    assert.deepEqual(await Deno.readFile(path), original, `${where}: content`);
+  }
+}
+
+/**
+ * Whether the link at `relpath` stays inside `out` when the kernel follows it:
+ * components are walked one by one, links met on the way expanded.
+ */
+async function resolvesInside(out: string, relpath: string): Promise<boolean> {
+  let hops = 0;
+  const walk = async (start: string[], target: string): Promise<string[] | null> => {
+    if (target.startsWith("/")) return null;
+    let stack = start;
+    for (const part of target.split("/")) {
+      if (part === "" || part === ".") continue;
+      if (part === "..") {
+        if (stack.length === 0) return null;
+        stack = stack.slice(0, -1);
+        continue;
+      }
+      stack = [...stack, part];
+      const info = await Deno.lstat(`${out}/${stack.join("/")}`).catch(() => null);
+      if (info?.isSymlink) {
+        if (++hops > 40) return stack; // the kernel gives up (ELOOP): nothing is reached
+        const inner = await walk(
+          stack.slice(0, -1),
+          await Deno.readLink(`${out}/${stack.join("/")}`),
+        );
+        if (inner === null) return null;
+        stack = inner;
+      }
+    }
+    return stack;
+  };
+  return await walk(relpath.split("/").slice(0, -1), await Deno.readLink(`${out}/${relpath}`)) !==
+    null;
+}
+
+// ---------------------------------------------------------------------------
+// Mutation test: real containers with bytes flipped, inserted and deleted
+
+interface Source {
+  name: string;
+  /** Files of the case: the container is `c.ctnr`; `c.ctnr.idx` when the index is a sibling. */
+  container: Uint8Array;
+  sibling?: Uint8Array;
+  /** End of the payload area in `container`. */
+  areaEnd: number;
+  /** What an intact extraction gives: a source folder, or the peer MANIFEST. */
+  tree?: string;
+  manifest?: Manifest;
+  /** SHA-256 of every source file. */
+  digests: Set<string>;
+}
+
+interface Manifest {
+  files: Record<string, { size: number; sha256: string }>;
+}
+
+const MUTATION_TREE: TreeSpec = {
+  "a.txt": { content: "alpha\n", mode: 0o640, mtime: 1_600_000_000 },
+  "b/c.txt": { content: "see ".repeat(300), mtime: 1_600_000_001.5 },
+  "b/empty.bin": "",
+  "b/d/e/deep.txt": "deep",
+  "caf\u00e9/r\u00e9sum\u00e9.txt": "unicode",
+  "hollow": { dir: true },
+  "link": { symlink: "a.txt" },
+  "b/uplink": { symlink: "../a.txt" },
+  "noise.bin": pseudoRandomBytes(40_000, 13),
+  "zeros.bin": new Uint8Array(20_000),
+};
+
+async function prepareSources(work: string): Promise<Source[]> {
+  const sources: Source[] = [];
+  const manifest: Manifest = JSON.parse(await Deno.readTextFile(fixture("peer/MANIFEST.json")));
+  const peerDigests = new Set(Object.values(manifest.files).map((f) => f.sha256));
+  const peer = async (name: string, container: string, sibling?: string) => {
+    const bytes = await Deno.readFile(fixture(`peer/${container}`));
+    const source: Source = {
+      name,
+      container: bytes,
+      areaEnd: payloadAreaEnd(bytes),
+      manifest,
+      digests: peerDigests,
+    };
+    if (sibling !== undefined) source.sibling = await Deno.readFile(fixture(`peer/${sibling}`));
+    sources.push(source);
+  };
+  await peer("peer plain.ctnr with its .idx", "plain.ctnr", "plain.ctnr.idx");
+  await peer("peer plain.ctnr (trailer only)", "plain.ctnr");
+  await peer("peer gzip.ctnr (trailer only)", "gzip.ctnr");
+  await peer("peer external.ctnr with its .idx", "external.ctnr", "external.ctnr.idx");
+
+  const src = `${work}/src`;
+  await writeTree(src, MUTATION_TREE);
+  const digests = new Set<string>();
+  for (const relpath of await listPaths(src)) {
+    const info = await Deno.lstat(`${src}/${relpath}`);
+    if (info.isFile) digests.add(sha256Hex(await Deno.readFile(`${src}/${relpath}`)));
+  }
+  for (const compress of [false, true]) {
+    for (const finalize of [false, true]) {
+      const path = `${work}/made-${compress}-${finalize}.ctnr`;
+      await createContainer(src, path, { compress, finalize });
+      const bytes = await Deno.readFile(path);
+      const source: Source = {
+        name: `createContainer ${compress ? "gzip" : "plain"}, ${
+          finalize ? "trailer only" : "sibling .idx"
+        }`,
+        container: bytes,
+        areaEnd: payloadAreaEnd(bytes),
+        tree: src,
+        digests,
+      };
+      if (!finalize) source.sibling = await Deno.readFile(`${path}.idx`);
+      sources.push(source);
+    }
+  }
+  return sources;
+}
+
+interface Mutation {
+  container: Uint8Array;
+  sibling: Uint8Array | undefined;
+  description: string;
+  /** Whether the bytes of the index that will be read may have changed. */
+  indexTouched: boolean;
+}
+
+function mutate(source: Source, random: () => number): Mutation {
+  const int = (n: number) => Math.floor(random() * n);
+  const inIndex = source.sibling !== undefined && random() < 0.3;
+  let bytes: Uint8Array = (inIndex ? source.sibling! : source.container).slice();
+  let areaEnd = inIndex ? 0 : source.areaEnd;
+  // Without a sibling index, the trailer (area end onwards) holds the index that is read.
+  const trailerRead = !inIndex && source.sibling === undefined;
+  let indexTouched = inIndex;
+  const steps: string[] = [];
+  const ops = 1 + int(3);
+  for (let i = 0; i < ops && bytes.length > 0; i++) {
+    const tail = bytes.length - areaEnd;
+    const at = !inIndex && tail > 0 && random() < 0.5 ? areaEnd + int(tail) : int(bytes.length);
+    const kind = [
+      "flip",
+      "set",
+      "insert",
+      "delete",
+      "retype",
+      "retype",
+      "cut",
+    ][int(13) < 12 ? int(6) : 6]!;
+    if (kind === "retype") {
+      // A digit for a digit or a letter for a letter: the JSON stays valid, its meaning changes.
+      const digits = "0123456789";
+      const letters = "abcdefghijklmnopqrstuvwxyz";
+      for (let tries = 0; tries < 200; tries++) {
+        const pos = inIndex
+          ? int(bytes.length)
+          : tail > 0
+          ? areaEnd + int(tail)
+          : int(bytes.length);
+        const char = String.fromCharCode(bytes[pos]!);
+        const set = digits.includes(char) ? digits : letters.includes(char) ? letters : "";
+        if (set === "") continue;
+        bytes[pos] = set.charCodeAt(int(set.length));
+        if (pos >= areaEnd) indexTouched ||= trailerRead;
+        steps.push(
+          `retype byte ${pos} ${JSON.stringify(char)} -> ${
+            JSON.stringify(String.fromCharCode(bytes[pos]!))
+          }`,
+        );
+        break;
+      }
+    } else if (kind === "flip" || kind === "set") {
+      bytes[at] = kind === "flip" ? bytes[at]! ^ (1 + int(255)) : int(256);
+      if (at >= areaEnd) indexTouched ||= trailerRead;
+      steps.push(`${kind} byte ${at}`);
+    } else if (kind === "insert") {
+      const extra = pseudoRandomBytes(1 + int(8), 1 + int(1 << 30));
+      bytes = concatBytes([bytes.subarray(0, at), extra, bytes.subarray(at)]);
+      if (at < areaEnd) areaEnd += extra.length;
+      else indexTouched ||= trailerRead;
+      steps.push(`insert ${extra.length} bytes at ${at}`);
+    } else if (kind === "delete") {
+      const n = Math.min(1 + int(16), bytes.length - at);
+      bytes = concatBytes([bytes.subarray(0, at), bytes.subarray(at + n)]);
+      if (at + n > areaEnd) indexTouched ||= trailerRead;
+      if (at < areaEnd) areaEnd -= Math.min(n, areaEnd - at);
+      steps.push(`delete ${n} bytes at ${at}`);
+    } else {
+      bytes = bytes.slice(0, at);
+      indexTouched ||= trailerRead; // the trailer's end is gone, or all of it
+      areaEnd = Math.min(areaEnd, at);
+      steps.push(`cut at ${at}`);
+    }
+  }
+  return {
+    container: inIndex ? source.container : bytes,
+    sibling: inIndex ? bytes : source.sibling,
+    description: `${inIndex ? "index" : "container"}: ${steps.join(", ")}`,
+    indexTouched,
+  };
+}
+
+async function runMutationCase(
+  dir: string,
+  source: Source,
+  mutation: Mutation,
+  label: string,
+): Promise<string> {
+  const container = `${dir}/c.ctnr`;
+  const out = `${dir}/out`;
+  await Deno.mkdir(`${dir}/sentinel`);
+  await Deno.writeFile(container, mutation.container);
+  if (mutation.sibling) await Deno.writeFile(`${container}.idx`, mutation.sibling);
+  const before = await snapshotOutside(dir);
+  const result = await settle(extractContainer(container, out));
+  await assertNeverList(dir, before, label);
+  if (!result.ok) {
+    assert.ok(
+      result.error instanceof CtnrError,
+      `${label}\nnot a CtnrError: ${stackOf(result.error)}`,
+    );
+    return result.error.name;
+  }
+  if (!mutation.indexTouched) {
+    // The index is the source's: the output must be the source exactly.
+    if (source.tree !== undefined) {
+      assert.deepEqual(await diffTrees(source.tree, out), [], label);
+    } else {
+      const files: Record<string, string> = {};
+      for (const relpath of await listPaths(out)) {
+        const info = await Deno.lstat(`${out}/${relpath}`);
+        if (info.isFile) files[relpath] = sha256Hex(await Deno.readFile(`${out}/${relpath}`));
+      }
+      const expected = Object.fromEntries(
+        Object.entries(source.manifest!.files).map(([relpath, f]) => [relpath, f.sha256]),
+      );
+      assert.deepEqual(files, expected, label);
+    }
+    return "success";
+  }
+  // The index may say other names, modes or times; contents are still verified payloads.
+  for (const relpath of await listPaths(out)) {
+    const path = `${out}/${relpath}`;
+    const info = await Deno.lstat(path);
+    if (info.isFile) {
+      const digest = sha256Hex(await Deno.readFile(path));
+      assert.ok(source.digests.has(digest), `${label}\n"${relpath}" holds bytes of no source file`);
+    } else if (info.isSymlink) {
+      assert.ok(await resolvesInside(out, relpath), `${label}\nlink "${relpath}" leads outside`);
+    }
+  }
+  return "success";
+}
+
+/** End of the payload area: where the trailer starts, or the end of a container without one. */
+function payloadAreaEnd(bytes: Uint8Array): number {
+  const index = locateIndex(bytes);
+  return index === null ? bytes.length : index.byteOffset - bytes.byteOffset - 16;
+}
+
+// ---------------------------------------------------------------------------
+// The never-list
+
+/** Everything in `dir` outside `out/`, with kind, mode, size, digest and mtime. */
+async function snapshotOutside(dir: string): Promise<Record<string, string>> {
+  const snapshot: Record<string, string> = {};
+  for (const relpath of await listPaths(dir)) {
+    if (relpath === "out" || relpath.startsWith("out/")) continue;
+    const path = `${dir}/${relpath}`;
+    const info = await Deno.lstat(path);
+    const mode = ((info.mode ?? 0) & 0o7777).toString(8);
+    snapshot[relpath] = info.isSymlink
+      ? `symlink -> ${await Deno.readLink(path)}`
+      : info.isDirectory
+      ? `dir ${mode} ${info.mtime?.getTime()}`
+      : `file ${mode} ${info.size} ${sha256Hex(await Deno.readFile(path))}`;
+  }
+  return snapshot;
+}
+
+async function assertNeverList(
+  dir: string,
+  before: Record<string, string>,
+  label: string,
+): Promise<void> {
+  assert.deepEqual(await listPaths(`${dir}/sentinel`), [], `${label}\nthe sentinel is not empty`);
+  assert.deepEqual(await snapshotOutside(dir), before, `${label}\nsomething outside changed`);
+  const temps = (await listPaths(dir)).filter((p) => /(^|\/)\.ctnr-(tmp|case-probe)-/.test(p));
+  assert.deepEqual(temps, [], `${label}\ntemp files left`);
+}
+
+/** Wait for `promise`, at most CASE_TIMEOUT_MS. */
+async function settle<T>(
+  promise: Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`hung: no outcome after ${CASE_TIMEOUT_MS} ms`)),
+      CASE_TIMEOUT_MS,
+    );
+  });
+  try {
+    return { ok: true, value: await Promise.race([promise, timeout]) };
+  } catch (error) {
+    if (error instanceof Error && error.message.startsWith("hung:")) throw error;
+    return { ok: false, error };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+function seedFor(what: string): number {
+  const fixed = Deno.env.get("CTNR_FUZZ_SEED");
+  const seed = fixed !== undefined ? Number(fixed) : Math.floor(Math.random() * 2 ** 31);
+  console.log(`  ${what} seed ${seed} (replay with CTNR_FUZZ_SEED=${seed})`);
+  return seed;
+}
+
+/** Seeded PRNG (mulberry32): floats in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Deterministic bytes that do not compress (xorshift32). */
+function pseudoRandomBytes(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+function stackOf(error: unknown): string {
+  return error instanceof Error ? error.stack ?? error.message : String(error);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
