@@ -31,6 +31,8 @@ export interface FileJob {
   mtime: number | null;
   /** SHA-256 of the original bytes, when recorded (compressed entries). */
   origSha256: string | null;
+  /** The stored bytes were already checked against `sha256` (by the main thread). */
+  verified?: boolean;
 }
 
 /** Run-wide settings of the writer. */
@@ -92,8 +94,7 @@ export function writeFileJob(
  * @throws {IntegrityError} on a SHA-256 mismatch, corrupt gzip, or a size other than `orig_size`
  */
 export function decodePayload(job: FileJob, payload: Uint8Array): Uint8Array {
-  const actual = createHash("sha256").update(payload).digest("hex");
-  if (actual !== job.sha256) throw shaMismatch(job.relpath, job.sha256, actual);
+  if (!job.verified) verifyStored(job, payload);
   if (!job.compressed) return payload;
   let bytes: Uint8Array;
   try {
@@ -113,6 +114,18 @@ export function decodePayload(job: FileJob, payload: Uint8Array): Uint8Array {
     );
   }
   return bytes;
+}
+
+/**
+ * Check stored bytes against the entry's `sha256`.
+ *
+ * @param job the entry
+ * @param payload stored bytes
+ * @throws {IntegrityError} on a mismatch
+ */
+export function verifyStored(job: FileJob, payload: Uint8Array): void {
+  const actual = createHash("sha256").update(payload).digest("hex");
+  if (actual !== job.sha256) throw shaMismatch(job.relpath, job.sha256, actual);
 }
 
 /**

@@ -728,7 +728,7 @@ async function* loadSources(
       batch.push(item);
       if (item.kind === "file") files++;
       if (batch.length >= BATCH_FILES) send();
-      while (queue.length > Math.max(2, 2 * workers)) yield* await queue.shift()!;
+      while (queue.length > Math.max(2, 8 * workers)) yield* await queue.shift()!;
     }
     if (batch.length > 0) send();
     while (queue.length > 0) yield* await queue.shift()!;
