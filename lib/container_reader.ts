@@ -230,22 +230,32 @@ export class ContainerReader {
     const chunkSize = options.chunkSize ?? 1 << 20;
     const hash = createHash("sha256");
     let position = 0;
+    // The next read is always in flight: it runs on Deno's I/O threads while this thread hashes.
+    const readNext = (): Promise<Uint8Array> | undefined => {
+      if (position >= entry.payloadSize) return undefined;
+      const n = Math.min(chunkSize, entry.payloadSize - position);
+      const at = entry.offset + position;
+      position += n;
+      const pending = this.#file.readAt(at, n);
+      pending.catch(() => {}); // surfaced by pull()
+      return pending;
+    };
+    let next = readNext();
     const stored = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
-        if (position >= entry.payloadSize) {
+        if (next === undefined) {
           const actual = hash.digest("hex");
           if (actual !== entry.sha256) {
             controller.error(shaMismatch(entry.relpath, entry.sha256, actual));
           } else controller.close();
           return;
         }
-        const n = Math.min(chunkSize, entry.payloadSize - position);
-        const bytes = await this.#file.readAt(entry.offset + position, n);
-        position += n;
+        const bytes = await next;
+        next = readNext();
         hash.update(bytes);
         controller.enqueue(bytes);
       },
-    }, { highWaterMark: 0 });
+    }, { highWaterMark: 1 });
     if (!entry.compressed) return stored;
     // node:zlib's streaming gunzip hands out at most 64 KiB at a time and waits for the reader,
     // so memory stays bounded whatever the ratio (DecompressionStream can hand out a whole

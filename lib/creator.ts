@@ -1002,7 +1002,8 @@ class BatchWriter {
   /** Stream a large file in `chunkSize` pieces, hashing (and gzipping) as it goes. */
   async #stream(walk: WalkEntry): Promise<Partial<IndexEntry>> {
     const hash = createHash("sha256");
-    const origHash = createHash("sha256");
+    const compress = this.#settings.compress;
+    const origHash = compress ? createHash("sha256") : undefined;
     let origSize = 0;
     let payloadSize = 0;
     const file = await Deno.open(walk.path, { read: true }).catch((error) => {
@@ -1022,11 +1023,12 @@ class BatchWriter {
         }
         const bytes = buffer.subarray(0, n);
         origSize += n;
-        origHash.update(bytes);
+        origHash?.update(bytes);
         controller.enqueue(bytes);
       },
       cancel() {},
-    }, { highWaterMark: 0 });
+      // Two chunks read ahead: the next read runs while this one is hashed and written.
+    }, { highWaterMark: 2 });
     try {
       const stored = this.#settings.compress
         ? source.pipeThrough(
@@ -1034,9 +1036,11 @@ class BatchWriter {
         )
         : source;
       for await (const piece of stored) {
+        // The write runs on Deno's I/O threads while this thread hashes the same bytes.
+        const written = this.#write(piece);
         hash.update(piece);
         payloadSize += piece.length;
-        await this.#write(piece);
+        await written;
       }
       const after = await file.stat();
       if (
@@ -1052,7 +1056,7 @@ class BatchWriter {
       file.close();
     }
     const result: Partial<IndexEntry> = { payloadSize, origSize, sha256: hash.digest("hex") };
-    if (this.#settings.compress) result.origSha256 = origHash.digest("hex");
+    if (origHash) result.origSha256 = origHash.digest("hex");
     return result;
   }
 }

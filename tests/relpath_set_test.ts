@@ -1,0 +1,29 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { RelpathSet } from "../lib/_relpath_set.ts";
+
+Deno.test("RelpathSet answers like a Set of strings and keeps each value", () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.string(), fc.nat({ max: 0xffffffff }))), (pairs) => {
+      const set = new RelpathSet(4);
+      const model = new Map<string, number>();
+      for (const [text, value] of pairs) {
+        assert.equal(set.add(text, value), !model.has(text));
+        if (!model.has(text)) model.set(text, value);
+      }
+      assert.equal(set.size, model.size);
+      for (const [text, value] of model) assert.equal(set.get(text), value);
+      for (const [text] of pairs) assert.ok(set.has(text));
+      assert.equal(set.has("\u0000never added\u0000"), model.has("\u0000never added\u0000"));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("RelpathSet holds a million relpaths in bounded typed arrays", () => {
+  const set = new RelpathSet();
+  for (let i = 0; i < 1_000_000; i++) set.add(`d${i % 1000}/f${i}.txt`);
+  assert.equal(set.size, 1_000_000);
+  assert.ok(set.has("d999/f999999.txt"));
+  assert.ok(!set.has("d999/f1000000.txt"));
+});
