@@ -518,6 +518,7 @@ class ExtractJob {
     const elapsed = (Date.now() - this.#startTime) / 1000;
     const speed = elapsed > 0 ? Math.round(this.#result.bytes / elapsed) : 0;
     await this.#status.update({
+      start_time: new Date(this.#startTime).toISOString(),
       status,
       total_files: this.#plan.entries,
       total_bytes: this.#plan.totalBytes,
