@@ -6,6 +6,7 @@
  */
 
 import { main } from "../cli.ts";
+import type { RandomAccess } from "../mod.ts";
 
 /** A tree to build: file contents, `{ dir: true }` for a folder, `{ symlink }` for a link. */
 export type TreeSpec = Record<
@@ -182,4 +183,36 @@ export function concatBytes(parts: Uint8Array[]): Uint8Array {
 /** Path of a file in `tests/fixtures/`. */
 export function fixture(relpath: string): string {
   return new URL(`./fixtures/${relpath}`, import.meta.url).pathname;
+}
+
+/** Deterministic bytes that do not compress (xorshift32), so failures reproduce. */
+export function pseudoRandomBytes(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Whether anything (file, folder, link, even a dangling one) stands at `path`. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/** A {@link RandomAccess} over bytes in memory. */
+export function memorySource(bytes: Uint8Array): RandomAccess {
+  return {
+    size: bytes.length,
+    readAt: (position, length) => Promise.resolve(bytes.slice(position, position + length)),
+  };
 }

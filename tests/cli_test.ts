@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { type CliRun, diffTrees, listPaths, runCli, withTempDir, writeTree } from "./_helpers.ts";
+import {
+  type CliRun,
+  diffTrees,
+  exists,
+  listPaths,
+  runCli,
+  withTempDir,
+  writeTree,
+} from "./_helpers.ts";
 
 const TREE = {
   "a.txt": "alpha\n",
@@ -635,14 +643,4 @@ async function flipPayloadByte(container: string, relpath: string): Promise<void
   const at = line.offset + Math.floor(line.payload_size / 2);
   bytes[at] = bytes[at]! ^ 0x01;
   await Deno.writeFile(container, bytes);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }

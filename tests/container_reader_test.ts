@@ -11,7 +11,7 @@ import {
   type IndexEntry,
 } from "../lib/format.ts";
 import { ContainerFormatError, IntegrityError } from "../lib/errors.ts";
-import { concatBytes, withTempDir, writeTree } from "./_helpers.ts";
+import { concatBytes, pseudoRandomBytes, withTempDir, writeTree } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 
@@ -486,8 +486,8 @@ interface FileSpec {
 
 const FILES: FileSpec[] = [
   { relpath: "a.txt", bytes: encoder.encode("hello, world\n") },
-  { relpath: "b/c.bin", bytes: pseudoRandom(50_000, 7).map((b) => b & 0x0f), gzip: true },
-  { relpath: "d.txt", bytes: pseudoRandom(3000, 3) },
+  { relpath: "b/c.bin", bytes: pseudoRandomBytes(50_000, 7).map((b) => b & 0x0f), gzip: true },
+  { relpath: "d.txt", bytes: pseudoRandomBytes(3000, 3) },
 ];
 
 /**
@@ -603,17 +603,4 @@ function sha256(bytes: Uint8Array): string {
 
 function decode(bytes: Uint8Array): string {
   return new TextDecoder().decode(bytes);
-}
-
-/** Deterministic bytes (xorshift), so failures reproduce. */
-function pseudoRandom(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
 }

@@ -27,12 +27,11 @@ import {
   type IndexEntry,
   IndexReader,
   type LayerFile,
-  type RandomAccess,
   TRAILER_MAGIC,
   type TrailerLocation,
 } from "../mod.ts";
 import { FOOTER_SIZE, TRAILER_HEADER_SIZE } from "../lib/format.ts";
-import { diffTrees, runCli, withTempDir, writeTree } from "./_helpers.ts";
+import { diffTrees, exists, memorySource, runCli, withTempDir, writeTree } from "./_helpers.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const PROJECT = dirname(CLI);
@@ -1172,13 +1171,6 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-function memorySource(bytes: Uint8Array): RandomAccess {
-  return {
-    size: bytes.length,
-    readAt: (position, length) => Promise.resolve(bytes.slice(position, position + length)),
-  };
-}
-
 async function readOrEmpty(path: string): Promise<Uint8Array> {
   return await exists(path) ? await Deno.readFile(path) : new Uint8Array();
 }
@@ -1188,16 +1180,6 @@ async function sizeOf(path: string): Promise<number> {
     return (await Deno.stat(path)).size;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return 0;
-    throw error;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
 }

@@ -11,10 +11,16 @@ import {
   type FileLayer,
   finalizeContainer,
   findTrailer,
-  type RandomAccess,
   UsageError,
 } from "../mod.ts";
-import { diffTrees, withTempDir, writeTree } from "./_helpers.ts";
+import {
+  diffTrees,
+  exists,
+  memorySource,
+  pseudoRandomBytes,
+  withTempDir,
+  writeTree,
+} from "./_helpers.ts";
 
 /** One parsed NDJSON index line, wire names. */
 type WireEntry = Record<string, unknown>;
@@ -737,36 +743,6 @@ function byRelpath(entries: WireEntry[]): Map<string, WireEntry> {
 
 function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
-}
-
-/** Deterministic bytes that do not compress (xorshift32). */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-function memorySource(bytes: Uint8Array): RandomAccess {
-  return {
-    size: bytes.length,
-    readAt: (position, length) => Promise.resolve(bytes.slice(position, position + length)),
-  };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 /** The real file layer, logging `container:append`, `index:sync`, ... in order. */

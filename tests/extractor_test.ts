@@ -8,7 +8,15 @@ import {
   IntegrityError,
   UnsafeEntryError,
 } from "../mod.ts";
-import { diffTrees, listPaths, type TreeSpec, withTempDir, writeTree } from "./_helpers.ts";
+import {
+  diffTrees,
+  exists,
+  listPaths,
+  pseudoRandomBytes,
+  type TreeSpec,
+  withTempDir,
+  writeTree,
+} from "./_helpers.ts";
 
 Deno.test("extractContainer round-trips a generated tree", async () => {
   for (const compress of [false, true]) {
@@ -550,27 +558,4 @@ async function sha256File(path: string): Promise<string> {
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   for (let w = 0; w < bytes.length;) w += await file.write(bytes.subarray(w));
-}
-
-/** Deterministic bytes that do not compress (xorshift32). */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }

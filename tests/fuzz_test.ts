@@ -26,8 +26,10 @@ import { encodeFooter, encodeTrailerHeader } from "../lib/format.ts";
 import {
   concatBytes,
   diffTrees,
+  exists,
   fixture,
   listPaths,
+  pseudoRandomBytes,
   type TreeSpec,
   withTempDir,
   writeTree,
@@ -789,33 +791,10 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-/** Deterministic bytes that do not compress (xorshift32). */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
 function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
 function stackOf(error: unknown): string {
   return error instanceof Error ? error.stack ?? error.message : String(error);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }

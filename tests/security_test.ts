@@ -27,8 +27,10 @@ import { encodeFooter, encodeTrailerHeader } from "../lib/format.ts";
 import {
   concatBytes,
   diffTrees,
+  exists,
   fixture,
   listPaths,
+  pseudoRandomBytes,
   runCli,
   type TreeSpec,
   withTempDir,
@@ -1788,29 +1790,6 @@ function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** Deterministic bytes that do not compress (xorshift32). */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(Math.floor(length));
-  let x = seed || 1;
-  for (let i = 0; i < out.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   for (let w = 0; w < bytes.length;) w += await file.write(bytes.subarray(w));
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
