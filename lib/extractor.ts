@@ -197,6 +197,15 @@ async function isCaseInsensitive(outdir: string): Promise<boolean> {
   }
 }
 
+/** The process umask; 0o022 where there is none (Windows: `Deno.umask` throws there). */
+function currentUmask(): number {
+  try {
+    return Deno.umask();
+  } catch {
+    return 0o022;
+  }
+}
+
 const BATCH_FILES = 64;
 const WORKER_THRESHOLD = 512;
 
@@ -211,7 +220,7 @@ class ExtractJob {
   #window: { start: number; bytes: Uint8Array } = { start: 0, bytes: new Uint8Array(0) };
   #tmpCounter = 0;
   #tmpTag = Math.random().toString(36).slice(2, 8);
-  #umask = Deno.umask();
+  #umask = currentUmask();
   #status: StatusFile | undefined;
   #result: ExtractResult;
   #firstError: CtnrError | undefined;
