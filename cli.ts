@@ -285,7 +285,7 @@ async function runCreate(args: string[], io: CliIo, signal: AbortSignal): Promis
   if (values["index-batch"] !== undefined) {
     options.indexBatch = integer("--index-batch", values["index-batch"]);
     // --index-batch alone: fsync at least that often, so the pair stays valid.
-    options.fsyncEvery ??= Math.min(1000, options.indexBatch);
+    if (options.indexBatch >= 1) options.fsyncEvery ??= Math.min(1000, options.indexBatch);
   }
   if (values["chunk-size"] !== undefined) {
     options.chunkSize = integer("--chunk-size", values["chunk-size"]);

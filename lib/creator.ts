@@ -23,6 +23,7 @@ import {
 import { DENO_FILE_LAYER, type FileLayer, type LayerFile, openRandomAccess } from "./file_layer.ts";
 import { IndexReader } from "./index_reader.ts";
 import { RelpathSet } from "./_relpath_set.ts";
+import { PathGuard } from "./_path_guard.ts";
 import { loadSourceFile, sha256Hex, type SourceRead } from "./_source_file.ts";
 import { WorkerPool } from "./_worker_pool.ts";
 import type { ReadBatch, ReadBatchResult } from "./_create_worker.ts";
@@ -257,6 +258,18 @@ export async function createContainer(
         options.onWarning?.(item.leftOut);
         continue;
       }
+      const clash = state.guard.admit(item.walk.relpath, item.walk.kind !== "dir");
+      if (clash !== undefined) {
+        // On resume the tree can have changed: a folder where a file was committed, an NFC twin.
+        result.sourceErrors++;
+        options.onSourceError?.(
+          new SourceError(
+            `Cannot store "${item.walk.relpath}": ${clash} already in the container; ` +
+              `rename it, or pack into a new container`,
+          ),
+        );
+        continue;
+      }
       let entry: IndexEntry;
       try {
         entry = await writer.add(item);
@@ -353,12 +366,18 @@ export async function finalizeContainer(
 ): Promise<boolean> {
   const indexPath = options.index ?? container + ".idx";
   const layer = options.fileLayer ?? DENO_FILE_LAYER;
-  for (const [what, path] of [["index", indexPath], ["container", container]]) {
+  if (!(await exists(container))) {
+    throw new ConflictError(`Cannot finalize "${container}": container not found`);
+  }
+  if (!(await exists(indexPath))) {
+    // Finalized with --remove-index-on-finalize: the trailer is there already.
+    const access = await openRandomAccess(container);
     try {
-      await Deno.stat(path!);
-    } catch {
-      throw new ConflictError(`Cannot finalize "${container}": ${what} "${path}" not found`);
+      if (await findTrailer(access) !== null) return false;
+    } finally {
+      access.close();
     }
+    throw new ConflictError(`Cannot finalize "${container}": index "${indexPath}" not found`);
   }
   const indexFile = await layer.open(indexPath);
   const containerFile = await layer.open(container);
@@ -484,6 +503,8 @@ async function prescan(
 interface ResumeState {
   /** Relpaths already committed. */
   done: RelpathSet;
+  /** Every committed relpath: a new item must not clash with them (NFC twins, file vs folder). */
+  guard: PathGuard;
   /** Entries in the index. */
   entries: number;
   /** End of the last indexed payload: where the next payload goes. */
@@ -502,27 +523,35 @@ async function readResumeState(
   const indexExists = await exists(settings.indexPath);
   const containerExists = await exists(container);
   if (dryRun && !containerExists && !indexExists) {
-    return { done: new RelpathSet(), entries: 0, payloadEnd: 0 };
+    return { done: new RelpathSet(), guard: new PathGuard(), entries: 0, payloadEnd: 0 };
   }
   if (dryRun) {
-    // Read what is there without repairing or cutting anything.
+    // Read what is there without repairing or cutting anything: the index file, else the trailer.
     const done = new RelpathSet();
+    const guard = new PathGuard();
     let entries = 0;
     let payloadEnd = 0;
-    if (indexExists) {
-      const access = await openRandomAccess(settings.indexPath);
-      try {
-        const reader = new IndexReader(access, { allowTornTail: true });
+    const access = await openRandomAccess(indexExists ? settings.indexPath : container);
+    try {
+      const trailer = indexExists ? null : await findTrailer(access);
+      if (indexExists || trailer !== null) {
+        const reader = new IndexReader(
+          access,
+          trailer
+            ? { start: trailer.indexOffset, length: trailer.indexLength }
+            : { allowTornTail: true },
+        );
         for await (const { entry } of reader.records()) {
           done.add(entry.relpath, fingerprint(entry));
+          guard.admit(entry.relpath, entry.entryType !== "dir");
           entries++;
           payloadEnd = Math.max(payloadEnd, entry.offset + entry.payloadSize);
         }
-      } finally {
-        access.close();
       }
+    } finally {
+      access.close();
     }
-    return { done, entries, payloadEnd };
+    return { done, guard, entries, payloadEnd };
   }
   const containerFile = await layer.open(container);
   let indexFile: LayerFile | undefined;
@@ -585,13 +614,14 @@ async function scanIndex(
   options: CreateOptions,
 ): Promise<Omit<ResumeState, "containerFile" | "indexFile">> {
   const done = new RelpathSet();
+  const guard = new PathGuard();
   if (indexFile.size === 0) {
     if (containerFile.size > 0) {
       // Payloads written, no entry committed: a crash before the first index batch.
       options.onWarning?.(`Cutting ${containerFile.size} unindexed bytes from the container`);
       await containerFile.truncate(0);
     }
-    return { done, entries: 0, payloadEnd: 0 };
+    return { done, guard, entries: 0, payloadEnd: 0 };
   }
   const reader = new IndexReader(indexFile, {
     allowTornTail: true,
@@ -611,6 +641,7 @@ async function scanIndex(
     if (cutAt === undefined && end > containerFile.size) cutAt = previousEnd;
     if (cutAt === undefined) {
       done.add(entry.relpath, fingerprint(entry));
+      guard.admit(entry.relpath, entry.entryType !== "dir");
       entries++;
       payloadEnd = Math.max(payloadEnd, end);
       recent.push({ entry, startOffset: previousEnd });
@@ -661,7 +692,7 @@ async function scanIndex(
     );
     await containerFile.truncate(payloadEnd);
   }
-  return { done, entries, payloadEnd };
+  return { done, guard, entries, payloadEnd };
 }
 
 async function payloadMatches(file: LayerFile, entry: IndexEntry): Promise<boolean> {

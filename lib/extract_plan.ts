@@ -12,6 +12,7 @@ import { UnsafeEntryError } from "./errors.ts";
 import type { IndexEntry } from "./format.ts";
 import type { ContainerReader } from "./container_reader.ts";
 import { RelpathSet } from "./_relpath_set.ts";
+import { PathGuard } from "./_path_guard.ts";
 
 /** Options of {@link planExtraction}. */
 export interface PlanOptions {
@@ -68,37 +69,20 @@ export async function planExtraction(
     totalBytes: 0,
     payloadBytes: 0,
   };
-  // Every relpath, valued LEAF for files and links (nothing may lie below them), FOLDER for dirs.
-  const seen = new RelpathSet();
-  const parents = new RelpathSet(); // every folder some entry needs
+  const guard = new PathGuard(options.foldCase ?? false);
   const key = (relpath: string) => {
     const nfc = relpath.normalize("NFC");
     return options.foldCase ? nfc.toLowerCase() : nfc;
   };
-  let lastParent = "";
   const links: IndexEntry[] = [];
   const linkKeys = new RelpathSet();
   for await (const { entry } of reader.records()) {
     plan.entries++;
+    const clash = guard.admit(entry.relpath, entry.entryType !== "dir");
+    if (clash !== undefined) {
+      throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${clash}`);
+    }
     const k = key(entry.relpath);
-    const isLeaf = entry.entryType !== "dir";
-    if (!seen.add(k, isLeaf ? LEAF : FOLDER)) {
-      throw new UnsafeEntryError(
-        `Cannot extract "${entry.relpath}": another entry has the same path, or one equal to it ` +
-          `after Unicode NFC normalisation${options.foldCase ? " or case folding" : ""}`,
-      );
-    }
-    if (isLeaf && parents.has(k)) throw clash(entry);
-    // Every ancestor must be a folder: not a file or link entry.
-    const slash = k.lastIndexOf("/");
-    const parent = slash < 0 ? "" : k.slice(0, slash);
-    if (parent !== lastParent) {
-      for (let p = parent; p !== ""; p = p.slice(0, Math.max(0, p.lastIndexOf("/")))) {
-        if (seen.get(p) === LEAF) throw clash(entry, p);
-        if (!parents.add(p)) break; // its ancestors were added with it
-      }
-      lastParent = parent;
-    }
     if (entry.entryType === "file") {
       plan.files++;
       plan.totalBytes += entry.origSize;
@@ -134,17 +118,6 @@ export async function planExtraction(
     );
   }
   return plan;
-}
-
-const LEAF = 1;
-const FOLDER = 2;
-
-function clash(entry: IndexEntry, ancestor?: string): UnsafeEntryError {
-  return new UnsafeEntryError(
-    ancestor === undefined
-      ? `Cannot extract "${entry.relpath}": it is a ${entry.entryType} but other entries lie below it`
-      : `Cannot extract "${entry.relpath}": its folder "${ancestor}" is a file or link entry`,
-  );
 }
 
 /**

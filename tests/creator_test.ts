@@ -800,3 +800,44 @@ Deno.test("createContainer refuses names extract would refuse, naming each, and 
     assert.equal(out.extracted, 2);
   });
 });
+
+Deno.test("createContainer refuses on resume an item that clashes with a committed entry", async () => {
+  await withTempDir(async (dir) => {
+    const src = `${dir}/src`;
+    await writeTree(src, { "f1": "1", "f2": "2", "dd/y": "y", "caf\u00e9": "nfc" });
+    await createContainer(src, `${dir}/c.ctnr`);
+    // The tree changes: a file becomes a folder, a folder becomes a file, an NFD twin appears.
+    await Deno.remove(`${src}/f2`);
+    await writeTree(src, { "f2/x": "x" });
+    await Deno.remove(`${src}/dd`, { recursive: true });
+    await writeTree(src, { "dd": "now a file", "cafe\u0301": "nfd twin" });
+    const errors: string[] = [];
+    const result = await createContainer(src, `${dir}/c.ctnr`, {
+      finalize: true,
+      onSourceError: (e) => errors.push(e.message),
+    });
+    assert.equal(result.sourceErrors, 3, errors.join("\n"));
+    assert.ok(
+      errors.some((m) => m.includes('"f2/x"') && /its folder "f2"/.test(m)),
+      errors.join("\n"),
+    );
+    assert.ok(errors.some((m) => m.includes('"dd"') && /lie below it/.test(m)), errors.join("\n"));
+    assert.ok(errors.some((m) => m.includes("cafe\u0301") && /NFC/.test(m)), errors.join("\n"));
+    // The container stays extractable: the plan of extract accepts it.
+    const out = await extractContainer(`${dir}/c.ctnr`, `${dir}/out`);
+    assert.equal(out.extracted, 4);
+  });
+});
+
+Deno.test("finalizeContainer on a finalized container whose index was removed reports it done", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a" });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+      finalize: true,
+      removeIndexOnFinalize: true,
+    });
+    const before = await Deno.readFile(`${dir}/c.ctnr`);
+    assert.equal(await finalizeContainer(`${dir}/c.ctnr`), false);
+    assert.deepEqual(await Deno.readFile(`${dir}/c.ctnr`), before);
+  });
+});
