@@ -175,7 +175,7 @@ function helpCommand(command: string | undefined): string {
 
 function report(error: unknown, io: CliIo, command: string | undefined): number {
   if (error instanceof CtnrError) {
-    io.stderr(`ctnr: ${error.message}`);
+    io.stderr(`ctnr: ${printableMessage(error.message)}`);
     if (error instanceof UsageError) io.stderr(`Run "${helpCommand(command)}" for usage.`);
     return error.exitCode;
   }
@@ -199,7 +199,7 @@ function report(error: unknown, io: CliIo, command: string | undefined): number 
   if (error instanceof Error && Object.values(Deno.errors).some((kind) => error instanceof kind)) {
     // An operating-system error (missing file, permission, a folder where a file should be):
     // the message names the path; no stack trace.
-    io.stderr(`ctnr: ${error.message}`);
+    io.stderr(`ctnr: ${printableMessage(error.message)}`);
     return 1;
   }
   io.stderr(`ctnr: unexpected error: ${(error as Error)?.stack ?? error}`);
@@ -274,8 +274,8 @@ async function runCreate(args: string[], io: CliIo, signal: AbortSignal): Promis
     removeIndexOnFinalize: values["remove-index-on-finalize"] ?? false,
     signal,
     statusFormat: statusFormat(values["status-format"]),
-    onWarning: (message) => io.stderr(`ctnr: warning: ${message}`),
-    onSourceError: (error) => io.stderr(`ctnr: error: ${error.message}`),
+    onWarning: (message) => io.stderr(`ctnr: warning: ${printableMessage(message)}`),
+    onSourceError: (error) => io.stderr(`ctnr: error: ${printableMessage(error.message)}`),
   };
   if (values.index !== undefined) options.index = values.index;
   if (values["status-file"] !== undefined) options.statusFile = values["status-file"];
@@ -404,14 +404,14 @@ async function runExtract(
     fsync: values.fsync ?? false,
     signal,
     statusFormat: statusFormat(values["status-format"]),
-    onWarning: (message) => io.stderr(`ctnr: warning: ${message}`),
+    onWarning: (message) => io.stderr(`ctnr: warning: ${printableMessage(message)}`),
   };
   // Without --keep-going the run stops at the first fault, which report() prints once.
   let failed = 0;
   if (values["keep-going"]) {
     options.onEntryError = (_entry, error) => {
       failed++;
-      io.stderr(`ctnr: error: ${error.message}`);
+      io.stderr(`ctnr: error: ${printableMessage(error.message)}`);
     };
   }
   if (values.index !== undefined) options.index = values.index;
@@ -447,7 +447,8 @@ async function runExtract(
     }
     bar?.stop();
     io.stderr(
-      `ctnr: extraction incomplete: ${failed} entries failed (named above); the rest was extracted`,
+      `ctnr: ${dryRun ? "verification" : "extraction"} incomplete: ${failed} entries failed ` +
+        `(named above); the rest was ${dryRun ? "verified" : "extracted"}`,
     );
     return error.exitCode;
   } finally {
@@ -534,14 +535,20 @@ async function runCat(args: string[], io: CliIo): Promise<number> {
     if (entry.entryType !== "file") {
       throw new CtnrError("NOT_FOUND", `Entry "${relpath}" is a ${entry.entryType}, not a file`);
     }
-    if (entry.origSize <= CAT_VERIFY_FIRST) {
-      // Small enough to hold: verify all of it before writing a byte.
-      const pieces: Uint8Array[] = [];
-      for await (const piece of reader.open(entry)) pieces.push(piece);
-      for (const piece of pieces) await io.writeBytes(piece);
-    } else {
-      // Streamed: a fault stops the output midway and exits 1 (see README).
-      for await (const piece of reader.open(entry)) await io.writeBytes(piece);
+    try {
+      if (entry.origSize <= CAT_VERIFY_FIRST) {
+        // Small enough to hold: verify all of it before writing a byte.
+        const pieces: Uint8Array[] = [];
+        for await (const piece of reader.open(entry)) pieces.push(piece);
+        for (const piece of pieces) await io.writeBytes(piece);
+      } else {
+        // Streamed: a fault stops the output midway and exits 1 (see README).
+        for await (const piece of reader.open(entry)) await io.writeBytes(piece);
+      }
+    } catch (error) {
+      // The reader went away (`ctnr cat ... | head`): stop quietly, as cat does (128 + SIGPIPE).
+      if (error instanceof Deno.errors.BrokenPipe) return 141;
+      throw error;
     }
   } finally {
     reader.close();
@@ -560,7 +567,7 @@ async function openReader(
   if (container === undefined) throw new UsageError("Missing --container FILE");
   const options: Parameters<typeof ContainerReader.open>[1] = {
     lenient: lenient ?? false,
-    onWarning: (message) => io.stderr(`ctnr: warning: ${message}`),
+    onWarning: (message) => io.stderr(`ctnr: warning: ${printableMessage(message)}`),
   };
   if (index !== undefined) options.index = index;
   return await ContainerReader.open(container, options);
@@ -601,18 +608,28 @@ const CAT_VERIFY_FIRST = 64 << 20;
 
 /** A name fit for a terminal line: control characters and backslashes escaped (`\n`, `\x01`). */
 function printable(name: string): string {
-  return name.replace(
-    // deno-lint-ignore no-control-regex
-    /[\x00-\x1f\x7f\\]/g,
-    (c) =>
-      c === "\\"
-        ? "\\\\"
-        : c === "\n"
-        ? "\\n"
-        : c === "\t"
-        ? "\\t"
-        : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
-  );
+  return name.replace(UNPRINTABLE_OR_BACKSLASH, escapeChar);
+}
+
+/** A message fit for a terminal: control and bidi characters escaped, its line breaks kept. */
+function printableMessage(message: string): string {
+  return message.split("\n").map((line) => line.replace(UNPRINTABLE, escapeChar)).join("\n");
+}
+
+// C0 and C1 controls, DEL, line/paragraph separators, bidirectional overrides and isolates.
+// deno-lint-ignore no-control-regex
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+// deno-lint-ignore no-control-regex
+const UNPRINTABLE_OR_BACKSLASH = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\\]/g;
+
+function escapeChar(c: string): string {
+  if (c === "\\") return "\\\\";
+  if (c === "\n") return "\\n";
+  if (c === "\t") return "\\t";
+  const code = c.charCodeAt(0);
+  return code < 0x100
+    ? `\\x${code.toString(16).padStart(2, "0")}`
+    : `\\u${code.toString(16).padStart(4, "0")}`;
 }
 
 function describe(entry: IndexEntry): string {

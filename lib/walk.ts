@@ -203,7 +203,13 @@ function refusedNames(sorted: string[]): Map<string, string> {
       if (key === name) continue; // NFC form: kept
       const first = hasSorted(sorted, key) ? key : firstOfKey.get(key);
       if (first === undefined) firstOfKey.set(key, name);
-      else refused.set(name, `it equals "${first}" after Unicode NFC normalisation`);
+      else {
+        refused.set(
+          name,
+          `it equals "${first}" after Unicode NFC normalisation ` +
+            `(${codePoints(name)} vs ${codePoints(first)})`,
+        );
+      }
     }
   }
   return refused;
@@ -211,6 +217,12 @@ function refusedNames(sorted: string[]): Map<string, string> {
 
 // deno-lint-ignore no-control-regex
 const ASCII = /^[\x00-\x7f]*$/;
+
+/** The non-ASCII characters of a name as code points, to tell apart names that look alike. */
+function codePoints(name: string): string {
+  return [...name].filter((c) => c.codePointAt(0)! > 0x7f)
+    .map((c) => "U+" + c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")).join(" ");
+}
 
 function hasSorted(sorted: string[], name: string): boolean {
   let lo = 0;
