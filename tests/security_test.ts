@@ -108,8 +108,8 @@ Deno.test("extractContainer refuses hostile relpaths before writing anything", a
         const run = await runCli("extract", "--container", box.container, "--outdir", box.out);
         assert.equal(run.code, 1, run.stderr);
         // The CLI shows control characters escaped (NUL as \x00), so the terminal shows the name.
-        // deno-lint-ignore no-control-regex
         const shown = bad.replace(
+          // deno-lint-ignore no-control-regex
           /[\x00-\x1f]/g,
           (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
         );
