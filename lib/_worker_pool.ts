@@ -51,21 +51,27 @@ export class WorkerPool<Q, R> {
     }
   }
 
+  /** Number of workers. */
+  get size(): number {
+    return this.#workers.length;
+  }
+
   /** Requests in flight. */
   get inFlight(): number {
     return this.#pending.reduce((n, p) => n + p.size, 0);
   }
 
   /**
-   * Send `request` to the least busy worker.
+   * Send `request` to the least busy worker, or to worker number `worker`.
    *
    * @param request structured-cloneable request
    * @param transfer buffers to move instead of copy
+   * @param worker the worker to use (taken modulo the pool size); default: the least busy
    * @returns the worker's result
    */
-  run(request: Q, transfer: Transferable[] = []): Promise<R> {
-    let best = 0;
-    for (let i = 1; i < this.#workers.length; i++) {
+  run(request: Q, transfer: Transferable[] = [], worker?: number): Promise<R> {
+    let best = worker === undefined ? 0 : worker % this.#workers.length;
+    for (let i = 1; worker === undefined && i < this.#workers.length; i++) {
       if (this.#pending[i]!.size < this.#pending[best]!.size) best = i;
     }
     const id = this.#nextId++;
