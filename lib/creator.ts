@@ -258,7 +258,10 @@ export async function createContainer(
         options.onWarning?.(item.leftOut);
         continue;
       }
-      const clash = state.guard.admit(item.walk.relpath, item.walk.kind !== "dir");
+      // Only a resume can clash: one walk never yields two equal or nested-in-a-file paths.
+      const clash = state.entries === 0
+        ? undefined
+        : state.guard.admit(item.walk.relpath, item.walk.kind !== "dir");
       if (clash !== undefined) {
         // On resume the tree can have changed: a folder where a file was committed, an NFC twin.
         result.sourceErrors++;
@@ -786,7 +789,7 @@ async function loadBatch(
   pool: WorkerPool<ReadBatch, ReadBatchResult> | undefined,
 ): Promise<(LoadedItem | null)[]> {
   const out: (LoadedItem | null)[] = items.map((item) => {
-    const committed = done.get(item.relpath);
+    const committed = done.size === 0 ? undefined : done.get(item.relpath);
     return committed === undefined ? prepare(item, settings) : staleCheck(item, committed);
   });
   const files: number[] = [];
