@@ -11,12 +11,12 @@
 
 import { RelpathSet } from "./_relpath_set.ts";
 
-const LEAF = 1;
-const FOLDER = 2;
+/** The value of a folder entry; any other value marks a file or link (nothing may lie below it). */
+export const FOLDER = 0;
 
 /** Admits relpaths one by one, refusing those that clash with the ones admitted before. */
 export class PathGuard {
-  #seen = new RelpathSet(); // every key, valued LEAF (file, link) or FOLDER (dir entry)
+  #seen = new RelpathSet(); // every key, with the caller's value (FOLDER for dir entries)
   #parents = new RelpathSet(); // every folder some admitted entry needs
   #foldCase: boolean;
   #lastParent = "";
@@ -26,16 +26,32 @@ export class PathGuard {
     this.#foldCase = foldCase;
   }
 
+  /** Number of relpaths admitted. */
+  get size(): number {
+    return this.#seen.size;
+  }
+
+  /**
+   * The value an admitted relpath (or one equal to it after normalisation) was admitted with.
+   *
+   * @param relpath a relpath
+   * @returns its value, or `undefined` when no such relpath was admitted
+   */
+  get(relpath: string): number | undefined {
+    return this.#seen.get(this.#key(relpath));
+  }
+
   /**
    * Admit `relpath` unless it clashes with an admitted one.
    *
    * @param relpath a relpath already checked by `checkRelpath`
-   * @param isLeaf a file or link (nothing may lie below it), not a folder entry
+   * @param value {@link FOLDER} for a folder entry; any other value (kept, see `get`) for a
+   *   file or link, below which nothing may lie
    * @returns `undefined` when admitted, else why it is refused
    */
-  admit(relpath: string, isLeaf: boolean): string | undefined {
-    const nfc = relpath.normalize("NFC");
-    const k = this.#foldCase ? nfc.toLowerCase() : nfc;
+  admit(relpath: string, value: number): string | undefined {
+    const isLeaf = value !== FOLDER;
+    const k = this.#key(relpath);
     if (this.#seen.has(k)) {
       return "another entry has the same path, or one equal to it after Unicode NFC normalisation" +
         (this.#foldCase ? " or case folding" : "");
@@ -49,14 +65,22 @@ export class PathGuard {
       // Check every new ancestor first, then record them: a refused relpath leaves no trace.
       const added: string[] = [];
       for (let p = parent; p !== ""; p = p.slice(0, Math.max(0, p.lastIndexOf("/")))) {
-        if (this.#seen.get(p) === LEAF) return `its folder "${p}" is a file or link entry`;
+        const above = this.#seen.get(p);
+        if (above !== undefined && above !== FOLDER) {
+          return `its folder "${p}" is a file or link entry`;
+        }
         if (this.#parents.has(p)) break; // its ancestors were checked when it was added
         added.push(p);
       }
       for (const p of added) this.#parents.add(p);
       this.#lastParent = parent;
     }
-    this.#seen.add(k, isLeaf ? LEAF : FOLDER);
+    this.#seen.add(k, value);
     return undefined;
+  }
+
+  #key(relpath: string): string {
+    const nfc = relpath.normalize("NFC");
+    return this.#foldCase ? nfc.toLowerCase() : nfc;
   }
 }

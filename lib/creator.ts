@@ -22,8 +22,7 @@ import {
 } from "./format.ts";
 import { DENO_FILE_LAYER, type FileLayer, type LayerFile, openRandomAccess } from "./file_layer.ts";
 import { IndexReader } from "./index_reader.ts";
-import { RelpathSet } from "./_relpath_set.ts";
-import { PathGuard } from "./_path_guard.ts";
+import { FOLDER, PathGuard } from "./_path_guard.ts";
 import { loadSourceFile, sha256Hex, type SourceRead } from "./_source_file.ts";
 import { WorkerPool } from "./_worker_pool.ts";
 import type { ReadBatch, ReadBatchResult } from "./_create_worker.ts";
@@ -226,7 +225,7 @@ export async function createContainer(
     });
     const loaded = loadSources(
       walk,
-      state.done,
+      state.committed,
       settings,
       options.concurrency ?? defaultWorkers(settings.compress),
     );
@@ -261,7 +260,7 @@ export async function createContainer(
       // Only a resume can clash: one walk never yields two equal or nested-in-a-file paths.
       const clash = state.entries === 0
         ? undefined
-        : state.guard.admit(item.walk.relpath, item.walk.kind !== "dir");
+        : state.committed.admit(item.walk.relpath, item.walk.kind === "dir" ? FOLDER : LINK);
       if (clash !== undefined) {
         // On resume the tree can have changed: a folder where a file was committed, an NFC twin.
         result.sourceErrors++;
@@ -504,10 +503,11 @@ async function prescan(
 // Resume
 
 interface ResumeState {
-  /** Relpaths already committed. */
-  done: RelpathSet;
-  /** Every committed relpath: a new item must not clash with them (NFC twins, file vs folder). */
-  guard: PathGuard;
+  /**
+   * Every committed relpath, valued with {@link fingerprint}: skipped when met again, checked
+   * for changes, and a new item must not clash with them (a file where a folder was, NFC twins).
+   */
+  committed: PathGuard;
   /** Entries in the index. */
   entries: number;
   /** End of the last indexed payload: where the next payload goes. */
@@ -526,12 +526,11 @@ async function readResumeState(
   const indexExists = await exists(settings.indexPath);
   const containerExists = await exists(container);
   if (dryRun && !containerExists && !indexExists) {
-    return { done: new RelpathSet(), guard: new PathGuard(), entries: 0, payloadEnd: 0 };
+    return { committed: new PathGuard(), entries: 0, payloadEnd: 0 };
   }
   if (dryRun) {
     // Read what is there without repairing or cutting anything: the index file, else the trailer.
-    const done = new RelpathSet();
-    const guard = new PathGuard();
+    const committed = new PathGuard();
     let entries = 0;
     let payloadEnd = 0;
     const access = await openRandomAccess(indexExists ? settings.indexPath : container);
@@ -545,8 +544,7 @@ async function readResumeState(
             : { allowTornTail: true },
         );
         for await (const { entry } of reader.records()) {
-          done.add(entry.relpath, fingerprint(entry));
-          guard.admit(entry.relpath, entry.entryType !== "dir");
+          committed.admit(entry.relpath, fingerprint(entry));
           entries++;
           payloadEnd = Math.max(payloadEnd, entry.offset + entry.payloadSize);
         }
@@ -554,7 +552,7 @@ async function readResumeState(
     } finally {
       access.close();
     }
-    return { done, guard, entries, payloadEnd };
+    return { committed, entries, payloadEnd };
   }
   const containerFile = await layer.open(container);
   let indexFile: LayerFile | undefined;
@@ -616,15 +614,14 @@ async function scanIndex(
   settings: Settings,
   options: CreateOptions,
 ): Promise<Omit<ResumeState, "containerFile" | "indexFile">> {
-  const done = new RelpathSet();
-  const guard = new PathGuard();
+  const committed = new PathGuard();
   if (indexFile.size === 0) {
     if (containerFile.size > 0) {
       // Payloads written, no entry committed: a crash before the first index batch.
       options.onWarning?.(`Cutting ${containerFile.size} unindexed bytes from the container`);
       await containerFile.truncate(0);
     }
-    return { done, guard, entries: 0, payloadEnd: 0 };
+    return { committed, entries: 0, payloadEnd: 0 };
   }
   const reader = new IndexReader(indexFile, {
     allowTornTail: true,
@@ -643,8 +640,7 @@ async function scanIndex(
     const end = entry.offset + entry.payloadSize;
     if (cutAt === undefined && end > containerFile.size) cutAt = previousEnd;
     if (cutAt === undefined) {
-      done.add(entry.relpath, fingerprint(entry));
-      guard.admit(entry.relpath, entry.entryType !== "dir");
+      committed.admit(entry.relpath, fingerprint(entry));
       entries++;
       payloadEnd = Math.max(payloadEnd, end);
       recent.push({ entry, startOffset: previousEnd });
@@ -695,7 +691,7 @@ async function scanIndex(
     );
     await containerFile.truncate(payloadEnd);
   }
-  return { done, guard, entries, payloadEnd };
+  return { committed, entries, payloadEnd };
 }
 
 async function payloadMatches(file: LayerFile, entry: IndexEntry): Promise<boolean> {
@@ -739,7 +735,7 @@ const WORKER_THRESHOLD = 512;
  */
 async function* loadSources(
   walk: AsyncIterable<WalkEntry>,
-  done: RelpathSet,
+  committed: PathGuard,
   settings: Settings,
   workers: number,
 ): AsyncGenerator<LoadedItem | null> {
@@ -753,7 +749,7 @@ async function* loadSources(
     if (pool === undefined && workers > 0 && files > WORKER_THRESHOLD) {
       pool = new WorkerPool(new URL("./_create_worker.ts", import.meta.url), workers);
     }
-    const pending = loadBatch(items, done, settings, pool);
+    const pending = loadBatch(items, committed, settings, pool);
     pending.catch(() => {}); // rethrown when its turn comes
     queue.push(pending);
   };
@@ -784,13 +780,13 @@ function defaultWorkers(compress: boolean): number {
 
 async function loadBatch(
   items: WalkEntry[],
-  done: RelpathSet,
+  committed: PathGuard,
   settings: Settings,
   pool: WorkerPool<ReadBatch, ReadBatchResult> | undefined,
 ): Promise<(LoadedItem | null)[]> {
   const out: (LoadedItem | null)[] = items.map((item) => {
-    const committed = done.size === 0 ? undefined : done.get(item.relpath);
-    return committed === undefined ? prepare(item, settings) : staleCheck(item, committed);
+    const value = committed.size === 0 ? undefined : committed.get(item.relpath);
+    return value === undefined ? prepare(item, settings) : staleCheck(item, value);
   });
   const files: number[] = [];
   items.forEach((item, i) => {
@@ -866,24 +862,29 @@ function unpackReads(packed: ReadBatchResult, compressed: boolean): SourceRead[]
   return reads;
 }
 
+/** The value of a committed link (folders are {@link FOLDER}, files 2 and up). */
+const LINK = 1;
+
 /**
- * A 32-bit fingerprint of a committed file's size and mtime (bit 0 says
- * whether the mtime is part of it); 0 for entries that are not files.
+ * The value a committed entry is kept with: {@link FOLDER} for a folder,
+ * {@link LINK} for a link, and for a file a 32-bit fingerprint of its size
+ * and mtime with bit 1 set (bit 0 says whether the mtime is part of it).
  */
 function fingerprint(entry: { entryType?: string; origSize: number; mtime?: number }): number {
-  if (entry.entryType !== undefined && entry.entryType !== "file") return 0;
+  if (entry.entryType === "dir") return FOLDER;
+  if (entry.entryType === "symlink") return LINK;
   const split = (n: number) => (n % 0x100000000) ^ Math.floor(n / 0x100000000);
   let h = Math.imul(split(entry.origSize) ^ 0x5bd1e995, 0x9e3779b1);
   if (entry.mtime !== undefined) {
     h = Math.imul(h ^ split(Math.round(entry.mtime * 1000)), 0x85ebca6b);
   }
   h ^= h >>> 15;
-  return (((h << 1) | (entry.mtime !== undefined ? 1 : 0)) >>> 0) || 1;
+  return ((h << 2) | 2 | (entry.mtime !== undefined ? 1 : 0)) >>> 0;
 }
 
 /** `null` when an already-committed file is unchanged on disk, else a report that it changed. */
 function staleCheck(item: WalkEntry, committed: number): LoadedItem | null {
-  if (item.kind !== "file" || committed === 0) return null;
+  if (item.kind !== "file" || committed < 2) return null; // committed as a folder or link
   let info: Deno.FileInfo;
   try {
     info = Deno.lstatSync(item.path);

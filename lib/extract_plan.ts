@@ -12,7 +12,7 @@ import { UnsafeEntryError } from "./errors.ts";
 import type { IndexEntry } from "./format.ts";
 import type { ContainerReader } from "./container_reader.ts";
 import { RelpathSet } from "./_relpath_set.ts";
-import { PathGuard } from "./_path_guard.ts";
+import { FOLDER, PathGuard } from "./_path_guard.ts";
 
 /** Options of {@link planExtraction}. */
 export interface PlanOptions {
@@ -78,7 +78,7 @@ export async function planExtraction(
   const linkKeys = new RelpathSet();
   for await (const { entry } of reader.records()) {
     plan.entries++;
-    const clash = guard.admit(entry.relpath, entry.entryType !== "dir");
+    const clash = guard.admit(entry.relpath, entry.entryType === "dir" ? FOLDER : 1);
     if (clash !== undefined) {
       throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${clash}`);
     }
