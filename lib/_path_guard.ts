@@ -11,19 +11,40 @@
 
 import { RelpathSet } from "./_relpath_set.ts";
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /** The value of a folder entry; any other value marks a file or link (nothing may lie below it). */
 export const FOLDER = 0;
 
 /** Admits relpaths one by one, refusing those that clash with the ones admitted before. */
 export class PathGuard {
-  #seen = new RelpathSet(); // every key, with the caller's value (FOLDER for dir entries)
+  #seen: RelpathSet; // every key, with the caller's value (FOLDER for dir entries)
   #parents = new RelpathSet(); // every folder some admitted entry needs
   #foldCase: boolean;
   #lastParent = "";
 
-  /** @param foldCase treat names that differ only in case as equal */
-  constructor(foldCase = false) {
+  /**
+   * Create an empty guard.
+   *
+   * @param foldCase treat names that differ only in case as equal
+   * @param expected relpaths expected: sizes the table once instead of growing it (each growth
+   *   holds the old and the new table at once)
+   */
+  constructor(foldCase = false, expected = 1024) {
     this.#foldCase = foldCase;
+    this.#seen = new RelpathSet(expected);
+  }
+
+  /**
+   * About how many relpaths an NDJSON index of `bytes` bytes holds: entry lines of both tools
+   * take about 190 to 220 bytes; an index of shorter lines only makes the table grow once.
+   * Capped so a huge file does not reserve a table for more than 4 million entries up front.
+   *
+   * @param bytes size of the index in bytes
+   * @returns the expected number of entries
+   */
+  static expectedEntries(bytes: number): number {
+    return Math.min(4_000_000, Math.ceil(bytes / 190));
   }
 
   /** Number of relpaths admitted. */
@@ -80,7 +101,8 @@ export class PathGuard {
   }
 
   #key(relpath: string): string {
-    const nfc = relpath.normalize("NFC");
+    // ASCII is its own NFC form: skip normalize(), which allocates a copy per call.
+    const nfc = PRINTABLE_ASCII.test(relpath) ? relpath : relpath.normalize("NFC");
     return this.#foldCase ? nfc.toLowerCase() : nfc;
   }
 }

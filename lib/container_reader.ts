@@ -144,6 +144,11 @@ export class ContainerReader {
     }
   }
 
+  /** Size in bytes of the index (external file or embedded). */
+  get indexLength(): number {
+    return this.#indexFile?.size ?? this.#trailer?.indexLength ?? 0;
+  }
+
   /** Size in bytes of the container file. */
   get size(): number {
     return this.#file.size;

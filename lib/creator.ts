@@ -614,7 +614,7 @@ async function scanIndex(
   settings: Settings,
   options: CreateOptions,
 ): Promise<Omit<ResumeState, "containerFile" | "indexFile">> {
-  const committed = new PathGuard();
+  const committed = new PathGuard(false, PathGuard.expectedEntries(indexFile.size));
   if (indexFile.size === 0) {
     if (containerFile.size > 0) {
       // Payloads written, no entry committed: a crash before the first index batch.

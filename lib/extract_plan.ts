@@ -69,7 +69,10 @@ export async function planExtraction(
     totalBytes: 0,
     payloadBytes: 0,
   };
-  const guard = new PathGuard(options.foldCase ?? false);
+  const guard = new PathGuard(
+    options.foldCase ?? false,
+    PathGuard.expectedEntries(reader.indexLength),
+  );
   const key = (relpath: string) => {
     const nfc = relpath.normalize("NFC");
     return options.foldCase ? nfc.toLowerCase() : nfc;

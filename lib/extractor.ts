@@ -208,7 +208,7 @@ function currentUmask(): number {
 
 const BATCH_FILES = 64;
 const BATCH_BYTES = 1 << 20;
-const IN_FLIGHT_BYTES = 16 << 20;
+const IN_FLIGHT_BYTES = 8 << 20;
 const WORKER_THRESHOLD = 512;
 
 class ExtractJob {
@@ -449,7 +449,7 @@ class ExtractJob {
     this.#inFlight.add(task);
     this.#inFlightBytes += packed.length;
     // Bounded by count and by bytes: small payloads may be up to 1 MiB each.
-    while (this.#inFlight.size >= 8 * this.#pool.size || this.#inFlightBytes > IN_FLIGHT_BYTES) {
+    while (this.#inFlight.size >= 6 * this.#pool.size || this.#inFlightBytes > IN_FLIGHT_BYTES) {
       await Promise.race(this.#inFlight);
     }
   }
