@@ -29,6 +29,7 @@ import {
   UsageError,
 } from "./mod.ts";
 import type { CreateOptions, ExtractOptions, IndexEntry } from "./mod.ts";
+import { writeAll } from "./lib/file_layer.ts";
 
 /** Where the command prints. */
 export interface CliIo {
@@ -47,9 +48,7 @@ const VERSION = "0.1.0";
 const DEFAULT_IO: CliIo = {
   stdout: (text) => console.log(text),
   stderr: (text) => console.error(text),
-  writeBytes: async (bytes) => {
-    for (let w = 0; w < bytes.length;) w += await Deno.stdout.write(bytes.subarray(w));
-  },
+  writeBytes: (bytes) => writeAll(Deno.stdout, bytes),
   isTerminal: Deno.stderr.isTerminal(),
 };
 

@@ -13,6 +13,20 @@ import { RelpathSet } from "./_relpath_set.ts";
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
+/**
+ * The key two relpaths share when they name the same file: NFC form, lower case where case is
+ * folded.
+ *
+ * @param relpath a relpath
+ * @param foldCase whether case is folded
+ * @returns the key
+ */
+export function pathKey(relpath: string, foldCase: boolean): string {
+  // ASCII is its own NFC form: skip normalize(), which allocates a copy per call.
+  const nfc = PRINTABLE_ASCII.test(relpath) ? relpath : relpath.normalize("NFC");
+  return foldCase ? nfc.toLowerCase() : nfc;
+}
+
 /** The value of a folder entry; any other value marks a file or link (nothing may lie below it). */
 export const FOLDER = 0;
 
@@ -101,8 +115,6 @@ export class PathGuard {
   }
 
   #key(relpath: string): string {
-    // ASCII is its own NFC form: skip normalize(), which allocates a copy per call.
-    const nfc = PRINTABLE_ASCII.test(relpath) ? relpath : relpath.normalize("NFC");
-    return this.#foldCase ? nfc.toLowerCase() : nfc;
+    return pathKey(relpath, this.#foldCase);
   }
 }

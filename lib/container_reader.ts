@@ -12,7 +12,7 @@ import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { createGunzip } from "node:zlib";
 import { ContainerFormatError, CtnrError, IntegrityError } from "./errors.ts";
 import { findTrailer, type IndexEntry, type RandomAccess, type TrailerLocation } from "./format.ts";
-import { openRandomAccess } from "./file_layer.ts";
+import { openRandomAccess, readRange } from "./file_layer.ts";
 import { shaMismatch } from "./_extract_file.ts";
 import { IndexReader, type IndexRecord } from "./index_reader.ts";
 
@@ -302,8 +302,8 @@ export class ContainerReader {
 
   async #storedSha256(entry: IndexEntry): Promise<string> {
     const hash = createHash("sha256");
-    for (let at = 0; at < entry.payloadSize; at += 8 << 20) {
-      hash.update(await this.readStored(entry, at, Math.min(8 << 20, entry.payloadSize - at)));
+    for await (const bytes of readRange(this.#file, entry.offset, entry.payloadSize)) {
+      hash.update(bytes);
     }
     return hash.digest("hex");
   }

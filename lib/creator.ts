@@ -14,13 +14,21 @@ import { createHash } from "node:crypto";
 import { dirname, resolve } from "node:path";
 import { ConflictError, InterruptedError, SourceError, UsageError } from "./errors.ts";
 import {
+  EMPTY_SHA256,
   encodeEntry,
   encodeFooter,
   encodeTrailerHeader,
   findTrailer,
   type IndexEntry,
 } from "./format.ts";
-import { DENO_FILE_LAYER, type FileLayer, type LayerFile, openRandomAccess } from "./file_layer.ts";
+import {
+  DENO_FILE_LAYER,
+  type FileLayer,
+  type LayerFile,
+  openRandomAccess,
+  readRange,
+  writeAll,
+} from "./file_layer.ts";
 import { IndexReader } from "./index_reader.ts";
 import { FOLDER, PathGuard } from "./_path_guard.ts";
 import { loadSourceFile, sha256Hex, type SourceRead } from "./_source_file.ts";
@@ -116,7 +124,6 @@ export interface CreateResult {
 }
 
 const WRITE_BATCH = 4 << 20;
-const COPY_BLOCK = 8 << 20;
 
 /**
  * Pack the folder `src` into the container file `container`.
@@ -595,11 +602,8 @@ async function recoverIndexFromTrailer(
   const tmp = `${settings.indexPath}.ctnr-tmp`;
   const out = await Deno.open(tmp, { write: true, create: true, truncate: true });
   try {
-    for (let done = 0; done < trailer.indexLength;) {
-      const n = Math.min(COPY_BLOCK, trailer.indexLength - done);
-      const bytes = await containerFile.readAt(trailer.indexOffset + done, n);
-      for (let w = 0; w < bytes.length;) w += await out.write(bytes.subarray(w));
-      done += n;
+    for await (const bytes of readRange(containerFile, trailer.indexOffset, trailer.indexLength)) {
+      await writeAll(out, bytes);
     }
     await out.sync();
   } finally {
@@ -696,11 +700,7 @@ async function scanIndex(
 
 async function payloadMatches(file: LayerFile, entry: IndexEntry): Promise<boolean> {
   const hash = createHash("sha256");
-  for (let done = 0; done < entry.payloadSize;) {
-    const n = Math.min(COPY_BLOCK, entry.payloadSize - done);
-    hash.update(await file.readAt(entry.offset + done, n));
-    done += n;
-  }
+  for await (const bytes of readRange(file, entry.offset, entry.payloadSize)) hash.update(bytes);
   return hash.digest("hex") === entry.sha256;
 }
 
@@ -951,7 +951,7 @@ class BatchWriter {
       offset: 0,
       payloadSize: 0,
       origSize: 0,
-      sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+      sha256: EMPTY_SHA256,
       compressed: false,
     };
     if (walk.kind === "file") {
@@ -1099,11 +1099,7 @@ class BatchWriter {
 async function appendTrailer(container: LayerFile, index: LayerFile): Promise<void> {
   const length = index.size;
   await container.append(encodeTrailerHeader(length));
-  for (let done = 0; done < length;) {
-    const n = Math.min(COPY_BLOCK, length - done);
-    await container.append(await index.readAt(done, n));
-    done += n;
-  }
+  for await (const bytes of readRange(index, 0, length)) await container.append(bytes);
   await container.append(encodeFooter(length));
   await container.sync();
 }

@@ -12,7 +12,7 @@ import { UnsafeEntryError } from "./errors.ts";
 import type { IndexEntry } from "./format.ts";
 import type { ContainerReader } from "./container_reader.ts";
 import { RelpathSet } from "./_relpath_set.ts";
-import { FOLDER, PathGuard } from "./_path_guard.ts";
+import { FOLDER, PathGuard, pathKey } from "./_path_guard.ts";
 
 /** Options of {@link planExtraction}. */
 export interface PlanOptions {
@@ -73,10 +73,7 @@ export async function planExtraction(
     options.foldCase ?? false,
     PathGuard.expectedEntries(reader.indexLength),
   );
-  const key = (relpath: string) => {
-    const nfc = relpath.normalize("NFC");
-    return options.foldCase ? nfc.toLowerCase() : nfc;
-  };
+  const key = (relpath: string) => pathKey(relpath, options.foldCase ?? false);
   const links: IndexEntry[] = [];
   const linkKeys = new RelpathSet();
   for await (const { entry } of reader.records()) {
@@ -85,7 +82,6 @@ export async function planExtraction(
     if (clash !== undefined) {
       throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${clash}`);
     }
-    const k = key(entry.relpath);
     if (entry.entryType === "file") {
       plan.files++;
       plan.totalBytes += entry.origSize;
@@ -95,7 +91,7 @@ export async function planExtraction(
       plan.symlinks++;
       if (!options.allowUnsafeLinks) {
         links.push(entry);
-        linkKeys.add(k);
+        linkKeys.add(key(entry.relpath));
       }
     }
   }

@@ -31,6 +31,7 @@ import {
   writeFileJob,
 } from "./_extract_file.ts";
 import { WorkerPool } from "./_worker_pool.ts";
+import { writeAll } from "./file_layer.ts";
 import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
 
 /** Options of {@link extractContainer}. */
@@ -479,7 +480,7 @@ class ExtractJob {
     try {
       try {
         for await (const piece of this.#reader.open(entry, { chunkSize: this.#chunkSize })) {
-          for (let w = 0; w < piece.length;) w += await file.write(piece.subarray(w));
+          await writeAll(file, piece);
         }
         if (this.#settings.fsync) await file.sync();
         await Deno.chmod(job.tmp, job.mode);

@@ -32,6 +32,41 @@ export interface FileLayer {
   open(path: string): Promise<LayerFile>;
 }
 
+/**
+ * Read `length` bytes from `start` in blocks, one block in memory at a time.
+ *
+ * @param source where to read
+ * @param start offset in bytes
+ * @param length bytes to read
+ * @param block size in bytes of each piece (default 8 MiB)
+ * @returns the pieces, in order
+ */
+export async function* readRange(
+  source: RandomAccess,
+  start: number,
+  length: number,
+  block = 8 << 20,
+): AsyncGenerator<Uint8Array> {
+  for (let done = 0; done < length;) {
+    const n = Math.min(block, length - done);
+    yield await source.readAt(start + done, n);
+    done += n;
+  }
+}
+
+/**
+ * Write all of `bytes` (a single `write` call may take fewer).
+ *
+ * @param file where to write
+ * @param bytes what to write
+ */
+export async function writeAll(
+  file: { write(bytes: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  for (let w = 0; w < bytes.length;) w += await file.write(bytes.subarray(w));
+}
+
 /** The real file layer over `Deno.open`. */
 export const DENO_FILE_LAYER: FileLayer = {
   async open(path: string): Promise<LayerFile> {
@@ -105,10 +140,7 @@ class DenoLayerFile implements LayerFile {
   }
 
   async append(bytes: Uint8Array): Promise<void> {
-    let written = 0;
-    while (written < bytes.length) {
-      written += await this.#file.write(bytes.subarray(written));
-    }
+    await writeAll(this.#file, bytes);
     this.#size += bytes.length;
   }
 
