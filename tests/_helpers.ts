@@ -6,7 +6,7 @@
  */
 
 import { main } from "../cli.ts";
-import type { RandomAccess } from "../mod.ts";
+import { ContainerFormatError, type RandomAccess } from "../mod.ts";
 
 /** A tree to build: file contents, `{ dir: true }` for a folder, `{ symlink }` for a link. */
 export type TreeSpec = Record<
@@ -209,10 +209,21 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** A {@link RandomAccess} over bytes in memory. */
-export function memorySource(bytes: Uint8Array): RandomAccess {
-  return {
+/**
+ * A {@link RandomAccess} over bytes in memory that counts the bytes read and, like a real file,
+ * fails a read past the end with {@link ContainerFormatError}.
+ */
+export function memorySource(bytes: Uint8Array): RandomAccess & { bytesRead: number } {
+  const source = {
     size: bytes.length,
-    readAt: (position, length) => Promise.resolve(bytes.slice(position, position + length)),
+    bytesRead: 0,
+    readAt(position: number, length: number): Promise<Uint8Array> {
+      if (position < 0 || position + length > bytes.length) {
+        return Promise.reject(new ContainerFormatError(`Cannot read ${length} at ${position}`));
+      }
+      source.bytesRead += length;
+      return Promise.resolve(bytes.slice(position, position + length));
+    },
   };
+  return source;
 }

@@ -8,11 +8,10 @@ import {
   findTrailer,
   type IndexEntry,
   parseEntry,
-  type RandomAccess,
   TRAILER_MAGIC,
 } from "../lib/format.ts";
 import { ContainerFormatError, IndexFormatError } from "../lib/errors.ts";
-import { concatBytes } from "./_helpers.ts";
+import { concatBytes, memorySource } from "./_helpers.ts";
 
 const SHA = "600e2a79d804343098b6dea54547b1bdb0a7e70ba7f0441d1b2f376e9318464f";
 const encoder = new TextEncoder();
@@ -349,22 +348,6 @@ for (const [what, entry] of ROUND_TRIP) {
 // ---------------------------------------------------------------------------
 // findTrailer
 
-/** A byte source in memory that counts the bytes read. */
-function memory(bytes: Uint8Array): RandomAccess & { bytesRead: number } {
-  const source = {
-    size: bytes.length,
-    bytesRead: 0,
-    readAt(position: number, length: number): Promise<Uint8Array> {
-      if (position < 0 || position + length > bytes.length) {
-        return Promise.reject(new ContainerFormatError(`Cannot read ${length} at ${position}`));
-      }
-      source.bytesRead += length;
-      return Promise.resolve(bytes.slice(position, position + length));
-    },
-  };
-  return source;
-}
-
 function ndjson(count: number, padding = ""): Uint8Array {
   const lines: string[] = [];
   for (let i = 0; i < count; i++) {
@@ -391,7 +374,7 @@ function container(payload: Uint8Array, index: Uint8Array, footer: boolean): Uin
 Deno.test("findTrailer finds ctnr's footer with two small reads", async () => {
   const payload = new Uint8Array(3 << 20).fill(7);
   const index = ndjson(3);
-  const source = memory(container(payload, index, true));
+  const source = memorySource(container(payload, index, true));
   const found = await findTrailer(source);
   assert.deepEqual(found, {
     trailerOffset: payload.length,
@@ -405,7 +388,7 @@ Deno.test("findTrailer finds ctnr's footer with two small reads", async () => {
 Deno.test("findTrailer finds the original tool's trailer without a footer by scan", async () => {
   const payload = encoder.encode("hello world, some payload bytes");
   const index = ndjson(5);
-  const found = await findTrailer(memory(container(payload, index, false)));
+  const found = await findTrailer(memorySource(container(payload, index, false)));
   assert.deepEqual(found, {
     trailerOffset: payload.length,
     indexOffset: payload.length + 16,
@@ -418,7 +401,7 @@ Deno.test("findTrailer finds the original tool's trailer before an index over 5 
   const index = ndjson(60_000, "-" + "p".repeat(40));
   assert.ok(index.length > 5 * 1024 * 1024, `index is ${index.length} bytes`);
   const payload = new Uint8Array(1000).fill(1);
-  const found = await findTrailer(memory(container(payload, index, false)));
+  const found = await findTrailer(memorySource(container(payload, index, false)));
   assert.ok(found !== null, "trailer not found");
   assert.equal(found.trailerOffset, payload.length);
   assert.equal(found.indexLength, index.length);
@@ -428,7 +411,7 @@ Deno.test("findTrailer finds the original tool's trailer before an index over 5 
 Deno.test("findTrailer finds the original trailer when the index is the whole file tail", async () => {
   // No payload at all: the trailer starts at byte 0.
   const index = ndjson(2);
-  const found = await findTrailer(memory(container(new Uint8Array(0), index, false)));
+  const found = await findTrailer(memorySource(container(new Uint8Array(0), index, false)));
   assert.equal(found?.trailerOffset, 0);
   assert.equal(found?.indexLength, index.length);
 });
@@ -446,7 +429,7 @@ Deno.test("findTrailer is not confused by a payload that holds the trailer magic
   // A second decoy, bare magic, right before the real trailer.
   const bytes = container(payload, index, false);
   assert.equal(bytes.length, total + TRAILER_MAGIC.length);
-  const found = await findTrailer(memory(bytes));
+  const found = await findTrailer(memorySource(bytes));
   assert.equal(found?.trailerOffset, payload.length);
   assert.equal(found?.indexLength, index.length);
 });
@@ -454,24 +437,24 @@ Deno.test("findTrailer is not confused by a payload that holds the trailer magic
 Deno.test("findTrailer finds a trailer whose header straddles a 1 MiB scan block", async () => {
   const index = encoder.encode("x".repeat((1 << 20) - 8));
   const payload = new Uint8Array(100);
-  const found = await findTrailer(memory(container(payload, index, false)));
+  const found = await findTrailer(memorySource(container(payload, index, false)));
   assert.equal(found?.trailerOffset, 100);
   assert.equal(found?.indexLength, index.length);
 });
 
 Deno.test("findTrailer returns null when there is no trailer", async () => {
   for (const bytes of [new Uint8Array(0), new Uint8Array(10), new Uint8Array(100_000).fill(0x43)]) {
-    assert.equal(await findTrailer(memory(bytes)), null);
+    assert.equal(await findTrailer(memorySource(bytes)), null);
   }
   // Magic present but its length does not end at the end of the file.
   const wrong = concatBytes([encodeTrailerHeader(999), ndjson(1)]);
-  assert.equal(await findTrailer(memory(wrong)), null);
+  assert.equal(await findTrailer(memorySource(wrong)), null);
 });
 
 Deno.test("findTrailer with scan false ignores the original tool's trailer", async () => {
   const bytes = container(encoder.encode("abc"), ndjson(2), false);
-  assert.equal(await findTrailer(memory(bytes), { scan: false }), null);
-  assert.notEqual(await findTrailer(memory(bytes)), null);
+  assert.equal(await findTrailer(memorySource(bytes), { scan: false }), null);
+  assert.notEqual(await findTrailer(memorySource(bytes)), null);
 });
 
 const BAD_FOOTERS: [string, (index: Uint8Array) => Uint8Array][] = [
@@ -505,7 +488,7 @@ const BAD_FOOTERS: [string, (index: Uint8Array) => Uint8Array][] = [
 for (const [what, build] of BAD_FOOTERS) {
   Deno.test(`findTrailer refuses ${what}`, async () => {
     await assert.rejects(
-      () => findTrailer(memory(build(ndjson(2)))),
+      () => findTrailer(memorySource(build(ndjson(2)))),
       (error: unknown) => {
         assert.ok(error instanceof ContainerFormatError, `got ${error}`);
         assert.match(error.message, /footer/);
@@ -519,7 +502,7 @@ Deno.test("findTrailer with at accepts only a trailer at that offset", async () 
   const payload = encoder.encode("0123456789");
   const index = ndjson(2);
   for (const footer of [false, true]) {
-    const source = memory(container(payload, index, footer));
+    const source = memorySource(container(payload, index, footer));
     assert.deepEqual(await findTrailer(source, { at: payload.length }), {
       trailerOffset: payload.length,
       indexOffset: payload.length + 16,
@@ -537,5 +520,5 @@ Deno.test("findTrailer with at ignores a decoy footer before that offset", async
   // `at` at the end of the indexed payloads, no trailer is reported.
   const inner = container(encoder.encode("inner payload"), ndjson(1), true);
   const outer = concatBytes([encoder.encode("first payload"), inner]);
-  assert.equal(await findTrailer(memory(outer), { at: outer.length }), null);
+  assert.equal(await findTrailer(memorySource(outer), { at: outer.length }), null);
 });

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { IndexReader, type IndexReaderOptions, type IndexRecord } from "../lib/index_reader.ts";
-import { EMPTY_SHA256, encodeEntry, type IndexEntry, type RandomAccess } from "../lib/format.ts";
-import { ContainerFormatError, IndexFormatError } from "../lib/errors.ts";
-import { concatBytes } from "./_helpers.ts";
+import { EMPTY_SHA256, encodeEntry, type IndexEntry } from "../lib/format.ts";
+import { IndexFormatError } from "../lib/errors.ts";
+import { concatBytes, memorySource } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 
@@ -208,7 +208,7 @@ Deno.test("IndexReader refuses invalid UTF-8", async () => {
 
 Deno.test("IndexReader fails fast on a 5 MB line without a newline", async () => {
   const bytes = new Uint8Array(5_000_000).fill(0x61);
-  const source = memory(bytes);
+  const source = memorySource(bytes);
   const started = performance.now();
   await assert.rejects(
     async () => {
@@ -294,7 +294,7 @@ Deno.test("IndexReader reads a start/length range inside a bigger buffer", async
   const index = encoder.encode(originalLine("a", 0, 1) + originalLine("ü", 1, 2));
   const before = encoder.encode("payload bytes {not an index}\n");
   const after = encoder.encode("\n{garbage after the index");
-  const source = memory(concatBytes([before, index, after]));
+  const source = memorySource(concatBytes([before, index, after]));
   const reader = new IndexReader(source, { start: before.length, length: index.length });
   const records: IndexRecord[] = [];
   for await (const record of reader.records()) records.push(record);
@@ -305,7 +305,7 @@ Deno.test("IndexReader reads a start/length range inside a bigger buffer", async
 
 Deno.test("IndexReader reads a JSON array in a start/length range", async () => {
   const index = encoder.encode(JSON.stringify([wire("a", 0, 1)]));
-  const source = memory(concatBytes([encoder.encode("xyz"), index, encoder.encode("]]]")]));
+  const source = memorySource(concatBytes([encoder.encode("xyz"), index, encoder.encode("]]]")]));
   const reader = new IndexReader(source, { start: 3, length: index.length });
   const names: string[] = [];
   for await (const record of reader.records()) names.push(record.entry.relpath);
@@ -313,7 +313,7 @@ Deno.test("IndexReader reads a JSON array in a start/length range", async () => 
 });
 
 Deno.test("IndexReader refuses a range outside its source", () => {
-  const source = memory(new Uint8Array(10));
+  const source = memorySource(new Uint8Array(10));
   assert.throws(() => new IndexReader(source, { start: 5, length: 6 }), RangeError);
   assert.throws(() => new IndexReader(source, { start: -1 }), RangeError);
   assert.throws(() => new IndexReader(source, { start: 11 }), RangeError);
@@ -357,28 +357,12 @@ function entry(relpath: string, offset: number, size: number): IndexEntry {
   };
 }
 
-/** A byte source in memory that counts the bytes read. */
-function memory(bytes: Uint8Array): RandomAccess & { bytesRead: number } {
-  const source = {
-    size: bytes.length,
-    bytesRead: 0,
-    readAt(position: number, length: number): Promise<Uint8Array> {
-      if (position < 0 || position + length > bytes.length) {
-        return Promise.reject(new ContainerFormatError(`Cannot read ${length} at ${position}`));
-      }
-      source.bytesRead += length;
-      return Promise.resolve(bytes.slice(position, position + length));
-    },
-  };
-  return source;
-}
-
 async function readAll(
   text: string | Uint8Array,
   options: IndexReaderOptions = {},
 ): Promise<{ records: IndexRecord[]; reader: IndexReader }> {
   const bytes = typeof text === "string" ? encoder.encode(text) : text;
-  const reader = new IndexReader(memory(bytes), options);
+  const reader = new IndexReader(memorySource(bytes), options);
   const records: IndexRecord[] = [];
   for await (const record of reader.records()) records.push(record);
   return { records, reader };
