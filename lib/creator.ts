@@ -35,7 +35,7 @@ import { loadSourceFile, sha256Hex, type SourceRead } from "./_source_file.ts";
 import { WorkerPool } from "./_worker_pool.ts";
 import type { ReadBatch, ReadBatchResult } from "./_create_worker.ts";
 import { StatusFile, type StatusFormat } from "./status_file.ts";
-import { checkSourceFolder, type WalkEntry, walkTree } from "./walk.ts";
+import { checkSourceFolder, type WalkEntry, walkTreeBatches } from "./walk.ts";
 
 /** Options of {@link createContainer}. */
 export interface CreateOptions {
@@ -223,7 +223,7 @@ export async function createContainer(
   const writer = new BatchWriter(containerFile, indexFile, state.payloadEnd, settings, options);
   let interrupted: "SIGINT" | "SIGTERM" | undefined;
   try {
-    const walk = walkTree(src, {
+    const walk = walkTreeBatches(src, {
       exclude,
       onError: (error) => {
         result.sourceErrors++;
@@ -237,83 +237,86 @@ export async function createContainer(
       options.concurrency ?? defaultWorkers(settings.compress),
     );
     let processed = 0;
-    for await (const item of loaded) {
-      if (options.signal?.aborted) {
-        interrupted = options.signal.reason === "SIGTERM" ? "SIGTERM" : "SIGINT";
-        break;
-      }
-      if (item === null) {
-        result.alreadyPresent++;
+    reading: for await (const items of loaded) {
+      for (const item of items) {
+        if (options.signal?.aborted) {
+          interrupted = options.signal.reason === "SIGTERM" ? "SIGTERM" : "SIGINT";
+          break reading;
+        }
+        if (item === null) {
+          result.alreadyPresent++;
+          processed++;
+          continue;
+        }
+        if ("error" in item) {
+          result.sourceErrors++;
+          options.onSourceError?.(item.error);
+          continue;
+        }
+        if ("stale" in item) {
+          result.alreadyPresent++;
+          result.staleEntries++;
+          processed++;
+          options.onWarning?.(item.stale);
+          continue;
+        }
+        if ("leftOut" in item) {
+          result.leftOut++;
+          options.onWarning?.(item.leftOut);
+          continue;
+        }
+        // Only a resume can clash: one walk never yields two equal or nested-in-a-file paths.
+        const clash = state.entries === 0
+          ? undefined
+          : state.committed.admit(item.walk.relpath, item.walk.kind === "dir" ? FOLDER : LINK);
+        if (clash !== undefined) {
+          // On resume the tree can have changed: a folder where a file was committed, an NFC twin.
+          result.sourceErrors++;
+          options.onSourceError?.(
+            new SourceError(
+              `Cannot store "${item.walk.relpath}": ${clash} already in the container; ` +
+                `rename it, or pack into a new container`,
+            ),
+          );
+          continue;
+        }
+        let entry: IndexEntry;
+        try {
+          const added = writer.add(item);
+          entry = added instanceof Promise ? await added : added;
+        } catch (error) {
+          if (!(error instanceof SourceError)) throw error;
+          result.sourceErrors++;
+          options.onSourceError?.(error);
+          continue;
+        }
+        result.added++;
+        result.payloadBytes += entry.payloadSize;
+        result.origBytes += entry.origSize;
         processed++;
-        continue;
-      }
-      if ("error" in item) {
-        result.sourceErrors++;
-        options.onSourceError?.(item.error);
-        continue;
-      }
-      if ("stale" in item) {
-        result.alreadyPresent++;
-        result.staleEntries++;
-        processed++;
-        options.onWarning?.(item.stale);
-        continue;
-      }
-      if ("leftOut" in item) {
-        result.leftOut++;
-        options.onWarning?.(item.leftOut);
-        continue;
-      }
-      // Only a resume can clash: one walk never yields two equal or nested-in-a-file paths.
-      const clash = state.entries === 0
-        ? undefined
-        : state.committed.admit(item.walk.relpath, item.walk.kind === "dir" ? FOLDER : LINK);
-      if (clash !== undefined) {
-        // On resume the tree can have changed: a folder where a file was committed, an NFC twin.
-        result.sourceErrors++;
-        options.onSourceError?.(
-          new SourceError(
-            `Cannot store "${item.walk.relpath}": ${clash} already in the container; ` +
-              `rename it, or pack into a new container`,
-          ),
-        );
-        continue;
-      }
-      let entry: IndexEntry;
-      try {
-        entry = await writer.add(item);
-      } catch (error) {
-        if (!(error instanceof SourceError)) throw error;
-        result.sourceErrors++;
-        options.onSourceError?.(error);
-        continue;
-      }
-      result.added++;
-      result.payloadBytes += entry.payloadSize;
-      result.origBytes += entry.origSize;
-      processed++;
-      const progress: CreateProgress = {
-        processedFiles: processed,
-        bytesWritten: result.payloadBytes,
-        currentFile: entry.relpath,
-      };
-      if (totals) {
-        progress.totalFiles = totals.files;
-        progress.totalBytes = totals.bytes;
-      }
-      options.onProgress?.(progress);
-      if (status) {
-        const elapsed = (Date.now() - startTime.getTime()) / 1000;
-        const speed = elapsed > 0 ? Math.round(result.payloadBytes / elapsed) : 0;
-        await status.update({
-          processed_files: processed,
-          bytes_written: result.payloadBytes,
-          current_file: entry.relpath,
-          speed_bps: speed,
-          eta_seconds: totals && speed > 0
-            ? Math.max(0, Math.round((totals.bytes - result.origBytes) / speed))
-            : "",
-        });
+        const progress: CreateProgress = {
+          processedFiles: processed,
+          bytesWritten: result.payloadBytes,
+          currentFile: entry.relpath,
+        };
+        if (totals) {
+          progress.totalFiles = totals.files;
+          progress.totalBytes = totals.bytes;
+        }
+        options.onProgress?.(progress);
+        if (status) {
+          const elapsed = (Date.now() - startTime.getTime()) / 1000;
+          const speed = elapsed > 0 ? Math.round(result.payloadBytes / elapsed) : 0;
+          await status.update({
+            processed_files: processed,
+            bytes_written: result.payloadBytes,
+            current_file: entry.relpath,
+            speed_bps: speed,
+            eta_seconds: totals && speed > 0
+              ? Math.max(0, Math.round((totals.bytes - result.origBytes) / speed))
+              : "",
+          });
+        }
       }
     }
     await writer.commit();
@@ -494,13 +497,15 @@ async function prescan(
 ): Promise<{ files: number; bytes: number }> {
   let files = 0;
   let bytes = 0;
-  for await (const item of walkTree(src, { exclude })) {
-    if (item.kind === "special") continue;
-    files++;
-    if (sizes && item.kind === "file") {
-      try {
-        bytes += Deno.lstatSync(item.path).size;
-      } catch { /* reported when it is read */ }
+  for await (const batch of walkTreeBatches(src, { exclude })) {
+    for (const item of batch) {
+      if (item.kind === "special") continue;
+      files++;
+      if (sizes && item.kind === "file") {
+        try {
+          bytes += Deno.lstatSync(item.path).size;
+        } catch { /* reported when it is read */ }
+      }
     }
   }
   return { files, bytes };
@@ -727,18 +732,18 @@ const BATCH_FILES = 64;
 const WORKER_THRESHOLD = 512;
 
 /**
- * Load the walk's items in order, `null` for those already in the index.
- * Small files are read in batches of 64 by a pool of read workers, up to
- * two batches a worker in flight, while the main thread walks and writes;
- * the first 512 files are read on the main thread, so small trees do not
- * pay for starting a worker.
+ * Load the walk's items in order, in batches, `null` for those already in
+ * the index. Small files are read in batches of 64 by a pool of read
+ * workers, up to eight batches a worker in flight, while the main thread
+ * walks and writes; the first 512 files are read on the main thread, so small
+ * trees do not pay for starting a worker.
  */
 async function* loadSources(
-  walk: AsyncIterable<WalkEntry>,
+  walk: AsyncIterable<WalkEntry[]>,
   committed: PathGuard,
   settings: Settings,
   workers: number,
-): AsyncGenerator<LoadedItem | null> {
+): AsyncGenerator<(LoadedItem | null)[]> {
   let pool: WorkerPool<ReadBatch, ReadBatchResult> | undefined;
   const queue: Promise<(LoadedItem | null)[]>[] = [];
   let batch: WalkEntry[] = [];
@@ -754,14 +759,16 @@ async function* loadSources(
     queue.push(pending);
   };
   try {
-    for await (const item of walk) {
-      batch.push(item);
-      if (item.kind === "file") files++;
-      if (batch.length >= BATCH_FILES) send();
-      while (queue.length > Math.max(2, 8 * workers)) yield* await queue.shift()!;
+    for await (const walked of walk) {
+      for (const item of walked) {
+        batch.push(item);
+        if (item.kind === "file") files++;
+        if (batch.length >= BATCH_FILES) send();
+      }
+      while (queue.length > Math.max(2, 8 * workers)) yield await queue.shift()!;
     }
     if (batch.length > 0) send();
-    while (queue.length > 0) yield* await queue.shift()!;
+    while (queue.length > 0) yield await queue.shift()!;
   } finally {
     pool?.terminate();
   }
@@ -943,7 +950,33 @@ class BatchWriter {
     this.#options = options;
   }
 
-  async add(item: ReadyItem): Promise<IndexEntry> {
+  /**
+   * Append one item: its payload to the write buffer, its line to the pending index batch.
+   * Synchronous (no promise to await) unless the buffer must be written, the container
+   * fsynced, the index batch committed or a large file streamed: per file, an await costs
+   * about as much as copying its 4 KiB.
+   */
+  add(item: ReadyItem): IndexEntry | Promise<IndexEntry> {
+    const payload = item.payload;
+    if (
+      (item.walk.kind === "file" &&
+        (payload === undefined || this.#buffered + payload.length > this.#buffer.length)) ||
+      this.#sinceSync + 1 >= this.#settings.fsyncEvery ||
+      this.#lines.length + 1 >= this.#settings.indexBatch
+    ) return this.#addAsync(item);
+    const entry = this.#entryOf(item);
+    if (payload !== undefined) {
+      this.#buffer.set(payload, this.#buffered);
+      this.#buffered += payload.length;
+    }
+    this.#sinceSync++;
+    this.#lines.push(encodeEntry(entry));
+    this.#entries.push(entry);
+    return entry;
+  }
+
+  /** The index entry of an item, its file payload placed at the end of the write buffer. */
+  #entryOf(item: ReadyItem): IndexEntry {
     const walk = item.walk;
     const entry: IndexEntry = {
       relpath: walk.relpath,
@@ -958,14 +991,31 @@ class BatchWriter {
       entry.offset = this.#offset + this.#buffered;
       entry.compressed = this.#settings.compress;
       if (item.payload) {
-        await this.#put(item.payload);
         entry.payloadSize = item.payload.length;
         entry.origSize = item.size!;
         entry.sha256 = item.sha256!;
         if (item.origSha256) entry.origSha256 = item.origSha256;
+      }
+    } else if (walk.kind === "symlink") {
+      entry.linkTarget = walk.linkTarget!;
+    }
+    if (walk.mode !== undefined && walk.kind !== "symlink") entry.mode = walk.mode;
+    if (walk.mtime !== undefined) entry.mtime = walk.mtime;
+    return entry;
+  }
+
+  async #addAsync(item: ReadyItem): Promise<IndexEntry> {
+    const walk = item.walk;
+    if (walk.kind === "file") {
+      if (item.payload) {
+        if (this.#buffered + item.payload.length > this.#buffer.length) await this.#flush();
+      } else await this.#flush();
+    }
+    const entry = this.#entryOf(item);
+    if (walk.kind === "file") {
+      if (item.payload) {
+        await this.#put(item.payload);
       } else {
-        await this.#flush();
-        entry.offset = this.#offset;
         try {
           Object.assign(entry, await this.#stream(walk));
         } catch (error) {
@@ -977,11 +1027,7 @@ class BatchWriter {
           throw error;
         }
       }
-    } else if (walk.kind === "symlink") {
-      entry.linkTarget = walk.linkTarget!;
     }
-    if (walk.mode !== undefined && walk.kind !== "symlink") entry.mode = walk.mode;
-    if (walk.mtime !== undefined) entry.mtime = walk.mtime;
     this.#lines.push(encodeEntry(entry));
     this.#entries.push(entry);
     if (++this.#sinceSync >= this.#settings.fsyncEvery) {
