@@ -762,7 +762,13 @@ async function* loadSources(
     for await (const walked of walk) {
       for (const item of walked) {
         batch.push(item);
-        if (item.kind === "file") files++;
+        // Committed files are not read: only the others count towards starting the workers.
+        if (
+          item.kind === "file" &&
+          (committed.size === 0 || committed.get(item.relpath) === undefined)
+        ) {
+          files++;
+        }
         if (batch.length >= BATCH_FILES) send();
       }
       while (queue.length > Math.max(2, 8 * workers)) yield await queue.shift()!;

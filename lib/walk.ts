@@ -51,10 +51,14 @@ export async function* walkTree(
   options: WalkOptions = {},
 ): AsyncGenerator<WalkEntry, number> {
   const batches = walkTreeBatches(root, options);
-  for (;;) {
-    const next = await batches.next();
-    if (next.done) return next.value;
-    yield* next.value;
+  try {
+    for (;;) {
+      const next = await batches.next();
+      if (next.done) return next.value;
+      yield* next.value;
+    }
+  } finally {
+    await batches.return(0); // stopped early: end the walk too
   }
 }
 
@@ -101,16 +105,43 @@ export async function checkSourceFolder(root: string): Promise<void> {
   if (!info.isDirectory) throw new SourceError(`Cannot read source "${root}": not a folder`);
 }
 
-/** Collects entries until a batch is full. */
+/** Collects entries until a batch is full; gives the event loop a turn now and then. */
 class Batcher {
   items: WalkEntry[] = [];
+  /** Names listed since the event loop last had a turn. */
+  listed = 0;
+
   constructor(readonly size: number) {}
+
   take(): WalkEntry[] {
     const items = this.items;
     this.items = [];
     return items;
   }
+
+  /**
+   * One turn of the event loop once every `TURN_EVERY` names listed (a message through a fresh
+   * channel: about 30 us, where `setTimeout(0)` takes 2 ms here; a channel kept open would keep
+   * the process alive). Without it, a walk listed synchronously over a tree whose files are
+   * all skipped (a resume) never lets V8 run its garbage-collection tasks: at a million
+   * entries peak RSS rose from 211 to 260 MiB (bench/rss_1m.ts).
+   */
+  async turn(): Promise<void> {
+    if (this.listed < TURN_EVERY) return;
+    this.listed = 0;
+    await new Promise<void>((resolve) => {
+      const { port1, port2 } = new MessageChannel();
+      port1.onmessage = () => {
+        port1.close();
+        resolve();
+      };
+      port2.postMessage(0);
+      port2.close();
+    });
+  }
 }
+
+const TURN_EVERY = 1000;
 
 /** Yields a folder's subtree in batches; returns how many entries it recorded (dirs, files, links). */
 async function* walkFolder(
@@ -124,11 +155,13 @@ async function* walkFolder(
   // where the async iterator costs a promise per name.
   const listed: string[] = [];
   const kinds: number[] = [];
+  await out.turn();
   try {
     for (const item of Deno.readDirSync(path)) {
       listed.push(item.name);
       kinds.push(item.isFile ? FILE : item.isDirectory ? DIR : item.isSymlink ? LINK : SPECIAL);
     }
+    out.listed += listed.length;
   } catch (error) {
     options.onError?.(
       new SourceError(`Cannot list folder "${relpath || "."}": ${(error as Error).message}`, {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { compareCodePoints, walkTree } from "../lib/walk.ts";
+import { compareCodePoints, walkTree, walkTreeBatches } from "../lib/walk.ts";
 import { SourceError } from "../mod.ts";
 import { withTempDir, writeTree } from "./_helpers.ts";
 
@@ -60,5 +60,42 @@ Deno.test("walkTree reports unlistable sources and unportable names, then goes o
     assert.deepEqual(seen, ["ok.txt"]);
     assert.equal(errors.length, 1);
     assert.match(errors[0]!, /back\\slash.*backslash/);
+  });
+});
+
+Deno.test("walkTreeBatches yields walkTree's entries in arrays of at most batchSize", async () => {
+  await withTempDir(async (dir) => {
+    const tree: Record<string, string> = {};
+    for (let d = 0; d < 5; d++) for (let f = 0; f < 300; f++) tree[`d${d}/f${f}`] = "x";
+    tree["empty"] = "";
+    await writeTree(`${dir}/src`, { ...tree, "e": { dir: true } });
+    const flat: string[] = [];
+    for await (const item of walkTree(`${dir}/src`)) flat.push(`${item.kind}:${item.relpath}`);
+    const sizes: number[] = [];
+    const batched: string[] = [];
+    const walk = walkTreeBatches(`${dir}/src`, {}, 100);
+    for (;;) {
+      const next = await walk.next();
+      if (next.done) {
+        assert.equal(next.value, 1502); // files, the empty file and the empty folder
+        break;
+      }
+      sizes.push(next.value.length);
+      batched.push(...next.value.map((item) => `${item.kind}:${item.relpath}`));
+    }
+    assert.deepEqual(batched, flat);
+    assert.equal(flat.length, 1502);
+    assert.ok(sizes.every((n) => n > 0 && n <= 100), `batch sizes ${sizes}`);
+  });
+});
+
+Deno.test("walkTree stopped early leaves nothing running (the test sanitizers check)", async () => {
+  await withTempDir(async (dir) => {
+    const tree: Record<string, string> = {};
+    for (let d = 0; d < 3; d++) for (let f = 0; f < 1200; f++) tree[`d${d}/f${f}`] = "";
+    await writeTree(`${dir}/src`, tree);
+    let n = 0;
+    for await (const _ of walkTree(`${dir}/src`)) if (++n === 1500) break;
+    assert.equal(n, 1500);
   });
 });
