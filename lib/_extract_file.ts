@@ -35,6 +35,64 @@ export interface FileJob {
   verified?: boolean;
 }
 
+/** {@link FileJob}s in transferable form: see {@link packJobs}. */
+export interface PackedJobs {
+  /** Per job `relpath`, `target`, `tmp`, `sha256`, `origSha256` (or ""), each followed by NUL. */
+  strings: string;
+  /** Per job `origSize`, `mode`, `mtime` (NaN for null), flags (1 compressed, 2 verified). */
+  numbers: Float64Array<ArrayBuffer>;
+}
+
+/**
+ * Pack jobs for a worker: structured cloning one string and one typed array
+ * costs a fraction of cloning one object per file.
+ *
+ * @param jobs the jobs, in order
+ * @returns the packed form, read back by {@link unpackJobs}
+ */
+export function packJobs(jobs: FileJob[]): PackedJobs {
+  const numbers = new Float64Array(jobs.length * 4);
+  const parts: string[] = [];
+  jobs.forEach((job, i) => {
+    parts.push(job.relpath, job.target, job.tmp, job.sha256, job.origSha256 ?? "");
+    numbers[i * 4] = job.origSize;
+    numbers[i * 4 + 1] = job.mode;
+    numbers[i * 4 + 2] = job.mtime ?? NaN;
+    numbers[i * 4 + 3] = (job.compressed ? 1 : 0) | (job.verified ? 2 : 0);
+  });
+  parts.push("");
+  return { strings: parts.join("\0"), numbers };
+}
+
+/**
+ * The jobs of {@link packJobs}, rebuilt.
+ *
+ * @param packed the packed jobs
+ * @returns the jobs, in order
+ */
+export function unpackJobs(packed: PackedJobs): FileJob[] {
+  const strings = packed.strings.split("\0");
+  const { numbers } = packed;
+  const jobs: FileJob[] = [];
+  for (let i = 0; i < numbers.length / 4; i++) {
+    const flags = numbers[i * 4 + 3]!;
+    const mtime = numbers[i * 4 + 2]!;
+    jobs.push({
+      relpath: strings[i * 5]!,
+      target: strings[i * 5 + 1]!,
+      tmp: strings[i * 5 + 2]!,
+      sha256: strings[i * 5 + 3]!,
+      origSha256: strings[i * 5 + 4] || null,
+      origSize: numbers[i * 4]!,
+      mode: numbers[i * 4 + 1]!,
+      mtime: Number.isNaN(mtime) ? null : mtime,
+      compressed: (flags & 1) !== 0,
+      verified: (flags & 2) !== 0,
+    });
+  }
+  return jobs;
+}
+
 /** Run-wide settings of the writer. */
 export interface FileSettings {
   skipExisting: boolean;

@@ -168,6 +168,18 @@ export class ContainerReader {
    * @throws {ContainerFormatError} when an entry's payload lies past the payload area
    */
   async *records(options: { quiet?: boolean } = {}): AsyncGenerator<IndexRecord> {
+    for await (const batch of this.recordBatches(options)) yield* batch;
+  }
+
+  /**
+   * {@link ContainerReader.records} in batches (see {@link IndexReader.batches}).
+   *
+   * @param options `quiet`: send no warnings (for a second pass over the index)
+   * @returns arrays of records, in index order
+   * @throws {IndexFormatError} as {@link ContainerReader.records}
+   * @throws {ContainerFormatError} as {@link ContainerReader.records}
+   */
+  async *recordBatches(options: { quiet?: boolean } = {}): AsyncGenerator<IndexRecord[]> {
     const reader = this.#indexFile
       ? new IndexReader(this.#indexFile, {
         ...this.#readerOptions(`index "${this.indexPath}"`),
@@ -180,15 +192,18 @@ export class ContainerReader {
         length: this.#trailer!.indexLength,
       });
     const end = this.payloadAreaEnd;
-    for await (const record of reader.records()) {
-      const { entry } = record;
-      if (entry.offset + entry.payloadSize > end) {
-        throw new ContainerFormatError(
-          `Cannot read entry "${entry.relpath}": its payload (offset ${entry.offset}, ` +
-            `${entry.payloadSize} bytes) lies past the payload area, which ends at byte ${end}`,
-        );
+    for await (const batch of reader.batches()) {
+      for (let i = 0; i < batch.length; i++) {
+        const { entry } = batch[i]!;
+        if (entry.offset + entry.payloadSize > end) {
+          if (i > 0) yield batch.slice(0, i);
+          throw new ContainerFormatError(
+            `Cannot read entry "${entry.relpath}": its payload (offset ${entry.offset}, ` +
+              `${entry.payloadSize} bytes) lies past the payload area, which ends at byte ${end}`,
+          );
+        }
       }
-      yield record;
+      yield batch;
     }
   }
 

@@ -76,22 +76,24 @@ export async function planExtraction(
   const key = (relpath: string) => pathKey(relpath, options.foldCase ?? false);
   const links: IndexEntry[] = [];
   const linkKeys = new RelpathSet();
-  for await (const { entry } of reader.records()) {
-    plan.entries++;
-    const clash = guard.admit(entry.relpath, entry.entryType === "dir" ? FOLDER : 1);
-    if (clash !== undefined) {
-      throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${clash}`);
-    }
-    if (entry.entryType === "file") {
-      plan.files++;
-      plan.totalBytes += entry.origSize;
-      plan.payloadBytes += entry.payloadSize;
-    } else if (entry.entryType === "dir") plan.dirs++;
-    else {
-      plan.symlinks++;
-      if (!options.allowUnsafeLinks) {
-        links.push(entry);
-        linkKeys.add(key(entry.relpath));
+  for await (const batch of reader.recordBatches()) {
+    for (const { entry } of batch) {
+      plan.entries++;
+      const clash = guard.admit(entry.relpath, entry.entryType === "dir" ? FOLDER : 1);
+      if (clash !== undefined) {
+        throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${clash}`);
+      }
+      if (entry.entryType === "file") {
+        plan.files++;
+        plan.totalBytes += entry.origSize;
+        plan.payloadBytes += entry.payloadSize;
+      } else if (entry.entryType === "dir") plan.dirs++;
+      else {
+        plan.symlinks++;
+        if (!options.allowUnsafeLinks) {
+          links.push(entry);
+          linkKeys.add(key(entry.relpath));
+        }
       }
     }
   }

@@ -20,11 +20,11 @@ import { StatusFile, type StatusFormat } from "./status_file.ts";
 import {
   decodePayload,
   existingMatches,
-  type FaultRecord,
   type FileJob,
   type FileOutcome,
   type FileSettings,
   fromFault,
+  packJobs,
   renameOver,
   toUtime,
   verifyStored,
@@ -207,7 +207,7 @@ function currentUmask(): number {
   }
 }
 
-const BATCH_FILES = 64;
+const BATCH_FILES = 256;
 const BATCH_BYTES = 1 << 20;
 const IN_FLIGHT_BYTES = 8 << 20;
 const WORKER_THRESHOLD = 512;
@@ -281,14 +281,18 @@ class ExtractJob {
     try {
       await this.#updateStatus("running", "", true);
       if (!options.dryRun) await Deno.mkdir(this.#outdir, { recursive: true });
-      for await (const { entry } of this.#reader.records({ quiet: true })) {
-        if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break;
-        try {
-          await this.#handle(entry);
-        } catch (error) {
-          this.fail(entry, error);
+      reading: for await (const batch of this.#reader.recordBatches({ quiet: true })) {
+        for (const { entry } of batch) {
+          if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break reading;
+          try {
+            // Most entries of a tree of small files are queued without a single await.
+            if (!this.#queueSmall(entry)) await this.#handle(entry);
+            else if (this.#batchFull()) await this.#flushBatch();
+          } catch (error) {
+            this.fail(entry, error);
+          }
+          if (this.#status) await this.#updateStatus("running", entry.relpath);
         }
-        await this.#updateStatus("running", entry.relpath);
       }
       await this.#flushBatch();
       await Promise.all(this.#inFlight);
@@ -357,17 +361,50 @@ class ExtractJob {
       // A batch holds one folder's files: each folder goes to one worker, so two workers do not
       // contend for the same folder's lock in the kernel (bench/compare.ts: extract 10-15% faster).
       if (parentRel !== this.#batchFolder) await this.#flushBatch();
-      this.#batchFolder = parentRel;
-      this.#batch.entries.push(entry);
-      this.#batch.jobs.push(job);
-      this.#batch.payloads.push(payload);
-      this.#batchBytes += payload.length;
-      if (this.#batch.jobs.length >= BATCH_FILES || this.#batchBytes >= BATCH_BYTES) {
-        await this.#flushBatch();
-      }
+      this.#addToBatch(entry, job, payload, parentRel);
+      if (this.#batchFull()) await this.#flushBatch();
       return;
     }
     this.#done(entry, await this.#writeLarge(entry, job));
+  }
+
+  /**
+   * The path of {@link ExtractJob.#handle} that needs no waiting: a small file whose payload
+   * is in the read window, joining the current batch of its folder. Verified here.
+   *
+   * @returns whether the entry was queued; `false` leaves it to `#handle`
+   * @throws {IntegrityError} on a SHA-256 mismatch
+   * @throws {UnsafeEntryError} when its folder cannot be made
+   */
+  #queueSmall(entry: IndexEntry): boolean {
+    if (
+      this.#pool === undefined || entry.entryType !== "file" ||
+      entry.payloadSize > SMALL_PAYLOAD || entry.origSize > SMALL_ORIGINAL ||
+      this.#options.dryRun
+    ) return false;
+    const slash = entry.relpath.lastIndexOf("/");
+    const parentRel = slash < 0 ? "" : entry.relpath.slice(0, slash);
+    if (parentRel !== this.#batchFolder && this.#batch.jobs.length > 0) return false;
+    const payload = this.#inWindow(entry);
+    if (payload === undefined) return false;
+    this.#ensureDir(parentRel);
+    const job = this.#job(entry, parentRel);
+    verifyStored(job, payload);
+    job.verified = true;
+    this.#addToBatch(entry, job, payload, parentRel);
+    return true;
+  }
+
+  #addToBatch(entry: IndexEntry, job: FileJob, payload: Uint8Array, folder: string): void {
+    this.#batchFolder = folder;
+    this.#batch.entries.push(entry);
+    this.#batch.jobs.push(job);
+    this.#batch.payloads.push(payload);
+    this.#batchBytes += payload.length;
+  }
+
+  #batchFull(): boolean {
+    return this.#batch.jobs.length >= BATCH_FILES || this.#batchBytes >= BATCH_BYTES;
   }
 
   /** Create a symlink entry through a temp link and a rename, re-checking its target on disk. */
@@ -422,24 +459,34 @@ class ExtractJob {
     if (jobs.length === 0 || this.#pool === undefined) return;
     this.#batch = { entries: [], jobs: [], payloads: [] };
     this.#batchBytes = 0;
-    const at = [0];
-    for (const p of payloads) at.push(at.at(-1)! + p.length);
-    const packed = new Uint8Array(at.at(-1)!);
+    const at = new Float64Array(payloads.length + 1);
+    payloads.forEach((p, i) => at[i + 1] = at[i]! + p.length);
+    const packed = new Uint8Array(at[payloads.length]!);
     payloads.forEach((p, i) => packed.set(p, at[i]!));
-    const request: WriteBatch = { jobs, at, payloads: packed, settings: this.#settings };
+    const request: WriteBatch = {
+      jobs: packJobs(jobs),
+      at,
+      payloads: packed,
+      settings: this.#settings,
+    };
     // Up to 16 batches of a folder in a row go to one worker, then the next worker takes over:
-    // folders of up to 1,024 files each get one worker; a huge folder is still shared.
+    // folders of up to 4,096 files each get one worker; a huge folder is still shared.
     if (this.#batchFolder !== this.#lastFolder || ++this.#folderBatches >= 16) {
       this.#worker = (this.#worker + 1) % this.#pool.size;
       this.#lastFolder = this.#batchFolder;
       this.#folderBatches = 0;
     }
-    const task = this.#pool.run(request, [packed.buffer], this.#worker).then(
-      (outcomes) => {
-        outcomes.forEach((outcome, i) => {
+    const task = this.#pool.run(
+      request,
+      [packed.buffer, at.buffer, request.jobs.numbers.buffer],
+      this.#worker,
+    ).then(
+      ({ codes, faults }) => {
+        let fault = 0;
+        codes.forEach((code, i) => {
           const entry = entries[i]!;
-          if (typeof outcome === "string") this.#done(entry, outcome as FileOutcome);
-          else this.fail(entry, fromFault(outcome as FaultRecord, entry.relpath));
+          if (code === 2) this.fail(entry, fromFault(faults[fault++]!, entry.relpath));
+          else this.#done(entry, code === 1 ? "skipped" : "extracted");
         });
       },
       (error) => entries.forEach((entry) => this.fail(entry, error)),
@@ -538,17 +585,24 @@ class ExtractJob {
 
   /** Read a small payload, from one large read that covers the next ones too. */
   async #readSmall(entry: IndexEntry): Promise<Uint8Array> {
-    const w = this.#window;
-    const end = entry.offset + entry.payloadSize;
-    if (entry.offset >= w.start && end <= w.start + w.bytes.length) {
-      return w.bytes.subarray(entry.offset - w.start, end - w.start);
-    }
+    const held = this.#inWindow(entry);
+    if (held !== undefined) return held;
     const length = Math.min(
       Math.max(READ_WINDOW, entry.payloadSize),
       this.#reader.payloadAreaEnd - entry.offset,
     );
     this.#window = { start: entry.offset, bytes: await this.#reader.readStored(entry, 0, length) };
     return this.#window.bytes.subarray(0, entry.payloadSize);
+  }
+
+  /** The payload of `entry` when the read window holds it. */
+  #inWindow(entry: IndexEntry): Uint8Array | undefined {
+    const w = this.#window;
+    const end = entry.offset + entry.payloadSize;
+    if (entry.offset >= w.start && end <= w.start + w.bytes.length) {
+      return w.bytes.subarray(entry.offset - w.start, end - w.start);
+    }
+    return undefined;
   }
 
   async #updateStatus(status: string, current: string, force = false): Promise<void> {

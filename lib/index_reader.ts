@@ -114,22 +114,46 @@ export class IndexReader {
    *   (code `INDEX_TORN`, unless `allowTornTail`)
    */
   async *records(): AsyncGenerator<IndexRecord> {
+    for await (const batch of this.batches()) yield* batch;
+  }
+
+  /**
+   * {@link IndexReader.records} in batches: the same records in the same
+   * order, an array per 64 KiB block of the index. One generator step per
+   * batch rather than per entry: over 100,000 entries this saves about
+   * 0.3 s of a 2 s extraction (bench/compare.ts). On an error, the records
+   * before the bad line come first, as a batch of their own.
+   *
+   * @returns the entries with their line numbers, in batches
+   * @throws {IndexFormatError} as {@link IndexReader.records}
+   */
+  async *batches(): AsyncGenerator<IndexRecord[]> {
     const head = new TextDecoder().decode(await this.#read(0, Math.min(this.#length, 256)));
     if (/^\s*(\[|\{\s*"(version|entries)")/.test(head)) {
       yield* this.#document();
       return;
     }
-    for await (const record of this.#lines()) {
-      if (record.value === undefined) continue; // skipped by lenient mode
-      yield {
-        entry: parseEntry(record.value, `${this.#name} line ${record.line}`),
-        line: record.line,
-        endOffset: record.endOffset,
-      };
+    for await (const lines of this.#lines()) {
+      const out: IndexRecord[] = [];
+      try {
+        for (const record of lines) {
+          if (record.value === undefined) continue; // skipped by lenient mode
+          out.push({
+            entry: parseEntry(record.value, `${this.#name} line ${record.line}`),
+            line: record.line,
+            endOffset: record.endOffset,
+          });
+        }
+      } catch (error) {
+        if (out.length > 0) yield out;
+        throw error;
+      }
+      if (out.length > 0) yield out;
     }
   }
 
-  async *#lines(): AsyncGenerator<{ value: unknown; line: number; endOffset: number }> {
+  /** The lines of the index, parsed as JSON, an array per block read. */
+  async *#lines(): AsyncGenerator<{ value: unknown; line: number; endOffset: number }[]> {
     const maxLine = this.#options.maxLineBytes ?? 1 << 20;
     const decoder = new TextDecoder("utf-8", { fatal: true });
     let carry: Uint8Array = new Uint8Array(0);
@@ -157,23 +181,34 @@ export class IndexReader {
         );
       }
       const ascii = decoded.length === text.length;
-      let from = 0;
-      let byteEnd = consumed;
-      while (from < decoded.length) {
-        const to = decoded.indexOf("\n", from);
-        const line = decoded.slice(from, to);
-        lineNumber++;
-        byteEnd = ascii ? consumed + to + 1 : byteEnd + utf8Length(line) + 1;
-        from = to + 1;
-        if (
-          line.length > maxLine ||
-          (!ascii && line.length * 3 > maxLine && utf8Length(line) > maxLine)
-        ) {
-          throw this.#longLine(lineNumber, maxLine);
+      const out: { value: unknown; line: number; endOffset: number }[] = [];
+      try {
+        let from = 0;
+        let byteEnd = consumed;
+        while (from < decoded.length) {
+          const to = decoded.indexOf("\n", from);
+          const line = decoded.slice(from, to);
+          lineNumber++;
+          byteEnd = ascii ? consumed + to + 1 : byteEnd + utf8Length(line) + 1;
+          from = to + 1;
+          if (
+            line.length > maxLine ||
+            (!ascii && line.length * 3 > maxLine && utf8Length(line) > maxLine)
+          ) {
+            throw this.#longLine(lineNumber, maxLine);
+          }
+          if (line.trim() === "") continue;
+          out.push({
+            value: this.#parseLine(line, lineNumber),
+            line: lineNumber,
+            endOffset: byteEnd,
+          });
         }
-        if (line.trim() === "") continue;
-        yield { value: this.#parseLine(line, lineNumber), line: lineNumber, endOffset: byteEnd };
+      } catch (error) {
+        if (out.length > 0) yield out;
+        throw error;
       }
+      yield out;
       consumed += text.length;
       this.#validLength = consumed;
       if (carry.length > maxLine) throw this.#longLine(lineNumber + 1, maxLine);
@@ -203,7 +238,7 @@ export class IndexReader {
       }
       this.#validLength = this.#length;
       this.#missingNewline = true;
-      yield { value, line: lineNumber, endOffset: this.#length };
+      yield [{ value, line: lineNumber, endOffset: this.#length }];
     }
   }
 
@@ -227,7 +262,7 @@ export class IndexReader {
     }
   }
 
-  async *#document(): AsyncGenerator<IndexRecord> {
+  async *#document(): AsyncGenerator<IndexRecord[]> {
     const limit = this.#options.maxDocumentBytes ?? 32 << 20;
     if (this.#length > limit) {
       throw new IndexFormatError(
@@ -252,11 +287,24 @@ export class IndexReader {
         `Cannot read ${this.#name}: a JSON document index must be an array or have an "entries" array`,
       );
     }
-    let n = 0;
-    for (const item of entries) {
-      n++;
-      yield { entry: parseEntry(item, `${this.#name} element ${n}`), line: n, endOffset: 0 };
+    let out: IndexRecord[] = [];
+    for (let n = 1; n <= entries.length; n++) {
+      try {
+        out.push({
+          entry: parseEntry(entries[n - 1], `${this.#name} element ${n}`),
+          line: n,
+          endOffset: 0,
+        });
+      } catch (error) {
+        if (out.length > 0) yield out;
+        throw error;
+      }
+      if (out.length === 1024) {
+        yield out;
+        out = [];
+      }
     }
+    if (out.length > 0) yield out;
     this.#validLength = this.#length;
   }
 

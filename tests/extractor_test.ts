@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { type FileJob, packJobs, unpackJobs } from "../lib/_extract_file.ts";
 import {
   createContainer,
   type ExtractAction,
@@ -559,3 +560,34 @@ async function sha256File(path: string): Promise<string> {
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   for (let w = 0; w < bytes.length;) w += await file.write(bytes.subarray(w));
 }
+
+Deno.test("packJobs and unpackJobs carry every field of a write job to a worker", () => {
+  const jobs: FileJob[] = [
+    {
+      relpath: "a/ü b.txt",
+      target: "/out/a/ü b.txt",
+      tmp: "/out/a/.ctnr-tmp-x-1",
+      sha256: "ab".repeat(32),
+      compressed: true,
+      origSize: 12,
+      mode: 0o640,
+      mtime: 1700000000.123,
+      origSha256: "cd".repeat(32),
+      verified: true,
+    },
+    {
+      relpath: "b",
+      target: "/out/b",
+      tmp: "/out/.ctnr-tmp-x-2",
+      sha256: "ef".repeat(32),
+      compressed: false,
+      origSize: 0,
+      mode: 0o600,
+      mtime: null,
+      origSha256: null,
+      verified: false,
+    },
+  ];
+  assert.deepEqual(unpackJobs(packJobs(jobs)), jobs);
+  assert.deepEqual(unpackJobs(packJobs([])), []);
+});

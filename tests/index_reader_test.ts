@@ -367,3 +367,43 @@ async function readAll(
   for await (const record of reader.records()) records.push(record);
   return { records, reader };
 }
+
+// ---------------------------------------------------------------------------
+// Batches
+
+Deno.test("IndexReader.batches yields the records of records(), in order, one array per 64 KiB block", async () => {
+  let text = "";
+  for (let i = 0; i < 3000; i++) text += originalLine(`dir/file-${i}.txt`, i, 1);
+  const { records } = await readAll(text);
+  const batches: IndexRecord[][] = [];
+  for await (const batch of new IndexReader(memorySource(encoder.encode(text))).batches()) {
+    batches.push(batch);
+  }
+  assert.ok(batches.length >= 3, `${batches.length} batches for ${text.length} bytes`);
+  assert.ok(batches.every((b) => b.length > 0));
+  assert.deepEqual(batches.flat(), records);
+  assert.equal(records.length, 3000);
+});
+
+Deno.test("IndexReader.batches yields the records before a bad line, then throws naming it", async () => {
+  const text = originalLine("a", 0, 1) + originalLine("b", 1, 1) + originalLine("../c", 2, 1);
+  const seen: string[] = [];
+  await assert.rejects(async () => {
+    for await (const batch of new IndexReader(memorySource(encoder.encode(text))).batches()) {
+      seen.push(...batch.map((r) => r.entry.relpath));
+    }
+  }, /index line 3.*unsafe relpath/);
+  assert.deepEqual(seen, ["a", "b"]);
+});
+
+Deno.test("IndexReader.batches yields a JSON array's elements before a bad one", async () => {
+  const entries = [wire("a", 0, 1), wire("b", 1, 1), { relpath: "c" }];
+  const seen: string[] = [];
+  await assert.rejects(async () => {
+    const bytes = encoder.encode(JSON.stringify(entries));
+    for await (const batch of new IndexReader(memorySource(bytes)).batches()) {
+      seen.push(...batch.map((r) => r.entry.relpath));
+    }
+  }, /element 3/);
+  assert.deepEqual(seen, ["a", "b"]);
+});
