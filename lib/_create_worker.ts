@@ -5,13 +5,18 @@
  * @module
  */
 
-import { gzip, readSourceFile, sha256Hex, type SourceRead } from "./_source_file.ts";
+import { gzip, readSourceFile, sha256Hex, SMALL_FILE, type SourceRead } from "./_source_file.ts";
 import { serveRequests } from "./_worker_pool.ts";
 
-/** A batch of files to read: their paths joined by NUL (one string clones faster than many). */
+/**
+ * A batch of files to read: their paths joined by NUL (one string clones faster than many).
+ * Once `budget` bytes are read, a file that would go past it is answered `large` (the caller
+ * streams it), so a batch of big files stays bounded in memory.
+ */
 export interface ReadBatch {
   paths: string;
   compress: boolean;
+  budget: number;
 }
 
 /**
@@ -26,15 +31,16 @@ export interface ReadBatchResult {
   errors: string[];
 }
 
-serveRequests<ReadBatch, ReadBatchResult>(({ paths, compress }) => {
+serveRequests<ReadBatch, ReadBatchResult>(({ paths, compress, budget }) => {
   const list = paths.split("\0");
   const numbers = new Float64Array(list.length * 5);
   const digests: string[] = [];
   const errors: string[] = [];
   const payloads: Uint8Array[] = [];
   let total = 0;
+  let original = 0; // bytes read
   for (let i = 0; i < list.length; i++) {
-    const read = readSourceFile(list[i]!);
+    const read = readSourceFile(list[i]!, Math.min(SMALL_FILE, Math.max(0, budget - original)));
     const at = i * 5;
     if (read.kind === "raw") {
       numbers[at] = 0;
@@ -47,6 +53,7 @@ serveRequests<ReadBatch, ReadBatchResult>(({ paths, compress }) => {
       if (compress) digests.push(sha256Hex(payload), sha256Hex(read.bytes));
       payloads.push(payload);
       total += payload.length;
+      original += read.bytes.length;
     } else {
       numbers[at] = KIND_CODE[read.kind];
       if (read.kind === "large") {

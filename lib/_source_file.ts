@@ -40,11 +40,16 @@ export type SourceRead =
  * about 45 for the same work as async ops (bench/compare.ts).
  *
  * @param path file path
- * @param compress gzip the payload with `CompressionStream`
+ * @param compress gzip the payload (node:zlib, see {@link gzip})
+ * @param limit largest size in bytes read whole; a larger file is `large` (streamed instead)
  * @returns the payload, or `large`/`special`/`error`
  */
-export function loadSourceFile(path: string, compress: boolean): SourceRead {
-  const read = readSourceFile(path);
+export function loadSourceFile(
+  path: string,
+  compress: boolean,
+  limit: number = SMALL_FILE,
+): SourceRead {
+  const read = readSourceFile(path, limit);
   if (read.kind !== "raw") return read;
   const { bytes, mode, mtime } = read;
   if (!compress) {
@@ -80,10 +85,12 @@ export function loadSourceFile(path: string, compress: boolean): SourceRead {
  * both (lib/creator.ts).
  *
  * @param path file path
+ * @param limit largest size in bytes read whole; a larger file is `large` (streamed instead)
  * @returns the bytes with mode and mtime, or `large`/`special`/`error`
  */
 export function readSourceFile(
   path: string,
+  limit: number = SMALL_FILE,
 ):
   | { kind: "raw"; bytes: Uint8Array; mode: number; mtime: number }
   | Exclude<SourceRead, { kind: "small" }> {
@@ -96,7 +103,7 @@ export function readSourceFile(
         if (!info.isFile) return { kind: "special" };
         const mode = (info.mode ?? 0o644) & 0o7777;
         const mtime = (info.mtime?.getTime() ?? 0) / 1000;
-        if (info.size > SMALL_FILE) return { kind: "large", mode, mtime };
+        if (info.size > limit) return { kind: "large", mode, mtime };
         // One byte more than fstat said: a file that grew since shows it in the same read call.
         const buffer = new Uint8Array(info.size + 1);
         let filled = 0;

@@ -841,3 +841,36 @@ Deno.test("finalizeContainer on a finalized container whose index was removed re
     assert.deepEqual(await Deno.readFile(`${dir}/c.ctnr`), before);
   });
 });
+
+Deno.test("createContainer reads at most 2 MiB a batch and streams the rest: same container as one file at a time", async () => {
+  await withTempDir(async (dir) => {
+    // 600 tiny files start the read worker; then 40 files of 100 KiB share batches whose budget
+    // they exceed, on the main thread (first batches) and in the worker (later ones).
+    const spec: Record<string, Uint8Array> = {};
+    for (let i = 0; i < 40; i++) spec[`a/big-${i}`] = pseudoRandomBytes(100 << 10, i + 1);
+    for (let i = 0; i < 600; i++) {
+      spec[`b/tiny-${String(i).padStart(3, "0")}`] = pseudoRandomBytes(16, i);
+    }
+    for (let i = 0; i < 40; i++) spec[`c/big-${i}`] = pseudoRandomBytes(100 << 10, i + 100);
+    await writeTree(`${dir}/src`, spec);
+    await createContainer(`${dir}/src`, `${dir}/pooled.ctnr`, { concurrency: 1 });
+    await createContainer(`${dir}/src`, `${dir}/single.ctnr`, { concurrency: 0 });
+    assert.deepEqual(
+      await Deno.readFile(`${dir}/pooled.ctnr.idx`),
+      await Deno.readFile(`${dir}/single.ctnr.idx`),
+    );
+    assert.deepEqual(
+      await Deno.readFile(`${dir}/pooled.ctnr`),
+      await Deno.readFile(`${dir}/single.ctnr`),
+    );
+    const entries = await readIndex(`${dir}/pooled.ctnr.idx`);
+    assert.equal(entries.length, 680);
+    for (const entry of entries) {
+      const bytes = spec[entry.relpath as string]!;
+      assert.equal(entry.orig_size, bytes.length);
+      assert.equal(entry.sha256, createHash("sha256").update(bytes).digest("hex"));
+    }
+    await extractContainer(`${dir}/pooled.ctnr`, `${dir}/out`);
+    assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+  });
+});
