@@ -967,7 +967,8 @@ class BatchWriter {
   #offset: number;
   #settings: Settings;
   #options: CreateOptions;
-  #buffer = new Uint8Array(WRITE_BATCH);
+  /** Payloads waiting to be written, adjacent ones merged (a read worker's batch is one). */
+  #chunks: Uint8Array[] = [];
   #buffered = 0;
   #lines: string[] = [];
   #entries: IndexEntry[] = [];
@@ -997,15 +998,12 @@ class BatchWriter {
     const payload = item.payload;
     if (
       (item.walk.kind === "file" &&
-        (payload === undefined || this.#buffered + payload.length > this.#buffer.length)) ||
+        (payload === undefined || this.#buffered + payload.length > WRITE_BATCH)) ||
       this.#sinceSync + 1 >= this.#settings.fsyncEvery ||
       this.#lines.length + 1 >= this.#settings.indexBatch
     ) return this.#addAsync(item);
     const entry = this.#entryOf(item);
-    if (payload !== undefined) {
-      this.#buffer.set(payload, this.#buffered);
-      this.#buffered += payload.length;
-    }
+    if (payload !== undefined) this.#hold(payload);
     this.#sinceSync++;
     this.#lines.push(encodeEntry(entry));
     this.#entries.push(entry);
@@ -1045,7 +1043,7 @@ class BatchWriter {
     const walk = item.walk;
     if (walk.kind === "file") {
       if (item.payload) {
-        if (this.#buffered + item.payload.length > this.#buffer.length) await this.#flush();
+        if (this.#buffered + item.payload.length > WRITE_BATCH) await this.#flush();
       } else await this.#flush();
     }
     const entry = this.#entryOf(item);
@@ -1096,19 +1094,51 @@ class BatchWriter {
   }
 
   async #put(bytes: Uint8Array): Promise<void> {
-    if (this.#buffered + bytes.length > this.#buffer.length) await this.#flush();
-    if (bytes.length > this.#buffer.length) {
+    if (this.#buffered + bytes.length > WRITE_BATCH) await this.#flush();
+    if (bytes.length > WRITE_BATCH) {
       await this.#write(bytes);
       return;
     }
-    this.#buffer.set(bytes, this.#buffered);
+    this.#hold(bytes);
+  }
+
+  /**
+   * Keep `bytes` for the next write, without copying: a payload that follows the previous one
+   * in the same buffer (as a read worker packs them) extends it (100,000 x 4 KiB: the copy
+   * this replaces cost about 0.1 s).
+   */
+  #hold(bytes: Uint8Array): void {
     this.#buffered += bytes.length;
+    const last = this.#chunks.at(-1);
+    if (
+      last !== undefined && last.buffer === bytes.buffer &&
+      last.byteOffset + last.length === bytes.byteOffset
+    ) {
+      this.#chunks[this.#chunks.length - 1] = new Uint8Array(
+        last.buffer,
+        last.byteOffset,
+        last.length + bytes.length,
+      );
+    } else this.#chunks.push(bytes);
   }
 
   async #flush(): Promise<void> {
     if (this.#buffered === 0) return;
-    const bytes = this.#buffer.subarray(0, this.#buffered);
+    const chunks = this.#chunks;
+    const length = this.#buffered;
+    this.#chunks = [];
     this.#buffered = 0;
+    if (chunks.length <= 8) {
+      for (const chunk of chunks) await this.#write(chunk);
+      return;
+    }
+    // Many separate payloads (read on this thread): one copy, one write.
+    const bytes = new Uint8Array(length);
+    let at = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, at);
+      at += chunk.length;
+    }
     await this.#write(bytes);
   }
 
