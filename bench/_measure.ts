@@ -15,8 +15,18 @@ export interface Measured {
   code: number;
 }
 
-/** Run `argv` (through `bash -c` when it is a string) and measure it. */
-export async function measure(argv: string[] | string, cwd?: string): Promise<Measured> {
+/**
+ * Run `argv` (through `bash -c` when it is a string) and measure it.
+ *
+ * @param argv the command
+ * @param cwd its working folder
+ * @param sampleRss poll its peak RSS every 5 ms (costs some CPU beside it; off: `peakMiB` is 0)
+ */
+export async function measure(
+  argv: string[] | string,
+  cwd?: string,
+  sampleRss = true,
+): Promise<Measured> {
   const [cmd, ...args] = typeof argv === "string" ? ["bash", "-c", argv] : argv;
   const start = performance.now();
   const child = new Deno.Command(cmd!, {
@@ -26,7 +36,7 @@ export async function measure(argv: string[] | string, cwd?: string): Promise<Me
     ...(cwd ? { cwd } : {}),
   }).spawn();
   let peak = 0;
-  let running = true;
+  let running = sampleRss;
   const sampler = (async () => {
     while (running) {
       peak = Math.max(peak, await peakOf(child.pid));
@@ -70,7 +80,15 @@ export async function benchRoot(): Promise<string> {
   let base: string | undefined;
   try {
     if ((await Deno.stat("/dev/shm")).isDirectory) base = "/dev/shm";
-  } catch { /* no tmpfs */ }
+  } catch (error) {
+    // Deno asks for --allow-all to touch /dev: without it the bench would silently run on disk.
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new Error(
+        "bench: run with --allow-all (/dev/shm needs it); disk timings swing 10-fold",
+      );
+    }
+  }
+  if (base === undefined) console.log("bench: no /dev/shm here, timing on disk");
   return await Deno.makeTempDir({ prefix: "ctnr-bench-", ...(base ? { dir: base } : {}) });
 }
 
