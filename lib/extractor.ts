@@ -526,8 +526,12 @@ class ExtractJob {
     const file = await Deno.open(job.tmp, { write: true, createNew: true, mode: 0o600 });
     try {
       try {
-        for await (const piece of this.#reader.open(entry, { chunkSize: this.#chunkSize })) {
-          await writeAll(file, piece);
+        if (entry.compressed) {
+          for await (const piece of this.#reader.open(entry, { chunkSize: this.#chunkSize })) {
+            await writeAll(file, piece);
+          }
+        } else {
+          await this.#reader.copyStored(entry, (piece) => writeAll(file, piece), this.#chunkSize);
         }
         if (this.#settings.fsync) await file.sync();
         await Deno.chmod(job.tmp, job.mode);

@@ -122,21 +122,31 @@ class DenoLayerFile implements LayerFile {
     return result;
   }
 
+  readInto(position: number, into: Uint8Array): Promise<void> {
+    const result = this.#lock.then(() => this.#readInto(position, into));
+    this.#lock = result.then(() => {}, () => {});
+    return result;
+  }
+
   async #readAt(position: number, length: number): Promise<Uint8Array> {
     const bytes = new Uint8Array(length);
+    await this.#readInto(position, bytes);
+    return bytes;
+  }
+
+  async #readInto(position: number, bytes: Uint8Array): Promise<void> {
     await this.#file.seek(position, Deno.SeekMode.Start);
     let filled = 0;
-    while (filled < length) {
+    while (filled < bytes.length) {
       const n = await this.#file.read(bytes.subarray(filled));
       if (n === null) {
         throw new ContainerFormatError(
           `Cannot read "${this.#path}": ends at byte ${position + filled}, ` +
-            `expected ${length} bytes from offset ${position}`,
+            `expected ${bytes.length} bytes from offset ${position}`,
         );
       }
       filled += n;
     }
-    return bytes;
   }
 
   async append(bytes: Uint8Array): Promise<void> {

@@ -242,6 +242,12 @@ export interface RandomAccess {
    * @throws {ContainerFormatError} when fewer bytes are there
    */
   readAt(position: number, length: number): Promise<Uint8Array>;
+  /**
+   * Fill `into` with the bytes at `position`, when the source can read into a given buffer
+   * (saves allocating one per read on long copies).
+   * @throws {ContainerFormatError} when fewer bytes are there
+   */
+  readInto?(position: number, into: Uint8Array): Promise<void>;
 }
 
 /** Where an embedded index sits in a container. */
