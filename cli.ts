@@ -90,7 +90,8 @@ Options ctnr adds:
   --symlinks store|skip     record symlinks as links (default) or leave them out
   --no-empty-dirs           do not record empty folders
   --compat                  only entries the original extractor reads (= --symlinks skip --no-empty-dirs)
-  --concurrency N           files read at once (default 8)`;
+  --concurrency N           read workers, 0 to 16 (default 1, 2 with --compress; 0 reads
+                            on the main thread)`;
 
 const EXTRACT_HELP = `Usage: ctnr extract --container FILE --outdir DIR [options]
 
@@ -112,7 +113,7 @@ Options ctnr adds:
   --lenient                 skip malformed index lines with a warning (the original's behaviour)
   --allow-unsafe-links      extract symlinks that point outside the output folder
   --fsync                   fsync each file before its rename
-  --concurrency N           files written at once (default 16)`;
+  --concurrency N           write workers, 0 to 16 (default 2; 0 writes on the main thread)`;
 
 /**
  * Run the command line `args` and return the process exit code.
