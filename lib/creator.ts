@@ -1161,6 +1161,27 @@ class BatchWriter {
     });
     const chunkSize = this.#settings.chunkSize;
     const before = await file.stat();
+    if (compress && before.size <= SMALL_FILE) {
+      // A small file left to this path by a read batch's byte budget: gzipped whole, as the
+      // read workers do, so that its bytes do not depend on which path read it.
+      file.close();
+      const read = loadSourceFile(walk.path, true);
+      if (read.kind === "small") {
+        await this.#write(read.payload);
+        return {
+          payloadSize: read.payload.length,
+          origSize: read.size,
+          sha256: read.sha256,
+          origSha256: read.origSha256!,
+        };
+      }
+      const why = read.kind === "error"
+        ? read.message
+        : read.kind === "special"
+        ? "it is no longer a regular file"
+        : "it grew past 256 KiB while being packed";
+      throw new SourceError(`Cannot read "${walk.relpath}": ${why}`);
+    }
     if (!compress) {
       try {
         ({ origSize, payloadSize } = await this.#copyPlain(file, chunkSize, hash));
