@@ -22,7 +22,8 @@ export interface ReadBatch {
 /**
  * Per file, in `numbers` (5 a file): kind (0 small, 1 large, 2 special, 3 error), mode, mtime,
  * original size, stored size; `sha256` holds, for compressed batches only, 128 hex digits a small
- * file (stored, then original; plain payloads are hashed by the caller); `payloads` the stored bytes back to back; `errors` the messages of kind 3.
+ * file (stored, then original; plain payloads are hashed by the caller); `payloads` the stored
+ * bytes back to back from its start (it may be longer); `errors` the messages of kind 3.
  */
 export interface ReadBatchResult {
   numbers: Float64Array;
@@ -36,24 +37,40 @@ serveRequests<ReadBatch, ReadBatchResult>(({ paths, compress, budget }) => {
   const numbers = new Float64Array(list.length * 5);
   const digests: string[] = [];
   const errors: string[] = [];
-  const payloads: Uint8Array[] = [];
+  // Payloads back to back in one buffer: plain files are read straight into it (no copy).
+  let packed = new Uint8Array(Math.min(budget, 1 << 20) + 1);
   let total = 0;
   let original = 0; // bytes read
+  const room = (length: number): Uint8Array => {
+    if (total + length > packed.length) {
+      const grown = new Uint8Array(Math.max(packed.length * 2, total + length));
+      grown.set(packed.subarray(0, total));
+      packed = grown;
+    }
+    return packed.subarray(total, total + length);
+  };
+  const scratch = (length: number) => new Uint8Array(length);
   for (let i = 0; i < list.length; i++) {
-    const read = readSourceFile(list[i]!, Math.min(SMALL_FILE, Math.max(0, budget - original)));
+    const limit = Math.min(SMALL_FILE, Math.max(0, budget - original));
+    const read = readSourceFile(list[i]!, limit, compress ? scratch : room);
     const at = i * 5;
     if (read.kind === "raw") {
       numbers[at] = 0;
       numbers[at + 1] = read.mode;
       numbers[at + 2] = read.mtime;
       numbers[at + 3] = read.bytes.length;
-      const payload = compress ? gzip(read.bytes) : read.bytes;
-      numbers[at + 4] = payload.length;
-      // Plain payloads are hashed by the main thread, which otherwise waits on this worker.
-      if (compress) digests.push(sha256Hex(payload), sha256Hex(read.bytes));
-      payloads.push(payload);
-      total += payload.length;
       original += read.bytes.length;
+      if (compress) {
+        const payload = gzip(read.bytes);
+        digests.push(sha256Hex(payload), sha256Hex(read.bytes));
+        room(payload.length).set(payload);
+        numbers[at + 4] = payload.length;
+        total += payload.length;
+      } else {
+        // Plain payloads are hashed by the main thread, which otherwise waits on this worker.
+        numbers[at + 4] = read.bytes.length;
+        total += read.bytes.length;
+      }
     } else {
       numbers[at] = KIND_CODE[read.kind];
       if (read.kind === "large") {
@@ -61,12 +78,6 @@ serveRequests<ReadBatch, ReadBatchResult>(({ paths, compress, budget }) => {
         numbers[at + 2] = read.mtime;
       } else if (read.kind === "error") errors.push(read.message);
     }
-  }
-  const packed = new Uint8Array(total);
-  let offset = 0;
-  for (const payload of payloads) {
-    packed.set(payload, offset);
-    offset += payload.length;
   }
   return Promise.resolve({
     result: { numbers, sha256: digests.join(""), payloads: packed, errors },

@@ -86,11 +86,14 @@ export function loadSourceFile(
  *
  * @param path file path
  * @param limit largest size in bytes read whole; a larger file is `large` (streamed instead)
+ * @param allocate gives the buffer of `length` bytes to read into (default: a new one); the
+ *   bytes returned are its start
  * @returns the bytes with mode and mtime, or `large`/`special`/`error`
  */
 export function readSourceFile(
   path: string,
   limit: number = SMALL_FILE,
+  allocate: (length: number) => Uint8Array = (length) => new Uint8Array(length),
 ):
   | { kind: "raw"; bytes: Uint8Array; mode: number; mtime: number }
   | Exclude<SourceRead, { kind: "small" }> {
@@ -105,7 +108,7 @@ export function readSourceFile(
         const mtime = (info.mtime?.getTime() ?? 0) / 1000;
         if (info.size > limit) return { kind: "large", mode, mtime };
         // One byte more than fstat said: a file that grew since shows it in the same read call.
-        const buffer = new Uint8Array(info.size + 1);
+        const buffer = allocate(info.size + 1);
         let filled = 0;
         while (filled <= info.size) {
           const wanted = buffer.length - filled;
@@ -147,7 +150,8 @@ export function sha256Hex(bytes: Uint8Array): string {
  * Large files are streamed through `CompressionStream` (lib/creator.ts).
  */
 export function gzip(bytes: Uint8Array): Uint8Array {
-  // 4 KiB output pieces rather than 16 KiB: each call allocates one, zero-filled, and most
-  // members fit in it; about 25% faster on these files, and the same bytes out.
-  return gzipSync(bytes, { level: 6, chunkSize: 4096 });
+  // Output pieces of at most 4 KiB rather than 16 KiB, and no larger than the file needs: each
+  // call allocates one, zero-filled, and it is freed only by a later garbage collection (about
+  // 25% faster on these files, and less memory held). The bytes out are the same.
+  return gzipSync(bytes, { level: 6, chunkSize: Math.min(4096, Math.max(64, bytes.length + 64)) });
 }
