@@ -104,6 +104,8 @@ class DenoLayerFile implements LayerFile {
   #size: number;
   #path: string;
   #lock: Promise<void> = Promise.resolve();
+  /** The file position when known (-1: unknown, seek first). */
+  #position = -1;
 
   constructor(file: Deno.FsFile, size: number, path: string) {
     this.#file = file;
@@ -135,7 +137,9 @@ class DenoLayerFile implements LayerFile {
   }
 
   async #readInto(position: number, bytes: Uint8Array): Promise<void> {
-    await this.#file.seek(position, Deno.SeekMode.Start);
+    // Sequential reads (a big payload's pieces, the next small-file window) need no seek.
+    if (position !== this.#position) await this.#file.seek(position, Deno.SeekMode.Start);
+    this.#position = -1; // unknown until the read below is complete
     let filled = 0;
     while (filled < bytes.length) {
       const n = await this.#file.read(bytes.subarray(filled));
@@ -147,9 +151,11 @@ class DenoLayerFile implements LayerFile {
       }
       filled += n;
     }
+    this.#position = position + filled;
   }
 
   async append(bytes: Uint8Array): Promise<void> {
+    this.#position = -1; // append mode writes at the end, wherever reads left the position
     await writeAll(this.#file, bytes);
     this.#size += bytes.length;
   }
@@ -159,6 +165,7 @@ class DenoLayerFile implements LayerFile {
   }
 
   async truncate(size: number): Promise<void> {
+    this.#position = -1;
     await this.#file.truncate(size);
     await this.#file.sync();
     this.#size = size;
