@@ -49,10 +49,10 @@ serveRequests<ReadBatch, ReadBatchResult>(({ paths, compress, budget }) => {
     }
     return packed.subarray(total, total + length);
   };
-  const scratch = (length: number) => new Uint8Array(length);
   for (let i = 0; i < list.length; i++) {
     const limit = Math.min(SMALL_FILE, Math.max(0, budget - original));
-    const read = readSourceFile(list[i]!, limit, compress ? scratch : room);
+    // Compressed: read into a buffer of its own; only the gzip member goes into `packed`.
+    const read = readSourceFile(list[i]!, limit, compress ? undefined : room);
     const at = i * 5;
     if (read.kind === "raw") {
       numbers[at] = 0;

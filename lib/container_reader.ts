@@ -12,7 +12,7 @@ import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { createGunzip } from "node:zlib";
 import { ContainerFormatError, CtnrError, IntegrityError } from "./errors.ts";
 import { findTrailer, type IndexEntry, type RandomAccess, type TrailerLocation } from "./format.ts";
-import { openRandomAccess, readRange } from "./file_layer.ts";
+import { copyInTurns, openRandomAccess, readRange } from "./file_layer.ts";
 import { shaMismatch } from "./_extract_file.ts";
 import { IndexReader, type IndexRecord } from "./index_reader.ts";
 
@@ -337,33 +337,24 @@ export class ContainerReader {
     if (entry.compressed) throw new RangeError(`copyStored: "${entry.relpath}" is compressed`);
     const file = this.#file;
     const hash = createHash("sha256");
-    const buffers = [
-      new Uint8Array(Math.min(chunkSize, entry.payloadSize)),
-      new Uint8Array(Math.min(chunkSize, entry.payloadSize)),
-    ];
     let position = 0;
-    const readNext = (into: Uint8Array): Promise<Uint8Array> | undefined => {
-      if (position >= entry.payloadSize) return undefined;
-      const piece = into.subarray(0, Math.min(into.length, entry.payloadSize - position));
-      const at = entry.offset + position;
-      position += piece.length;
-      const done = file.readInto
-        ? file.readInto(at, piece).then(() => piece)
-        : file.readAt(at, piece.length);
-      done.catch(() => {}); // surfaced below
-      return done;
-    };
-    let turn = 0;
-    let reading = readNext(buffers[0]!);
-    while (reading !== undefined) {
-      const piece = await reading;
-      turn ^= 1;
-      // The other buffer is free: its piece was written and hashed in the last round.
-      reading = readNext(buffers[turn]!);
-      const written = write(piece);
-      hash.update(piece);
-      await written;
-    }
+    await copyInTurns(
+      Math.min(chunkSize, entry.payloadSize),
+      async (into) => {
+        if (position >= entry.payloadSize) return null;
+        const piece = into.subarray(0, Math.min(into.length, entry.payloadSize - position));
+        const at = entry.offset + position;
+        position += piece.length;
+        if (!file.readInto) return await file.readAt(at, piece.length);
+        await file.readInto(at, piece);
+        return piece;
+      },
+      (piece) => {
+        const written = write(piece);
+        hash.update(piece);
+        return written;
+      },
+    );
     const actual = hash.digest("hex");
     if (actual !== entry.sha256) throw shaMismatch(entry.relpath, entry.sha256, actual);
   }

@@ -67,6 +67,47 @@ export async function writeAll(
   for (let w = 0; w < bytes.length;) w += await file.write(bytes.subarray(w));
 }
 
+/**
+ * Copy a stream of pieces through two buffers that take turns: the next
+ * read runs while the current piece is handed to `write`, so a piece is only
+ * valid until the promise `write` returns settles. No buffer is allocated
+ * per piece (a fresh megabyte a piece cost page faults: README, Performance).
+ *
+ * @param chunkSize bytes of each buffer
+ * @param read fills (a start of) `into` and returns the bytes read, or `null` at the end
+ * @param write takes one piece; the next piece waits for it
+ * @returns the number of bytes copied
+ */
+export async function copyInTurns(
+  chunkSize: number,
+  read: (into: Uint8Array) => Promise<Uint8Array | null>,
+  write: (piece: Uint8Array) => Promise<void>,
+): Promise<number> {
+  const buffers = [new Uint8Array(chunkSize), new Uint8Array(chunkSize)];
+  let copied = 0;
+  let turn = 0;
+  const start = (into: Uint8Array) => {
+    const pending = read(into);
+    pending.catch(() => {}); // a failed read is thrown where it is awaited, not as unhandled
+    return pending;
+  };
+  let reading = start(buffers[0]!);
+  for (;;) {
+    const piece = await reading;
+    if (piece === null) return copied;
+    turn ^= 1;
+    // The other buffer is free: the piece it held was written in the last round.
+    reading = start(buffers[turn]!);
+    try {
+      await write(piece);
+    } catch (error) {
+      await reading.catch(() => {});
+      throw error;
+    }
+    copied += piece.length;
+  }
+}
+
 /** The real file layer over `Deno.open`. */
 export const DENO_FILE_LAYER: FileLayer = {
   async open(path: string): Promise<LayerFile> {
