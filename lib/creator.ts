@@ -226,6 +226,7 @@ export async function createContainer(
   try {
     const walk = walkTreeBatches(src, {
       exclude,
+      linksLeftOut: settings.symlinks === "skip",
       onError: (error) => {
         result.sourceErrors++;
         options.onSourceError?.(error);

@@ -36,6 +36,11 @@ export interface WalkOptions {
   exclude?: ReadonlySet<string>;
   /** Called for a file or folder that cannot be listed or stat'ed; the walk goes on. */
   onError?: (error: SourceError) => void;
+  /**
+   * Symlinks will be left out: they are still yielded, but a folder holding nothing else
+   * counts as empty and is yielded as a `dir` entry, so it is not lost. @default false
+   */
+  linksLeftOut?: boolean;
 }
 
 /**
@@ -203,7 +208,7 @@ async function* walkFolder(
         if (stat === null) continue;
         out.items.push(stat);
       } else out.items.push(child);
-      if (child.kind !== "special") recorded++;
+      if (child.kind === "file" || (child.kind === "symlink" && !options.linksLeftOut)) recorded++;
     }
     if (out.items.length >= out.size) yield out.take();
   }

@@ -229,6 +229,25 @@ Deno.test("createContainer leaves symlinks out with a warning when symlinks is s
   });
 });
 
+Deno.test("createContainer keeps a folder whose only content is a skipped symlink, as an empty folder", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, {
+      "a.txt": "a",
+      "onlylink/l": { symlink: "../a.txt" },
+      "nested/deeper/l": { symlink: "x" },
+    });
+    const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { symlinks: "skip" });
+    const entries = (await readIndex(`${dir}/c.ctnr.idx`)).map((e) =>
+      `${e.entry_type ?? "file"}:${e.relpath}`
+    );
+    assert.deepEqual(entries, ["file:a.txt", "dir:nested/deeper", "dir:onlylink"]);
+    assert.equal(result.leftOut, 2);
+    await extractContainer(`${dir}/c.ctnr`, `${dir}/out`);
+    assert.ok((await Deno.lstat(`${dir}/out/onlylink`)).isDirectory);
+    assert.ok((await Deno.lstat(`${dir}/out/nested/deeper`)).isDirectory);
+  });
+});
+
 Deno.test("createContainer leaves a FIFO out with a warning and never opens it", async () => {
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/src`, { "a.txt": "a", "z.txt": "z" });
