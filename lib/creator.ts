@@ -1008,7 +1008,7 @@ class BatchWriter {
     if (payload !== undefined) this.#hold(payload);
     this.#sinceSync++;
     this.#lines.push(encodeEntry(entry));
-    this.#entries.push(entry);
+    if (this.#options.onEntry) this.#entries.push(entry); // held for onEntry until committed
     return entry;
   }
 
@@ -1066,7 +1066,7 @@ class BatchWriter {
       }
     }
     this.#lines.push(encodeEntry(entry));
-    this.#entries.push(entry);
+    if (this.#options.onEntry) this.#entries.push(entry); // held for onEntry until committed
     if (++this.#sinceSync >= this.#settings.fsyncEvery) {
       await this.#flush();
       await this.#container?.sync();
