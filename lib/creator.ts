@@ -32,9 +32,16 @@ import {
 } from "./file_layer.ts";
 import { IndexReader } from "./index_reader.ts";
 import { FOLDER, PathGuard } from "./_path_guard.ts";
-import { loadSourceFile, sha256Hex, SMALL_FILE, type SourceRead } from "./_source_file.ts";
+import {
+  loadSourceFile,
+  type ReadBatch,
+  readBatch,
+  type ReadBatchResult,
+  sha256Hex,
+  SMALL_FILE,
+  type SourceRead,
+} from "./_source_file.ts";
 import { WorkerPool } from "./_worker_pool.ts";
-import type { ReadBatch, ReadBatchResult } from "./_create_worker.ts";
 import { StatusFile, type StatusFormat } from "./status_file.ts";
 import { checkSourceFolder, type WalkEntry, walkTreeBatches } from "./walk.ts";
 
@@ -754,16 +761,19 @@ async function* loadSources(
   let pool: WorkerPool<ReadBatch, ReadBatchResult> | undefined;
   const queue: Promise<(LoadedItem | null)[]>[] = [];
   let batch: WalkEntry[] = [];
+  let values: (number | undefined)[] = []; // each item's committed value, looked up once
   let files = 0;
   const sizes = { files: 0, bytes: 0 }; // of the small files read so far
   let batchFiles = BATCH_FILES;
   const send = () => {
     const items = batch;
+    const committedValues = values;
     batch = [];
+    values = [];
     if (pool === undefined && workers > 0 && files > WORKER_THRESHOLD) {
       pool = new WorkerPool(new URL("./_create_worker.ts", import.meta.url), workers);
     }
-    const pending = loadBatch(items, committed, settings, pool, sizes);
+    const pending = loadBatch(items, committedValues, settings, pool, sizes);
     if (sizes.files > 0) {
       const average = Math.max(1, sizes.bytes / sizes.files);
       batchFiles = Math.max(16, Math.min(BATCH_FILES, Math.floor(BATCH_BYTES / average)));
@@ -774,14 +784,11 @@ async function* loadSources(
   try {
     for await (const walked of walk) {
       for (const item of walked) {
+        const value = committed.size === 0 ? undefined : committed.get(item.relpath);
         batch.push(item);
+        values.push(value);
         // Committed files are not read: only the others count towards starting the workers.
-        if (
-          item.kind === "file" &&
-          (committed.size === 0 || committed.get(item.relpath) === undefined)
-        ) {
-          files++;
-        }
+        if (item.kind === "file" && value === undefined) files++;
         if (batch.length >= batchFiles) send();
       }
       while (queue.length > Math.max(2, 8 * workers)) yield await queue.shift()!;
@@ -806,13 +813,13 @@ function defaultWorkers(compress: boolean): number {
 
 async function loadBatch(
   items: WalkEntry[],
-  committed: PathGuard,
+  committedValues: (number | undefined)[],
   settings: Settings,
   pool: WorkerPool<ReadBatch, ReadBatchResult> | undefined,
   sizes: { files: number; bytes: number },
 ): Promise<(LoadedItem | null)[]> {
-  const out: (LoadedItem | null)[] = items.map((item) => {
-    const value = committed.size === 0 ? undefined : committed.get(item.relpath);
+  const out: (LoadedItem | null)[] = items.map((item, i) => {
+    const value = committedValues[i];
     return value === undefined ? prepare(item, settings) : staleCheck(item, value);
   });
   const files: number[] = [];
@@ -822,23 +829,11 @@ async function loadBatch(
   });
   if (files.length === 0) return out;
   const paths = files.map((i) => items[i]!.path);
-  let reads: SourceRead[];
-  if (pool) {
-    const packed = await pool.run({
-      paths: paths.join("\0"),
-      compress: settings.compress,
-      budget: 2 * BATCH_BYTES,
-    });
-    reads = unpackReads(packed, settings.compress);
-  } else {
-    reads = [];
-    let budget = 2 * BATCH_BYTES;
-    for (const path of paths) {
-      const read = loadSourceFile(path, settings.compress, Math.min(SMALL_FILE, budget));
-      if (read.kind === "small") budget = Math.max(0, budget - read.size);
-      reads.push(read);
-    }
-  }
+  const request = { paths: paths.join("\0"), compress: settings.compress, budget: 2 * BATCH_BYTES };
+  const reads = unpackReads(
+    pool ? await pool.run(request) : readBatch(request),
+    settings.compress,
+  );
   for (const read of reads) {
     if (read.kind !== "small") continue;
     sizes.files++;
