@@ -207,6 +207,17 @@ function currentUmask(): number {
   }
 }
 
+/** Relpath of the folder holding `relpath` ("" at the top). */
+function parentOf(relpath: string): string {
+  const slash = relpath.lastIndexOf("/");
+  return slash < 0 ? "" : relpath.slice(0, slash);
+}
+
+/** A payload held whole in memory: both the stored and the original bytes are small. */
+function isSmall(entry: IndexEntry): boolean {
+  return entry.payloadSize <= SMALL_PAYLOAD && entry.origSize <= SMALL_ORIGINAL;
+}
+
 const BATCH_FILES = 256;
 const BATCH_BYTES = 1 << 20;
 const IN_FLIGHT_BYTES = 8 << 20;
@@ -323,8 +334,7 @@ class ExtractJob {
 
   async #handle(entry: IndexEntry): Promise<void> {
     const dryRun = this.#options.dryRun ?? false;
-    const slash = entry.relpath.lastIndexOf("/");
-    const parentRel = slash < 0 ? "" : entry.relpath.slice(0, slash);
+    const parentRel = parentOf(entry.relpath);
     if (entry.entryType === "dir") {
       if (!dryRun) {
         this.#ensureDir(entry.relpath);
@@ -339,8 +349,7 @@ class ExtractJob {
       else this.#links.push(entry);
       return;
     }
-    // Held whole only when both the stored and the original bytes are small.
-    const small = entry.payloadSize <= SMALL_PAYLOAD && entry.origSize <= SMALL_ORIGINAL;
+    const small = isSmall(entry);
     if (dryRun) {
       if (small) decodePayload(this.#job(entry, parentRel), await this.#readSmall(entry));
       else {for await (const _ of this.#reader.open(entry, { chunkSize: this.#chunkSize })) {
@@ -355,13 +364,10 @@ class ExtractJob {
       if (this.#pool === undefined) {
         return this.#done(entry, writeFileJob(job, payload, this.#settings));
       }
-      // The main thread, otherwise waiting on the workers, checks the SHA-256 before sending.
-      verifyStored(job, payload);
-      job.verified = true;
       // A batch holds one folder's files: each folder goes to one worker, so two workers do not
       // contend for the same folder's lock in the kernel (bench/compare.ts: extract 10-15% faster).
       if (parentRel !== this.#batchFolder) await this.#flushBatch();
-      this.#addToBatch(entry, job, payload, parentRel);
+      this.#enqueue(entry, job, payload, parentRel);
       if (this.#batchFull()) await this.#flushBatch();
       return;
     }
@@ -378,24 +384,27 @@ class ExtractJob {
    */
   #queueSmall(entry: IndexEntry): boolean {
     if (
-      this.#pool === undefined || entry.entryType !== "file" ||
-      entry.payloadSize > SMALL_PAYLOAD || entry.origSize > SMALL_ORIGINAL ||
+      this.#pool === undefined || entry.entryType !== "file" || !isSmall(entry) ||
       this.#options.dryRun
     ) return false;
-    const slash = entry.relpath.lastIndexOf("/");
-    const parentRel = slash < 0 ? "" : entry.relpath.slice(0, slash);
+    const parentRel = parentOf(entry.relpath);
     if (parentRel !== this.#batchFolder && this.#batch.jobs.length > 0) return false;
     const payload = this.#inWindow(entry);
     if (payload === undefined) return false;
     this.#ensureDir(parentRel);
-    const job = this.#job(entry, parentRel);
-    verifyStored(job, payload);
-    job.verified = true;
-    this.#addToBatch(entry, job, payload, parentRel);
+    this.#enqueue(entry, this.#job(entry, parentRel), payload, parentRel);
     return true;
   }
 
-  #addToBatch(entry: IndexEntry, job: FileJob, payload: Uint8Array, folder: string): void {
+  /**
+   * Add a small file to the batch for the write workers, once its SHA-256 checks out (here:
+   * the main thread would otherwise wait on the workers).
+   *
+   * @throws {IntegrityError} on a SHA-256 mismatch
+   */
+  #enqueue(entry: IndexEntry, job: FileJob, payload: Uint8Array, folder: string): void {
+    verifyStored(job, payload);
+    job.verified = true;
     this.#batchFolder = folder;
     this.#batch.entries.push(entry);
     this.#batch.jobs.push(job);
@@ -409,8 +418,7 @@ class ExtractJob {
 
   /** Create a symlink entry through a temp link and a rename, re-checking its target on disk. */
   #makeLink(entry: IndexEntry): void {
-    const slash = entry.relpath.lastIndexOf("/");
-    const parentRel = slash < 0 ? "" : entry.relpath.slice(0, slash);
+    const parentRel = parentOf(entry.relpath);
     if (!this.#options.allowUnsafeLinks) {
       // Links already in the output folder (made by this run or there before) count too.
       checkLinkTarget(entry, (relpath) => {
@@ -550,8 +558,7 @@ class ExtractJob {
   /** Create `relDir` under the output folder, refusing any symlink or non-folder on the way. */
   #ensureDir(relDir: string): void {
     if (relDir === "" || this.#dirs.has(relDir)) return;
-    const slash = relDir.lastIndexOf("/");
-    if (slash >= 0) this.#ensureDir(relDir.slice(0, slash));
+    this.#ensureDir(parentOf(relDir));
     const path = `${this.#outdir}/${relDir}`;
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
