@@ -145,6 +145,8 @@ class DenoLayerFile implements LayerFile {
   #size: number;
   #path: string;
   #lock: Promise<void> = Promise.resolve();
+  /** Reads started or queued and not yet settled. */
+  #running = 0;
   /** The file position when known (-1: unknown, seek first). */
   #position = -1;
 
@@ -159,15 +161,25 @@ class DenoLayerFile implements LayerFile {
   }
 
   readAt(position: number, length: number): Promise<Uint8Array> {
-    // Seek and read are two calls on one file position: run one readAt at a time.
-    const result = this.#lock.then(() => this.#readAt(position, length));
-    this.#lock = result.then(() => {}, () => {});
-    return result;
+    return this.#oneAtATime(() => this.#readAt(position, length));
   }
 
   readInto(position: number, into: Uint8Array): Promise<void> {
-    const result = this.#lock.then(() => this.#readInto(position, into));
-    this.#lock = result.then(() => {}, () => {});
+    return this.#oneAtATime(() => this.#readInto(position, into));
+  }
+
+  /**
+   * Seek and read are two calls on one file position: run one read at a time. A read that
+   * finds none running starts now, not a microtask later: its caller is often about to hash
+   * a megabyte synchronously, and the read would wait for that (2 x 256 MiB extract: ~75 ms
+   * of waiting a file, measured with timers around copyInTurns).
+   */
+  #oneAtATime<T>(run: () => Promise<T>): Promise<T> {
+    const result = this.#running === 0 ? run() : this.#lock.then(run);
+    this.#running++;
+    this.#lock = result.then(() => {}, () => {}).then(() => {
+      this.#running--;
+    });
     return result;
   }
 

@@ -11,6 +11,7 @@ import {
   type IndexEntry,
 } from "../lib/format.ts";
 import { ContainerFormatError, IntegrityError } from "../lib/errors.ts";
+import { openRandomAccess } from "../lib/file_layer.ts";
 import { concatBytes, pseudoRandomBytes, withTempDir, writeTree } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
@@ -638,6 +639,32 @@ Deno.test("ContainerReader.copyStored hands over every piece in order and checks
       );
     } finally {
       reader.close();
+    }
+  });
+});
+
+Deno.test("openRandomAccess answers reads issued together, each with its own bytes", async () => {
+  await withTempDir(async (dir) => {
+    const bytes = pseudoRandomBytes(50_000, 11);
+    await Deno.writeFile(`${dir}/f.bin`, bytes);
+    const file = await openRandomAccess(`${dir}/f.bin`);
+    try {
+      // Sequential and random positions, interleaved, none awaited before the next starts:
+      // a read starts at once when none runs, the others queue behind it (one file position).
+      const positions = [0, 1000, 2000, 40_000, 3000, 3000, 49_990, 10];
+      const into = positions.map(() => new Uint8Array(10));
+      const pending = positions.map((at, i) =>
+        i % 2 === 0 ? file.readInto!(at, into[i]!).then(() => into[i]!) : file.readAt(at, 10)
+      );
+      const results = await Promise.all(pending);
+      results.forEach((got, i) => {
+        assert.deepEqual(got, bytes.subarray(positions[i]!, positions[i]! + 10), `read ${i}`);
+      });
+      // A read past the end fails, and the next read still works.
+      await assert.rejects(() => file.readAt(49_995, 10), ContainerFormatError);
+      assert.deepEqual(await file.readAt(5, 3), bytes.subarray(5, 8));
+    } finally {
+      file.close();
     }
   });
 });
