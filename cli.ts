@@ -79,7 +79,8 @@ Options of the original create_container.py (same names, same meaning):
   --fsync-every N           fsync the container every N entries (default 1000, or
                             --index-batch when that is smaller)
   --index-batch N           commit the index every N entries, N >= --fsync-every (default: --fsync-every)
-  --chunk-size BYTES        read size for large files, minimum 1024 (default 1048576)
+  --chunk-size BYTES        read size for large files, minimum 1024 (default 1048576
+                            with --compress, else 4194304)
   -v, --verbose             more output (repeatable)
   --dry-run                 read, hash and compress, write nothing
   --finalize                embed the index as a trailer when done
@@ -98,7 +99,8 @@ Options of the original extract_container_updated.py (same names, same meaning):
   --container FILE          container to read
   --index FILE              external index (preferred over the embedded one)
   --outdir DIR              output folder (created when missing)
-  --chunk-size BYTES        read size for large payloads, minimum 1024 (default 1048576)
+  --chunk-size BYTES        read size for large payloads, minimum 1024 (default 1048576
+                            for compressed ones, else 4194304)
   --tqdm                    show a progress bar on stderr
   --status-file FILE        rewrite a status file about once a second
   --status-format kv|json   format of the status file (default kv)

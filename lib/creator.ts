@@ -27,6 +27,7 @@ import {
   type FileLayer,
   type LayerFile,
   openRandomAccess,
+  PLAIN_COPY_PIECE,
   readRange,
   writeAll,
 } from "./file_layer.ts";
@@ -55,7 +56,10 @@ export interface CreateOptions {
   fsyncEvery?: number;
   /** Commit the index every this many entries; at least `fsyncEvery`. @default fsyncEvery */
   indexBatch?: number;
-  /** Read size in bytes for files streamed in pieces (minimum 1024). @default 1048576 */
+  /**
+   * Read size in bytes for files streamed in pieces (minimum 1024). @default 1048576 with
+   * `compress`, else 4194304 (lib/file_layer.ts PLAIN_COPY_PIECE)
+   */
   chunkSize?: number;
   /** Read, hash and compress, but write no container, index or trailer. @default false */
   dryRun?: boolean;
@@ -437,6 +441,8 @@ interface Settings {
   fsyncEvery: number;
   indexBatch: number;
   chunkSize: number;
+  /** Piece size of uncompressed large files: `chunkSize` when given, else {@link PLAIN_COPY_PIECE}. */
+  copySize: number;
   dryRun: boolean;
   symlinks: "store" | "skip";
   emptyDirs: boolean;
@@ -468,6 +474,7 @@ function checkOptions(container: string, options: CreateOptions): Settings {
     fsyncEvery,
     indexBatch,
     chunkSize,
+    copySize: options.chunkSize ?? PLAIN_COPY_PIECE,
     dryRun: options.dryRun ?? false,
     symlinks: options.symlinks ?? "store",
     emptyDirs: options.emptyDirs ?? true,
@@ -1181,7 +1188,9 @@ class BatchWriter {
     }
     if (!compress) {
       try {
-        ({ origSize, payloadSize } = await this.#copyPlain(file, chunkSize, hash));
+        // No larger than the file needs (one byte more shows growth in the same call).
+        const pieceSize = Math.min(this.#settings.copySize, Math.max(1024, before.size + 1));
+        ({ origSize, payloadSize } = await this.#copyPlain(file, pieceSize, hash));
         await checkUnchanged(file, walk, before, origSize);
       } finally {
         file.close();

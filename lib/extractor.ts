@@ -31,14 +31,17 @@ import {
   writeFileJob,
 } from "./_extract_file.ts";
 import { WorkerPool } from "./_worker_pool.ts";
-import { writeAll } from "./file_layer.ts";
+import { PLAIN_COPY_PIECE, writeAll } from "./file_layer.ts";
 import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
 
 /** Options of {@link extractContainer}. */
 export interface ExtractOptions {
   /** External index file; preferred over the embedded one. */
   index?: string;
-  /** Read size in bytes for large payloads (minimum 1024). @default 1048576 */
+  /**
+   * Read size in bytes for large payloads (minimum 1024). @default 1048576 for compressed ones,
+   * 4194304 for the others (lib/file_layer.ts PLAIN_COPY_PIECE)
+   */
   chunkSize?: number;
   /** Skip a target that exists as a regular file of size `orig_size`. @default false */
   skipExisting?: boolean;
@@ -539,7 +542,11 @@ class ExtractJob {
             await writeAll(file, piece);
           }
         } else {
-          await this.#reader.copyStored(entry, (piece) => writeAll(file, piece), this.#chunkSize);
+          await this.#reader.copyStored(
+            entry,
+            (piece) => writeAll(file, piece),
+            this.#options.chunkSize ?? PLAIN_COPY_PIECE,
+          );
         }
         if (this.#settings.fsync) await file.sync();
         await Deno.chmod(job.tmp, job.mode);

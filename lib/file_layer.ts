@@ -68,6 +68,15 @@ export async function writeAll(
 }
 
 /**
+ * Piece size in bytes for copying an uncompressed large payload (create and extract) when no
+ * chunk size is given. Four times fewer read and write calls than 1 MiB pieces: 2 x 256 MiB
+ * create 0.55 -> 0.51 s (median of 15, tmpfs, `rm` of the output included). Compressed streams
+ * keep 1 MiB pieces, the original tool's `--chunk-size` default: their bytes depend on the
+ * piece size (lib/creator.ts #stream).
+ */
+export const PLAIN_COPY_PIECE = 4 << 20;
+
+/**
  * Copy a stream of pieces through two buffers that take turns: the next
  * read runs while the current piece is handed to `write`, so a piece is only
  * valid until the promise `write` returns settles. No buffer is allocated

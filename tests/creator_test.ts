@@ -735,6 +735,29 @@ Deno.test("createContainer streams files over 1 MiB in chunkSize pieces", async 
   }
 });
 
+Deno.test("createContainer: plain containers are the same bytes whatever the piece size", async () => {
+  await withTempDir(async (dir) => {
+    // 4 MiB pieces by default for plain copies (PLAIN_COPY_PIECE): a file of 2.5 pieces, one
+    // just past the small-file limit, and small ones around them.
+    const big = pseudoRandomBytes(10 << 20 | 12345, 3);
+    await writeTree(`${dir}/src`, {
+      "a.txt": "before",
+      "big.bin": big,
+      "mid.bin": pseudoRandomBytes((256 << 10) + 1, 4),
+      "z.txt": "after",
+    });
+    const digests: string[] = [];
+    for (const chunkSize of [undefined, 1024, 1 << 20]) {
+      const name = `${dir}/c${chunkSize ?? "default"}.ctnr`;
+      await createContainer(`${dir}/src`, name, chunkSize === undefined ? {} : { chunkSize });
+      digests.push(sha256Hex(await Deno.readFile(name)));
+    }
+    assert.deepEqual(digests, [digests[0], digests[0], digests[0]]);
+    await extractContainer(`${dir}/cdefault.ctnr`, `${dir}/out`);
+    assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+  });
+});
+
 // ---------------------------------------------------------------------------
 
 function sampleTree() {
