@@ -82,13 +82,21 @@ export function checkRelpath(relpath: string): string | undefined {
   if (relpath.includes("\\")) return "contains a backslash";
   if (relpath.startsWith("/")) return "absolute path";
   if (DRIVE.test(relpath)) return "Windows drive letter";
-  for (const part of relpath.split("/")) {
-    if (part === "") return "empty path component";
-    if (part === ".") return "'.' path component";
-    if (part === "..") return "'..' path component";
+  // Components scanned in place (no split array: this runs twice per entry on extract).
+  for (let start = 0;;) {
+    const slash = relpath.indexOf("/", start);
+    const end = slash < 0 ? relpath.length : slash;
+    if (end === start) return "empty path component";
+    if (relpath.charCodeAt(start) === DOT) {
+      if (end === start + 1) return "'.' path component";
+      if (end === start + 2 && relpath.charCodeAt(start + 1) === DOT) return "'..' path component";
+    }
+    if (slash < 0) return undefined;
+    start = slash + 1;
   }
-  return undefined;
 }
+
+const DOT = 0x2e;
 
 /**
  * Validate one parsed JSON value as an index entry.
@@ -107,9 +115,8 @@ export function parseEntry(value: unknown, where: string): IndexEntry {
   if (typeof relpath !== "string") {
     throw new IndexFormatError(`Cannot read ${where}: "relpath" is not a string`);
   }
-  const fail = (detail: string): never => {
-    throw new IndexFormatError(`Cannot read entry "${relpath}" (${where}): ${detail}`);
-  };
+  // No closures here: this runs twice per entry on extract (plan, then extraction).
+  const fail = (detail: string): never => invalidEntry(relpath, where, detail);
   const unsafe = checkRelpath(relpath);
   if (unsafe) fail(`unsafe relpath: ${unsafe}`);
   const kind = raw.entry_type ?? "file";
@@ -117,17 +124,10 @@ export function parseEntry(value: unknown, where: string): IndexEntry {
     fail(`unknown entry_type ${JSON.stringify(kind)}`);
   }
   const entryType = kind as EntryType;
-  const int = (name: string, fallback?: number): number => {
-    const v = raw[name] ?? fallback;
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
-      return fail(`"${name}" is not a non-negative safe integer (${JSON.stringify(v)})`);
-    }
-    return v;
-  };
   const isFile = entryType === "file";
-  const offset = int("offset", isFile ? undefined : 0);
-  const payloadSize = int("payload_size", isFile ? undefined : 0);
-  const origSize = int("orig_size", isFile ? undefined : 0);
+  const offset = sizeField(raw, "offset", isFile, relpath, where);
+  const payloadSize = sizeField(raw, "payload_size", isFile, relpath, where);
+  const origSize = sizeField(raw, "orig_size", isFile, relpath, where);
   const sha = raw.sha256 ?? (isFile ? undefined : EMPTY_SHA256);
   if (typeof sha !== "string" || !HEX64.test(sha)) fail(`"sha256" is not 64 hex digits`);
   const compressed = raw.compressed ?? false;
@@ -173,6 +173,29 @@ export function parseEntry(value: unknown, where: string): IndexEntry {
     entry.origSha256 = (raw.orig_sha256 as string).toLowerCase();
   }
   return entry;
+}
+
+function invalidEntry(relpath: string, where: string, detail: string): never {
+  throw new IndexFormatError(`Cannot read entry "${relpath}" (${where}): ${detail}`);
+}
+
+/** A non-negative safe integer field; required for files, 0 when absent for dirs and links. */
+function sizeField(
+  raw: Record<string, unknown>,
+  name: string,
+  required: boolean,
+  relpath: string,
+  where: string,
+): number {
+  const v = raw[name] ?? (required ? undefined : 0);
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    invalidEntry(
+      relpath,
+      where,
+      `"${name}" is not a non-negative safe integer (${JSON.stringify(v)})`,
+    );
+  }
+  return v as number;
 }
 
 /**
