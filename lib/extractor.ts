@@ -142,6 +142,7 @@ export async function extractContainer(
     throw new UsageError(`Cannot extract into "${outdir}": it exists and is not a folder`);
   }
   const reader = await ContainerReader.open(container, readerOptions);
+  let pool: WorkerPool<WriteBatch, WriteBatchResult> | undefined;
   try {
     // With keepGoing, links pointing outside are reported and skipped; the rest is extracted.
     const refusedLinks = new Set<string>();
@@ -156,15 +157,29 @@ export async function extractContainer(
         refused.push([entry, error]);
       };
     }
+    // Two write workers: file creation and rename do scale on 2 cores, unlike create's reads
+    // (bench/compare.ts: 100,000 small files, 2.98 s with one worker, 2.50 s with two). They
+    // start before the plan when the index is long enough to need them: their start-up (module
+    // loading, ~50 ms) then runs beside the plan's pass over the index instead of after it.
+    const workers = options.dryRun ? 0 : options.concurrency ?? 2;
+    const startPool = () => new WorkerPool<WriteBatch, WriteBatchResult>(WRITE_WORKER, workers);
+    if (workers > 0 && reader.indexLength > WORKER_THRESHOLD * 256) pool = startPool();
     const plan = await planExtraction(reader, planOptions);
     options.onPlan?.(plan);
-    const job = new ExtractJob(reader, target, plan, chunkSize, options, refusedLinks);
+    if (plan.files <= WORKER_THRESHOLD) {
+      pool?.terminate();
+      pool = undefined;
+    } else if (pool === undefined && workers > 0) pool = startPool();
+    const job = new ExtractJob(reader, target, plan, chunkSize, options, refusedLinks, pool);
     for (const [entry, error] of refused) job.fail(entry, error);
     return await job.run();
   } finally {
+    pool?.terminate();
     reader.close();
   }
 }
+
+const WRITE_WORKER = new URL("./_extract_worker.ts", import.meta.url);
 
 /**
  * Whether names that differ only in case name the same file where `outdir`
@@ -267,6 +282,7 @@ class ExtractJob {
     chunkSize: number,
     options: ExtractOptions,
     refusedLinks: Set<string>,
+    pool: WorkerPool<WriteBatch, WriteBatchResult> | undefined,
   ) {
     this.#refusedLinks = refusedLinks;
     this.#reader = reader;
@@ -282,12 +298,7 @@ class ExtractJob {
     };
     this.#result = { extracted: 0, skipped: 0, failed: 0, bytes: 0, plan };
     if (options.statusFile) this.#status = new StatusFile(options.statusFile, options.statusFormat);
-    // Two write workers: file creation and rename do scale on 2 cores, unlike create's reads
-    // (bench/compare.ts: 100,000 small files, 2.98 s with one worker, 2.50 s with two).
-    const workers = options.concurrency ?? 2;
-    if (!options.dryRun && workers > 0 && plan.files > WORKER_THRESHOLD) {
-      this.#pool = new WorkerPool(new URL("./_extract_worker.ts", import.meta.url), workers);
-    }
+    this.#pool = pool;
   }
 
   async run(): Promise<ExtractResult> {
