@@ -45,6 +45,10 @@ export interface IndexReaderOptions {
 // 64 KiB blocks: a decoded block stays below V8's large-object size (128 KiB), so it dies young
 // instead of piling up until a major GC (1M-entry resume: about 70 MiB less peak RSS).
 const BLOCK = 64 << 10;
+/** Default of {@link IndexReaderOptions.maxLineBytes}. */
+export const MAX_LINE_BYTES = 1 << 20;
+/** The start of an index that is one JSON document (array, or object with `entries`). */
+const DOCUMENT_HEAD = /^\s*(\[|\{\s*"(version|entries)")/;
 
 /**
  * Reads the entries of an index in order.
@@ -129,7 +133,7 @@ export class IndexReader {
    */
   async *batches(): AsyncGenerator<IndexRecord[]> {
     const head = new TextDecoder().decode(await this.#read(0, Math.min(this.#length, 256)));
-    if (/^\s*(\[|\{\s*"(version|entries)")/.test(head)) {
+    if (DOCUMENT_HEAD.test(head)) {
       yield* this.#document();
       return;
     }
@@ -152,9 +156,42 @@ export class IndexReader {
     }
   }
 
+  /**
+   * The index's raw bytes in blocks of whole lines (each block ends with `\n`), for parsing
+   * elsewhere: extract's plan hands them to worker threads. Nothing is checked here but
+   * where lines end.
+   *
+   * @param blockSize bytes read at a time; a block is that or a little less
+   * @returns the blocks; then `true` when they held the whole index, or `false` (after some
+   *   blocks, or none) when it must be read with {@link IndexReader.batches} instead: a JSON
+   *   document, lenient or torn-tail mode, a last line without `\n`, or a line over
+   *   `maxLineBytes`
+   */
+  async *lineBlocks(blockSize = 1 << 20): AsyncGenerator<Uint8Array, boolean> {
+    if (this.#options.lenient || this.#options.allowTornTail) return false;
+    const head = new TextDecoder().decode(await this.#read(0, Math.min(this.#length, 256)));
+    if (DOCUMENT_HEAD.test(head)) return false;
+    const maxLine = this.#options.maxLineBytes ?? MAX_LINE_BYTES;
+    let carry: Uint8Array = new Uint8Array(0);
+    for (let position = 0; position < this.#length;) {
+      const size = Math.min(blockSize, this.#length - position);
+      const block = await this.#read(position, size);
+      position += size;
+      const lastNewline = block.lastIndexOf(0x0a);
+      if (lastNewline < 0) {
+        carry = concat(carry, block);
+      } else {
+        yield concat(carry, block.subarray(0, lastNewline + 1));
+        carry = block.slice(lastNewline + 1);
+      }
+      if (carry.length > maxLine) return false;
+    }
+    return carry.length === 0;
+  }
+
   /** The lines of the index, parsed as JSON, an array per block read. */
   async *#lines(): AsyncGenerator<{ value: unknown; line: number; endOffset: number }[]> {
-    const maxLine = this.#options.maxLineBytes ?? 1 << 20;
+    const maxLine = this.#options.maxLineBytes ?? MAX_LINE_BYTES;
     const decoder = new TextDecoder("utf-8", { fatal: true });
     let carry: Uint8Array = new Uint8Array(0);
     let position = 0; // bytes of the index consumed into `carry` or lines
