@@ -522,3 +522,84 @@ Deno.test("findTrailer with at ignores a decoy footer before that offset", async
   const outer = concatBytes([encoder.encode("first payload"), inner]);
   assert.equal(await findTrailer(memorySource(outer), { at: outer.length }), null);
 });
+
+Deno.test("encodeEntry writes the bytes JSON.stringify of the wire object writes", () => {
+  // The reference: the object the spec describes, through JSON.stringify, with the trailer
+  // magic escaped (what encodeEntry wrote before it built its text directly).
+  const reference = (entry: IndexEntry): string => {
+    const wire: Record<string, unknown> = { relpath: entry.relpath };
+    if (entry.entryType === "file") {
+      Object.assign(wire, {
+        offset: entry.offset,
+        payload_size: entry.payloadSize,
+        orig_size: entry.origSize,
+        sha256: entry.sha256,
+        compressed: entry.compressed,
+      });
+    } else wire.entry_type = entry.entryType;
+    if (entry.linkTarget !== undefined) wire.link_target = entry.linkTarget;
+    if (entry.mode !== undefined) wire.mode = entry.mode;
+    if (entry.mtime !== undefined) wire.mtime = entry.mtime;
+    if (entry.origSha256 !== undefined) wire.orig_sha256 = entry.origSha256;
+    return JSON.stringify(wire).replaceAll("CTNRv1__", "CTNRv1\\u005f_") + "\n";
+  };
+  const names = [
+    "a.txt",
+    'quote"back\\slash',
+    "tab\tnew\nline\u0001",
+    "ünï/cødé/名前",
+    "emoji 😀",
+    "xCTNRv1__y",
+    "CTNRv1__",
+    "\u2028\u2029",
+  ];
+  const mtimes = [undefined, 0, 1.5, 1795993322.081, -4.8e-33, 1e21, -0];
+  let checked = 0;
+  names.forEach((relpath, i) => {
+    for (const mtime of mtimes) {
+      const entries: IndexEntry[] = [
+        {
+          relpath,
+          entryType: "file",
+          offset: i * 4096,
+          payloadSize: 10 + i,
+          origSize: 20 + i,
+          sha256: EMPTY_SHA256,
+          compressed: i % 2 === 0,
+          mode: 0o644,
+          origSha256: EMPTY_SHA256,
+        },
+        {
+          relpath,
+          entryType: "dir",
+          offset: 0,
+          payloadSize: 0,
+          origSize: 0,
+          sha256: EMPTY_SHA256,
+          compressed: false,
+        },
+        {
+          relpath,
+          entryType: "symlink",
+          offset: 0,
+          payloadSize: 0,
+          origSize: 0,
+          sha256: EMPTY_SHA256,
+          compressed: false,
+          linkTarget: `../${relpath}`,
+          mode: 0o777,
+        },
+      ];
+      for (const entry of entries) {
+        if (mtime !== undefined) entry.mtime = mtime;
+        assert.equal(
+          encodeEntry(entry),
+          reference(entry),
+          `${relpath} ${entry.entryType} ${mtime}`,
+        );
+        checked++;
+      }
+    }
+  });
+  assert.equal(checked, names.length * mtimes.length * 3);
+});
