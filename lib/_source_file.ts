@@ -161,6 +161,8 @@ export interface ReadBatch {
   paths: string;
   compress: boolean;
   budget: number;
+  /** A buffer to pack the payloads into, handed back by the writer (its bytes are stale). */
+  buffer?: ArrayBuffer;
 }
 
 /**
@@ -183,14 +185,18 @@ export interface ReadBatchResult {
  * @param batch the paths, whether to gzip, and the byte budget
  * @returns numbers, digests and payloads packed as {@link ReadBatchResult} describes
  */
-export function readBatch({ paths, compress, budget }: ReadBatch): ReadBatchResult {
+export function readBatch({ paths, compress, budget, buffer }: ReadBatch): ReadBatchResult {
   const list = paths.split("\0");
   const numbers = new Float64Array(list.length * 5);
   const digests: string[] = [];
   const errors: string[] = [];
   // Payloads back to back in one buffer: plain files are read straight into it (no copy).
   // Gzip members are often far smaller than the files: start small, grow by doubling.
-  let packed = new Uint8Array(compress ? 64 << 10 : Math.min(budget, 1 << 20) + 1);
+  const wanted = compress ? 64 << 10 : Math.min(budget, 1 << 20) + 1;
+  // A reused buffer needs no zero-filling: only the bytes written here are read back.
+  let packed = buffer !== undefined && buffer.byteLength >= wanted
+    ? new Uint8Array(buffer)
+    : new Uint8Array(wanted);
   let total = 0;
   let original = 0; // bytes read
   const room = (length: number): Uint8Array => {

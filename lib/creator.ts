@@ -232,7 +232,15 @@ export async function createContainer(
   result.resumed = state.entries > 0;
   result.totalEntries = state.entries;
 
-  const writer = new BatchWriter(containerFile, indexFile, state.payloadEnd, settings, options);
+  const spare = new SpareBuffers();
+  const writer = new BatchWriter(
+    containerFile,
+    indexFile,
+    state.payloadEnd,
+    settings,
+    options,
+    spare,
+  );
   let interrupted: "SIGINT" | "SIGTERM" | undefined;
   try {
     const walk = walkTreeBatches(src, {
@@ -248,6 +256,7 @@ export async function createContainer(
       state.committed,
       settings,
       options.concurrency ?? defaultWorkers(settings.compress),
+      spare,
     );
     let processed = 0;
     reading: for await (const items of loaded) {
@@ -764,6 +773,7 @@ async function* loadSources(
   committed: PathGuard,
   settings: Settings,
   workers: number,
+  spare: SpareBuffers,
 ): AsyncGenerator<(LoadedItem | null)[]> {
   let pool: WorkerPool<ReadBatch, ReadBatchResult> | undefined;
   const queue: Promise<(LoadedItem | null)[]>[] = [];
@@ -780,7 +790,7 @@ async function* loadSources(
     if (pool === undefined && workers > 0 && files > WORKER_THRESHOLD) {
       pool = new WorkerPool(new URL("./_create_worker.ts", import.meta.url), workers);
     }
-    const pending = loadBatch(items, committedValues, settings, pool, sizes);
+    const pending = loadBatch(items, committedValues, settings, pool, sizes, spare);
     if (sizes.files > 0) {
       const average = Math.max(1, sizes.bytes / sizes.files);
       batchFiles = Math.max(16, Math.min(BATCH_FILES, Math.floor(BATCH_BYTES / average)));
@@ -824,6 +834,7 @@ async function loadBatch(
   settings: Settings,
   pool: WorkerPool<ReadBatch, ReadBatchResult> | undefined,
   sizes: { files: number; bytes: number },
+  spare: SpareBuffers,
 ): Promise<(LoadedItem | null)[]> {
   const out: (LoadedItem | null)[] = items.map((item, i) => {
     const value = committedValues[i];
@@ -836,9 +847,15 @@ async function loadBatch(
   });
   if (files.length === 0) return out;
   const paths = files.map((i) => items[i]!.path);
-  const request = { paths: paths.join("\0"), compress: settings.compress, budget: 2 * BATCH_BYTES };
+  const request: ReadBatch = {
+    paths: paths.join("\0"),
+    compress: settings.compress,
+    budget: 2 * BATCH_BYTES,
+  };
+  const buffer = spare.take();
+  if (buffer !== undefined) request.buffer = buffer;
   const reads = unpackReads(
-    pool ? await pool.run(request) : readBatch(request),
+    pool ? await pool.run(request, buffer ? [buffer] : []) : readBatch(request),
     settings.compress,
   );
   for (const read of reads) {
@@ -965,6 +982,27 @@ function prepare(item: WalkEntry, settings: Settings): LoadedItem {
 // ---------------------------------------------------------------------------
 // Writing
 
+/** Payload buffers whose bytes are written, for the next read batches to fill. */
+class SpareBuffers {
+  #free: ArrayBuffer[] = [];
+
+  /** Keep `buffer` for reuse when it is big enough to be worth it (a read batch's size). */
+  put(buffer: ArrayBufferLike): void {
+    if (
+      buffer instanceof ArrayBuffer && !buffer.detached && buffer.byteLength >= MIN_SPARE &&
+      this.#free.length < 16
+    ) this.#free.push(buffer);
+  }
+
+  /** A buffer to fill, or `undefined`; once taken it is the taker's (transferred, or refilled). */
+  take(): ArrayBuffer | undefined {
+    return this.#free.pop();
+  }
+}
+
+/** Smallest buffer kept for reuse: a compressed read batch starts at 64 KiB. */
+const MIN_SPARE = 64 << 10;
+
 class BatchWriter {
   #container: LayerFile | undefined;
   #index: LayerFile | undefined;
@@ -977,6 +1015,9 @@ class BatchWriter {
   #lines: string[] = [];
   #entries: IndexEntry[] = [];
   #sinceSync = 0;
+  #spare: SpareBuffers;
+  /** The buffer of the last payload written: later payloads may still lie in it. */
+  #lastBuffer: ArrayBufferLike | undefined;
 
   constructor(
     container: LayerFile | undefined,
@@ -984,7 +1025,9 @@ class BatchWriter {
     offset: number,
     settings: Settings,
     options: CreateOptions,
+    spare: SpareBuffers,
   ) {
+    this.#spare = spare;
     this.#container = container;
     this.#index = index;
     this.#offset = offset;
@@ -1134,16 +1177,33 @@ class BatchWriter {
     this.#buffered = 0;
     if (chunks.length <= 8) {
       for (const chunk of chunks) await this.#write(chunk);
-      return;
+    } else {
+      // Many separate payloads (read on this thread): one copy, one write.
+      const bytes = new Uint8Array(length);
+      let at = 0;
+      for (const chunk of chunks) {
+        bytes.set(chunk, at);
+        at += chunk.length;
+      }
+      await this.#write(bytes);
     }
-    // Many separate payloads (read on this thread): one copy, one write.
-    const bytes = new Uint8Array(length);
-    let at = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, at);
-      at += chunk.length;
-    }
-    await this.#write(bytes);
+    this.#recycle(chunks);
+  }
+
+  /**
+   * Hand the buffers of written payloads back to the read workers, to be filled again: a fresh
+   * megabyte per read batch was zero-filled, and the garbage collector ran a full collection
+   * about every 80 ms to free them (100,000 x 4 KiB). The buffer of the last payload is kept
+   * until a later write: the rest of its read batch may not have been added yet, and those
+   * payloads are views into it.
+   */
+  #recycle(chunks: Uint8Array[]): void {
+    const last = chunks.at(-1)!.buffer;
+    const done = new Set<ArrayBufferLike>(chunks.map((chunk) => chunk.buffer));
+    if (this.#lastBuffer !== undefined) done.add(this.#lastBuffer);
+    done.delete(last);
+    for (const buffer of done) this.#spare.put(buffer);
+    this.#lastBuffer = last;
   }
 
   async #write(bytes: Uint8Array): Promise<void> {

@@ -758,6 +758,37 @@ Deno.test("createContainer: plain containers are the same bytes whatever the pie
   });
 });
 
+Deno.test("createContainer: payload buffers reused across read batches keep every payload intact", async () => {
+  await withTempDir(async (dir) => {
+    // Enough read batches (3,000 files of 1-12 KiB) for the writer's 4 MiB writes to hand
+    // buffers back to the read workers many times, with streamed files (300 KiB) and folders
+    // between them, so that a write happens in the middle of a read batch.
+    const spec: Record<string, Uint8Array> = {};
+    for (let i = 0; i < 3000; i++) {
+      const folder = `d${Math.floor(i / 500)}`;
+      spec[`${folder}/f${String(i).padStart(4, "0")}`] = pseudoRandomBytes(
+        1024 + (i * 997) % 11264,
+        i,
+      );
+      if (i % 700 === 0) spec[`${folder}/g-big-${i}`] = pseudoRandomBytes(300 << 10, i + 7);
+    }
+    await writeTree(`${dir}/src`, spec);
+    await Deno.mkdir(`${dir}/src/d2/empty`);
+    for (const compress of [false, true]) {
+      const digests: string[] = [];
+      for (const concurrency of [0, 2]) {
+        const name = `${dir}/c-${compress}-${concurrency}.ctnr`;
+        await createContainer(`${dir}/src`, name, { concurrency, compress });
+        digests.push(sha256Hex(await Deno.readFile(name)));
+      }
+      assert.equal(digests[1], digests[0], `compress ${compress}`);
+      const out = `${dir}/out-${compress}`;
+      await extractContainer(`${dir}/c-${compress}-2.ctnr`, out);
+      assert.deepEqual(await diffTrees(`${dir}/src`, out), []);
+    }
+  });
+});
+
 // ---------------------------------------------------------------------------
 
 function sampleTree() {
