@@ -1,7 +1,6 @@
 /**
  * Write worker of `extract`: writes a batch of small files (verify, gunzip,
- * temp file, rename) and answers with one outcome per file. Before that, while
- * the plan runs, it parses blocks of index lines (lib/_index_block.ts).
+ * temp file, rename) and answers with one outcome per file.
  *
  * @module
  */
@@ -14,7 +13,6 @@ import {
   unpackJobs,
   writeFileJob,
 } from "./_extract_file.ts";
-import { type ParsedBlock, parseLineBlock, type ParseRequest } from "./_index_block.ts";
 import { serveRequests } from "./_worker_pool.ts";
 
 /**
@@ -38,17 +36,7 @@ export interface WriteBatchResult {
   faults: FaultRecord[];
 }
 
-/** What a write worker is asked: a batch to write, or (during the plan) index lines to parse. */
-export type WriteWorkerRequest = WriteBatch | ParseRequest;
-/** Its answer to each kind of request. */
-export type WriteWorkerResult = WriteBatchResult | ParsedBlock;
-
-serveRequests<WriteWorkerRequest, WriteWorkerResult>((request) => {
-  if ("block" in request) {
-    const result = parseLineBlock(request);
-    return Promise.resolve({ result, transfer: result.ok ? [result.numbers.buffer] : [] });
-  }
-  const { jobs, at, payloads, settings } = request;
+serveRequests<WriteBatch, WriteBatchResult>(({ jobs, at, payloads, settings }) => {
   const list = unpackJobs(jobs);
   const codes = new Uint8Array(list.length);
   const faults: FaultRecord[] = [];

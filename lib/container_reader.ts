@@ -197,20 +197,6 @@ export class ContainerReader {
     }
   }
 
-  /**
-   * The index's raw bytes in blocks of whole lines, unchecked, for parsing elsewhere (see
-   * {@link IndexReader.lineBlocks}); the records still have to be checked against
-   * {@link ContainerReader.payloadAreaEnd}.
-   *
-   * @returns the blocks, then whether they held the whole index (else read it with
-   *   {@link ContainerReader.recordBatches})
-   */
-  indexLineBlocks(): AsyncGenerator<Uint8Array, boolean> {
-    // 64 KiB blocks (about 300 lines): with 1 MiB ones the workers' heaps grew on the parsing
-    // garbage and kept it, peak RSS of a 1M-entry extract 326 MiB against 221-250 (bench/rss_1m.ts).
-    return this.#indexReader(true).lineBlocks(64 << 10);
-  }
-
   #indexReader(quiet: boolean): IndexReader {
     return this.#indexFile
       ? new IndexReader(this.#indexFile, {

@@ -14,7 +14,6 @@ import {
   checkLinkTarget,
   type ExtractPlan,
   planExtraction,
-  planExtractionInParallel,
   type PlanOptions,
 } from "./extract_plan.ts";
 import { StatusFile, type StatusFormat } from "./status_file.ts";
@@ -33,13 +32,7 @@ import {
 } from "./_extract_file.ts";
 import { WorkerPool } from "./_worker_pool.ts";
 import { PLAIN_COPY_PIECE, writeAll } from "./file_layer.ts";
-import type {
-  WriteBatch,
-  WriteBatchResult,
-  WriteWorkerRequest,
-  WriteWorkerResult,
-} from "./_extract_worker.ts";
-import type { ParsedBlock } from "./_index_block.ts";
+import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
 
 /** Options of {@link extractContainer}. */
 export interface ExtractOptions {
@@ -149,7 +142,7 @@ export async function extractContainer(
     throw new UsageError(`Cannot extract into "${outdir}": it exists and is not a folder`);
   }
   const reader = await ContainerReader.open(container, readerOptions);
-  let pool: WorkerPool<WriteWorkerRequest, WriteWorkerResult> | undefined;
+  let pool: WorkerPool<WriteBatch, WriteBatchResult> | undefined;
   try {
     // With keepGoing, links pointing outside are reported and skipped; the rest is extracted.
     const refusedLinks = new Set<string>();
@@ -169,16 +162,9 @@ export async function extractContainer(
     // start before the plan when the index is long enough to need them: their start-up (module
     // loading, ~50 ms) then runs beside the plan's pass over the index instead of after it.
     const workers = options.dryRun ? 0 : options.concurrency ?? 2;
-    const startPool = () =>
-      new WorkerPool<WriteWorkerRequest, WriteWorkerResult>(WRITE_WORKER, workers);
+    const startPool = () => new WorkerPool<WriteBatch, WriteBatchResult>(WRITE_WORKER, workers);
     if (workers > 0 && reader.indexLength > WORKER_THRESHOLD * 256) pool = startPool();
-    const plan = pool
-      ? await planExtractionInParallel(
-        reader,
-        planOptions,
-        (request) => pool!.run(request) as Promise<ParsedBlock>,
-      )
-      : await planExtraction(reader, planOptions);
+    const plan = await planExtraction(reader, planOptions);
     options.onPlan?.(plan);
     if (plan.files <= WORKER_THRESHOLD) {
       pool?.terminate();
@@ -273,7 +259,7 @@ class ExtractJob {
   #firstError: CtnrError | undefined;
   #dirEntries: IndexEntry[] = [];
   #startTime = Date.now();
-  #pool: WorkerPool<WriteWorkerRequest, WriteWorkerResult> | undefined;
+  #pool: WorkerPool<WriteBatch, WriteBatchResult> | undefined;
   #batch: { entries: IndexEntry[]; jobs: FileJob[]; payloads: Uint8Array[] } = {
     entries: [],
     jobs: [],
@@ -297,7 +283,7 @@ class ExtractJob {
     chunkSize: number,
     options: ExtractOptions,
     refusedLinks: Set<string>,
-    pool: WorkerPool<WriteWorkerRequest, WriteWorkerResult> | undefined,
+    pool: WorkerPool<WriteBatch, WriteBatchResult> | undefined,
   ) {
     this.#refusedLinks = refusedLinks;
     this.#reader = reader;
@@ -513,11 +499,11 @@ class ExtractJob {
       this.#lastFolder = this.#batchFolder;
       this.#folderBatches = 0;
     }
-    const task = (this.#pool.run(
+    const task = this.#pool.run(
       request,
       [packed.buffer, at.buffer, request.jobs.numbers.buffer],
       this.#worker,
-    ) as Promise<WriteBatchResult>).then(
+    ).then(
       ({ codes, faults }) => {
         let fault = 0;
         codes.forEach((code, i) => {

@@ -330,7 +330,9 @@ for (const [signal, exitCode] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
       const src = `${dir}/src`;
       const container = `${dir}/c.ctnr`;
       const status = `${dir}/status.txt`;
-      buildTree(src, random, { smallFiles: 8000, bigSizes: [3 << 20, 2 << 20] });
+      // Long enough a run that the signal lands in it: 8,000 files and a signal up to 120 ms
+      // after the first commit once let create finish first (exit 0) as it got faster.
+      buildTree(src, random, { smallFiles: 20_000, bigSizes: [3 << 20, 2 << 20] });
       const args = [
         "create",
         "--src",
@@ -346,7 +348,7 @@ for (const [signal, exitCode] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
       ];
       const run = await runProcess(args, {
         signal,
-        afterMs: random.range(20, 120),
+        afterMs: random.range(10, 60),
         when: async () => (await sizeOf(`${container}.idx`)) > 0,
       });
       assert.equal(run.signal, null, `the signal killed the process: ${run.stderr}`);
@@ -357,7 +359,7 @@ for (const [signal, exitCode] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
 
       const entries = parseIndex(await Deno.readFile(`${container}.idx`));
       assert.equal(entries.torn, false, "the index ends with a torn line");
-      const total = 8000 + 2 + 2; // small and big files, the empty folder, the link
+      const total = 20_000 + 2 + 2; // small and big files, the empty folder, the link
       assert.ok(
         entries.list.length > 0 && entries.list.length < total,
         `${entries.list.length} of ${total} entries: the signal did not land mid-run`,
