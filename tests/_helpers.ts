@@ -213,8 +213,11 @@ export async function exists(path: string): Promise<boolean> {
  * A {@link RandomAccess} over bytes in memory that counts the bytes read and, like a real file,
  * fails a read past the end with {@link ContainerFormatError}.
  */
-export function memorySource(bytes: Uint8Array): RandomAccess & { bytesRead: number } {
-  const source = {
+export function memorySource(
+  bytes: Uint8Array,
+  options: { readInto?: boolean } = {},
+): RandomAccess & { bytesRead: number } {
+  const source: RandomAccess & { bytesRead: number } = {
     size: bytes.length,
     bytesRead: 0,
     readAt(position: number, length: number): Promise<Uint8Array> {
@@ -225,5 +228,11 @@ export function memorySource(bytes: Uint8Array): RandomAccess & { bytesRead: num
       return Promise.resolve(bytes.slice(position, position + length));
     },
   };
+  if (options.readInto) {
+    // Like a real file: the caller's buffer is filled (readers reuse it between reads).
+    source.readInto = async (position: number, into: Uint8Array) => {
+      into.set(await source.readAt(position, into.length));
+    };
+  }
   return source;
 }

@@ -407,3 +407,72 @@ Deno.test("IndexReader.batches yields a JSON array's elements before a bad one",
   }, /element 3/);
   assert.deepEqual(seen, ["a", "b"]);
 });
+
+Deno.test("IndexReader reads the same records into a reused buffer as into fresh ones", async () => {
+  // Over 2 MiB of lines with multi-byte names, and one line of 1.2 MiB that spans the 1 MiB
+  // boundary between two reads: the bytes held over from one read must survive the next.
+  const lines: string[] = [];
+  for (let i = 0; i < 9000; i++) {
+    lines.push(encodeEntry(entry(i % 2 === 0 ? `données/${i}` : `日本語/😀${i}`, i, 1)));
+  }
+  const long = JSON.stringify({
+    ...JSON.parse(lines[0]!),
+    relpath: "long",
+    note: "x".repeat(1_200_000),
+  });
+  lines.splice(4000, 0, long + "\n");
+  const bytes = encoder.encode(lines.join(""));
+  assert.ok(bytes.length > 2 * (1 << 20), `index is ${bytes.length} bytes`);
+  const read = async (readInto: boolean) => {
+    const records: IndexRecord[] = [];
+    const reader = new IndexReader(memorySource(bytes, { readInto }), { maxLineBytes: 2 << 20 });
+    for await (const record of reader.records()) records.push(record);
+    return records;
+  };
+  const fresh = await read(false);
+  const reused = await read(true);
+  assert.equal(fresh.length, 9001);
+  assert.equal(reused.length, fresh.length);
+  reused.forEach((record, i) => {
+    if (
+      record.entry.relpath !== fresh[i]!.entry.relpath || record.endOffset !== fresh[i]!.endOffset
+    ) {
+      assert.fail(
+        `record ${i}: ${record.entry.relpath} at ${record.endOffset}, expected ${
+          fresh[i]!.entry.relpath
+        }`,
+      );
+    }
+  });
+  assert.equal(reused[4000]!.entry.relpath, "long");
+  assert.ok(fresh[3999]!.endOffset < 1 << 20 && fresh[4000]!.endOffset > 1 << 20);
+});
+
+Deno.test("IndexReader keeps a line that starts exactly on a 64 KiB piece across reads", async () => {
+  // The first line fills the first 15 pieces of 64 KiB exactly, so the long line after it
+  // starts the last piece of the first 1 MiB read with nothing held over, and runs on into the
+  // next read (which refills a reused buffer).
+  const base = JSON.parse(encodeEntry(entry("first", 0, 1)));
+  const pad = (json: string, total: number) =>
+    JSON.stringify({ ...JSON.parse(json), note: "p".repeat(total - json.length - 11) }) + "\n";
+  const first = pad(JSON.stringify(base), 15 * (64 << 10));
+  assert.equal(encoder.encode(first).length, 15 * (64 << 10));
+  const long = JSON.stringify({ ...base, relpath: "long", note: "x".repeat(200_000) }) + "\n";
+  // Lines after it, so that the second read fills the whole reused buffer.
+  let last = "";
+  for (let i = 0; i < 8000; i++) last += encodeEntry(entry(`after/${i}`, 2, 1));
+  const bytes = encoder.encode(first + long + last);
+  assert.ok(bytes.length > 2 << 20);
+  for (const readInto of [false, true]) {
+    const records: IndexRecord[] = [];
+    const reader = new IndexReader(memorySource(bytes, { readInto }), { maxLineBytes: 2 << 20 });
+    for await (const record of reader.records()) records.push(record);
+    assert.deepEqual(
+      records.slice(0, 3).map((r) => r.entry.relpath),
+      ["first", "long", "after/0"],
+      `${readInto}`,
+    );
+    assert.equal(records.length, 8002);
+    assert.equal(records[1]!.endOffset, 15 * (64 << 10) + long.length);
+  }
+});
