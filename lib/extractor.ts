@@ -617,16 +617,24 @@ class ExtractJob {
   async #readSmall(entry: IndexEntry): Promise<Uint8Array> {
     const held = this.#inWindow(entry);
     if (held !== undefined) return held;
-    const length = Math.min(
-      Math.max(READ_WINDOW, entry.payloadSize),
-      this.#reader.payloadAreaEnd - entry.offset,
-    );
-    // One window buffer, reused: the batch holds views into it, so it goes out first (a batch
-    // copies its payloads when it is sent). A fresh 4 MiB per window cost zero-filling and page
-    // faults on 400 MB for 100,000 files.
-    await this.#flushBatch();
-    if (this.#windowBuffer.length < length) this.#windowBuffer = new Uint8Array(length);
-    const bytes = this.#windowBuffer.subarray(0, length);
+    let bytes: Uint8Array;
+    if (entry.offset === this.#window.start + this.#window.bytes.length) {
+      // Payloads in container order: the next 4 MiB. One window buffer, reused: the batch holds
+      // views into it, so it goes out first (a batch copies its payloads when it is sent). A
+      // fresh 4 MiB per window cost zero-filling and page faults on 400 MB for 100,000 files.
+      const length = Math.min(
+        Math.max(READ_WINDOW, entry.payloadSize),
+        this.#reader.payloadAreaEnd - entry.offset,
+      );
+      await this.#flushBatch();
+      if (this.#windowBuffer.length < length) this.#windowBuffer = new Uint8Array(length);
+      bytes = this.#windowBuffer.subarray(0, length);
+    } else {
+      // A jump (an index not in offset order, or past a streamed file): this payload alone, in
+      // a buffer of its own. A 4 MiB window at every jump read 4 MiB a file of a reversed index
+      // (5,000 x 4 KiB: 4.3 s, against 0.26 s in order).
+      bytes = new Uint8Array(entry.payloadSize);
+    }
     this.#window = { start: entry.offset, bytes: new Uint8Array(0) }; // empty while it is read
     await this.#reader.readStoredInto(entry, bytes);
     this.#window = { start: entry.offset, bytes };

@@ -1803,3 +1803,25 @@ function sha256Hex(bytes: Uint8Array): string {
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   for (let w = 0; w < bytes.length;) w += await file.write(bytes.subarray(w));
 }
+
+Deno.test("extract reads each payload of an index in reverse order once, not a 4 MiB window a file", async () => {
+  await withTempDir(async (dir) => {
+    const spec: Record<string, Uint8Array> = {};
+    for (let i = 0; i < 1500; i++) {
+      spec[`d/f${String(i).padStart(4, "0")}`] = pseudoRandomBytes(4096, i);
+    }
+    await writeTree(`${dir}/src`, spec);
+    const container = `${dir}/c.ctnr`;
+    await createContainer(`${dir}/src`, container);
+    // The same entries, last payload first: every small payload is a jump backwards.
+    const lines = (await Deno.readTextFile(`${container}.idx`)).trimEnd().split("\n").reverse();
+    await Deno.writeTextFile(`${container}.idx`, lines.join("\n") + "\n");
+    const probe = await extractInChild(dir, container, `${dir}/out`);
+    assert.equal(probe.name, "none", probe.message);
+    const stored = (await Deno.stat(container)).size + (await Deno.stat(`${container}.idx`)).size;
+    // A 4 MiB window read at every jump read about 3 GB here.
+    assert.ok(probe.bytesRead > 0, "the child's reads were not measured");
+    assert.ok(probe.bytesRead < 4 * stored, `read ${probe.bytesRead} bytes for ${stored} stored`);
+    assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+  });
+});
