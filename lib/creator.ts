@@ -787,13 +787,10 @@ async function* loadSources(
     const committedValues = values;
     batch = [];
     values = [];
-    // The workers start with the first full batch and are used from the 513th file on: their
-    // start-up (~40 ms of module loading) runs while this thread reads the first files.
-    if (pool === undefined && workers > 0 && files >= BATCH_FILES) {
+    if (pool === undefined && workers > 0 && files > WORKER_THRESHOLD) {
       pool = new WorkerPool(new URL("./_create_worker.ts", import.meta.url), workers);
     }
-    const useWorkers = files > WORKER_THRESHOLD ? pool : undefined;
-    const pending = loadBatch(items, committedValues, settings, useWorkers, sizes, spare);
+    const pending = loadBatch(items, committedValues, settings, pool, sizes, spare);
     if (sizes.files > 0) {
       const average = Math.max(1, sizes.bytes / sizes.files);
       batchFiles = Math.max(16, Math.min(BATCH_FILES, Math.floor(BATCH_BYTES / average)));
