@@ -185,7 +185,10 @@ export class IndexReader {
   /** The lines of the index, parsed as JSON, an array per block read. */
   async *#lines(): AsyncGenerator<{ value: unknown; line: number; endOffset: number }[]> {
     const maxLine = this.#options.maxLineBytes ?? MAX_LINE_BYTES;
-    const decoder = new TextDecoder("utf-8", { fatal: true });
+    // ignoreBOM: a byte order mark stays in the text (and fails JSON.parse) wherever it is; by
+    // default each decode call drops one at its start, so a BOM was accepted on a line that
+    // began a 64 KiB piece and refused elsewhere, and it put endOffset 3 bytes short.
+    const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
     let carry: Uint8Array = new Uint8Array(0);
     let lineNumber = 0;
     let consumed = 0; // bytes of complete lines

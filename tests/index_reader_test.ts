@@ -476,3 +476,39 @@ Deno.test("IndexReader keeps a line that starts exactly on a 64 KiB piece across
     assert.equal(records[1]!.endOffset, 15 * (64 << 10) + long.length);
   }
 });
+
+Deno.test("IndexReader refuses a byte order mark on a line wherever the line lies", async () => {
+  // A BOM is not JSON (the original tool's json.loads refuses it too). TextDecoder drops one at
+  // the start of each decode call unless told not to: it was accepted on a line that began a
+  // 64 KiB piece (line 1 here, or the line at 64 KiB) and refused on the others.
+  const bom = "\ufeff";
+  const line = (name: string) => encodeEntry(entry(name, 0, 1));
+  const cases: [string, string, number][] = [
+    ["at the start of the index", bom + line("x") + line("y"), 1],
+    ["on a later line", line("x") + bom + line("y"), 2],
+  ];
+  for (const [what, index, badLine] of cases) {
+    await assert.rejects(
+      () => readAll(index),
+      (error: unknown) =>
+        error instanceof IndexFormatError &&
+        error.message.includes(`line ${badLine} is not valid JSON`),
+      what,
+    );
+    const lenient = await readAll(index, { lenient: true });
+    assert.equal(lenient.records.length, 1, what);
+  }
+  // A line that begins exactly at the second 64 KiB piece.
+  let head = "";
+  for (let i = 0; encoder.encode(head).length < (64 << 10) - 1000; i++) head += line(`a/${i}`);
+  const base = line("pad");
+  const room = (64 << 10) - encoder.encode(head).length;
+  const atPiece = head +
+    JSON.stringify({ ...JSON.parse(base), note: "p".repeat(room - base.length - 10) }) + "\n";
+  assert.equal(encoder.encode(atPiece).length, 64 << 10);
+  await assert.rejects(
+    () => readAll(atPiece + bom + line("z")),
+    (error: unknown) =>
+      error instanceof IndexFormatError && /is not valid JSON/.test(error.message),
+  );
+});
