@@ -523,6 +523,15 @@ Deno.test("findTrailer with at ignores a decoy footer before that offset", async
   assert.equal(await findTrailer(memorySource(outer), { at: outer.length }), null);
 });
 
+/** The payload fields of a folder or link entry. */
+const NO_PAYLOAD = {
+  offset: 0,
+  payloadSize: 0,
+  origSize: 0,
+  sha256: EMPTY_SHA256,
+  compressed: false,
+};
+
 Deno.test("encodeEntry writes the bytes JSON.stringify of the wire object writes", () => {
   // The reference: the object the spec describes, through JSON.stringify, with the trailer
   // magic escaped (what encodeEntry wrote before it built its text directly).
@@ -569,26 +578,8 @@ Deno.test("encodeEntry writes the bytes JSON.stringify of the wire object writes
           mode: 0o644,
           origSha256: EMPTY_SHA256,
         },
-        {
-          relpath,
-          entryType: "dir",
-          offset: 0,
-          payloadSize: 0,
-          origSize: 0,
-          sha256: EMPTY_SHA256,
-          compressed: false,
-        },
-        {
-          relpath,
-          entryType: "symlink",
-          offset: 0,
-          payloadSize: 0,
-          origSize: 0,
-          sha256: EMPTY_SHA256,
-          compressed: false,
-          linkTarget: `../${relpath}`,
-          mode: 0o777,
-        },
+        { relpath, entryType: "dir", ...NO_PAYLOAD },
+        { relpath, entryType: "symlink", ...NO_PAYLOAD, linkTarget: `../${relpath}`, mode: 0o777 },
       ];
       for (const entry of entries) {
         if (mtime !== undefined) entry.mtime = mtime;
