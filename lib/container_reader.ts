@@ -180,7 +180,17 @@ export class ContainerReader {
    * @throws {ContainerFormatError} as {@link ContainerReader.records}
    */
   async *recordBatches(options: { quiet?: boolean } = {}): AsyncGenerator<IndexRecord[]> {
-    const reader = this.#indexReader(options.quiet ?? false);
+    const reader = this.#indexFile
+      ? new IndexReader(this.#indexFile, {
+        ...this.#readerOptions(`index "${this.indexPath}"`),
+        quiet: options.quiet ?? false,
+      })
+      : new IndexReader(this.#file, {
+        ...this.#readerOptions(`embedded index of "${this.path}"`),
+        quiet: options.quiet ?? false,
+        start: this.#trailer!.indexOffset,
+        length: this.#trailer!.indexLength,
+      });
     const end = this.payloadAreaEnd;
     for await (const batch of reader.batches()) {
       for (let i = 0; i < batch.length; i++) {
@@ -195,20 +205,6 @@ export class ContainerReader {
       }
       yield batch;
     }
-  }
-
-  #indexReader(quiet: boolean): IndexReader {
-    return this.#indexFile
-      ? new IndexReader(this.#indexFile, {
-        ...this.#readerOptions(`index "${this.indexPath}"`),
-        quiet,
-      })
-      : new IndexReader(this.#file, {
-        ...this.#readerOptions(`embedded index of "${this.path}"`),
-        quiet,
-        start: this.#trailer!.indexOffset,
-        length: this.#trailer!.indexLength,
-      });
   }
 
   /** Iterate the entries in index order; see {@link ContainerReader.records}. */

@@ -47,10 +47,6 @@ export interface IndexReaderOptions {
 const BLOCK = 64 << 10;
 /** Bytes of the index read at a time; see `#blocks`. */
 const READ_SIZE = 1 << 20;
-/** Default of {@link IndexReaderOptions.maxLineBytes}. */
-const MAX_LINE_BYTES = 1 << 20;
-/** The start of an index that is one JSON document (array, or object with `entries`). */
-const DOCUMENT_HEAD = /^\s*(\[|\{\s*"(version|entries)")/;
 
 /**
  * Reads the entries of an index in order.
@@ -135,7 +131,7 @@ export class IndexReader {
    */
   async *batches(): AsyncGenerator<IndexRecord[]> {
     const head = new TextDecoder().decode(await this.#read(0, Math.min(this.#length, 256)));
-    if (DOCUMENT_HEAD.test(head)) {
+    if (/^\s*(\[|\{\s*"(version|entries)")/.test(head)) {
       yield* this.#document();
       return;
     }
@@ -159,13 +155,13 @@ export class IndexReader {
   }
 
   /**
-   * The index's bytes in pieces of `size` bytes (the last one shorter), read 1 MiB at a time:
+   * The index's bytes in pieces of {@link BLOCK} bytes (the last one shorter), read 1 MiB at a time:
    * each read call costs about 0.3 ms here whatever its size (a thread hand-off), and a
    * 100,000-entry index took 0.1 s in 64 KiB reads. The pieces are views into the read buffer,
    * valid until the next piece is asked for.
    */
-  async *#blocks(size: number): AsyncGenerator<Uint8Array> {
-    const readSize = Math.min(Math.max(size, READ_SIZE), this.#length);
+  async *#blocks(): AsyncGenerator<Uint8Array> {
+    const readSize = Math.min(READ_SIZE, this.#length);
     // One read buffer, reused when the source can read into it (a fresh megabyte per read
     // raised a 1M-entry resume's peak RSS from 151 to 175 MiB): the pieces are consumed, or
     // copied, before the next read.
@@ -178,13 +174,13 @@ export class IndexReader {
         await this.#source.readInto!(this.#start + position, chunk);
       } else chunk = await this.#read(position, length);
       position += length;
-      for (let at = 0; at < chunk.length; at += size) yield chunk.subarray(at, at + size);
+      for (let at = 0; at < chunk.length; at += BLOCK) yield chunk.subarray(at, at + BLOCK);
     }
   }
 
   /** The lines of the index, parsed as JSON, an array per block read. */
   async *#lines(): AsyncGenerator<{ value: unknown; line: number; endOffset: number }[]> {
-    const maxLine = this.#options.maxLineBytes ?? MAX_LINE_BYTES;
+    const maxLine = this.#options.maxLineBytes ?? 1 << 20;
     // ignoreBOM: a byte order mark stays in the text (and fails JSON.parse) wherever it is; by
     // default each decode call drops one at its start, so a BOM was accepted on a line that
     // began a 64 KiB piece and refused elsewhere, and it put endOffset 3 bytes short.
@@ -192,7 +188,7 @@ export class IndexReader {
     let carry: Uint8Array = new Uint8Array(0);
     let lineNumber = 0;
     let consumed = 0; // bytes of complete lines
-    for await (const block of this.#blocks(BLOCK)) {
+    for await (const block of this.#blocks()) {
       const lastNewline = block.lastIndexOf(0x0a);
       if (lastNewline < 0) {
         carry = carry.length === 0 ? block.slice() : concat(carry, block); // not a view: reused
