@@ -12,7 +12,7 @@ import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { createGunzip } from "node:zlib";
 import { ContainerFormatError, CtnrError, IntegrityError } from "./errors.ts";
 import { findTrailer, type IndexEntry, type RandomAccess, type TrailerLocation } from "./format.ts";
-import { copyInTurns, openRandomAccess, readRange } from "./file_layer.ts";
+import { copyInTurns, openRandomAccess, readInto, readRange } from "./file_layer.ts";
 import { shaMismatch } from "./_extract_file.ts";
 import { IndexReader, type IndexRecord } from "./index_reader.ts";
 
@@ -244,9 +244,8 @@ export class ContainerReader {
    * @param into where the bytes go; its whole length is read
    * @throws {ContainerFormatError} when the container ends first
    */
-  async readStoredInto(entry: IndexEntry, into: Uint8Array): Promise<void> {
-    if (this.#file.readInto) return await this.#file.readInto(entry.offset, into);
-    into.set(await this.#file.readAt(entry.offset, into.length));
+  readStoredInto(entry: IndexEntry, into: Uint8Array): Promise<void> {
+    return readInto(this.#file, entry.offset, into);
   }
 
   /**
@@ -359,8 +358,7 @@ export class ContainerReader {
         const piece = into.subarray(0, Math.min(into.length, entry.payloadSize - position));
         const at = entry.offset + position;
         position += piece.length;
-        if (!file.readInto) return await file.readAt(at, piece.length);
-        await file.readInto(at, piece);
+        await readInto(file, at, piece);
         return piece;
       },
       (piece) => {

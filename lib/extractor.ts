@@ -613,7 +613,10 @@ class ExtractJob {
     }
   }
 
-  /** Read a small payload, from one large read that covers the next ones too. */
+  /**
+   * Read a small payload: in container order, with one 4 MiB read that covers the next ones
+   * too; after a jump, alone.
+   */
   async #readSmall(entry: IndexEntry): Promise<Uint8Array> {
     const held = this.#inWindow(entry);
     if (held !== undefined) return held;

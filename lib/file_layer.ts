@@ -55,6 +55,24 @@ export async function* readRange(
 }
 
 /**
+ * Fill `into` with the bytes of `source` from `position` on: through its `readInto` when it
+ * has one (no buffer allocated per read), else a `readAt` copied in.
+ *
+ * @param source where to read
+ * @param position offset in bytes
+ * @param into where the bytes go; its whole length is read
+ * @throws {ContainerFormatError} when the source ends first
+ */
+export async function readInto(
+  source: RandomAccess,
+  position: number,
+  into: Uint8Array,
+): Promise<void> {
+  if (source.readInto) return await source.readInto(position, into);
+  into.set(await source.readAt(position, into.length));
+}
+
+/**
  * Write all of `bytes` (a single `write` call may take fewer).
  *
  * @param file where to write
