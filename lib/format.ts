@@ -115,13 +115,12 @@ export function parseEntry(value: unknown, where: string): IndexEntry {
   if (typeof relpath !== "string") {
     throw new IndexFormatError(`Cannot read ${where}: "relpath" is not a string`);
   }
-  // No closures here: this runs twice per entry on extract (plan, then extraction).
-  const fail = (detail: string): never => invalidEntry(relpath, where, detail);
+  // No closure per entry (a `fail` helper was one): this runs twice per entry on extract.
   const unsafe = checkRelpath(relpath);
-  if (unsafe) fail(`unsafe relpath: ${unsafe}`);
+  if (unsafe) invalidEntry(relpath, where, `unsafe relpath: ${unsafe}`);
   const kind = raw.entry_type ?? "file";
   if (kind !== "file" && kind !== "dir" && kind !== "symlink") {
-    fail(`unknown entry_type ${JSON.stringify(kind)}`);
+    invalidEntry(relpath, where, `unknown entry_type ${JSON.stringify(kind)}`);
   }
   const entryType = kind as EntryType;
   const isFile = entryType === "file";
@@ -129,14 +128,26 @@ export function parseEntry(value: unknown, where: string): IndexEntry {
   const payloadSize = sizeField(raw, "payload_size", isFile, relpath, where);
   const origSize = sizeField(raw, "orig_size", isFile, relpath, where);
   const sha = raw.sha256 ?? (isFile ? undefined : EMPTY_SHA256);
-  if (typeof sha !== "string" || !HEX64.test(sha)) fail(`"sha256" is not 64 hex digits`);
-  const compressed = raw.compressed ?? false;
-  if (typeof compressed !== "boolean") fail(`"compressed" is not a boolean`);
-  if (!isFile && (payloadSize !== 0 || compressed)) fail(`a ${entryType} entry has a payload`);
-  if (isFile && !compressed && payloadSize !== origSize) {
-    fail(`uncompressed payload_size ${payloadSize} differs from orig_size ${origSize}`);
+  if (typeof sha !== "string" || !HEX64.test(sha)) {
+    invalidEntry(relpath, where, `"sha256" is not 64 hex digits`);
   }
-  if (payloadSize > Number.MAX_SAFE_INTEGER - offset) fail("offset + payload_size overflows");
+  const compressed = raw.compressed ?? false;
+  if (typeof compressed !== "boolean") {
+    invalidEntry(relpath, where, `"compressed" is not a boolean`);
+  }
+  if (!isFile && (payloadSize !== 0 || compressed)) {
+    invalidEntry(relpath, where, `a ${entryType} entry has a payload`);
+  }
+  if (isFile && !compressed && payloadSize !== origSize) {
+    invalidEntry(
+      relpath,
+      where,
+      `uncompressed payload_size ${payloadSize} differs from orig_size ${origSize}`,
+    );
+  }
+  if (payloadSize > Number.MAX_SAFE_INTEGER - offset) {
+    invalidEntry(relpath, where, "offset + payload_size overflows");
+  }
   const entry: IndexEntry = {
     relpath,
     entryType,
@@ -149,26 +160,26 @@ export function parseEntry(value: unknown, where: string): IndexEntry {
   if (raw.mode !== undefined && raw.mode !== null) {
     const mode = raw.mode;
     if (typeof mode !== "number" || !Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-      fail(`"mode" is not an integer from 0 to 0o7777`);
+      invalidEntry(relpath, where, `"mode" is not an integer from 0 to 0o7777`);
     }
     entry.mode = mode as number;
   }
   if (raw.mtime !== undefined && raw.mtime !== null) {
     if (typeof raw.mtime !== "number" || !Number.isFinite(raw.mtime)) {
-      fail(`"mtime" is not a finite number of seconds`);
+      invalidEntry(relpath, where, `"mtime" is not a finite number of seconds`);
     }
     entry.mtime = raw.mtime as number;
   }
   if (entryType === "symlink") {
     const target = raw.link_target;
     if (typeof target !== "string" || target === "" || target.includes("\0")) {
-      fail(`"link_target" is not a non-empty string`);
+      invalidEntry(relpath, where, `"link_target" is not a non-empty string`);
     }
     entry.linkTarget = target as string;
   }
   if (raw.orig_sha256 !== undefined && raw.orig_sha256 !== null) {
     if (typeof raw.orig_sha256 !== "string" || !HEX64.test(raw.orig_sha256)) {
-      fail(`"orig_sha256" is not 64 hex digits`);
+      invalidEntry(relpath, where, `"orig_sha256" is not 64 hex digits`);
     }
     entry.origSha256 = (raw.orig_sha256 as string).toLowerCase();
   }
