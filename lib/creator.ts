@@ -29,7 +29,6 @@ import {
   openRandomAccess,
   PLAIN_COPY_PIECE,
   readRange,
-  writeAll,
 } from "./file_layer.ts";
 import { IndexReader } from "./index_reader.ts";
 import { FOLDER, PathGuard } from "./_path_guard.ts";
@@ -362,7 +361,7 @@ export async function createContainer(
     containerFile?.close();
     indexFile?.close();
   }
-  if (result.finalized && options.removeIndexOnFinalize) await Deno.remove(settings.indexPath);
+  if (result.finalized && options.removeIndexOnFinalize) await layer.remove(settings.indexPath);
   await status?.update({
     status: "finished",
     processed_files: result.added + result.alreadyPresent,
@@ -438,7 +437,7 @@ export async function finalizeContainer(
     containerFile.close();
     indexFile.close();
   }
-  if (options.removeIndex) await Deno.remove(indexPath);
+  if (options.removeIndex) await layer.remove(indexPath);
   return written;
 }
 
@@ -600,13 +599,13 @@ async function readResumeState(
       // is what a crash before the first index commit leaves (the index file is created, and
       // its name fsynced, before any payload is written): without a trailer, start over.
       if (containerFile.size > 0 && !(emptyIndex && await findTrailer(containerFile) === null)) {
-        await recoverIndexFromTrailer(containerFile, container, settings);
+        await recoverIndexFromTrailer(containerFile, container, settings, layer);
       }
     }
     indexFile = await layer.open(settings.indexPath);
     // New files: make their names durable too (fsync of the folder that holds them).
-    if (!containerExists) await syncFolderOf(container);
-    if (!indexExists) await syncFolderOf(settings.indexPath);
+    if (!containerExists) await layer.syncFolder(dirname(resolve(container)));
+    if (!indexExists) await layer.syncFolder(dirname(resolve(settings.indexPath)));
     const state = await scanIndex(indexFile, containerFile, settings, options);
     return { ...state, containerFile, indexFile };
   } catch (error) {
@@ -620,6 +619,7 @@ async function recoverIndexFromTrailer(
   containerFile: LayerFile,
   container: string,
   settings: Settings,
+  layer: FileLayer,
 ): Promise<void> {
   const trailer = await findTrailer(containerFile);
   if (trailer === null) {
@@ -628,18 +628,20 @@ async function recoverIndexFromTrailer(
         `"${settings.indexPath}" and no trailer; refusing to overwrite it (give --index, or a new container path)`,
     );
   }
-  // Copy the embedded index out, durably, before anything else changes.
+  // Copy the embedded index out, durably (its bytes fsynced before the rename gives it its
+  // name), before anything else changes. The caller fsyncs the folder once the index is open.
   const tmp = `${settings.indexPath}.ctnr-tmp`;
-  const out = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  const out = await layer.open(tmp);
   try {
+    if (out.size > 0) await out.truncate(0); // left by a crash during an earlier recovery
     for await (const bytes of readRange(containerFile, trailer.indexOffset, trailer.indexLength)) {
-      await writeAll(out, bytes);
+      await out.append(bytes);
     }
     await out.sync();
   } finally {
     out.close();
   }
-  await Deno.rename(tmp, settings.indexPath);
+  await layer.rename(tmp, settings.indexPath);
 }
 
 async function scanIndex(
@@ -1342,17 +1344,6 @@ async function appendTrailer(container: LayerFile, index: LayerFile): Promise<vo
   for await (const bytes of readRange(index, 0, length)) await container.append(bytes);
   await container.append(encodeFooter(length));
   await container.sync();
-}
-
-async function syncFolderOf(path: string): Promise<void> {
-  try {
-    const folder = await Deno.open(dirname(resolve(path)), { read: true });
-    try {
-      await folder.sync();
-    } finally {
-      folder.close();
-    }
-  } catch { /* not supported here (e.g. Windows): the file's own fsync is what we can do */ }
 }
 
 async function exists(path: string): Promise<boolean> {

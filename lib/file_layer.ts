@@ -1,7 +1,10 @@
 /**
- * The file layer that `create` writes the container and its index through.
+ * The file layer that `create` writes the container and its index through:
+ * opening, appending, fsync, truncation, and the name operations whose
+ * durability depends on an fsync of their folder (create, rename, remove).
  * Tests swap in their own layer to simulate power loss (every byte written
- * after a file's last `sync` is lost), the way SQLite tests crash safety.
+ * after a file's last `sync` is lost, and a name change not followed by an
+ * fsync of its folder may be undone), the way SQLite tests crash safety.
  *
  * @module
  */
@@ -23,13 +26,36 @@ export interface LayerFile extends RandomAccess {
   close(): void;
 }
 
-/** Opens files for {@link LayerFile} access. */
+/**
+ * Opens files for {@link LayerFile} access and changes names. A name made by
+ * `open`, `rename` or `remove` is durable only once `syncFolder` of its folder
+ * returns (POSIX fsync of a directory; Linux `fsync(2)`, "Calling fsync() does
+ * not necessarily ensure that the entry in the directory containing the file
+ * has also reached disk").
+ */
 export interface FileLayer {
   /**
    * Open `path` for reading and appending, creating it when missing.
    * @param path file path
    */
   open(path: string): Promise<LayerFile>;
+  /**
+   * Make the names in `folder` durable (fsync of the folder). Where folders cannot be opened
+   * for fsync (Windows), this does nothing.
+   * @param folder folder path
+   */
+  syncFolder(folder: string): Promise<void>;
+  /**
+   * Rename `from` to `to`, replacing `to` when it is a file.
+   * @param from current path
+   * @param to new path
+   */
+  rename(from: string, to: string): Promise<void>;
+  /**
+   * Remove the file `path`.
+   * @param path file path
+   */
+  remove(path: string): Promise<void>;
 }
 
 /**
@@ -135,7 +161,7 @@ export async function copyInTurns(
   }
 }
 
-/** The real file layer over `Deno.open`. */
+/** The real file layer over `Deno.open`, `Deno.rename` and `Deno.remove`. */
 export const DENO_FILE_LAYER: FileLayer = {
   async open(path: string): Promise<LayerFile> {
     const file = await Deno.open(path, { read: true, append: true, create: true });
@@ -146,6 +172,26 @@ export const DENO_FILE_LAYER: FileLayer = {
       file.close();
       throw error;
     }
+  },
+  async syncFolder(folder: string): Promise<void> {
+    // Windows cannot open a folder for fsync: the files' own fsyncs are what there is.
+    if (Deno.build.os === "windows") return;
+    const handle = await Deno.open(folder, { read: true });
+    try {
+      await handle.sync();
+    } catch (error) {
+      // Some file systems do not fsync folders (EINVAL); any other failure is real (EIO).
+      const code = (error as { code?: string }).code;
+      if (code !== "EINVAL" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
+    } finally {
+      handle.close();
+    }
+  },
+  rename(from: string, to: string): Promise<void> {
+    return Deno.rename(from, to);
+  },
+  remove(path: string): Promise<void> {
+    return Deno.remove(path);
   },
 };
 

@@ -382,6 +382,67 @@ Deno.test("createContainer appends index batches only after the container is syn
   }
 });
 
+Deno.test("createContainer makes the names of a new container and index durable before the first payload", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "alpha", "b.txt": "beta" });
+    const events: string[] = [];
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { fileLayer: recordingLayer(events) });
+    const firstPayload = events.indexOf("container:append");
+    const created = Math.max(events.indexOf("container:create"), events.indexOf("index:create"));
+    assert.ok(firstPayload > 0 && created >= 0, events.join(" "));
+    // Both files exist, and a folder fsync after both made their names durable, before any
+    // payload: a crash can never leave committed entries in a file whose name was lost.
+    const folderSyncs = events.slice(created, firstPayload).filter((e) => e === "folder:sync");
+    assert.equal(folderSyncs.length >= 1, true, events.join(" "));
+  });
+});
+
+Deno.test("createContainer copies a removed index out of the trailer durably before it cuts the trailer", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "alpha" });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+      finalize: true,
+      removeIndexOnFinalize: true,
+    });
+    await writeTree(`${dir}/src`, { "b.txt": "beta" });
+    const events: string[] = [];
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { fileLayer: recordingLayer(events) });
+    // Written to a temp file, fsynced, renamed to the index, the folder fsynced: only then may
+    // the trailer, the only other copy of the index, be cut away.
+    const order = [
+      "tmp:create",
+      "tmp:append",
+      "tmp:sync",
+      "tmp:rename-to-index",
+      "folder:sync",
+      "container:truncate",
+    ];
+    let at = -1;
+    for (const step of order) {
+      const next = events.indexOf(step, at + 1);
+      assert.ok(next > at, `"${step}" missing or out of order: ${events.join(" ")}`);
+      at = next;
+    }
+    assert.equal(await exists(`${dir}/c.ctnr.idx.ctnr-tmp`), false);
+  });
+});
+
+Deno.test("createContainer makes the trailer durable before it removes the index", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "alpha" });
+    const events: string[] = [];
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+      finalize: true,
+      removeIndexOnFinalize: true,
+      fileLayer: recordingLayer(events),
+    });
+    const removed = events.indexOf("index:remove");
+    const lastAppend = events.lastIndexOf("container:append");
+    assert.ok(removed > lastAppend && lastAppend > 0, events.join(" "));
+    assert.ok(events.slice(lastAppend, removed).includes("container:sync"), events.join(" "));
+  });
+});
+
 Deno.test("createContainer writes no container and no index in a dry run", async () => {
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/src`, sampleTree());
@@ -818,12 +879,19 @@ function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** The real file layer, logging `container:append`, `index:sync`, ... in order. */
+/**
+ * The real file layer, logging `container:append`, `index:sync`, `index:create`,
+ * `folder:sync`, `index:remove`, ... in order.
+ */
 function recordingLayer(events: string[]): FileLayer {
+  const nameOf = (path: string) =>
+    path.endsWith(".ctnr-tmp") ? "tmp" : path.endsWith(".idx") ? "index" : "container";
   return {
     async open(path) {
+      const created = !(await exists(path));
       const file = await DENO_FILE_LAYER.open(path);
-      const name = path.endsWith(".idx") ? "index" : "container";
+      const name = nameOf(path);
+      if (created) events.push(`${name}:create`);
       return {
         get size() {
           return file.size;
@@ -843,6 +911,18 @@ function recordingLayer(events: string[]): FileLayer {
         },
         close: () => file.close(),
       };
+    },
+    async syncFolder(folder) {
+      events.push("folder:sync");
+      await DENO_FILE_LAYER.syncFolder(folder);
+    },
+    async rename(from, to) {
+      events.push(`${nameOf(from)}:rename-to-${nameOf(to)}`);
+      await DENO_FILE_LAYER.rename(from, to);
+    },
+    async remove(path) {
+      events.push(`${nameOf(path)}:remove`);
+      await DENO_FILE_LAYER.remove(path);
     },
   };
 }
