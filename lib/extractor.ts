@@ -6,7 +6,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { CtnrError, InterruptedError, UnsafeEntryError, UsageError } from "./errors.ts";
 import { ContainerReader } from "./container_reader.ts";
 import type { IndexEntry } from "./format.ts";
@@ -31,7 +31,9 @@ import {
   writeFileJob,
 } from "./_extract_file.ts";
 import { WorkerPool } from "./_worker_pool.ts";
-import { PLAIN_COPY_PIECE, writeAll } from "./file_layer.ts";
+import { isCaseInsensitive } from "./_case_probe.ts";
+import { RunMarker } from "./_run_marker.ts";
+import { DENO_FILE_LAYER, PLAIN_COPY_PIECE, writeAll } from "./file_layer.ts";
 import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
 
 /** Options of {@link extractContainer}. */
@@ -181,41 +183,6 @@ export async function extractContainer(
 
 const WRITE_WORKER = new URL("./_extract_worker.ts", import.meta.url);
 
-/**
- * Whether names that differ only in case name the same file where `outdir`
- * is (or will be): probed with a temp file in its nearest existing folder,
- * removed at once. Unwritable folders count as case-sensitive.
- */
-async function isCaseInsensitive(outdir: string): Promise<boolean> {
-  let dir = outdir;
-  for (;;) {
-    try {
-      if ((await Deno.stat(dir)).isDirectory) break;
-    } catch { /* missing: try its parent */ }
-    const parent = dir.slice(0, dir.lastIndexOf("/")) || "/";
-    if (parent === dir) return false;
-    dir = parent;
-  }
-  const probe = `${dir === "/" ? "" : dir}/.ctnr-case-probe-${
-    Math.random().toString(36).slice(2, 10)
-  }`;
-  try {
-    await Deno.writeFile(probe, new Uint8Array(0), { createNew: true });
-  } catch {
-    return false;
-  }
-  try {
-    await Deno.lstat(
-      probe.toUpperCase().replace(/^.*\//, probe.slice(0, probe.lastIndexOf("/") + 1)),
-    );
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await Deno.remove(probe).catch(() => {});
-  }
-}
-
 /** The process umask; 0o022 where there is none (Windows: `Deno.umask` throws there). */
 function currentUmask(): number {
   try {
@@ -236,6 +203,9 @@ function isSmall(entry: IndexEntry): boolean {
   return entry.payloadSize <= SMALL_PAYLOAD && entry.origSize <= SMALL_ORIGINAL;
 }
 
+/** The names {@link ExtractJob} gives its temp files: `.ctnr-tmp-<run tag>-<counter>`. */
+const TEMP_NAME = /^\.ctnr-tmp-[0-9a-z]+-[0-9]+$/;
+
 const BATCH_FILES = 256;
 const BATCH_BYTES = 1 << 20;
 const IN_FLIGHT_BYTES = 8 << 20;
@@ -253,6 +223,10 @@ class ExtractJob {
   #windowBuffer = new Uint8Array(0);
   #tmpCounter = 0;
   #tmpTag = Math.random().toString(36).slice(2, 8);
+  #marker: RunMarker | undefined;
+  #createdOutdir = false;
+  /** Temp files of a killed run removed. */
+  #swept = 0;
   #umask = currentUmask();
   #status: StatusFile | undefined;
   #result: ExtractResult;
@@ -306,7 +280,7 @@ class ExtractJob {
     const options = this.#options;
     try {
       await this.#updateStatus("running", "", true);
-      if (!options.dryRun) await Deno.mkdir(this.#outdir, { recursive: true });
+      if (!options.dryRun) await this.#openOutdir();
       reading: for await (const batch of this.#reader.recordBatches({ quiet: true })) {
         for (const { entry } of batch) {
           if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break reading;
@@ -331,8 +305,16 @@ class ExtractJob {
         }
       }
       if (!options.dryRun) await this.#finishDirs();
+      if (this.#settings.fsync) await this.#syncFolders();
     } finally {
       this.#pool?.terminate();
+      await this.#marker?.close();
+    }
+    if (this.#swept > 0) {
+      options.onWarning?.(
+        `Removed ${this.#swept} temp files left in the output folder by an extraction that ` +
+          `was killed`,
+      );
     }
     const interrupted = options.signal?.aborted ?? false;
     await this.#updateStatus(
@@ -582,7 +564,10 @@ class ExtractJob {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const info = Deno.lstatSync(path);
-        if (info.isDirectory) break;
+        if (info.isDirectory) {
+          if (this.#marker?.interruptedBefore) this.#sweep(path);
+          break;
+        }
         throw new UnsafeEntryError(
           info.isSymlink
             ? `Cannot extract into "${relDir}": it is a symlink in the output folder; refusing to write through it`
@@ -599,6 +584,48 @@ class ExtractJob {
       }
     }
     this.#dirs.add(relDir);
+  }
+
+  /**
+   * Create the output folder (with its parents) and take the run marker in it; in a folder
+   * that was there before, sweep the temp files a killed run left.
+   */
+  async #openOutdir(): Promise<void> {
+    const existed = await Deno.stat(this.#outdir).then((info) => info.isDirectory, () => false);
+    if (!existed) {
+      await Deno.mkdir(this.#outdir, { recursive: true });
+      this.#createdOutdir = true;
+    }
+    this.#marker = await RunMarker.open(this.#outdir);
+    if (existed && this.#marker.interruptedBefore) this.#sweep(this.#outdir);
+  }
+
+  /**
+   * Remove the temp files that a killed run left in `folder` (a folder that existed before this
+   * run): names of the form `.ctnr-tmp-<tag>-<n>`, made before this run started.
+   */
+  #sweep(folder: string): void {
+    for (const item of Deno.readDirSync(folder)) {
+      if (item.isDirectory || !TEMP_NAME.test(item.name)) continue;
+      const path = `${folder}/${item.name}`;
+      const info = Deno.lstatSync(path);
+      // A temp file changed since this run started belongs to a run still going.
+      if ((info.ctime?.getTime() ?? Infinity) >= this.#startTime) continue;
+      Deno.removeSync(path);
+      this.#swept++;
+    }
+  }
+
+  /**
+   * `fsync`: make the names of the files renamed into each folder durable (fsync of every
+   * folder written into, and of the parent of an output folder this run created).
+   */
+  async #syncFolders(): Promise<void> {
+    for (const relDir of this.#dirs) {
+      await DENO_FILE_LAYER.syncFolder(`${this.#outdir}/${relDir}`);
+    }
+    await DENO_FILE_LAYER.syncFolder(this.#outdir);
+    if (this.#createdOutdir) await DENO_FILE_LAYER.syncFolder(dirname(this.#outdir));
   }
 
   async #finishDirs(): Promise<void> {

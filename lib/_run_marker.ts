@@ -1,0 +1,78 @@
+/**
+ * A marker file that `extract` holds in its output folder while it writes,
+ * so that a later run can tell whether an earlier one was killed before it
+ * could remove its temp files (SIGKILL, power loss, out of memory).
+ *
+ * Every run opens `<outdir>/.ctnr-extract.lock` and holds a shared
+ * `flock(2)` on it; the kernel drops the lock when the process dies. A run
+ * that finds the marker already there and can take it exclusively knows no
+ * other run is alive, so the marker was left by a run that was killed: its
+ * temp files may be swept. The last run out removes the marker. A clean run
+ * into a fresh folder costs one small file and two locks; nothing is listed.
+ *
+ * @module
+ */
+
+/** Name of the marker in the output folder. */
+export const RUN_MARKER = ".ctnr-extract.lock";
+
+/** The marker of one extraction run. */
+export class RunMarker {
+  #file: Deno.FsFile;
+  #path: string;
+  /** Whether a run that was killed left the marker, so its temp files may still lie around. */
+  readonly interruptedBefore: boolean;
+
+  private constructor(file: Deno.FsFile, path: string, interruptedBefore: boolean) {
+    this.#file = file;
+    this.#path = path;
+    this.interruptedBefore = interruptedBefore;
+  }
+
+  /**
+   * Open the marker in `outdir` (an existing folder) and hold a shared lock on it.
+   *
+   * @param outdir the output folder
+   * @returns the marker; call {@link RunMarker.close} when the run ends
+   */
+  static async open(outdir: string): Promise<RunMarker> {
+    const path = `${outdir}/${RUN_MARKER}`;
+    let existed = false;
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      existed = true;
+      file = await Deno.open(path, { read: true, write: true });
+    }
+    try {
+      // Alone (exclusive lock granted) and the marker was there: its owner died holding it.
+      const alone = await file.tryLock(true);
+      const interruptedBefore = existed && alone;
+      if (alone) await file.unlock();
+      await file.lock(false);
+      return new RunMarker(file, path, interruptedBefore);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Release the lock; the last run out removes the marker, when the name still leads to it
+   * (an entry of the container may have been extracted over that name).
+   */
+  async close(): Promise<void> {
+    try {
+      await this.#file.unlock();
+      if (await this.#file.tryLock(true)) {
+        const mine = await this.#file.stat();
+        const there = await Deno.lstat(this.#path).catch(() => undefined);
+        if (there?.ino === mine.ino && there?.dev === mine.dev) await Deno.remove(this.#path);
+      }
+    } finally {
+      this.#file.close();
+    }
+  }
+}
