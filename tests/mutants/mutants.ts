@@ -1,0 +1,528 @@
+/**
+ * The named mutants of the standing mutation check (tests/mutants/run.ts):
+ * one-line breaks of safety- and durability-critical code, each with the
+ * fast test that must fail when it is applied. Grouped by the rule the line
+ * enforces. `find` must occur exactly once in lib/ and cli.ts.
+ *
+ * @module
+ */
+
+/** One break of one line, and the test that must catch it. */
+export interface Mutant {
+  /** Stable name: the rule broken. */
+  name: string;
+  /** Exact text in lib/ or cli.ts; occurs exactly once. */
+  find: string;
+  /** What the text becomes. */
+  replace: string;
+  /** The test that must fail: its file under tests/ and its full name. */
+  killedBy: { file: string; test: string };
+}
+
+const FORMAT = "format_test.ts";
+const SECURITY = "security_test.ts";
+const CREATOR = "creator_test.ts";
+const EXTRACTOR = "extractor_test.ts";
+const READER = "container_reader_test.ts";
+const INDEX = "index_reader_test.ts";
+const POWER = "power_loss_test.ts";
+
+/** Every mutant; the runner applies them one at a time. */
+export const MUTANTS: Mutant[] = [
+  // --- Path rules (lib/format.ts checkRelpath, parseEntry) ---
+  {
+    name: "relpath-dotdot-allowed",
+    find:
+      `if (end === start + 2 && relpath.charCodeAt(start + 1) === DOT) return "'..' path component";`,
+    replace: `if (false) return "'..' path component";`,
+    killedBy: {
+      file: FORMAT,
+      test: `checkRelpath refuses a '..' component (path traversal): "a/../b"`,
+    },
+  },
+  {
+    name: "relpath-dot-allowed",
+    find: `if (end === start + 1) return "'.' path component";`,
+    replace: `if (false) return "'.' path component";`,
+    killedBy: { file: FORMAT, test: `checkRelpath refuses a '.' component: "a/./b"` },
+  },
+  {
+    name: "relpath-empty-component-allowed",
+    find: `if (end === start) return "empty path component";`,
+    replace: `if (false) return "empty path component";`,
+    killedBy: { file: FORMAT, test: `checkRelpath refuses an empty component: "a//b"` },
+  },
+  {
+    name: "relpath-nul-allowed",
+    find: `if (relpath.includes("\\0")) return "contains NUL";`,
+    replace: ``,
+    killedBy: {
+      file: FORMAT,
+      test: `checkRelpath refuses a NUL byte (truncation attack): "a\\u0000b"`,
+    },
+  },
+  {
+    name: "relpath-backslash-allowed",
+    find: `if (relpath.includes("\\\\")) return "contains a backslash";`,
+    replace: ``,
+    killedBy: { file: FORMAT, test: `checkRelpath refuses a backslash traversal: "..\\\\evil"` },
+  },
+  {
+    name: "relpath-drive-letter-allowed",
+    find: `if (DRIVE.test(relpath)) return "Windows drive letter";`,
+    replace: ``,
+    killedBy: { file: FORMAT, test: `checkRelpath refuses a drive-relative path: "C:x"` },
+  },
+  {
+    name: "relpath-ill-formed-unicode-allowed",
+    find: `if (!relpath.isWellFormed()) return "not well-formed Unicode";`,
+    replace: ``,
+    killedBy: { file: FORMAT, test: `checkRelpath refuses a lone high surrogate: "a\\ud800b"` },
+  },
+  {
+    name: "entry-relpath-unchecked",
+    find: "if (unsafe) invalidEntry(relpath, where, `unsafe relpath: ${unsafe}`);",
+    replace: ``,
+    killedBy: {
+      file: SECURITY,
+      test: "extractContainer refuses hostile relpaths before writing anything",
+    },
+  },
+  // --- Size bounds of an entry ---
+  {
+    name: "entry-plain-size-mismatch-allowed",
+    find: `if (isFile && !compressed && payloadSize !== origSize) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: FORMAT,
+      test: "parseEntry refuses an uncompressed entry whose payload_size differs from orig_size",
+    },
+  },
+  {
+    name: "entry-offset-overflow-allowed",
+    find: `if (payloadSize > Number.MAX_SAFE_INTEGER - offset) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: SECURITY,
+      test: "extractContainer refuses out-of-range numbers before writing anything",
+    },
+  },
+  {
+    name: "entry-negative-size-allowed",
+    find: `if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {`,
+    replace: `if (typeof v !== "number") {`,
+    killedBy: { file: FORMAT, test: "parseEntry refuses a file entry whose offset is negative" },
+  },
+  {
+    name: "payload-past-area-allowed",
+    find: `if (entry.offset + entry.payloadSize > end) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: READER,
+      test:
+        "ContainerReader.records refuses an entry whose payload passes the end of the payload area",
+    },
+  },
+  // --- Index line and document limits (lib/index_reader.ts) ---
+  {
+    name: "index-line-limit-8-mib",
+    find: `const maxLine = this.#options.maxLineBytes ?? 1 << 20;`,
+    replace: `const maxLine = this.#options.maxLineBytes ?? 8 << 20;`,
+    killedBy: { file: INDEX, test: "IndexReader stops reading within 2 MiB of an over-long line" },
+  },
+  {
+    name: "index-utf8-not-fatal",
+    find: `const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });`,
+    replace: `const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });`,
+    killedBy: { file: INDEX, test: "IndexReader refuses invalid UTF-8" },
+  },
+  // --- Collisions (lib/_path_guard.ts), on extract and on resume ---
+  {
+    name: "guard-duplicate-allowed",
+    find: `if (this.#seen.has(k)) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: SECURITY,
+      test: "extractContainer refuses colliding entries before writing anything",
+    },
+  },
+  {
+    name: "guard-file-with-children-allowed",
+    find: `if (isLeaf && this.#parents.has(k)) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: SECURITY,
+      test: "extractContainer refuses colliding entries before writing anything",
+    },
+  },
+  {
+    name: "guard-file-as-folder-allowed",
+    find: `if (above !== undefined && above !== FOLDER) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: SECURITY,
+      test: "extractContainer refuses colliding entries before writing anything",
+    },
+  },
+  {
+    name: "guard-nfc-ignored",
+    find: `const nfc = PRINTABLE_ASCII.test(relpath) ? relpath : relpath.normalize("NFC");`,
+    replace: `const nfc = relpath;`,
+    killedBy: {
+      file: SECURITY,
+      test: "extractContainer refuses colliding entries before writing anything",
+    },
+  },
+  {
+    name: "guard-case-folding-ignored",
+    find: `return foldCase ? nfc.toLowerCase() : nfc;`,
+    replace: `return nfc;`,
+    killedBy: {
+      file: SECURITY,
+      test: "planExtraction with foldCase refuses names equal after case folding",
+    },
+  },
+  {
+    name: "resume-clash-allowed",
+    find: `: state.committed.admit(item.walk.relpath, item.walk.kind === "dir" ? FOLDER : LINK);`,
+    replace: `: undefined;`,
+    killedBy: {
+      file: CREATOR,
+      test: "createContainer refuses on resume an item that clashes with a committed entry",
+    },
+  },
+  // --- Link rules (lib/extract_plan.ts checkLinkTarget, lib/extractor.ts #makeLink) ---
+  {
+    name: "link-absolute-target-allowed",
+    find: `if (target.startsWith("/") || /^[A-Za-z]:/.test(target) || target.includes("\\\\")) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: SECURITY,
+      test:
+        "extractContainer refuses symlinks that leave the output folder unless allowUnsafeLinks",
+    },
+  },
+  {
+    name: "link-climbing-out-allowed",
+    find: `if (stack.length === 0) throw refuse("target leaves the output folder");`,
+    replace: `if (stack.length === 0) continue;`,
+    killedBy: {
+      file: SECURITY,
+      test:
+        "extractContainer refuses symlinks that leave the output folder unless allowUnsafeLinks",
+    },
+  },
+  {
+    name: "link-climbing-through-a-link-allowed",
+    find:
+      'if (throughLink !== undefined) throw refuse(`target climbs out of the link "${throughLink}"`);',
+    replace: ``,
+    killedBy: {
+      file: EXTRACTOR,
+      test: "extractContainer refuses a symlink chain that leaves the output folder",
+    },
+  },
+  {
+    name: "link-target-not-rechecked-on-disk",
+    find: `if (!this.#options.allowUnsafeLinks) {
+      // Links already in the output folder`,
+    replace: `if (false) {
+      // Links already in the output folder`,
+    killedBy: {
+      file: SECURITY,
+      test: "extractContainer refuses a symlink chain through a link already in the output folder",
+    },
+  },
+  // --- The output tree (lib/extractor.ts) ---
+  {
+    name: "outdir-symlinked-folder-followed",
+    find: `if (info.isDirectory) {
+          if (this.#marker?.interruptedBefore) this.#sweep(path);`,
+    replace: `if (info.isDirectory || info.isSymlink) {
+          if (this.#marker?.interruptedBefore) this.#sweep(path);`,
+    killedBy: {
+      file: SECURITY,
+      test: "extractContainer never writes through links already in the output folder",
+    },
+  },
+  {
+    name: "outdir-case-probe-says-sensitive",
+    find: "return await fs.exists(`${base}/${name.toUpperCase()}`);",
+    replace: `return false;`,
+    killedBy: {
+      file: "case_probe_test.ts",
+      test: "isCaseInsensitive finds the probe under its upper-case name",
+    },
+  },
+  {
+    name: "outdir-case-probe-unused",
+    find: `foldCase: await isCaseInsensitive(target),`,
+    replace: `foldCase: false,`,
+    killedBy: {
+      file: "case_probe_test.ts",
+      test: "extractContainer refuses names equal after case folding on a real exFAT folder",
+    },
+  },
+  {
+    name: "temp-file-left-after-failed-large-file",
+    find: `await Deno.remove(job.tmp).catch(() => {});`,
+    replace: ``,
+    killedBy: {
+      file: EXTRACTOR,
+      test: "extractContainer verifies every payload on every read path",
+    },
+  },
+  // --- SHA-256 on every read path ---
+  {
+    name: "sha256-skipped-on-write-worker-path",
+    find: `verifyStored(job, payload);
+    job.verified = true;`,
+    replace: `job.verified = true;`,
+    killedBy: {
+      file: EXTRACTOR,
+      test: "extractContainer verifies every payload on every read path",
+    },
+  },
+  {
+    name: "sha256-skipped-on-main-thread-path",
+    find: `if (!job.verified) verifyStored(job, payload);`,
+    replace: ``,
+    killedBy: {
+      file: EXTRACTOR,
+      test: "extractContainer verifies every payload on every read path",
+    },
+  },
+  {
+    name: "sha256-skipped-on-stream",
+    find: `if (actual !== entry.sha256) {
+            controller.error(shaMismatch(entry.relpath, entry.sha256, actual));`,
+    replace: `if (false) {
+            controller.error(shaMismatch(entry.relpath, entry.sha256, actual));`,
+    killedBy: {
+      file: READER,
+      test: "ContainerReader.open(entry) errors with IntegrityError on a corrupted payload byte",
+    },
+  },
+  {
+    name: "sha256-skipped-on-large-copy",
+    find: `if (actual !== entry.sha256) throw shaMismatch(entry.relpath, entry.sha256, actual);`,
+    replace: ``,
+    killedBy: {
+      file: EXTRACTOR,
+      test: "extractContainer verifies every payload on every read path",
+    },
+  },
+  {
+    name: "sha256-skipped-on-verify-existing",
+    find: `return hash.digest("hex") === expected;`,
+    replace: `return true;`,
+    killedBy: {
+      file: EXTRACTOR,
+      test:
+        "extractContainer verifyExisting re-extracts a wrong same-size file and keeps a correct one",
+    },
+  },
+  {
+    name: "sha256-skipped-on-resume-rehash",
+    find: `return hash.digest("hex") === entry.sha256;`,
+    replace: `return true;`,
+    killedBy: {
+      file: POWER,
+      test:
+        "createContainer re-hashes the last committed batch on resume and rewrites a payload that reads as zeros",
+    },
+  },
+  // --- gzip bounds ---
+  {
+    name: "gunzip-small-size-unchecked",
+    find: `if (bytes.length !== job.origSize) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: EXTRACTOR,
+      test: "extractContainer verifies every payload on every read path",
+    },
+  },
+  {
+    name: "gunzip-stream-past-orig-size",
+    find: `if (seen > entry.origSize) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: READER,
+      test: "ContainerReader.open(entry) stops a gzip bomb past orig_size with IntegrityError",
+    },
+  },
+  {
+    name: "gunzip-stream-short-of-orig-size",
+    find: `if (seen !== entry.origSize) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: READER,
+      test:
+        "ContainerReader.open(entry) errors with IntegrityError when gzip inflates short of orig_size",
+    },
+  },
+  // --- Durability order of create (lib/creator.ts), through the swappable file layer ---
+  {
+    name: "index-appended-before-container-fsync",
+    find: `await this.#container.sync();
+      this.#sinceSync = 0;
+      await this.#index.append(`,
+    replace: `this.#sinceSync = 0;
+      await this.#index.append(`,
+    killedBy: {
+      file: CREATOR,
+      test: "createContainer appends index batches only after the container is synced",
+    },
+  },
+  {
+    name: "index-not-fsynced-after-append",
+    find: `await this.#index.sync();`,
+    replace: ``,
+    killedBy: {
+      file: POWER,
+      test: "createContainer keeps every committed entry through a power cut at every operation",
+    },
+  },
+  {
+    name: "new-container-name-not-fsynced",
+    find: `if (!containerExists) await layer.syncFolder(dirname(resolve(container)));`,
+    replace: ``,
+    killedBy: {
+      file: CREATOR,
+      test:
+        "createContainer makes the names of a new container and index durable before the first payload",
+    },
+  },
+  {
+    name: "new-index-name-not-fsynced",
+    find: `if (!indexExists) await layer.syncFolder(dirname(resolve(settings.indexPath)));`,
+    replace: ``,
+    killedBy: {
+      file: CREATOR,
+      test:
+        "createContainer makes the names of a new container and index durable before the first payload",
+    },
+  },
+  {
+    name: "recovered-index-not-fsynced",
+    find: `await out.sync();
+  } finally {
+    out.close();
+  }
+  await layer.rename(tmp, settings.indexPath);`,
+    replace: `} finally {
+    out.close();
+  }
+  await layer.rename(tmp, settings.indexPath);`,
+    killedBy: {
+      file: CREATOR,
+      test:
+        "createContainer copies a removed index out of the trailer durably before it cuts the trailer",
+    },
+  },
+  {
+    name: "trailer-not-fsynced-before-index-removed",
+    find: `await container.append(encodeFooter(length));
+  await container.sync();`,
+    replace: `await container.append(encodeFooter(length));`,
+    killedBy: {
+      file: CREATOR,
+      test: "createContainer makes the trailer durable before it removes the index",
+    },
+  },
+  // --- Resume: re-hash and cut-back (lib/creator.ts scanIndex) ---
+  {
+    name: "resume-keeps-entries-past-the-container-end",
+    find: `if (cutAt === undefined && end > containerFile.size) cutAt = previousEnd;`,
+    replace: ``,
+    killedBy: {
+      file: POWER,
+      test: "createContainer keeps every committed entry through a power cut at every operation",
+    },
+  },
+  {
+    name: "resume-keeps-bytes-past-the-last-payload",
+    find: `if (containerFile.size > payloadEnd) {
+    const trailer`,
+    replace: `if (false) {
+    const trailer`,
+    killedBy: {
+      file: POWER,
+      test: "createContainer keeps every committed entry through a power cut at every operation",
+    },
+  },
+  {
+    name: "resume-keeps-a-torn-index-line",
+    find: `await indexFile.truncate(reader.validLength);`,
+    replace: ``,
+    killedBy: {
+      file: POWER,
+      test: "createContainer keeps every committed entry through a power cut at every operation",
+    },
+  },
+  {
+    name: "resume-appends-to-a-line-without-newline",
+    find: `await indexFile.append(new Uint8Array([0x0a]));`,
+    replace: ``,
+    killedBy: {
+      file: POWER,
+      test: "createContainer resumes after a crash tore the index just before a newline",
+    },
+  },
+  {
+    name: "resume-overwrites-a-container-without-index",
+    find:
+      `if (containerFile.size > 0 && !(emptyIndex && await findTrailer(containerFile) === null)) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: CREATOR,
+      test: "createContainer refuses a non-empty container that has no index and no trailer",
+    },
+  },
+  // --- Trailer detection (lib/format.ts findTrailer) ---
+  {
+    name: "trailer-legacy-scan-not-exact",
+    find: `if (start + i + TRAILER_HEADER_SIZE + length === size) {`,
+    replace: `if (start + i + TRAILER_HEADER_SIZE + length <= size) {`,
+    killedBy: {
+      file: FORMAT,
+      test: "findTrailer is not confused by a payload that holds the trailer magic",
+    },
+  },
+  {
+    name: "index-name-holds-trailer-magic",
+    find:
+      `return json.includes("CTNRv1__") ? json.replaceAll("CTNRv1__", "CTNRv1\\\\u005f_") : json;`,
+    replace: `return json;`,
+    killedBy: {
+      file: FORMAT,
+      test: "encodeEntry writes the bytes JSON.stringify of the wire object writes",
+    },
+  },
+  // --- Create never reads its own output ---
+  {
+    name: "walk-packs-excluded-paths",
+    find: `if (options.exclude?.has(path)) return null;`,
+    replace: ``,
+    killedBy: { file: CREATOR, test: "createContainer never packs its own container" },
+  },
+  // --- Extract durability and crash recovery ---
+  {
+    name: "extract-fsync-skips-folders",
+    find: `if (this.#settings.fsync) await this.#syncFolders();`,
+    replace: ``,
+    killedBy: {
+      file: EXTRACTOR,
+      test: "extractContainer with fsync fsyncs each folder after the renames into it",
+    },
+  },
+  {
+    name: "extract-leaves-a-killed-run-s-temp-files",
+    find: `if (existed && this.#marker.interruptedBefore) this.#sweep(this.#outdir);`,
+    replace: ``,
+    killedBy: {
+      file: "crash_phase_test.ts",
+      test: "extractContainer re-run after a SIGKILL removes the killed run's temp files",
+    },
+  },
+];
