@@ -18,6 +18,8 @@ import {
   exists,
   memorySource,
   pseudoRandomBytes,
+  runCommand,
+  TOOL_TIMEOUT_MS,
   withTempDir,
   writeTree,
 } from "./_helpers.ts";
@@ -251,8 +253,8 @@ Deno.test("createContainer keeps a folder whose only content is a skipped symlin
 Deno.test("createContainer leaves a FIFO out with a warning and never opens it", async () => {
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/src`, { "a.txt": "a", "z.txt": "z" });
-    const made = await new Deno.Command("mkfifo", { args: [`${dir}/src/pipe`] }).output();
-    assert.ok(made.success, "mkfifo failed");
+    const made = await runCommand("mkfifo", [`${dir}/src/pipe`], { timeoutMs: TOOL_TIMEOUT_MS });
+    assert.equal(made.code, 0, `mkfifo failed: ${made.stderr}`);
     const warnings: string[] = [];
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((resolve) => {
