@@ -969,8 +969,14 @@ Deno.test("extractContainer fails fast with bounded memory on a 200 MB index lin
       );
       try {
         const lineBytes = 200 * 1000 * 1000;
-        const container = `${dir}/c.ctnr`;
-        const target = layout === "sibling" ? `${container}.idx` : container;
+        const box: Box = {
+          dir,
+          container: `${dir}/c.ctnr`,
+          out: `${dir}/out`,
+          sentinel: `${dir}/sentinel`,
+        };
+        await Deno.mkdir(box.sentinel);
+        const target = layout === "sibling" ? `${box.container}.idx` : box.container;
         const file = await Deno.open(target, { write: true, create: true });
         try {
           if (layout === "footer") await writeAll(file, encodeTrailerHeader(lineBytes));
@@ -986,15 +992,26 @@ Deno.test("extractContainer fails fast with bounded memory on a 200 MB index lin
         } finally {
           file.close();
         }
-        if (layout === "sibling") await Deno.writeFile(container, new Uint8Array(0));
-        const probe = await extractInChild(dir, container, `${dir}/out`);
+        if (layout === "sibling") await Deno.writeFile(box.container, new Uint8Array(0));
+        const before = await snapshotOutside(box);
+        const probe = await extractInChild(dir, box.container, box.out);
         assert.equal(probe.ctnr, true, `not a CtnrError: ${probe.name}: ${probe.message}`);
         assert.equal(probe.name, "IndexFormatError", probe.message);
         assert.ok(probe.ms < 3000, `took ${Math.round(probe.ms)} ms`);
         const mb = (n: number) => `${Math.round(n / 1e6)} MB`;
         assert.ok(probe.rss < 400e6, `rss ${mb(probe.rss)}`);
         assert.ok(probe.peak < 400e6, `peak rss ${mb(probe.peak)} (VmHWM) for a 200 MB line`);
-        assert.equal(await exists(`${dir}/out`), false);
+        // The index reader reads 1 MiB at a time and refuses the line once it holds more than
+        // the 1 MiB line limit: 2 MiB and 256 bytes of the index. The rest is the process's own
+        // reading (the two write workers load their modules): 0.15 to 0.33 MB, so the NDJSON
+        // steps measured 2.34 to 2.38 MB. A 2 MiB line limit read 3.4 MB, an 8 MiB one 9.7 MB.
+        assert.ok(probe.bytesRead > 0, "the child's reads were not measured");
+        assert.ok(
+          probe.bytesRead < 2.5 * (1 << 20),
+          `read ${probe.bytesRead} bytes of a ${lineBytes}-byte line`,
+        );
+        await assertNothingOutside(box, before, what);
+        assert.equal(await exists(box.out), false);
       } finally {
         await Deno.remove(dir, { recursive: true });
       }
