@@ -1,10 +1,12 @@
 /**
- * Shared test helpers: temp folders, building trees, comparing trees, and
- * running the CLI in-process with captured output.
+ * Shared test helpers: temp folders, building trees, comparing trees,
+ * running the CLI in-process with captured output, and running a
+ * subprocess bounded by a timeout.
  *
  * @module
  */
 
+import assert from "node:assert/strict";
 import { main } from "../cli.ts";
 import { ContainerFormatError, type RandomAccess } from "../mod.ts";
 
@@ -235,4 +237,136 @@ export function memorySource(
     };
   }
   return source;
+}
+
+/**
+ * Milliseconds a test gives a `deno` child process (the CLI, or a probe script) before killing it:
+ * generous, so that only a hang reaches it, even on a slow CI machine.
+ */
+export const DENO_CHILD_TIMEOUT_MS = 60_000;
+
+/** Milliseconds a test gives a small system tool (`mkfifo`, `mknod`, `bash -c`, `python3 -c`). */
+export const TOOL_TIMEOUT_MS = 10_000;
+
+/** Options of {@link runCommand}. */
+export interface RunCommandOptions {
+  /** Milliseconds after which the child is killed with SIGKILL. No default: every run is bounded. */
+  timeoutMs: number;
+  /** Working folder of the child. @default the test's working folder */
+  cwd?: string;
+  /** Variables added to the child's environment (it inherits the rest). */
+  env?: Record<string, string>;
+  /** Text or bytes written to the child's stdin, which is then closed. @default stdin is null */
+  stdin?: string | Uint8Array;
+  /**
+   * What a timeout does: `"fail"` throws an `AssertionError` naming the command (the test fails);
+   * `"return"` gives back the run with `timedOut: true`, for a test that expects a hang and
+   * asserts it itself. @default "fail"
+   */
+  onTimeout?: "fail" | "return";
+}
+
+/** Result of {@link runCommand}. */
+export interface CommandRun {
+  /** Exit code (128 + the signal number when a signal ended the child). */
+  code: number;
+  /** The signal that ended the child, or null. */
+  signal: Deno.Signal | null;
+  /** stdout, decoded as UTF-8. */
+  stdout: string;
+  /** stderr, decoded as UTF-8. */
+  stderr: string;
+  /** Wall time of the run in milliseconds. */
+  ms: number;
+  /** Whether the child was killed at `timeoutMs` (only seen with `onTimeout: "return"`). */
+  timedOut: boolean;
+}
+
+/**
+ * Run `cmd` with `args` as a subprocess with captured output, killed with SIGKILL after
+ * `options.timeoutMs` (SIGKILL: a process stuck in a blocking `open()` of a FIFO never runs a
+ * SIGTERM handler). By default a timeout then fails the test with a message naming the command;
+ * a non-zero exit does not: the caller asserts on `code`. Failing to start (no such program)
+ * throws the spawn error (e.g. `Deno.errors.NotFound`).
+ *
+ * Only the child itself is killed: a grandchild that keeps its stdout or stderr open would keep
+ * this waiting, so run programs that do not leave processes behind.
+ *
+ * @param cmd program to run (a name looked up in PATH, or a path)
+ * @param args its arguments
+ * @param options timeout, working folder, environment, stdin and what a timeout does
+ * @returns exit code, signal, decoded stdout and stderr, wall time in milliseconds, timedOut
+ * @throws {AssertionError} when the child is killed at the timeout and `onTimeout` is `"fail"`
+ *
+ * @example Run a tool and assert its exit code
+ * ```ts ignore
+ * const run = await runCommand("mkfifo", [`${dir}/pipe`], { timeoutMs: TOOL_TIMEOUT_MS });
+ * assert.equal(run.code, 0, run.stderr);
+ * ```
+ */
+export async function runCommand(
+  cmd: string,
+  args: string[],
+  options: RunCommandOptions,
+): Promise<CommandRun> {
+  const { timeoutMs } = options;
+  if (!(timeoutMs > 0)) throw new RangeError(`Cannot run "${cmd}": timeoutMs must be positive`);
+  const started = performance.now();
+  const child = new Deno.Command(cmd, {
+    args,
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    ...(options.env === undefined ? {} : { env: options.env }),
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* it has just ended */ }
+  }, timeoutMs);
+  let output: Deno.CommandOutput;
+  try {
+    const feed = options.stdin === undefined ? Promise.resolve() : feedStdin(child, options.stdin);
+    // The input is written while the output is read, so neither side waits on a full pipe.
+    [output] = await Promise.all([child.output(), feed]);
+  } finally {
+    clearTimeout(timer);
+  }
+  const decoder = new TextDecoder();
+  const run: CommandRun = {
+    code: output.code,
+    signal: output.signal,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+    ms: performance.now() - started,
+    timedOut,
+  };
+  if (timedOut && (options.onTimeout ?? "fail") === "fail") {
+    assert.fail(
+      `Command ${commandLabel(cmd, args)} did not end within ${timeoutMs} ms: killed with ` +
+        `SIGKILL after ${Math.round(run.ms)} ms\n--- stderr (end) ---\n${run.stderr.slice(-2000)}`,
+    );
+  }
+  return run;
+}
+
+async function feedStdin(child: Deno.ChildProcess, input: string | Uint8Array): Promise<void> {
+  const writer = child.stdin.getWriter();
+  try {
+    await writer.write(typeof input === "string" ? new TextEncoder().encode(input) : input);
+    await writer.close();
+  } catch {
+    // The child ended (or was killed) without reading all its input: its exit code tells.
+  }
+}
+
+/** The command as a shell would show it, long arguments shortened. */
+function commandLabel(cmd: string, args: string[]): string {
+  return [cmd, ...args].map((arg) => {
+    const short = arg.length > 200 ? `${arg.slice(0, 200)}...` : arg;
+    return /^[\w./:=@%+-]+$/.test(short) ? short : JSON.stringify(short);
+  }).join(" ");
 }

@@ -5,6 +5,8 @@ import {
   exists,
   listPaths,
   runCli,
+  runCommand,
+  TOOL_TIMEOUT_MS,
   withTempDir,
   writeTree,
 } from "./_helpers.ts";
@@ -584,10 +586,12 @@ Deno.test("main --help and --version exit 0", async () => {
 Deno.test("main create exits 3 when a source file cannot be read", async () => {
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/src`, { "ok.txt": "fine", "sub/also.txt": "fine too" });
-    const made = await new Deno.Command("bash", {
-      args: ["-c", "touch \"$1\"/$'\\xff.txt' \"$1\"/sub/$'bad\\xfe'", "_", `${dir}/src`],
-    }).output();
-    assert.ok(made.success, new TextDecoder().decode(made.stderr));
+    const made = await runCommand(
+      "bash",
+      ["-c", "touch \"$1\"/$'\\xff.txt' \"$1\"/sub/$'bad\\xfe'", "_", `${dir}/src`],
+      { timeoutMs: TOOL_TIMEOUT_MS },
+    );
+    assert.equal(made.code, 0, made.stderr);
     const run = await runCli("create", `${dir}/src`, `${dir}/c.ctnr`);
     assert.equal(run.code, 3, `${run.stdout}\n${run.stderr}`);
     assert.match(run.stderr, /not valid UTF-8/);

@@ -256,6 +256,48 @@ Deno.test("IndexReader measures maxLineBytes in bytes for a line of multi-byte c
   });
 });
 
+Deno.test("IndexReader stops reading within 2 MiB of an over-long line", async () => {
+  // Reads are 1 MiB; the line is refused at the first 64 KiB piece that takes it past the 1 MiB
+  // limit, so at most 2 MiB past its start is read (exactly 2 MiB when it starts a read), after
+  // the 256-byte sniff for a JSON document. The rest of the 50 MiB line is never read.
+  const MIB = 1 << 20;
+  const SNIFF = 256;
+  const piece = (name: string) =>
+    encodeEntry(entry(name, 0, 1)).trimEnd().padEnd((64 << 10) - 1) + "\n";
+  const cases: [string, string[]][] = [
+    ["alone", []],
+    ["after complete lines", ["a", "b", "c"].map((name) => encodeEntry(entry(name, 0, 1)))],
+    // 16 lines of 64 KiB: the long line starts the second 1 MiB read.
+    ["starting a read, after 1 MiB of lines", Array.from({ length: 16 }, (_, i) => piece(`p${i}`))],
+  ];
+  for (const [what, lines] of cases) {
+    const head = encoder.encode(lines.join(""));
+    if (lines.length === 16) assert.equal(head.length, MIB, what);
+    const bytes = new Uint8Array(head.length + 50 * MIB).fill(0x61);
+    bytes.set(head);
+    bytes.set(encoder.encode(`{"relpath": "`), head.length);
+    for (const readInto of [false, true]) {
+      const label = `${what}, readInto ${readInto}`;
+      const source = memorySource(bytes, { readInto });
+      const seen: string[] = [];
+      let caught: unknown;
+      try {
+        for await (const record of new IndexReader(source).records()) {
+          seen.push(record.entry.relpath);
+        }
+      } catch (error) {
+        caught = error;
+      }
+      const past = source.bytesRead - SNIFF - head.length;
+      assert.ok(past <= 2 * MIB, `${label}: read ${past} bytes of the line`);
+      assert.ok(past > MIB, `${label}: read ${past} bytes of the line, not past the limit`);
+      assert.ok(caught instanceof IndexFormatError, `${label}: ${caught}`);
+      assert.match(caught.message, new RegExp(`line ${lines.length + 1} is longer than ${MIB} `));
+      assert.equal(seen.length, lines.length, label);
+    }
+  }
+});
+
 // ---------------------------------------------------------------------------
 // Offsets and ranges
 

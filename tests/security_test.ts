@@ -26,12 +26,15 @@ import {
 import { encodeFooter, encodeTrailerHeader } from "../lib/format.ts";
 import {
   concatBytes,
+  DENO_CHILD_TIMEOUT_MS,
   diffTrees,
   exists,
   fixture,
   listPaths,
   pseudoRandomBytes,
   runCli,
+  runCommand,
+  TOOL_TIMEOUT_MS,
   type TreeSpec,
   withTempDir,
   writeTree,
@@ -966,8 +969,14 @@ Deno.test("extractContainer fails fast with bounded memory on a 200 MB index lin
       );
       try {
         const lineBytes = 200 * 1000 * 1000;
-        const container = `${dir}/c.ctnr`;
-        const target = layout === "sibling" ? `${container}.idx` : container;
+        const box: Box = {
+          dir,
+          container: `${dir}/c.ctnr`,
+          out: `${dir}/out`,
+          sentinel: `${dir}/sentinel`,
+        };
+        await Deno.mkdir(box.sentinel);
+        const target = layout === "sibling" ? `${box.container}.idx` : box.container;
         const file = await Deno.open(target, { write: true, create: true });
         try {
           if (layout === "footer") await writeAll(file, encodeTrailerHeader(lineBytes));
@@ -983,15 +992,26 @@ Deno.test("extractContainer fails fast with bounded memory on a 200 MB index lin
         } finally {
           file.close();
         }
-        if (layout === "sibling") await Deno.writeFile(container, new Uint8Array(0));
-        const probe = await extractInChild(dir, container, `${dir}/out`);
+        if (layout === "sibling") await Deno.writeFile(box.container, new Uint8Array(0));
+        const before = await snapshotOutside(box);
+        const probe = await extractInChild(dir, box.container, box.out);
         assert.equal(probe.ctnr, true, `not a CtnrError: ${probe.name}: ${probe.message}`);
         assert.equal(probe.name, "IndexFormatError", probe.message);
         assert.ok(probe.ms < 3000, `took ${Math.round(probe.ms)} ms`);
         const mb = (n: number) => `${Math.round(n / 1e6)} MB`;
         assert.ok(probe.rss < 400e6, `rss ${mb(probe.rss)}`);
         assert.ok(probe.peak < 400e6, `peak rss ${mb(probe.peak)} (VmHWM) for a 200 MB line`);
-        assert.equal(await exists(`${dir}/out`), false);
+        // The index reader reads 1 MiB at a time and refuses the line once it holds more than
+        // the 1 MiB line limit: 2 MiB and 256 bytes of the index. The rest is the process's own
+        // reading (the two write workers load their modules): 0.15 to 0.33 MB, so the NDJSON
+        // steps measured 2.34 to 2.38 MB. A 2 MiB line limit read 3.4 MB, an 8 MiB one 9.7 MB.
+        assert.ok(probe.bytesRead > 0, "the child's reads were not measured");
+        assert.ok(
+          probe.bytesRead < 2.5 * (1 << 20),
+          `read ${probe.bytesRead} bytes of a ${lineBytes}-byte line`,
+        );
+        await assertNothingOutside(box, before, what);
+        assert.equal(await exists(box.out), false);
       } finally {
         await Deno.remove(dir, { recursive: true });
       }
@@ -1273,28 +1293,26 @@ Deno.test("main create never opens a FIFO, a socket or a device and never hangs"
         await writeTree(`${dir}/src`, { "a.txt": "a", "sub/z.txt": "z" });
         const specials = ["pipe", "sub/pipe"];
         for (const fifo of specials) {
-          const made = await new Deno.Command("mkfifo", { args: [`${dir}/src/${fifo}`] }).output();
-          assert.ok(made.success, "mkfifo failed");
+          const made = await runCommand("mkfifo", [`${dir}/src/${fifo}`], {
+            timeoutMs: TOOL_TIMEOUT_MS,
+          });
+          assert.equal(made.code, 0, `mkfifo failed: ${made.stderr}`);
         }
         // A character device like /dev/zero would never end if read; root may make one.
-        const mknod = await new Deno.Command("mknod", {
-          args: [`${dir}/src/zero`, "c", "1", "5"],
-          stderr: "null",
-        }).output().catch(() => ({ success: false }));
-        if (mknod.success) specials.push("zero");
+        const mknod = await runCommand("mknod", [`${dir}/src/zero`, "c", "1", "5"], {
+          timeoutMs: TOOL_TIMEOUT_MS,
+        }).catch(notInstalled);
+        if (mknod.code === 0) specials.push("zero");
         // A unix socket left by a process that bound it and exited (no --allow-net needed).
-        const bound = await new Deno.Command("python3", {
-          args: [
-            "-c",
-            "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
-            `${dir}/src/sock`,
-          ],
-          stderr: "null",
-        }).output().catch(() => ({ success: false }));
-        if (bound.success) specials.push("sock");
+        const bound = await runCommand("python3", [
+          "-c",
+          "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
+          `${dir}/src/sock`,
+        ], { timeoutMs: TOOL_TIMEOUT_MS }).catch(notInstalled);
+        if (bound.code === 0) specials.push("sock");
         const run = await cliInChild(
           ["create", `${dir}/src`, `${dir}/c.ctnr`, "--finalize", ...args],
-          20_000,
+          DENO_CHILD_TIMEOUT_MS,
         );
         assert.equal(run.timedOut, false, "create hung on a special file");
         assert.equal(run.code, 0, run.stderr);
@@ -1357,11 +1375,10 @@ Deno.test("main create reports names that are not UTF-8 with exit 3 and never st
       for (const compress of [false, true]) {
         await withTempDir(async (dir) => {
           await writeTree(`${dir}/src`, { "ok.txt": "fine" });
-          const made = await new Deno.Command("bash", {
-            args: ["-c", script, "_", `${dir}/src`],
-            stderr: "piped",
-          }).output();
-          assert.ok(made.success, new TextDecoder().decode(made.stderr));
+          const made = await runCommand("bash", ["-c", script, "_", `${dir}/src`], {
+            timeoutMs: TOOL_TIMEOUT_MS,
+          });
+          assert.equal(made.code, 0, made.stderr);
           const args = [
             "create",
             `${dir}/src`,
@@ -1701,7 +1718,10 @@ interface ChildProbe {
   bytesRead: number;
 }
 
-/** Extract in a fresh Deno process, to measure its time, reads and peak memory alone. */
+/**
+ * Extract in a fresh Deno process, to measure its time, reads and peak memory alone; a child that
+ * runs past {@link DENO_CHILD_TIMEOUT_MS} is killed and fails the test.
+ */
 async function extractInChild(
   dir: string,
   container: string,
@@ -1735,43 +1755,38 @@ console.log(JSON.stringify({ ...outcome, ms, bytesRead, rss: Deno.memoryUsage().
 `,
   );
   try {
-    const run = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", script, container, out, JSON.stringify(options)],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stdout = new TextDecoder().decode(run.stdout);
-    assert.ok(run.success, `child failed: ${stdout}\n${new TextDecoder().decode(run.stderr)}`);
-    return JSON.parse(stdout.trim().split("\n").at(-1)!);
+    const run = await runCommand(
+      Deno.execPath(),
+      ["run", "--allow-all", script, container, out, JSON.stringify(options)],
+      { timeoutMs: DENO_CHILD_TIMEOUT_MS, cwd: ROOT },
+    );
+    assert.equal(run.code, 0, `child failed: ${run.stdout}\n${run.stderr}`);
+    return JSON.parse(run.stdout.trim().split("\n").at(-1)!);
   } finally {
     await Deno.remove(script);
   }
 }
 
-/** Run the CLI in a child process, killed after `timeoutMs`. */
+/**
+ * Run the CLI in a child process, killed with SIGKILL after `timeoutMs`; a hang is returned as
+ * `timedOut: true` for the caller to assert (it names what hung), not thrown.
+ */
 async function cliInChild(
   args: string[],
   timeoutMs: number,
 ): Promise<{ code: number; stderr: string; timedOut: boolean }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", `${ROOT}cli.ts`, ...args],
+  const run = await runCommand(Deno.execPath(), ["run", "--allow-all", `${ROOT}cli.ts`, ...args], {
+    timeoutMs,
     cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let timedOut = false;
-  // SIGKILL: a process stuck in a blocking open() never gets to run its SIGTERM handler.
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill("SIGKILL");
-  }, timeoutMs);
-  try {
-    const run = await child.output();
-    return { code: run.code, stderr: new TextDecoder().decode(run.stderr), timedOut };
-  } finally {
-    clearTimeout(timer);
-  }
+    onTimeout: "return",
+  });
+  return { code: run.code, stderr: run.stderr, timedOut: run.timedOut };
+}
+
+/** A tool that is not installed ran as one that failed; a timeout still fails the test. */
+function notInstalled(error: unknown): { code: number } {
+  if (error instanceof Deno.errors.NotFound) return { code: -1 };
+  throw error;
 }
 
 /** gzip `prefix` then `zeros` zero bytes, streaming (the zeros are never held whole). */
