@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { dirname } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import {
   ConflictError,
@@ -387,15 +388,25 @@ Deno.test("createContainer appends index batches only after the container is syn
 Deno.test("createContainer makes the names of a new container and index durable before the first payload", async () => {
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/src`, { "a.txt": "alpha", "b.txt": "beta" });
-    const events: string[] = [];
-    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { fileLayer: recordingLayer(events) });
-    const firstPayload = events.indexOf("container:append");
-    const created = Math.max(events.indexOf("container:create"), events.indexOf("index:create"));
-    assert.ok(firstPayload > 0 && created >= 0, events.join(" "));
-    // Both files exist, and a folder fsync after both made their names durable, before any
-    // payload: a crash can never leave committed entries in a file whose name was lost.
-    const folderSyncs = events.slice(created, firstPayload).filter((e) => e === "folder:sync");
-    assert.equal(folderSyncs.length >= 1, true, events.join(" "));
+    const layouts = [["box/c.ctnr", "box/c.ctnr.idx"], ["box/c.ctnr", "idx/c.idx"]] as const;
+    for (const [container, index] of layouts) {
+      const events: string[] = [];
+      await createContainer(`${dir}/src`, `${dir}/${container}`, {
+        index: `${dir}/${index}`,
+        fileLayer: recordingLayer(events),
+      });
+      const firstPayload = events.indexOf("container:append");
+      const created = Math.max(events.indexOf("container:create"), events.indexOf("index:create"));
+      assert.ok(firstPayload > 0 && created >= 0, events.join(" "));
+      // Both files exist, and an fsync of each one's folder made its name durable, before any
+      // payload: a crash never leaves committed entries in a file whose name was lost.
+      const synced = events.slice(created, firstPayload).filter((e) => e.startsWith("folder:sync"));
+      for (const folder of new Set([dirname(container), dirname(index)])) {
+        assert.ok(synced.includes(`folder:sync ${folder}`), `${folder}: ${events.join(" ")}`);
+      }
+      await Deno.remove(`${dir}/box`, { recursive: true });
+      await Deno.remove(`${dir}/idx`, { recursive: true }).catch(() => {});
+    }
   });
 });
 
@@ -421,7 +432,7 @@ Deno.test("createContainer copies a removed index out of the trailer durably bef
     ];
     let at = -1;
     for (const step of order) {
-      const next = events.indexOf(step, at + 1);
+      const next = events.findIndex((e, i) => i > at && e.startsWith(step));
       assert.ok(next > at, `"${step}" missing or out of order: ${events.join(" ")}`);
       at = next;
     }
@@ -920,7 +931,7 @@ function recordingLayer(events: string[]): FileLayer {
       };
     },
     async syncFolder(folder) {
-      events.push("folder:sync");
+      events.push(`folder:sync ${folder.slice(folder.lastIndexOf("/") + 1)}`);
       await DENO_FILE_LAYER.syncFolder(folder);
     },
     async rename(from, to) {

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { type FileJob, packJobs, unpackJobs } from "../lib/_extract_file.ts";
+import { gzipSync } from "node:zlib";
+import { decodePayload, type FileJob, packJobs, unpackJobs } from "../lib/_extract_file.ts";
 import {
   createContainer,
+  DENO_FILE_LAYER,
   type ExtractAction,
   extractContainer,
   IndexFormatError,
@@ -197,6 +199,94 @@ Deno.test("extractContainer reports a flipped payload byte as an IntegrityError"
     }
   }
 });
+
+/** How a case damages a copy of the container. */
+type Damage = "flip a payload byte" | "raise orig_size by one";
+
+/**
+ * The read paths of extract, each with a damage its check must catch: small files batched to
+ * the write workers (over 512 files), small files written on the main thread, big plain files
+ * copied in pieces, big gzip files streamed, and the dry run's own reads.
+ */
+const READ_PATHS: [string, boolean, string, Damage, { concurrency?: number; dryRun?: boolean }][] =
+  [
+    ["small file, write workers", false, "d3/f0300.txt", "flip a payload byte", {}],
+    ["small file, main thread", false, "d3/f0300.txt", "flip a payload byte", { concurrency: 0 }],
+    ["small gzip file, write workers", true, "d3/f0300.txt", "flip a payload byte", {}],
+    ["small gzip file, main thread", true, "d3/f0300.txt", "flip a payload byte", {
+      concurrency: 0,
+    }],
+    [
+      "small gzip file short of orig_size, write workers",
+      true,
+      "d3/f0300.txt",
+      "raise orig_size by one",
+      {},
+    ],
+    [
+      "small gzip file short of orig_size, main thread",
+      true,
+      "d3/f0300.txt",
+      "raise orig_size by one",
+      {
+        concurrency: 0,
+      },
+    ],
+    ["big plain file, copied in pieces", false, "big.bin", "flip a payload byte", {}],
+    ["big gzip file, streamed", true, "big.bin", "flip a payload byte", {}],
+    ["small file, dry run", false, "d3/f0300.txt", "flip a payload byte", { dryRun: true }],
+    ["big plain file, dry run", false, "big.bin", "flip a payload byte", { dryRun: true }],
+  ];
+
+Deno.test("extractContainer verifies every payload on every read path", async (t) => {
+  await withTempDir(async (dir) => {
+    const spec: TreeSpec = { "big.bin": pseudoRandomBytes((2 << 20) + 123, 9) };
+    for (let i = 0; i < 600; i++) {
+      spec[`d${Math.floor(i / 100)}/f${String(i).padStart(4, "0")}.txt`] = `file ${i} `.repeat(8);
+    }
+    await writeTree(`${dir}/src`, spec);
+    for (const compress of [false, true]) {
+      await createContainer(`${dir}/src`, `${dir}/made-${compress}.ctnr`, { compress });
+    }
+    for (const [path, compress, victim, damage, options] of READ_PATHS) {
+      await t.step(path, async () => {
+        const work = `${dir}/case`;
+        await Deno.mkdir(work);
+        const container = `${work}/c.ctnr`;
+        await Deno.copyFile(`${dir}/made-${compress}.ctnr`, container);
+        await Deno.copyFile(`${dir}/made-${compress}.ctnr.idx`, `${container}.idx`);
+        if (damage === "flip a payload byte") await flipPayloadByte(container, victim);
+        else await raiseOrigSize(container, victim);
+        await assert.rejects(
+          extractContainer(container, `${work}/out`, { ...options, chunkSize: 65536 }),
+          (error: unknown) => {
+            assert.ok(error instanceof IntegrityError, `${path}: ${error}`);
+            assert.ok(error.message.includes(`"${victim}"`), `${path}: ${error.message}`);
+            assert.match(
+              error.message,
+              damage === "flip a payload byte" ? /SHA-256 mismatch/ : /inflates to \d+ bytes/,
+            );
+            return true;
+          },
+        );
+        assert.equal(await exists(`${work}/out/${victim}`), false, `${path}: the damaged file`);
+        assert.deepEqual(await tempFilesUnder(work), [], path);
+        await Deno.remove(work, { recursive: true });
+      });
+    }
+  });
+});
+
+/** Raise the orig_size of `relpath` in the sibling index by one byte (its payload unchanged). */
+async function raiseOrigSize(container: string, relpath: string): Promise<void> {
+  const lines = (await Deno.readTextFile(`${container}.idx`)).split("\n").filter(Boolean);
+  const changed = lines.map((line) => {
+    const entry = JSON.parse(line);
+    if (entry.relpath === relpath) entry.orig_size += 1;
+    return JSON.stringify(entry);
+  });
+  await Deno.writeTextFile(`${container}.idx`, changed.join("\n") + "\n");
+}
 
 Deno.test("extractContainer keepGoing extracts the other entries and still throws", async () => {
   for (const compress of [false, true]) {
@@ -590,4 +680,60 @@ Deno.test("packJobs and unpackJobs carry every field of a write job to a worker"
   ];
   assert.deepEqual(unpackJobs(packJobs(jobs)), jobs);
   assert.deepEqual(unpackJobs(packJobs([])), []);
+});
+
+Deno.test("extractContainer with fsync fsyncs each folder after the renames into it", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, {
+      "top.txt": "top",
+      "a/one.txt": "one",
+      "a/b/two.txt": "two",
+      "hollow": { dir: true },
+    });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
+    const synced: string[] = [];
+    const real = DENO_FILE_LAYER.syncFolder;
+    DENO_FILE_LAYER.syncFolder = async (folder) => {
+      synced.push(folder);
+      await real(folder);
+    };
+    try {
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, { fsync: true });
+      const folders = new Set(synced.map((f) => f.slice(dir.length + 1)));
+      // Every folder a file was renamed into, the empty folder made, and the parent of the
+      // output folder this run created (its own name).
+      for (const folder of ["out", "out/a", "out/a/b", "out/hollow", ""]) {
+        assert.ok(folders.has(folder), `"${folder}" not fsynced: ${[...folders].join(", ")}`);
+      }
+      synced.length = 0;
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/out2`);
+      assert.deepEqual(synced, [], "without fsync no folder is fsynced");
+    } finally {
+      DENO_FILE_LAYER.syncFolder = real;
+    }
+  });
+});
+
+Deno.test("decodePayload stops inflating a gzip payload one byte past orig_size", () => {
+  const bomb = new Uint8Array(gzipSync(new Uint8Array(8 << 20), { level: 9 }));
+  const job: FileJob = {
+    relpath: "bomb.bin",
+    target: "/nonexistent/bomb.bin",
+    tmp: "/nonexistent/.ctnr-tmp-x-1",
+    sha256: sha256Hex(bomb),
+    compressed: true,
+    origSize: 10,
+    mode: 0o644,
+    mtime: null,
+    origSha256: null,
+  };
+  assert.throws(() => decodePayload(job, bomb), (error: unknown) => {
+    assert.ok(error instanceof IntegrityError, String(error));
+    // Stopped by maxOutputLength (orig_size + 1), not measured after inflating all 8 MiB.
+    assert.match(
+      error.message,
+      /"bomb\.bin": corrupt gzip payload, or it inflates past orig_size 10/,
+    );
+    return true;
+  });
 });

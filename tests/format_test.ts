@@ -446,9 +446,11 @@ Deno.test("findTrailer returns null when there is no trailer", async () => {
   for (const bytes of [new Uint8Array(0), new Uint8Array(10), new Uint8Array(100_000).fill(0x43)]) {
     assert.equal(await findTrailer(memorySource(bytes)), null);
   }
-  // Magic present but its length does not end at the end of the file.
+  // Magic present but its length does not end at the end of the file: longer, and shorter.
   const wrong = concatBytes([encodeTrailerHeader(999), ndjson(1)]);
   assert.equal(await findTrailer(memorySource(wrong)), null);
+  const short = concatBytes([encoder.encode("payload"), encodeTrailerHeader(10), ndjson(1)]);
+  assert.equal(await findTrailer(memorySource(short)), null);
 });
 
 Deno.test("findTrailer with scan false ignores the original tool's trailer", async () => {
@@ -513,6 +515,18 @@ Deno.test("findTrailer with at accepts only a trailer at that offset", async () 
     assert.equal(await findTrailer(source, { at: 0 }), null);
     assert.equal(await findTrailer(source, { at: source.size + 5 }), null);
   }
+});
+
+Deno.test("findTrailer with at refuses a footer whose length differs from the header's", async () => {
+  const payload = encoder.encode("payload");
+  const index = ndjson(2);
+  const bytes = concatBytes([
+    payload,
+    encodeTrailerHeader(index.length),
+    index,
+    encodeFooter(index.length + 1),
+  ]);
+  assert.equal(await findTrailer(memorySource(bytes), { at: payload.length }), null);
 });
 
 Deno.test("findTrailer with at ignores a decoy footer before that offset", async () => {

@@ -420,3 +420,32 @@ Deno.test("createContainer resumes after a crash tore the index just before a ne
     assert.deepEqual(await checkLayout(c, true), []);
   });
 });
+
+Deno.test("createContainer resumes when the container was cut inside an indexed payload", async () => {
+  // A copy cut short, or a file system that lost a tail: the index names payloads that are not
+  // all there. The resume drops the first entry whose payload is cut, and every entry after it.
+  await withTempDir(async (dir) => {
+    const src = `${dir}/src`;
+    const c = `${dir}/c.ctnr`;
+    const random = new Random(SEED + 8);
+    const spec: Record<string, Uint8Array> = {};
+    for (let i = 0; i < 6; i++) spec[`f${i}.bin`] = random.bytes(2000);
+    await writeTree(src, spec);
+    await createContainer(src, c, { fsyncEvery: 2, indexBatch: 2 });
+    const entries = await readEntries(c);
+    const cutInside = entries[3]!;
+    await Deno.truncate(c, cutInside.offset + 100);
+    const warnings: string[] = [];
+    await createContainer(src, c, { onWarning: (m) => warnings.push(m) });
+    assert.ok(warnings.some((w) => /Dropping index entries/.test(w)), warnings.join("; "));
+    const after = await readEntries(c);
+    assert.deepEqual(
+      after.slice(0, 3),
+      entries.slice(0, 3),
+      "entries before the cut kept as they were",
+    );
+    assert.equal(after.length, 6);
+    assert.deepEqual(await checkLayout(c, false), []);
+    assert.deepEqual(await checkEntries(c, src, `${dir}/out`), []);
+  });
+});

@@ -1256,6 +1256,25 @@ Deno.test("extractContainer stops a gzip bomb at orig_size without inflating it"
   });
 
   await t.step(
+    "384 MiB of zeros in a payload under 1 MiB that claims an orig_size of 2 GiB, in a separate process",
+    async () => {
+      // Held whole in memory, the payload would inflate to 384 MiB: a payload over 4 MiB once
+      // inflated is streamed to its temp file instead, whatever its stored size.
+      const bomb = await gzipZeros(384 << 20, new Uint8Array(0));
+      assert.ok(bomb.length < 1 << 20, `bomb is ${bomb.length} bytes`);
+      await withBox(async (box) => {
+        await writeContainer(box, [gzipped("bomb.bin", bomb, 2 ** 31)], "footer");
+        const before = await snapshotOutside(box);
+        const probe = await extractInChild(box.dir, box.container, box.out);
+        assert.equal(probe.name, "IntegrityError", probe.message);
+        assert.match(probe.message, /"bomb\.bin": gzip payload inflates to 402653184 bytes/);
+        assert.ok(probe.peak < 300e6, `peak rss ${Math.round(probe.peak / 1e6)} MB`);
+        await assertNothingOutside(box, before, "child");
+      });
+    },
+  );
+
+  await t.step(
     "1 GiB of zeros in a payload over 1 MiB (the streaming path), in a separate process",
     async () => {
       // 16 KiB of noise tips the stored size over 1 MiB, so the payload is streamed.
