@@ -437,7 +437,7 @@ export const MUTANTS: Mutant[] = [
     replace: ``,
     killedBy: {
       file: POWER,
-      test: "createContainer keeps every committed entry through a power cut at every operation",
+      test: "createContainer resumes when the container was cut inside an indexed payload",
     },
   },
   {
@@ -484,10 +484,7 @@ export const MUTANTS: Mutant[] = [
     name: "trailer-legacy-scan-not-exact",
     find: `if (start + i + TRAILER_HEADER_SIZE + length === size) {`,
     replace: `if (start + i + TRAILER_HEADER_SIZE + length <= size) {`,
-    killedBy: {
-      file: FORMAT,
-      test: "findTrailer is not confused by a payload that holds the trailer magic",
-    },
+    killedBy: { file: FORMAT, test: "findTrailer returns null when there is no trailer" },
   },
   {
     name: "index-name-holds-trailer-magic",
@@ -504,7 +501,10 @@ export const MUTANTS: Mutant[] = [
     name: "walk-packs-excluded-paths",
     find: `if (options.exclude?.has(path)) return null;`,
     replace: ``,
-    killedBy: { file: CREATOR, test: "createContainer never packs its own container" },
+    killedBy: {
+      file: CREATOR,
+      test: "createContainer never packs its own container, index or status file",
+    },
   },
   // --- Extract durability and crash recovery ---
   {
@@ -523,6 +523,59 @@ export const MUTANTS: Mutant[] = [
     killedBy: {
       file: "crash_phase_test.ts",
       test: "extractContainer re-run after a SIGKILL removes the killed run's temp files",
+    },
+  },
+  // --- More bounds: gzip, index documents and lines, the terminal ---
+  {
+    name: "gunzip-small-payload-unbounded",
+    find: `maxOutputLength: job.origSize + 1,`,
+    replace: ``,
+    killedBy: {
+      file: EXTRACTOR,
+      test: "decodePayload stops inflating a gzip payload one byte past orig_size",
+    },
+  },
+  {
+    name: "huge-orig-size-inflated-in-memory",
+    find: `return entry.payloadSize <= SMALL_PAYLOAD && entry.origSize <= SMALL_ORIGINAL;`,
+    replace: `return entry.payloadSize <= SMALL_PAYLOAD;`,
+    killedBy: {
+      file: SECURITY,
+      test: "extractContainer stops a gzip bomb at orig_size without inflating it",
+    },
+  },
+  {
+    name: "index-document-size-unbounded",
+    find: `if (this.#length > limit) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: SECURITY,
+      test: "extractContainer fails fast with bounded memory on a 200 MB index line",
+    },
+  },
+  {
+    name: "index-line-without-newline-unbounded",
+    find: `if (carry.length > maxLine) throw this.#longLine(lineNumber + 1, maxLine);
+        continue;`,
+    replace: `continue;`,
+    killedBy: { file: INDEX, test: "IndexReader stops reading within 2 MiB of an over-long line" },
+  },
+  {
+    name: "trailer-footer-length-unchecked",
+    find: `if (equalBytes(foot.subarray(8), FOOTER_MAGIC) && readU64(foot, 0) === length) {`,
+    replace: `if (equalBytes(foot.subarray(8), FOOTER_MAGIC)) {`,
+    killedBy: {
+      file: FORMAT,
+      test: "findTrailer with at refuses a footer whose length differs from the header's",
+    },
+  },
+  {
+    name: "terminal-control-characters-printed-raw",
+    find: `line.replace(UNPRINTABLE, escapeChar)).join(`,
+    replace: `line).join(`,
+    killedBy: {
+      file: SECURITY,
+      test: "extractContainer refuses hostile relpaths before writing anything",
     },
   },
 ];
