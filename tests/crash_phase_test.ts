@@ -238,7 +238,7 @@ Deno.test("extractContainer re-run after a SIGKILL removes the killed run's temp
     await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
     // What a killed run leaves: its marker (its lock gone with the process) and temp files.
     await writeTree(`${dir}/out`, {
-      ".ctnr-extract.lock": "",
+      ".ctnr-extract.lock": MARKER,
       ".ctnr-tmp-k1ll3d-1": "partial",
       "a/.ctnr-tmp-k1ll3d-2": "partial",
       "a/one.txt": "one",
@@ -261,11 +261,25 @@ Deno.test("extractContainer re-run after a SIGKILL removes the killed run's temp
   });
 });
 
+/** What a run's marker holds (lib/_run_marker.ts). */
+const MARKER = "ctnr extract in progress\n";
+
+Deno.test("extractContainer keeps a file of the container named like its run marker", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { ".ctnr-extract.lock": "user data", "a/.ctnr-tmp-x-1": "also" });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
+    for (const options of [{}, { skipExisting: true }, { verifyExisting: true }]) {
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, options);
+      assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), [], JSON.stringify(options));
+    }
+  });
+});
+
 Deno.test("extractContainer leaves the temp files of a run that is still going", async () => {
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/src`, { "a/one.txt": "one" });
     await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
-    await writeTree(`${dir}/out`, { ".ctnr-extract.lock": "", "a/.ctnr-tmp-alive1-1": "mine" });
+    await writeTree(`${dir}/out`, { ".ctnr-extract.lock": MARKER, "a/.ctnr-tmp-alive1-1": "mine" });
     // Another run holds the marker: its temp files are not this run's to remove.
     const other = await Deno.open(`${dir}/out/.ctnr-extract.lock`, { read: true, write: true });
     try {
