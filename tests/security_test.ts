@@ -14,7 +14,7 @@ import {
   ContainerFormatError,
   ContainerReader,
   createContainer,
-  type CtnrError,
+  CtnrError,
   EMPTY_SHA256,
   extractContainer,
   type ExtractOptions,
@@ -376,6 +376,38 @@ const EXISTING_TARGETS: TargetCase[] = [
     },
   },
 ];
+
+Deno.test("extractContainer never writes through a link planted at its temp file name", async () => {
+  // Temp names are random per run; an attacker who guessed one gets the entry refused, not a
+  // write through the link (the temp file is created with O_EXCL).
+  for (
+    const [what, tree] of [
+      ["a small file", { "f.txt": "new content" }],
+      ["a big file", { "big.bin": BIG }],
+    ] as const
+  ) {
+    await withBox(async (box) => {
+      await writeTree(`${box.dir}/src`, tree);
+      await createContainer(`${box.dir}/src`, box.container, { finalize: true });
+      await writeTree(`${box.dir}/outside`, { "secret.txt": "old content" });
+      await Deno.mkdir(box.out);
+      const random = Math.random;
+      Math.random = () => 0.5; // the run's tag is then "i": temp files .ctnr-tmp-i-1, -2, ...
+      try {
+        for (let n = 1; n <= 3; n++) {
+          await Deno.symlink(`${box.dir}/outside/secret.txt`, `${box.out}/.ctnr-tmp-i-${n}`);
+        }
+        const before = await snapshotOutside(box);
+        await assert.rejects(extract(box, { concurrency: 0 }), CtnrError, what);
+        for (let n = 1; n <= 3; n++) await Deno.remove(`${box.out}/.ctnr-tmp-i-${n}`);
+        await assertNothingOutside(box, before, what);
+        assert.equal(await Deno.readTextFile(`${box.dir}/outside/secret.txt`), "old content");
+      } finally {
+        Math.random = random;
+      }
+    });
+  }
+});
 
 Deno.test("extractContainer never writes through links already in the output folder", async (t) => {
   for (const c of EXISTING_TARGETS) {

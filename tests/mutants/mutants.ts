@@ -578,4 +578,24 @@ export const MUTANTS: Mutant[] = [
       test: "extractContainer refuses hostile relpaths before writing anything",
     },
   },
+  {
+    name: "temp-file-opened-through-a-planted-link",
+    find: `Deno.openSync(job.tmp, { write: true, createNew: true, mode: job.mode });`,
+    replace:
+      `Deno.openSync(job.tmp, { write: true, create: true, truncate: true, mode: job.mode });`,
+    killedBy: {
+      file: SECURITY,
+      test: "extractContainer never writes through a link planted at its temp file name",
+    },
+  },
+  {
+    name: "big-temp-file-opened-through-a-planted-link",
+    find: `await Deno.open(job.tmp, { write: true, createNew: true, mode: 0o600 });`,
+    replace:
+      `await Deno.open(job.tmp, { write: true, create: true, truncate: true, mode: 0o600 });`,
+    killedBy: {
+      file: SECURITY,
+      test: "extractContainer never writes through a link planted at its temp file name",
+    },
+  },
 ];
