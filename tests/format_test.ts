@@ -529,6 +529,18 @@ Deno.test("findTrailer with at refuses a footer whose length differs from the he
   assert.equal(await findTrailer(memorySource(bytes), { at: payload.length }), null);
 });
 
+Deno.test("findTrailer with at refuses a header without the magic", async () => {
+  const payload = encoder.encode("payload");
+  const index = ndjson(2);
+  const header = encodeTrailerHeader(index.length);
+  header.set(encoder.encode("NOTMAGIC"), 0); // the length still fits the file exactly
+  for (const footer of [false, true]) {
+    const parts = [payload, header, index];
+    if (footer) parts.push(encodeFooter(index.length));
+    assert.equal(await findTrailer(memorySource(concatBytes(parts)), { at: payload.length }), null);
+  }
+});
+
 Deno.test("findTrailer with at ignores a decoy footer before that offset", async () => {
   // An unfinalized container whose payloads end with a ctnr container: with
   // `at` at the end of the indexed payloads, no trailer is reported.

@@ -598,4 +598,10 @@ export const MUTANTS: Mutant[] = [
       test: "extractContainer never writes through a link planted at its temp file name",
     },
   },
+  {
+    name: "trailer-magic-unchecked",
+    find: `if (!equalBytes(head.subarray(0, 8), TRAILER_MAGIC)) return null;`,
+    replace: ``,
+    killedBy: { file: FORMAT, test: "findTrailer with at refuses a header without the magic" },
+  },
 ];
