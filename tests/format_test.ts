@@ -28,6 +28,8 @@ const SAFE_RELPATHS: [string, string][] = [
   ["an emoji (astral plane)", "pics/😀.png"],
   ["names with spaces", "space name/file with spaces.txt"],
   ["a dot file", ".hidden"],
+  ["a two-character dot file", ".a"],
+  ["a name that starts with two dots", "..hidden/x...y"],
   ["a name with dots inside", "a..b/c...d"],
   ["a colon after the first character", "ab:c/d:e"],
 ];
