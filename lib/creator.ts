@@ -460,21 +460,26 @@ function checkOptions(container: string, options: CreateOptions): Settings {
   const positive = (name: string, value: number | undefined, fallback: number): number => {
     const v = value ?? fallback;
     if (!Number.isSafeInteger(v) || v < 1) {
-      throw new UsageError(`Option ${name} must be a positive integer, got ${value}`);
+      throw new UsageError(`Option ${name} must be a positive integer, got ${value}`, {
+        options: [name],
+      });
     }
     return v;
   };
-  const fsyncEvery = positive("--fsync-every", options.fsyncEvery, 1000);
-  const indexBatch = positive("--index-batch", options.indexBatch, fsyncEvery);
+  const fsyncEvery = positive("fsyncEvery", options.fsyncEvery, 1000);
+  const indexBatch = positive("indexBatch", options.indexBatch, fsyncEvery);
   if (indexBatch < fsyncEvery) {
     throw new UsageError(
-      `Option --index-batch (${indexBatch}) must not be smaller than --fsync-every ` +
+      `Option indexBatch (${indexBatch}) must not be smaller than fsyncEvery ` +
         `(${fsyncEvery}): index entries would be committed before their payloads are durable`,
+      { options: ["indexBatch", "fsyncEvery"] },
     );
   }
-  const chunkSize = positive("--chunk-size", options.chunkSize, 1 << 20);
+  const chunkSize = positive("chunkSize", options.chunkSize, 1 << 20);
   if (chunkSize < 1024) {
-    throw new UsageError(`Option --chunk-size must be at least 1024 bytes, got ${chunkSize}`);
+    throw new UsageError(`Option chunkSize must be at least 1024 bytes, got ${chunkSize}`, {
+      options: ["chunkSize"],
+    });
   }
   return {
     indexPath: options.index ?? container + ".idx",

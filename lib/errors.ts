@@ -46,11 +46,19 @@ export class CtnrError extends Error {
 /** Bad command line or bad option values; the CLI exits 2 and prints a hint. */
 export class UsageError extends CtnrError {
   /**
-   * Create the error.
-   * @param message what is wrong with the call
+   * Library options the message names (`fsyncEvery`): the CLI shows each as the flag that sets
+   * it (`--fsync-every`).
    */
-  constructor(message: string) {
+  readonly options: readonly string[];
+
+  /**
+   * Create the error.
+   * @param message what is wrong with the call, naming options by their library names
+   * @param options `options`: the library options the message names
+   */
+  constructor(message: string, options: { options?: readonly string[] } = {}) {
     super("USAGE", message, 2);
+    this.options = options.options ?? [];
   }
 }
 

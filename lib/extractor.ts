@@ -132,7 +132,9 @@ export async function extractContainer(
 ): Promise<ExtractResult> {
   const chunkSize = options.chunkSize ?? 1 << 20;
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1024) {
-    throw new UsageError(`Option --chunk-size must be at least 1024 bytes, got ${chunkSize}`);
+    throw new UsageError(`Option chunkSize must be at least 1024 bytes, got ${chunkSize}`, {
+      options: ["chunkSize"],
+    });
   }
   const readerOptions: Parameters<typeof ContainerReader.open>[1] = {};
   if (options.index !== undefined) readerOptions.index = options.index;

@@ -2,7 +2,7 @@
  * The named mutants of the standing mutation check (tests/mutants/run.ts):
  * one-line breaks of safety- and durability-critical code, each with the
  * fast test that must fail when it is applied. Grouped by the rule the line
- * enforces. `find` must occur exactly once in lib/ and cli.ts.
+ * enforces. `find` must occur exactly once in lib/, cli/, cli.ts and mod.ts.
  *
  * @module
  */
@@ -11,7 +11,7 @@
 export interface Mutant {
   /** Stable name: the rule broken. */
   name: string;
-  /** Exact text in lib/ or cli.ts; occurs exactly once. */
+  /** Exact text in lib/, cli/, cli.ts or mod.ts; occurs exactly once. */
   find: string;
   /** What the text becomes. */
   replace: string;

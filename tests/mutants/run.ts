@@ -12,7 +12,7 @@
  * deno task mutants --discover NAME    # run the whole suite on one mutant: which tests kill it
  * ```
  *
- * Each mutant's text must occur exactly once in the sources, so a mutant
+ * Each mutant's text must occur exactly once in the sources (lib/, cli/, cli.ts, mod.ts), so a mutant
  * whose line moved or changed is an error, not a silent pass: move the
  * mutant with the code. Tests run with `--no-check`: a kill must come from
  * behaviour, not from the type checker.
@@ -26,7 +26,7 @@ import { type Mutant, MUTANTS } from "./mutants.ts";
 const ROOT = join(dirname(new URL(import.meta.url).pathname), "..", "..");
 /** Longest a killing test may run; a mutant that makes it hang counts as killed by timeout. */
 const TIMEOUT_MS = 180_000;
-const SOURCES = ["lib", "cli.ts", "mod.ts"];
+const SOURCES = ["lib", "cli", "cli.ts", "mod.ts"];
 const COPY_EXCLUDE = new Set([".git", "dist", "node_modules", "coverage"]);
 
 interface Outcome {
@@ -136,7 +136,7 @@ function locate(mutant: Mutant, sources: Map<string, string>): Location | string
   }
   if (hits.length === 1) return { file: hits[0]!, text: sources.get(hits[0]!)! };
   return hits.length === 0
-    ? "its text is not in lib/ or cli.ts (the code moved or changed: update tests/mutants/mutants.ts)"
+    ? "its text is not in lib/, cli/, cli.ts or mod.ts (the code moved or changed: update tests/mutants/mutants.ts)"
     : `its text occurs ${hits.length} times (${hits.join(", ")}): give more context`;
 }
 

@@ -1,0 +1,33 @@
+/**
+ * Opening a container for the reading commands (`list`, `cat`).
+ *
+ * @module
+ */
+
+import { ContainerReader, UsageError } from "../mod.ts";
+import { type CliIo, printableMessage } from "./output.ts";
+
+/**
+ * Open `container` with the commands' options, warnings printed to stderr.
+ *
+ * @param container the container path, or `undefined` when none was given
+ * @param index an external index
+ * @param lenient skip malformed index lines
+ * @param io where warnings go
+ * @returns the open container
+ * @throws {UsageError} when no container was given
+ */
+export async function openReader(
+  container: string | undefined,
+  index: string | undefined,
+  lenient: boolean | undefined,
+  io: CliIo,
+): Promise<ContainerReader> {
+  if (container === undefined) throw new UsageError("Missing --container FILE");
+  const options: Parameters<typeof ContainerReader.open>[1] = {
+    lenient: lenient ?? false,
+    onWarning: (message) => io.stderr(`ctnr: warning: ${printableMessage(message)}`),
+  };
+  if (index !== undefined) options.index = index;
+  return await ContainerReader.open(container, options);
+}

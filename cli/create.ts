@@ -1,0 +1,299 @@
+/**
+ * `ctnr create`: pack a folder into a container, or `--finalize-only`.
+ *
+ * @module
+ */
+
+import { createContainer, type CreateOptions, finalizeContainer, UsageError } from "../mod.ts";
+import {
+  type CommandSpec,
+  helpText,
+  integer,
+  parseCommand,
+  statusFormat,
+  workers,
+} from "./flags.ts";
+import { type CliIo, describe, human, logger, printableMessage, progressBar } from "./output.ts";
+
+/** The flags of `create`. */
+export const CREATE = {
+  name: "create",
+  usage: "ctnr create --src DIR --container FILE [options]",
+  originalHeading: "Options of the original create_container.py (same names, same meaning):",
+  flags: [
+    {
+      name: "src",
+      type: "string",
+      arg: "DIR",
+      origin: "original",
+      help: "folder to pack (not needed with --finalize-only)",
+    },
+    {
+      name: "container",
+      type: "string",
+      arg: "FILE",
+      origin: "original",
+      help: "container to write, or to continue when it exists (resume)",
+    },
+    {
+      name: "index",
+      type: "string",
+      arg: "FILE",
+      origin: "original",
+      option: "index",
+      help: "NDJSON index (default: <container>.idx)",
+    },
+    {
+      name: "compress",
+      type: "boolean",
+      origin: "original",
+      option: "compress",
+      help: "store each payload as one gzip member",
+    },
+    { name: "tqdm", type: "boolean", origin: "original", help: "show a progress bar on stderr" },
+    {
+      name: "count",
+      type: "boolean",
+      origin: "original",
+      help: "count files first (progress total)",
+    },
+    {
+      name: "scan-sizes",
+      type: "boolean",
+      origin: "original",
+      help: "count files and bytes first (progress total and ETA)",
+    },
+    {
+      name: "print-each",
+      type: "boolean",
+      origin: "original",
+      help: "print each entry as it is committed",
+    },
+    {
+      name: "status-file",
+      type: "string",
+      arg: "FILE",
+      origin: "original",
+      option: "statusFile",
+      help: "rewrite a status file about once a second",
+    },
+    {
+      name: "status-format",
+      type: "string",
+      arg: "kv|json",
+      origin: "original",
+      option: "statusFormat",
+      help: "format of the status file (default kv)",
+    },
+    {
+      name: "fsync-every",
+      type: "string",
+      arg: "N",
+      origin: "original",
+      option: "fsyncEvery",
+      help:
+        "fsync the container every N entries (default 1000, or\n--index-batch when that is smaller)",
+    },
+    {
+      name: "index-batch",
+      type: "string",
+      arg: "N",
+      origin: "original",
+      option: "indexBatch",
+      help: "commit the index every N entries, N >= --fsync-every (default: --fsync-every)",
+    },
+    {
+      name: "chunk-size",
+      type: "string",
+      arg: "BYTES",
+      origin: "original",
+      option: "chunkSize",
+      help:
+        "read size for large files, minimum 1024 (default 1048576\nwith --compress, else 4194304)",
+    },
+    {
+      name: "verbose",
+      short: "v",
+      type: "boolean",
+      multiple: true,
+      origin: "original",
+      help: "more output (repeatable)",
+    },
+    {
+      name: "dry-run",
+      type: "boolean",
+      origin: "original",
+      option: "dryRun",
+      help: "read, hash and compress, write nothing",
+    },
+    {
+      name: "finalize",
+      type: "boolean",
+      origin: "original",
+      option: "finalize",
+      help: "embed the index as a trailer when done",
+    },
+    {
+      name: "finalize-only",
+      type: "boolean",
+      origin: "original",
+      help: "only embed the existing index, pack nothing",
+    },
+    {
+      name: "remove-index-on-finalize",
+      type: "boolean",
+      origin: "original",
+      option: "removeIndexOnFinalize",
+      help: "delete the standalone index after embedding it",
+    },
+    {
+      name: "symlinks",
+      type: "string",
+      arg: "store|skip",
+      origin: "ctnr",
+      option: "symlinks",
+      help: "record symlinks as links (default) or leave them out",
+    },
+    {
+      name: "no-empty-dirs",
+      type: "boolean",
+      origin: "ctnr",
+      option: "emptyDirs",
+      help: "do not record empty folders",
+    },
+    {
+      name: "compat",
+      type: "boolean",
+      origin: "ctnr",
+      help: "only entries the original extractor reads (= --symlinks skip --no-empty-dirs)",
+    },
+    {
+      name: "concurrency",
+      type: "string",
+      arg: "N",
+      origin: "ctnr",
+      option: "concurrency",
+      help: "read workers, 0 to 16 (default 1, 2 with --compress; 0 reads\non the main thread)",
+    },
+  ],
+} as const satisfies CommandSpec;
+
+/**
+ * Run `ctnr create`.
+ *
+ * @param args arguments after `create`
+ * @param io where to print
+ * @param signal aborted with `SIGINT`/`SIGTERM`
+ * @returns the exit code
+ */
+export async function runCreate(args: string[], io: CliIo, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseCommand(CREATE, args);
+  if (values.help) {
+    io.stdout(helpText(CREATE));
+    return 0;
+  }
+  const rest = [...positionals];
+  const src = values.src ?? rest.shift();
+  const container = values.container ?? rest.shift();
+  if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
+  if (container === undefined) throw new UsageError("Missing --container FILE");
+  const verbosity = values.verbose?.length ?? 0;
+  const log = logger(io, verbosity);
+
+  if (values["finalize-only"]) {
+    if (values["dry-run"]) {
+      log(0, "Dry-run: would finalize (no changes).");
+      return 0;
+    }
+    const options: Parameters<typeof finalizeContainer>[1] = {
+      removeIndex: values["remove-index-on-finalize"] ?? false,
+    };
+    if (values.index !== undefined) options.index = values.index;
+    const written = await finalizeContainer(container, options);
+    log(0, written ? "Finalized container." : "Container already has a trailer; nothing to do.");
+    return 0;
+  }
+  if (src === undefined) {
+    throw new UsageError("Missing --src DIR (only --finalize-only works without it)");
+  }
+
+  const options: CreateOptions = {
+    compress: values.compress ?? false,
+    dryRun: values["dry-run"] ?? false,
+    finalize: values.finalize ?? false,
+    removeIndexOnFinalize: values["remove-index-on-finalize"] ?? false,
+    signal,
+    statusFormat: statusFormat(values["status-format"]),
+    onWarning: (message) => io.stderr(`ctnr: warning: ${printableMessage(message)}`),
+    onSourceError: (error) => io.stderr(`ctnr: error: ${printableMessage(error.message)}`),
+  };
+  if (values.index !== undefined) options.index = values.index;
+  if (values["status-file"] !== undefined) options.statusFile = values["status-file"];
+  if (values["fsync-every"] !== undefined) {
+    options.fsyncEvery = integer("--fsync-every", values["fsync-every"]);
+  }
+  if (values["index-batch"] !== undefined) {
+    options.indexBatch = integer("--index-batch", values["index-batch"]);
+    // --index-batch alone: fsync at least that often, so the pair stays valid.
+    if (options.indexBatch >= 1) options.fsyncEvery ??= Math.min(1000, options.indexBatch);
+  }
+  if (values["chunk-size"] !== undefined) {
+    options.chunkSize = integer("--chunk-size", values["chunk-size"]);
+  }
+  if (values.concurrency !== undefined) options.concurrency = workers(values.concurrency);
+  if (values["scan-sizes"]) options.prescan = "sizes";
+  else if (values.count) options.prescan = "count";
+  const symlinks = values.symlinks ?? (values.compat ? "skip" : "store");
+  if (symlinks !== "store" && symlinks !== "skip") {
+    throw new UsageError(`Option --symlinks must be "store" or "skip", got "${symlinks}"`);
+  }
+  options.symlinks = symlinks;
+  options.emptyDirs = !(values["no-empty-dirs"] || values.compat);
+  if (values["print-each"] || verbosity >= 1) {
+    options.onEntry = (entry) => log(0, describe(entry));
+  }
+  const bar = values.tqdm ? await progressBar(io) : undefined;
+  if (bar) {
+    options.onProgress = (p) => bar.update(p.processedFiles, p.totalFiles, p.currentFile);
+  }
+  let result;
+  try {
+    result = await createContainer(src, container, options);
+  } finally {
+    bar?.stop();
+  }
+  log(0, `Done.${result.resumed ? " (resumed)" : ""}`);
+  if (!options.dryRun) {
+    log(
+      0,
+      result.finalized
+        ? `Index embedded in: ${container}`
+        : `Index file (NDJSON): ${result.indexPath}`,
+    );
+  }
+  log(0, `Container file: ${container} (dry-run=${options.dryRun})`);
+  log(
+    0,
+    `Added ${result.added} entries (${human(result.origBytes)} read, ${
+      human(result.payloadBytes)
+    } stored)` +
+      `, ${result.alreadyPresent} already present, ${result.totalEntries} in the index`,
+  );
+  if (result.leftOut > 0) {
+    log(0, `Left out ${result.leftOut} special files or links (see warnings)`);
+  }
+  if (result.sourceErrors > 0) {
+    io.stderr(
+      `ctnr: ${result.sourceErrors} source files or folders could not be read; ` +
+        `the container is incomplete (run create again to add them once readable)`,
+    );
+  }
+  if (result.staleEntries > 0) {
+    io.stderr(
+      `ctnr: ${result.staleEntries} files changed after they were committed; ` +
+        `the container holds their older version (see warnings)`,
+    );
+  }
+  if (result.sourceErrors > 0 || result.staleEntries > 0) return 3;
+  return 0;
+}
