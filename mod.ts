@@ -66,13 +66,13 @@ export {
   FOOTER_MAGIC,
   type IndexEntry,
   parseEntry,
-  type RandomAccess,
   TRAILER_MAGIC,
   type TrailerLocation,
 } from "./lib/format.ts";
-export { DENO_FILE_LAYER, type FileLayer, type LayerFile } from "./lib/file_layer.ts";
+export { type RandomAccess } from "./lib/io/random_access.ts";
+export { DENO_FILE_LAYER, type FileLayer, type LayerFile } from "./lib/io/file_layer.ts";
 export { type WalkEntry, type WalkEntryKind, type WalkOptions, walkTree } from "./lib/walk.ts";
-export { type StatusFields, StatusFile, type StatusFormat } from "./lib/status_file.ts";
+export { type StatusFields, StatusFile, type StatusFormat } from "./lib/io/status_file.ts";
 export {
   ConflictError,
   ContainerFormatError,

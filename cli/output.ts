@@ -8,7 +8,7 @@
 
 import process from "node:process";
 import type { IndexEntry } from "../mod.ts";
-import { writeAll } from "../lib/file_layer.ts";
+import { writeAll } from "../lib/io/copy.ts";
 
 /** Where the command prints. */
 export interface CliIo {

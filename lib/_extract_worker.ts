@@ -13,7 +13,7 @@ import {
   unpackJobs,
   writeFileJob,
 } from "./_extract_file.ts";
-import { serveRequests } from "./_worker_pool.ts";
+import { serveRequests } from "./io/worker_pool.ts";
 
 /**
  * A batch of files to write, packed (one string and one number array clone far faster than

@@ -11,8 +11,11 @@ import { pipeline, Readable } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { createGunzip } from "node:zlib";
 import { ContainerFormatError, CtnrError, IntegrityError } from "./errors.ts";
-import { findTrailer, type IndexEntry, type RandomAccess, type TrailerLocation } from "./format.ts";
-import { copyInTurns, openRandomAccess, readInto, readRange } from "./file_layer.ts";
+import { findTrailer, type IndexEntry, type TrailerLocation } from "./format.ts";
+import { type RandomAccess } from "./io/random_access.ts";
+import { copyInTurns } from "./io/copy.ts";
+import { openRandomAccess } from "./io/file_layer.ts";
+import { readInto, readRange } from "./io/random_access.ts";
 import { shaMismatch } from "./_extract_file.ts";
 import { IndexReader, type IndexRecord } from "./index_reader.ts";
 

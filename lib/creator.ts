@@ -21,15 +21,14 @@ import {
   findTrailer,
   type IndexEntry,
 } from "./format.ts";
+import { copyInTurns, PLAIN_COPY_PIECE } from "./io/copy.ts";
 import {
-  copyInTurns,
   DENO_FILE_LAYER,
   type FileLayer,
   type LayerFile,
   openRandomAccess,
-  PLAIN_COPY_PIECE,
-  readRange,
-} from "./file_layer.ts";
+} from "./io/file_layer.ts";
+import { readRange } from "./io/random_access.ts";
 import { IndexReader } from "./index_reader.ts";
 import { FOLDER, PathGuard } from "./_path_guard.ts";
 import {
@@ -41,8 +40,8 @@ import {
   SMALL_FILE,
   type SourceRead,
 } from "./_source_file.ts";
-import { WorkerPool } from "./_worker_pool.ts";
-import { StatusFile, type StatusFormat } from "./status_file.ts";
+import { WorkerPool } from "./io/worker_pool.ts";
+import { StatusFile, type StatusFormat } from "./io/status_file.ts";
 import { checkSourceFolder, type WalkEntry, walkTreeBatches } from "./walk.ts";
 
 /** Options of {@link createContainer}. */
@@ -57,7 +56,7 @@ export interface CreateOptions {
   indexBatch?: number;
   /**
    * Read size in bytes for files streamed in pieces (minimum 1024). @default 1048576 with
-   * `compress`, else 4194304 (lib/file_layer.ts PLAIN_COPY_PIECE)
+   * `compress`, else 4194304 (lib/io/copy.ts PLAIN_COPY_PIECE)
    */
   chunkSize?: number;
   /** Read, hash and compress, but write no container, index or trailer. @default false */

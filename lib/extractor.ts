@@ -16,7 +16,7 @@ import {
   planExtraction,
   type PlanOptions,
 } from "./extract_plan.ts";
-import { StatusFile, type StatusFormat } from "./status_file.ts";
+import { StatusFile, type StatusFormat } from "./io/status_file.ts";
 import {
   decodePayload,
   existingMatches,
@@ -30,10 +30,11 @@ import {
   verifyStored,
   writeFileJob,
 } from "./_extract_file.ts";
-import { WorkerPool } from "./_worker_pool.ts";
+import { WorkerPool } from "./io/worker_pool.ts";
 import { isCaseInsensitive } from "./_case_probe.ts";
 import { RunMarker } from "./_run_marker.ts";
-import { DENO_FILE_LAYER, PLAIN_COPY_PIECE, writeAll } from "./file_layer.ts";
+import { DENO_FILE_LAYER } from "./io/file_layer.ts";
+import { PLAIN_COPY_PIECE, writeAll } from "./io/copy.ts";
 import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
 
 /** Options of {@link extractContainer}. */
@@ -42,7 +43,7 @@ export interface ExtractOptions {
   index?: string;
   /**
    * Read size in bytes for large payloads (minimum 1024). @default 1048576 for compressed ones,
-   * 4194304 for the others (lib/file_layer.ts PLAIN_COPY_PIECE)
+   * 4194304 for the others (lib/io/copy.ts PLAIN_COPY_PIECE)
    */
   chunkSize?: number;
   /** Skip a target that exists as a regular file of size `orig_size`. @default false */

@@ -18,6 +18,7 @@
  */
 
 import { ContainerFormatError, IndexFormatError } from "./errors.ts";
+import type { RandomAccess } from "./io/random_access.ts";
 
 /** Magic that opens the trailer (spec: `b'CTNRv1__'`). */
 export const TRAILER_MAGIC: Uint8Array = new TextEncoder().encode("CTNRv1__");
@@ -279,23 +280,6 @@ export function encodeFooter(indexLength: number): Uint8Array {
   new DataView(bytes.buffer).setBigUint64(0, BigInt(indexLength), true);
   bytes.set(FOOTER_MAGIC, 8);
   return bytes;
-}
-
-/** Random access to a byte source, such as an open file. */
-export interface RandomAccess {
-  /** Size in bytes of the source. */
-  readonly size: number;
-  /**
-   * Read exactly `length` bytes at `position`.
-   * @throws {ContainerFormatError} when fewer bytes are there
-   */
-  readAt(position: number, length: number): Promise<Uint8Array>;
-  /**
-   * Fill `into` with the bytes at `position`, when the source can read into a given buffer
-   * (saves allocating one per read on long copies).
-   * @throws {ContainerFormatError} when fewer bytes are there
-   */
-  readInto?(position: number, into: Uint8Array): Promise<void>;
 }
 
 /** Where an embedded index sits in a container. */

@@ -8,8 +8,9 @@
  */
 
 import { IndexFormatError } from "./errors.ts";
-import { type IndexEntry, parseEntry, type RandomAccess } from "./format.ts";
-import { readInto } from "./file_layer.ts";
+import { type IndexEntry, parseEntry } from "./format.ts";
+import { type RandomAccess } from "./io/random_access.ts";
+import { readInto } from "./io/random_access.ts";
 
 /** One entry with where it stands in the index. */
 export interface IndexRecord {

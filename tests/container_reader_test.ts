@@ -11,7 +11,7 @@ import {
   type IndexEntry,
 } from "../lib/format.ts";
 import { ContainerFormatError, IntegrityError } from "../lib/errors.ts";
-import { openRandomAccess } from "../lib/file_layer.ts";
+import { openRandomAccess } from "../lib/io/file_layer.ts";
 import { concatBytes, pseudoRandomBytes, withTempDir, writeTree } from "./_helpers.ts";
 
 const encoder = new TextEncoder();

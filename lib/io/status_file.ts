@@ -19,7 +19,7 @@ const THROTTLE_MS = 1000;
  *
  * @example Write a status file once
  * ```ts
- * import { StatusFile } from "./status_file.ts";
+ *
  * const path = await Deno.makeTempFile();
  * const status = new StatusFile(path, "kv");
  * await status.update({ status: "finished", processed_files: 3 }, true);
