@@ -56,19 +56,25 @@ export {
   type ContainerReaderOptions,
   type IndexOrigin,
 } from "./lib/container_reader.ts";
-export { IndexReader, type IndexReaderOptions, type IndexRecord } from "./lib/index_reader.ts";
 export {
-  checkRelpath,
+  IndexReader,
+  type IndexReaderOptions,
+  type IndexRecord,
+} from "./lib/format/index_reader.ts";
+export { checkRelpath } from "./lib/safety/relpath.ts";
+export {
   EMPTY_SHA256,
   encodeEntry,
   type EntryType,
-  findTrailer,
-  FOOTER_MAGIC,
   type IndexEntry,
   parseEntry,
+} from "./lib/format/entry.ts";
+export {
+  findTrailer,
+  FOOTER_MAGIC,
   TRAILER_MAGIC,
   type TrailerLocation,
-} from "./lib/format.ts";
+} from "./lib/format/trailer.ts";
 export { type RandomAccess } from "./lib/io/random_access.ts";
 export { DENO_FILE_LAYER, type FileLayer, type LayerFile } from "./lib/io/file_layer.ts";
 export { type WalkEntry, type WalkEntryKind, type WalkOptions, walkTree } from "./lib/walk.ts";

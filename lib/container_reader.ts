@@ -11,13 +11,14 @@ import { pipeline, Readable } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { createGunzip } from "node:zlib";
 import { ContainerFormatError, CtnrError, IntegrityError } from "./errors.ts";
-import { findTrailer, type IndexEntry, type TrailerLocation } from "./format.ts";
+import { findTrailer, type TrailerLocation } from "./format/trailer.ts";
+import { type IndexEntry } from "./format/entry.ts";
 import { type RandomAccess } from "./io/random_access.ts";
 import { copyInTurns } from "./io/copy.ts";
 import { openRandomAccess } from "./io/file_layer.ts";
 import { readInto, readRange } from "./io/random_access.ts";
 import { shaMismatch } from "./_extract_file.ts";
-import { IndexReader, type IndexRecord } from "./index_reader.ts";
+import { IndexReader, type IndexRecord } from "./format/index_reader.ts";
 
 /** Options of {@link ContainerReader.open}. */
 export interface ContainerReaderOptions {

@@ -13,14 +13,8 @@
 import { createHash } from "node:crypto";
 import { dirname, resolve } from "node:path";
 import { ConflictError, InterruptedError, SourceError, UsageError } from "./errors.ts";
-import {
-  EMPTY_SHA256,
-  encodeEntry,
-  encodeFooter,
-  encodeTrailerHeader,
-  findTrailer,
-  type IndexEntry,
-} from "./format.ts";
+import { EMPTY_SHA256, encodeEntry, type IndexEntry } from "./format/entry.ts";
+import { encodeFooter, encodeTrailerHeader, findTrailer } from "./format/trailer.ts";
 import { copyInTurns, PLAIN_COPY_PIECE } from "./io/copy.ts";
 import {
   DENO_FILE_LAYER,
@@ -29,7 +23,7 @@ import {
   openRandomAccess,
 } from "./io/file_layer.ts";
 import { readRange } from "./io/random_access.ts";
-import { IndexReader } from "./index_reader.ts";
+import { IndexReader } from "./format/index_reader.ts";
 import { FOLDER, PathGuard } from "./_path_guard.ts";
 import {
   loadSourceFile,

@@ -9,7 +9,7 @@
  */
 
 import { UnsafeEntryError } from "./errors.ts";
-import type { IndexEntry } from "./format.ts";
+import type { IndexEntry } from "./format/entry.ts";
 import type { ContainerReader } from "./container_reader.ts";
 import { RelpathSet } from "./_relpath_set.ts";
 import { FOLDER, PathGuard, pathKey } from "./_path_guard.ts";

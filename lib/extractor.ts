@@ -9,7 +9,7 @@
 import { dirname, resolve } from "node:path";
 import { CtnrError, InterruptedError, UnsafeEntryError, UsageError } from "./errors.ts";
 import { ContainerReader } from "./container_reader.ts";
-import type { IndexEntry } from "./format.ts";
+import type { IndexEntry } from "./format/entry.ts";
 import {
   checkLinkTarget,
   type ExtractPlan,

@@ -9,7 +9,7 @@
  */
 
 import { SourceError } from "./errors.ts";
-import { checkRelpath } from "./format.ts";
+import { checkRelpath } from "./safety/relpath.ts";
 
 /** Kinds of things met in a source tree. */
 export type WalkEntryKind = "file" | "dir" | "symlink" | "special";

@@ -19,7 +19,7 @@ import {
   TRAILER_MAGIC,
   type TrailerLocation,
 } from "../mod.ts";
-import { FOOTER_SIZE, TRAILER_HEADER_SIZE } from "../lib/format.ts";
+import { FOOTER_SIZE, TRAILER_HEADER_SIZE } from "../lib/format/trailer.ts";
 import { diffTrees, exists, memorySource } from "./_helpers.ts";
 
 /** Path of the CLI. */

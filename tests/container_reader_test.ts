@@ -3,13 +3,8 @@ import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { ContainerReader } from "../lib/container_reader.ts";
 import { createContainer } from "../lib/creator.ts";
-import {
-  encodeEntry,
-  encodeFooter,
-  encodeTrailerHeader,
-  FOOTER_MAGIC,
-  type IndexEntry,
-} from "../lib/format.ts";
+import { encodeEntry, type IndexEntry } from "../lib/format/entry.ts";
+import { encodeFooter, encodeTrailerHeader, FOOTER_MAGIC } from "../lib/format/trailer.ts";
 import { ContainerFormatError, IntegrityError } from "../lib/errors.ts";
 import { openRandomAccess } from "../lib/io/file_layer.ts";
 import { concatBytes, pseudoRandomBytes, withTempDir, writeTree } from "./_helpers.ts";

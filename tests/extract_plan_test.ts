@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { EMPTY_SHA256 } from "../lib/format.ts";
+import { EMPTY_SHA256 } from "../lib/format/entry.ts";
 import { extractContainer } from "../lib/extractor.ts";
 import { exists, listPaths, withTempDir } from "./_helpers.ts";
 

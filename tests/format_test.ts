@@ -1,15 +1,12 @@
 import assert from "node:assert/strict";
+import { checkRelpath } from "../lib/safety/relpath.ts";
+import { EMPTY_SHA256, encodeEntry, type IndexEntry, parseEntry } from "../lib/format/entry.ts";
 import {
-  checkRelpath,
-  EMPTY_SHA256,
-  encodeEntry,
   encodeFooter,
   encodeTrailerHeader,
   findTrailer,
-  type IndexEntry,
-  parseEntry,
   TRAILER_MAGIC,
-} from "../lib/format.ts";
+} from "../lib/format/trailer.ts";
 import { ContainerFormatError, IndexFormatError } from "../lib/errors.ts";
 import { concatBytes, memorySource } from "./_helpers.ts";
 

@@ -22,7 +22,7 @@ import {
   type ExtractOptions,
   IndexFormatError,
 } from "../mod.ts";
-import { encodeFooter, encodeTrailerHeader } from "../lib/format.ts";
+import { encodeFooter, encodeTrailerHeader } from "../lib/format/trailer.ts";
 import {
   concatBytes,
   diffTrees,

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
-import { IndexReader, type IndexReaderOptions, type IndexRecord } from "../lib/index_reader.ts";
-import { EMPTY_SHA256, encodeEntry, type IndexEntry } from "../lib/format.ts";
+import {
+  IndexReader,
+  type IndexReaderOptions,
+  type IndexRecord,
+} from "../lib/format/index_reader.ts";
+import { EMPTY_SHA256, encodeEntry, type IndexEntry } from "../lib/format/entry.ts";
 import { IndexFormatError } from "../lib/errors.ts";
 import { concatBytes, memorySource } from "./_helpers.ts";
 

@@ -23,7 +23,7 @@ import {
   planExtraction,
   UnsafeEntryError,
 } from "../mod.ts";
-import { encodeFooter, encodeTrailerHeader } from "../lib/format.ts";
+import { encodeFooter, encodeTrailerHeader } from "../lib/format/trailer.ts";
 import {
   concatBytes,
   DENO_CHILD_TIMEOUT_MS,

@@ -7,10 +7,10 @@
  * @module
  */
 
-import { IndexFormatError } from "./errors.ts";
-import { type IndexEntry, parseEntry } from "./format.ts";
-import { type RandomAccess } from "./io/random_access.ts";
-import { readInto } from "./io/random_access.ts";
+import { IndexFormatError } from "../errors.ts";
+import { type IndexEntry, parseEntry } from "./entry.ts";
+import { type RandomAccess } from "../io/random_access.ts";
+import { readInto } from "../io/random_access.ts";
 
 /** One entry with where it stands in the index. */
 export interface IndexRecord {
@@ -55,7 +55,7 @@ const READ_SIZE = 1 << 20;
  *
  * @example Count the entries of an NDJSON index
  * ```ts
- * import { IndexReader } from "./index_reader.ts";
+ *
  * const text = new TextEncoder().encode(
  *   '{"relpath": "a", "offset": 0, "payload_size": 0, "orig_size": 0, ' +
  *     '"sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "compressed": false}\n',
