@@ -24,7 +24,7 @@ import {
 } from "./io/file_layer.ts";
 import { readRange } from "./io/random_access.ts";
 import { IndexReader } from "./format/index_reader.ts";
-import { FOLDER, PathGuard } from "./_path_guard.ts";
+import { FOLDER, PathGuard } from "./safety/path_guard.ts";
 import {
   loadSourceFile,
   type ReadBatch,

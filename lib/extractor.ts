@@ -10,12 +10,8 @@ import { dirname, resolve } from "node:path";
 import { CtnrError, InterruptedError, UnsafeEntryError, UsageError } from "./errors.ts";
 import { ContainerReader } from "./container_reader.ts";
 import type { IndexEntry } from "./format/entry.ts";
-import {
-  checkLinkTarget,
-  type ExtractPlan,
-  planExtraction,
-  type PlanOptions,
-} from "./extract_plan.ts";
+import { checkLinkTarget } from "./safety/link_target.ts";
+import { type ExtractPlan, planExtraction, type PlanOptions } from "./extract_plan.ts";
 import { StatusFile, type StatusFormat } from "./io/status_file.ts";
 import {
   decodePayload,
@@ -31,8 +27,8 @@ import {
   writeFileJob,
 } from "./_extract_file.ts";
 import { WorkerPool } from "./io/worker_pool.ts";
-import { isCaseInsensitive } from "./_case_probe.ts";
-import { RunMarker } from "./_run_marker.ts";
+import { isCaseInsensitive } from "./safety/case_probe.ts";
+import { RunMarker } from "./safety/run_marker.ts";
 import { DENO_FILE_LAYER } from "./io/file_layer.ts";
 import { PLAIN_COPY_PIECE, writeAll } from "./io/copy.ts";
 import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";

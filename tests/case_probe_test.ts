@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type CaseProbeFs, isCaseInsensitive } from "../lib/_case_probe.ts";
+import { type CaseProbeFs, isCaseInsensitive } from "../lib/safety/case_probe.ts";
 import { createContainer, extractContainer, UnsafeEntryError } from "../mod.ts";
 import { listPaths, runCommand, withTempDir, writeTree } from "./_helpers.ts";
 

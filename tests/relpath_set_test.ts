@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { RelpathSet } from "../lib/_relpath_set.ts";
+import { RelpathSet } from "../lib/safety/relpath_set.ts";
 
 Deno.test("RelpathSet answers like a Set of strings and keeps each value", () => {
   fc.assert(

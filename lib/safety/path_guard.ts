@@ -9,7 +9,7 @@
  * @module
  */
 
-import { RelpathSet } from "./_relpath_set.ts";
+import { RelpathSet } from "./relpath_set.ts";
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
