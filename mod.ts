@@ -55,7 +55,7 @@ export {
   ContainerReader,
   type ContainerReaderOptions,
   type IndexOrigin,
-} from "./lib/container_reader.ts";
+} from "./lib/read/container_reader.ts";
 export {
   IndexReader,
   type IndexReaderOptions,

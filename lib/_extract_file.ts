@@ -7,8 +7,8 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { gunzipSync } from "node:zlib";
+import { gunzipPayload } from "./io/gunzip.ts";
+import { checkSha256, Sha256 } from "./io/sha256.ts";
 import { CtnrError, type CtnrErrorCode, IntegrityError, UnsafeEntryError } from "./errors.ts";
 
 /** What the writer needs to know of one file entry. */
@@ -154,29 +154,7 @@ export function writeFileJob(
 export function decodePayload(job: FileJob, payload: Uint8Array): Uint8Array {
   if (!job.verified) verifyStored(job, payload);
   if (!job.compressed) return payload;
-  let bytes: Uint8Array;
-  try {
-    // maxOutputLength stops a gzip bomb at orig_size (+1 tells "exactly" from "more").
-    // An output piece sized to the file (default 16 KiB each): each call allocates one, freed
-    // only by a later garbage collection; 100,000 tiny files held about 100 MiB more.
-    bytes = gunzipSync(payload, {
-      maxOutputLength: job.origSize + 1,
-      chunkSize: Math.min(64 << 10, Math.max(64, job.origSize + 1)),
-    });
-  } catch (error) {
-    throw new IntegrityError(
-      `Cannot extract "${job.relpath}": corrupt gzip payload, or it inflates past orig_size ` +
-        `${job.origSize}: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  if (bytes.length !== job.origSize) {
-    throw new IntegrityError(
-      `Cannot extract "${job.relpath}": gzip payload inflates to ${bytes.length} bytes, ` +
-        `orig_size is ${job.origSize}`,
-    );
-  }
-  return bytes;
+  return gunzipPayload(job.relpath, payload, job.origSize);
 }
 
 /**
@@ -187,8 +165,7 @@ export function decodePayload(job: FileJob, payload: Uint8Array): Uint8Array {
  * @throws {IntegrityError} on a mismatch
  */
 export function verifyStored(job: FileJob, payload: Uint8Array): void {
-  const actual = createHash("sha256").update(payload).digest("hex");
-  if (actual !== job.sha256) throw shaMismatch(job.relpath, job.sha256, actual);
+  checkSha256(job.relpath, job.sha256, payload);
 }
 
 /**
@@ -234,7 +211,7 @@ export function existingMatches(job: FileJob, settings: FileSettings): boolean {
   if (!settings.verifyExisting) return true;
   const expected = job.compressed ? job.origSha256 : job.sha256;
   if (expected === null) return false; // nothing to compare with: extract again
-  const hash = createHash("sha256");
+  const hash = new Sha256();
   const file = Deno.openSync(job.target, { read: true });
   try {
     const buffer = new Uint8Array(1 << 20);
@@ -246,22 +223,7 @@ export function existingMatches(job: FileJob, settings: FileSettings): boolean {
   } finally {
     file.close();
   }
-  return hash.digest("hex") === expected;
-}
-
-/**
- * The error for a payload whose SHA-256 differs from its entry.
- *
- * @param relpath the entry's relpath
- * @param expected the recorded SHA-256
- * @param actual the SHA-256 computed
- * @returns an {@link IntegrityError} naming the entry and both digests
- */
-export function shaMismatch(relpath: string, expected: string, actual: string): IntegrityError {
-  return new IntegrityError(
-    `Cannot extract "${relpath}": payload SHA-256 mismatch ` +
-      `(expected ${expected.slice(0, 12)}..., got ${actual.slice(0, 12)}...)`,
-  );
+  return hash.digest() === expected;
 }
 
 /** A failure as it crosses a worker boundary. */

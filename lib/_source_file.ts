@@ -7,8 +7,8 @@
  * @module
  */
 
-import { hash } from "node:crypto";
 import { gzipSync } from "node:zlib";
+import { sha256Hex } from "./io/sha256.ts";
 
 /** Files up to this size in bytes are read whole; larger ones are streamed. */
 export const SMALL_FILE = 256 << 10;
@@ -126,15 +126,6 @@ export function readSourceFile(
     return { kind: "error", message: "it changed while being read (3 tries)" };
   }
   return { kind: "raw", ...read };
-}
-
-/**
- * Lowercase hex SHA-256 of `bytes`. `node:crypto`'s one-shot `hash()`: 290k+ small buffers/s
- * (8x `crypto.subtle`), and unlike `createHash()` it leaves no native object for the garbage
- * collector, which kept about 110 MiB of RSS alive over a million files.
- */
-export function sha256Hex(bytes: Uint8Array): string {
-  return hash("sha256", bytes, "hex");
 }
 
 /**

@@ -10,7 +10,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { dirname, resolve } from "node:path";
 import { ConflictError, InterruptedError, SourceError, UsageError } from "./errors.ts";
 import { EMPTY_SHA256, encodeEntry, type IndexEntry } from "./format/entry.ts";
@@ -23,6 +22,7 @@ import {
   openRandomAccess,
 } from "./io/file_layer.ts";
 import { readRange } from "./io/random_access.ts";
+import { Sha256, sha256Hex, sha256OfRange } from "./io/sha256.ts";
 import { IndexReader } from "./format/index_reader.ts";
 import { FOLDER, PathGuard } from "./safety/path_guard.ts";
 import {
@@ -30,7 +30,6 @@ import {
   type ReadBatch,
   readBatch,
   type ReadBatchResult,
-  sha256Hex,
   SMALL_FILE,
   type SourceRead,
 } from "./_source_file.ts";
@@ -729,9 +728,7 @@ async function scanIndex(
 }
 
 async function payloadMatches(file: LayerFile, entry: IndexEntry): Promise<boolean> {
-  const hash = createHash("sha256");
-  for await (const bytes of readRange(file, entry.offset, entry.payloadSize)) hash.update(bytes);
-  return hash.digest("hex") === entry.sha256;
+  return await sha256OfRange(file, entry.offset, entry.payloadSize) === entry.sha256;
 }
 
 // ---------------------------------------------------------------------------
@@ -1213,9 +1210,9 @@ class BatchWriter {
 
   /** Stream a large file in `chunkSize` pieces, hashing (and gzipping) as it goes. */
   async #stream(walk: WalkEntry): Promise<Partial<IndexEntry>> {
-    const hash = createHash("sha256");
+    const hash = new Sha256();
     const compress = this.#settings.compress;
-    const origHash = compress ? createHash("sha256") : undefined;
+    const origHash = compress ? new Sha256() : undefined;
     let origSize = 0;
     let payloadSize = 0;
     const file = await Deno.open(walk.path, { read: true }).catch((error) => {
@@ -1255,7 +1252,7 @@ class BatchWriter {
       } finally {
         file.close();
       }
-      return { payloadSize, origSize, sha256: hash.digest("hex") };
+      return { payloadSize, origSize, sha256: hash.digest() };
     }
     const source = new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -1290,8 +1287,8 @@ class BatchWriter {
     } finally {
       file.close();
     }
-    const result: Partial<IndexEntry> = { payloadSize, origSize, sha256: hash.digest("hex") };
-    if (origHash) result.origSha256 = origHash.digest("hex");
+    const result: Partial<IndexEntry> = { payloadSize, origSize, sha256: hash.digest() };
+    if (origHash) result.origSha256 = origHash.digest();
     return result;
   }
 
@@ -1299,7 +1296,7 @@ class BatchWriter {
   async #copyPlain(
     file: Deno.FsFile,
     chunkSize: number,
-    hash: ReturnType<typeof createHash>,
+    hash: Sha256,
   ): Promise<{ origSize: number; payloadSize: number }> {
     const size = await copyInTurns(
       chunkSize,

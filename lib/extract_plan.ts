@@ -10,7 +10,7 @@
 
 import { UnsafeEntryError } from "./errors.ts";
 import type { IndexEntry } from "./format/entry.ts";
-import type { ContainerReader } from "./container_reader.ts";
+import type { ContainerReader } from "./read/container_reader.ts";
 import { RelpathSet } from "./safety/relpath_set.ts";
 import { checkLinkTarget } from "./safety/link_target.ts";
 import { FOLDER, PathGuard, pathKey } from "./safety/path_guard.ts";

@@ -8,7 +8,7 @@
 
 import { dirname, resolve } from "node:path";
 import { CtnrError, InterruptedError, UnsafeEntryError, UsageError } from "./errors.ts";
-import { ContainerReader } from "./container_reader.ts";
+import { ContainerReader } from "./read/container_reader.ts";
 import type { IndexEntry } from "./format/entry.ts";
 import { checkLinkTarget } from "./safety/link_target.ts";
 import { type ExtractPlan, planExtraction, type PlanOptions } from "./extract_plan.ts";

@@ -9,7 +9,7 @@
 
 import { IndexFormatError } from "../errors.ts";
 import { type IndexEntry, parseEntry } from "./entry.ts";
-import { type RandomAccess } from "../io/random_access.ts";
+import type { RandomAccess } from "../io/random_access.ts";
 import { readInto } from "../io/random_access.ts";
 
 /** One entry with where it stands in the index. */

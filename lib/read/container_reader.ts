@@ -6,19 +6,15 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { pipeline, Readable } from "node:stream";
-import type { ReadableStream as NodeReadableStream } from "node:stream/web";
-import { createGunzip } from "node:zlib";
-import { ContainerFormatError, CtnrError, IntegrityError } from "./errors.ts";
-import { findTrailer, type TrailerLocation } from "./format/trailer.ts";
-import { type IndexEntry } from "./format/entry.ts";
-import { type RandomAccess } from "./io/random_access.ts";
-import { copyInTurns } from "./io/copy.ts";
-import { openRandomAccess } from "./io/file_layer.ts";
-import { readInto, readRange } from "./io/random_access.ts";
-import { shaMismatch } from "./_extract_file.ts";
-import { IndexReader, type IndexRecord } from "./format/index_reader.ts";
+import { ContainerFormatError, CtnrError, IntegrityError } from "../errors.ts";
+import type { IndexEntry } from "../format/entry.ts";
+import { IndexReader, type IndexRecord } from "../format/index_reader.ts";
+import { findTrailer, type TrailerLocation } from "../format/trailer.ts";
+import { copyInTurns } from "../io/copy.ts";
+import { openRandomAccess } from "../io/file_layer.ts";
+import { gunzipStream, OrigSizeStream } from "../io/gunzip.ts";
+import { type RandomAccess, readInto } from "../io/random_access.ts";
+import { Sha256, Sha256CheckStream, sha256Mismatch, sha256OfRange } from "../io/sha256.ts";
 
 /** Options of {@link ContainerReader.open}. */
 export interface ContainerReaderOptions {
@@ -38,8 +34,8 @@ export type IndexOrigin = "external" | "trailer" | "sibling";
  *
  * @example List the relpaths of a container
  * ```ts
- * import { ContainerReader } from "./container_reader.ts";
- * import { createContainer } from "./creator.ts";
+ *
+ * import { createContainer } from "../creator.ts";
  * const src = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${src}/a.txt`, "hello");
  * const container = `${await Deno.makeTempDir()}/c.ctnr`;
@@ -265,7 +261,6 @@ export class ContainerReader {
    */
   open(entry: IndexEntry, options: { chunkSize?: number } = {}): ReadableStream<Uint8Array> {
     const chunkSize = options.chunkSize ?? 1 << 20;
-    const hash = createHash("sha256");
     let position = 0;
     // The next read is always in flight: it runs on Deno's I/O threads while this thread hashes.
     const readNext = (): Promise<Uint8Array> | undefined => {
@@ -281,29 +276,23 @@ export class ContainerReader {
     const stored = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         if (next === undefined) {
-          const actual = hash.digest("hex");
-          if (actual !== entry.sha256) {
-            controller.error(shaMismatch(entry.relpath, entry.sha256, actual));
-          } else controller.close();
+          controller.close();
           return;
         }
         const bytes = await next;
         next = readNext();
-        hash.update(bytes);
         controller.enqueue(bytes);
       },
-    }, { highWaterMark: 1 });
+      // No queue here: the check stream holds one piece and the next read is in flight.
+    }, { highWaterMark: 0 }).pipeThrough(
+      new Sha256CheckStream(entry.relpath, entry.sha256, entry.payloadSize),
+    );
     if (!entry.compressed) return stored;
-    // node:zlib's streaming gunzip hands out at most 64 KiB at a time and waits for the reader,
-    // so memory stays bounded whatever the ratio (DecompressionStream can hand out a whole
-    // gigabyte for one megabyte of zeros).
-    const gunzip = createGunzip({ chunkSize: 64 << 10 });
-    pipeline(Readable.fromWeb(stored as NodeReadableStream<Uint8Array>), gunzip, () => {});
-    const inner = (Readable.toWeb(gunzip) as unknown as ReadableStream<Uint8Array>)
-      .pipeThrough(new SizeLimitStream(entry))
+    const inner = gunzipStream(stored)
+      .pipeThrough(new OrigSizeStream(entry.relpath, entry.origSize))
       .getReader();
     // zlib fails with its own errors: report them as the entry's integrity fault.
-    const storedSha256 = () => this.#storedSha256(entry);
+    const storedSha256 = () => sha256OfRange(this.#file, entry.offset, entry.payloadSize);
     return new ReadableStream<Uint8Array>({
       async pull(controller) {
         try {
@@ -317,9 +306,9 @@ export class ContainerReader {
             const actual = await storedSha256().catch(() => undefined);
             controller.error(
               actual !== undefined && actual !== entry.sha256
-                ? shaMismatch(entry.relpath, entry.sha256, actual)
+                ? sha256Mismatch(entry.relpath, entry.sha256, actual)
                 : new IntegrityError(
-                  `Cannot extract "${entry.relpath}": corrupt gzip payload: ${
+                  `Cannot verify "${entry.relpath}": corrupt gzip payload: ${
                     (error as Error).message
                   }`,
                   { cause: error },
@@ -353,7 +342,7 @@ export class ContainerReader {
   ): Promise<void> {
     if (entry.compressed) throw new RangeError(`copyStored: "${entry.relpath}" is compressed`);
     const file = this.#file;
-    const hash = createHash("sha256");
+    const hash = new Sha256();
     let position = 0;
     await copyInTurns(
       Math.min(chunkSize, entry.payloadSize),
@@ -371,16 +360,8 @@ export class ContainerReader {
         return written;
       },
     );
-    const actual = hash.digest("hex");
-    if (actual !== entry.sha256) throw shaMismatch(entry.relpath, entry.sha256, actual);
-  }
-
-  async #storedSha256(entry: IndexEntry): Promise<string> {
-    const hash = createHash("sha256");
-    for await (const bytes of readRange(this.#file, entry.offset, entry.payloadSize)) {
-      hash.update(bytes);
-    }
-    return hash.digest("hex");
+    const actual = hash.digest();
+    if (actual !== entry.sha256) throw sha256Mismatch(entry.relpath, entry.sha256, actual);
   }
 
   /** Close the container and index files. */
@@ -394,37 +375,6 @@ export class ContainerReader {
     if (this.#options.lenient !== undefined) options.lenient = this.#options.lenient;
     if (this.#options.onWarning !== undefined) options.onWarning = this.#options.onWarning;
     return options;
-  }
-}
-
-/** Passes bytes through, failing when they run past `orig_size` or stop short of it. */
-class SizeLimitStream extends TransformStream<Uint8Array, Uint8Array> {
-  constructor(entry: IndexEntry) {
-    let seen = 0;
-    super({
-      transform(chunk, controller) {
-        seen += chunk.length;
-        if (seen > entry.origSize) {
-          controller.error(
-            new IntegrityError(
-              `Cannot extract "${entry.relpath}": gzip payload inflates past orig_size ${entry.origSize}`,
-            ),
-          );
-          return;
-        }
-        controller.enqueue(chunk);
-      },
-      flush(controller) {
-        if (seen !== entry.origSize) {
-          controller.error(
-            new IntegrityError(
-              `Cannot extract "${entry.relpath}": gzip payload inflates to ${seen} bytes, ` +
-                `orig_size is ${entry.origSize}`,
-            ),
-          );
-        }
-      },
-    });
   }
 }
 
