@@ -36,14 +36,13 @@
  * @module
  */
 
+export { createContainer } from "./lib/create/create_container.ts";
 export {
-  createContainer,
   type CreateOptions,
   type CreateProgress,
   type CreateResult,
-  finalizeContainer,
-  type FinalizeOptions,
-} from "./lib/creator.ts";
+} from "./lib/create/options.ts";
+export { finalizeContainer, type FinalizeOptions } from "./lib/create/finalize.ts";
 export {
   type ExtractAction,
   extractContainer,
@@ -77,7 +76,12 @@ export {
 } from "./lib/format/trailer.ts";
 export { type RandomAccess } from "./lib/io/random_access.ts";
 export { DENO_FILE_LAYER, type FileLayer, type LayerFile } from "./lib/io/file_layer.ts";
-export { type WalkEntry, type WalkEntryKind, type WalkOptions, walkTree } from "./lib/walk.ts";
+export {
+  type WalkEntry,
+  type WalkEntryKind,
+  type WalkOptions,
+  walkTree,
+} from "./lib/create/walk.ts";
 export { type StatusFields, StatusFile, type StatusFormat } from "./lib/io/status_file.ts";
 export {
   ConflictError,

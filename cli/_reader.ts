@@ -26,7 +26,7 @@ export async function openReader(
   if (container === undefined) throw new UsageError("Missing --container FILE");
   const options: Parameters<typeof ContainerReader.open>[1] = {
     lenient: lenient ?? false,
-    onWarning: (message) => io.stderr(`ctnr: warning: ${printableMessage(message)}`),
+    onWarning: (warning) => io.stderr(`ctnr: warning: ${printableMessage(warning.message)}`),
   };
   if (index !== undefined) options.index = index;
   return await ContainerReader.open(container, options);

@@ -224,7 +224,7 @@ export async function runCreate(args: string[], io: CliIo, signal: AbortSignal):
     removeIndexOnFinalize: values["remove-index-on-finalize"] ?? false,
     signal,
     statusFormat: statusFormat(values["status-format"]),
-    onWarning: (message) => io.stderr(`ctnr: warning: ${printableMessage(message)}`),
+    onWarning: (warning) => io.stderr(`ctnr: warning: ${printableMessage(warning.message)}`),
     onSourceError: (error) => io.stderr(`ctnr: error: ${printableMessage(error.message)}`),
   };
   if (values.index !== undefined) options.index = values.index;

@@ -227,7 +227,7 @@ export async function runExtract(
     fsync: values.fsync ?? false,
     signal,
     statusFormat: statusFormat(values["status-format"]),
-    onWarning: (message) => io.stderr(`ctnr: warning: ${printableMessage(message)}`),
+    onWarning: (warning) => io.stderr(`ctnr: warning: ${printableMessage(warning.message)}`),
   };
   // Without --keep-going the run stops at the first fault, which the caller prints once.
   let failed = 0;

@@ -29,6 +29,7 @@ import {
 import { WorkerPool } from "./io/worker_pool.ts";
 import { isCaseInsensitive } from "./safety/case_probe.ts";
 import { RunMarker } from "./safety/run_marker.ts";
+import { warning, type WarningHandler } from "./warnings.ts";
 import { DENO_FILE_LAYER } from "./io/file_layer.ts";
 import { PLAIN_COPY_PIECE, writeAll } from "./io/copy.ts";
 import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
@@ -70,8 +71,8 @@ export interface ExtractOptions {
   onEntry?: (entry: IndexEntry, action: ExtractAction) => void;
   /** Called for each entry that failed (with `keepGoing`, the run goes on). */
   onEntryError?: (entry: IndexEntry, error: CtnrError) => void;
-  /** Called with warnings. */
-  onWarning?: (message: string) => void;
+  /** Called with warnings (see lib/warnings.ts). */
+  onWarning?: WarningHandler;
 }
 
 /** What happened to an entry. */
@@ -111,7 +112,7 @@ const READ_WINDOW = 4 << 20;
  *
  * @example Round trip a folder
  * ```ts
- * import { createContainer } from "./creator.ts";
+ * import { createContainer } from "./create/create_container.ts";
  * import { extractContainer } from "./extractor.ts";
  * const src = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${src}/a.txt`, "hello");
@@ -310,10 +311,11 @@ class ExtractJob {
       await this.#marker?.close();
     }
     if (this.#swept > 0) {
-      options.onWarning?.(
+      options.onWarning?.(warning(
+        "TEMP_FILES_REMOVED",
         `Removed ${this.#swept} temp files left in the output folder by an extraction that ` +
           `was killed`,
-      );
+      ));
     }
     const interrupted = options.signal?.aborted ?? false;
     await this.#updateStatus(

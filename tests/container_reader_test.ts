@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { ContainerReader } from "../lib/read/container_reader.ts";
-import { createContainer } from "../lib/creator.ts";
+import { createContainer } from "../lib/create/create_container.ts";
 import { encodeEntry, type IndexEntry } from "../lib/format/entry.ts";
 import { encodeFooter, encodeTrailerHeader, FOOTER_MAGIC } from "../lib/format/trailer.ts";
 import { ContainerFormatError, IntegrityError } from "../lib/errors.ts";

@@ -247,7 +247,7 @@ Deno.test("extractContainer re-run after a SIGKILL removes the killed run's temp
     const warnings: string[] = [];
     await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, {
       skipExisting: true,
-      onWarning: (m) => warnings.push(m),
+      onWarning: (m) => warnings.push(m.message),
     });
     assert.deepEqual(await listPaths(`${dir}/out`), [
       "a",

@@ -222,7 +222,7 @@ Deno.test("createContainer leaves symlinks out with a warning when symlinks is s
     const warnings: string[] = [];
     const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
       symlinks: "skip",
-      onWarning: (message) => warnings.push(message),
+      onWarning: (message) => warnings.push(message.message),
     });
     const relpaths = (await readIndex(`${dir}/c.ctnr.idx`)).map((e) => e.relpath);
     assert.deepEqual(relpaths, ["a.txt"]);
@@ -263,7 +263,7 @@ Deno.test("createContainer leaves a FIFO out with a warning and never opens it",
     });
     try {
       const run = createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
-        onWarning: (message) => warnings.push(message),
+        onWarning: (message) => warnings.push(message.message),
       });
       const outcome = await Promise.race([run, timeout]);
       if (outcome === "timeout") {
@@ -656,7 +656,7 @@ Deno.test("createContainer starts over when the index is empty: a crash before t
     await Deno.writeFile(`${dir}/c.ctnr.idx`, new Uint8Array());
     const warnings: string[] = [];
     const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
-      onWarning: (m) => warnings.push(m),
+      onWarning: (m) => warnings.push(m.message),
     });
     assert.equal(result.added, 1);
     assert.ok(warnings.some((w) => /unindexed bytes/.test(w)), warnings.join("\n"));

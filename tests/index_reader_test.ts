@@ -100,7 +100,7 @@ Deno.test("IndexReader stops quietly at a torn last line with allowTornTail", as
   const warnings: string[] = [];
   const { records, reader } = await readAll(TORN, {
     allowTornTail: true,
-    onWarning: (m) => warnings.push(m),
+    onWarning: (m) => warnings.push(m.message),
   });
   assert.deepEqual(records.map((r) => r.entry.relpath), ["a", "b"]);
   assert.equal(reader.tornTail, true);
@@ -114,7 +114,7 @@ Deno.test("IndexReader skips a torn last line with a warning when lenient", asyn
   const warnings: string[] = [];
   const { records, reader } = await readAll(TORN, {
     lenient: true,
-    onWarning: (m) => warnings.push(m),
+    onWarning: (m) => warnings.push(m.message),
   });
   assert.deepEqual(records.map((r) => r.entry.relpath), ["a", "b"]);
   assert.equal(reader.tornTail, false);
@@ -141,7 +141,7 @@ Deno.test("IndexReader skips a last line torn inside a UTF-8 character when leni
   const warnings: string[] = [];
   const { records } = await readAll(TORN_IN_CHARACTER, {
     lenient: true,
-    onWarning: (m) => warnings.push(m),
+    onWarning: (m) => warnings.push(m.message),
   });
   assert.deepEqual(records.map((r) => r.entry.relpath), ["a"]);
   assert.equal(warnings.length, 1);
@@ -170,7 +170,7 @@ Deno.test("IndexReader skips a malformed middle line with a warning when lenient
   const warnings: string[] = [];
   const { records } = await readAll(MALFORMED_MIDDLE, {
     lenient: true,
-    onWarning: (m) => warnings.push(m),
+    onWarning: (m) => warnings.push(m.message),
   });
   assert.deepEqual(records.map((r) => r.entry.relpath), ["a", "c"]);
   assert.deepEqual(records.map((r) => r.line), [1, 3]);

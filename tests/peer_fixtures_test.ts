@@ -179,7 +179,7 @@ Deno.test("extractContainer extracts crashed.ctnr's 30 complete entries when len
     const warnings: string[] = [];
     const result = await extractContainer(container, `${dir}/out`, {
       lenient: true,
-      onWarning: (message) => warnings.push(message),
+      onWarning: (message) => warnings.push(message.message),
     });
     assert.equal(result.extracted, 30);
     assert.ok(warnings.length > 0, "no warning about the torn line");

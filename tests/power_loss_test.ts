@@ -313,7 +313,7 @@ Deno.test("createContainer re-hashes the last committed batch on resume and rewr
       await createContainer(src, c, {
         fsyncEvery: 5,
         indexBatch: 5,
-        onWarning: (m) => warnings.push(m),
+        onWarning: (m) => warnings.push(m.message),
       });
       assert.ok(
         warnings.some((w) => /Dropping index entries .* do not verify/.test(w)),
@@ -436,7 +436,7 @@ Deno.test("createContainer resumes when the container was cut inside an indexed 
     const cutInside = entries[3]!;
     await Deno.truncate(c, cutInside.offset + 100);
     const warnings: string[] = [];
-    await createContainer(src, c, { onWarning: (m) => warnings.push(m) });
+    await createContainer(src, c, { onWarning: (m) => warnings.push(m.message) });
     assert.ok(warnings.some((w) => /Dropping index entries/.test(w)), warnings.join("; "));
     const after = await readEntries(c);
     assert.deepEqual(

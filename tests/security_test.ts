@@ -1078,7 +1078,7 @@ Deno.test("extractContainer refuses malformed index lines, and skips them with a
         const before = await snapshotOutside(box);
         const result = await extract(box, {
           lenient: true,
-          onWarning: (message) => warnings.push(message),
+          onWarning: (message) => warnings.push(message.message),
         });
         assert.equal(result.extracted, 2);
         assert.deepEqual(await listPaths(box.out), ["good.txt", "z.txt"]);

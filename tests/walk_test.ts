@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { compareCodePoints, walkTree, walkTreeBatches } from "../lib/walk.ts";
+import { compareCodePoints, walkTree, walkTreeBatches } from "../lib/create/walk.ts";
 import { SourceError } from "../mod.ts";
 import { withTempDir, writeTree } from "./_helpers.ts";
 

@@ -8,6 +8,7 @@
  */
 
 import { IndexFormatError } from "../errors.ts";
+import { warning, type WarningHandler } from "../warnings.ts";
 import { type IndexEntry, parseEntry } from "./entry.ts";
 import type { RandomAccess } from "../io/random_access.ts";
 import { readInto } from "../io/random_access.ts";
@@ -36,8 +37,8 @@ export interface IndexReaderOptions {
   maxLineBytes?: number;
   /** Largest JSON array/object index loaded whole, in bytes (memory is about 3 times this). @default 33554432 */
   maxDocumentBytes?: number;
-  /** Receives warnings (skipped lines in lenient mode). */
-  onWarning?: (message: string) => void;
+  /** Receives warnings (`INDEX_LINE_SKIPPED` in lenient mode). */
+  onWarning?: WarningHandler;
   /** Do not send warnings (a second pass over an index already warned about). @default false */
   quiet?: boolean;
   /** Name of the index in messages. @default "index" */
@@ -264,7 +265,7 @@ export class IndexReader {
   }
 
   #warn(message: string): void {
-    if (!this.#options.quiet) this.#options.onWarning?.(message);
+    if (!this.#options.quiet) this.#options.onWarning?.(warning("INDEX_LINE_SKIPPED", message));
   }
 
   #parseLine(line: string, lineNumber: number): unknown {

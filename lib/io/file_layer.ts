@@ -199,3 +199,20 @@ class DenoLayerFile implements LayerFile {
     this.#file.close();
   }
 }
+
+/**
+ * Whether anything (file, folder, link, even a dangling one) stands at `path`.
+ *
+ * @param path the path
+ * @returns `true` when `lstat` finds it
+ * @throws the error of `lstat` other than not-found (permission, ...)
+ */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}

@@ -68,3 +68,29 @@ export class StatusFile {
     await Deno.rename(tmp, this.#path);
   }
 }
+
+/**
+ * The rate and time-left fields of a status file (`speed_bps`, `eta_seconds`), the same for
+ * every command.
+ *
+ * @param startMs when the run started, in milliseconds since the epoch
+ * @param rateBytes bytes whose pace gives the rate (stored bytes for create)
+ * @param doneBytes bytes done towards `totalBytes`
+ * @param totalBytes bytes in all, when known
+ * @returns `speed_bps` in bytes a second, and `eta_seconds` (empty when unknown)
+ */
+export function progressFields(
+  startMs: number,
+  rateBytes: number,
+  doneBytes: number,
+  totalBytes: number | undefined,
+): { speed_bps: number; eta_seconds: number | string } {
+  const elapsed = (Date.now() - startMs) / 1000;
+  const speed = elapsed > 0 ? Math.round(rateBytes / elapsed) : 0;
+  return {
+    speed_bps: speed,
+    eta_seconds: totalBytes !== undefined && speed > 0
+      ? Math.max(0, Math.round((totalBytes - doneBytes) / speed))
+      : "",
+  };
+}

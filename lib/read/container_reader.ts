@@ -15,6 +15,7 @@ import { openRandomAccess } from "../io/file_layer.ts";
 import { gunzipStream, OrigSizeStream } from "../io/gunzip.ts";
 import { type RandomAccess, readInto } from "../io/random_access.ts";
 import { Sha256, Sha256CheckStream, sha256Mismatch, sha256OfRange } from "../io/sha256.ts";
+import type { WarningHandler } from "../warnings.ts";
 
 /** Options of {@link ContainerReader.open}. */
 export interface ContainerReaderOptions {
@@ -22,8 +23,8 @@ export interface ContainerReaderOptions {
   index?: string;
   /** Skip malformed index lines with a warning instead of failing. @default false */
   lenient?: boolean;
-  /** Receives warnings (skipped index lines). */
-  onWarning?: (message: string) => void;
+  /** Receives warnings (skipped index lines, see lib/warnings.ts). */
+  onWarning?: WarningHandler;
 }
 
 /** Where the index of an open container came from. */
@@ -35,7 +36,7 @@ export type IndexOrigin = "external" | "trailer" | "sibling";
  * @example List the relpaths of a container
  * ```ts
  *
- * import { createContainer } from "../creator.ts";
+ * import { createContainer } from "../create/create_container.ts";
  * const src = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${src}/a.txt`, "hello");
  * const container = `${await Deno.makeTempDir()}/c.ctnr`;
@@ -371,7 +372,7 @@ export class ContainerReader {
   }
 
   #readerOptions(name: string) {
-    const options: { name: string; lenient?: boolean; onWarning?: (m: string) => void } = { name };
+    const options: { name: string; lenient?: boolean; onWarning?: WarningHandler } = { name };
     if (this.#options.lenient !== undefined) options.lenient = this.#options.lenient;
     if (this.#options.onWarning !== undefined) options.onWarning = this.#options.onWarning;
     return options;

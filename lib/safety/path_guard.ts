@@ -85,6 +85,21 @@ export class PathGuard {
    * @returns `undefined` when admitted, else why it is refused
    */
   admit(relpath: string, value: number): string | undefined {
+    return this.#judge(relpath, value, true);
+  }
+
+  /**
+   * Why `relpath` would be refused, without admitting it.
+   *
+   * @param relpath a relpath already checked by `checkRelpath`
+   * @param value as for {@link PathGuard.admit}
+   * @returns `undefined` when it would be admitted, else why it would be refused
+   */
+  check(relpath: string, value: number): string | undefined {
+    return this.#judge(relpath, value, false);
+  }
+
+  #judge(relpath: string, value: number, record: boolean): string | undefined {
     const isLeaf = value !== FOLDER;
     const k = this.#key(relpath);
     if (this.#seen.has(k)) {
@@ -107,10 +122,11 @@ export class PathGuard {
         if (this.#parents.has(p)) break; // its ancestors were checked when it was added
         added.push(p);
       }
+      if (!record) return undefined;
       for (const p of added) this.#parents.add(p);
       this.#lastParent = parent;
     }
-    this.#seen.add(k, value);
+    if (record) this.#seen.add(k, value);
     return undefined;
   }
 

@@ -7,8 +7,8 @@
  * @module
  */
 
-import { gzipSync } from "node:zlib";
-import { sha256Hex } from "./io/sha256.ts";
+import { gzip } from "../io/gzip.ts";
+import { sha256Hex } from "../io/sha256.ts";
 
 /** Files up to this size in bytes are read whole; larger ones are streamed. */
 export const SMALL_FILE = 256 << 10;
@@ -126,21 +126,6 @@ export function readSourceFile(
     return { kind: "error", message: "it changed while being read (3 tries)" };
   }
   return { kind: "raw", ...read };
-}
-
-/**
- * One gzip member (RFC 1952) of a small file's bytes, level 6, deterministic
- * (header mtime 0). `node:zlib` rather than `CompressionStream`: on 1-16 KiB
- * text files it compresses 287 MB/s against 93 MB/s, since a stream per
- * small file costs more than the deflate itself; `CompressionStream` alone
- * would miss the target of matching `tar | pigz -6` (bench/compare.ts).
- * Large files are streamed through `CompressionStream` (lib/creator.ts).
- */
-export function gzip(bytes: Uint8Array): Uint8Array {
-  // Output pieces of at most 4 KiB rather than 16 KiB, and no larger than the file needs: each
-  // call allocates one, zero-filled, and it is freed only by a later garbage collection (about
-  // 25% faster on these files, and less memory held). The bytes out are the same.
-  return gzipSync(bytes, { level: 6, chunkSize: Math.min(4096, Math.max(64, bytes.length + 64)) });
 }
 
 /**

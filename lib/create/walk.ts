@@ -8,8 +8,9 @@
  * @module
  */
 
-import { SourceError } from "./errors.ts";
-import { checkRelpath } from "./safety/relpath.ts";
+import { dirname, resolve } from "node:path";
+import { SourceError } from "../errors.ts";
+import { checkRelpath } from "../safety/relpath.ts";
 
 /** Kinds of things met in a source tree. */
 export type WalkEntryKind = "file" | "dir" | "symlink" | "special";
@@ -346,4 +347,65 @@ export function compareCodePoints(a: string, b: string): number {
     return x - y;
   }
   return a.length - b.length;
+}
+
+/**
+ * Absolute spellings, as the walk builds them, of files that must never be packed (the
+ * container, its index, the status file), when they lie inside `src`.
+ *
+ * @param paths the files
+ * @param src the source folder
+ * @returns the paths to exclude from the walk
+ */
+export async function excludedPaths(paths: string[], src: string): Promise<Set<string>> {
+  const set = new Set<string>();
+  const root = resolve(src);
+  let realRoot = root;
+  try {
+    realRoot = await Deno.realPath(root);
+  } catch { /* reported by the walk */ }
+  for (const path of paths) {
+    const absolute = resolve(path);
+    let real = absolute;
+    try {
+      real = `${await Deno.realPath(dirname(absolute))}/${absolute.split("/").pop()}`;
+    } catch { /* parent missing: cannot be inside src */ }
+    for (const candidate of [absolute, real]) {
+      for (const base of [realRoot, root]) {
+        if (candidate.startsWith(base + "/")) {
+          set.add(`${src.replace(/\/+$/, "") || ""}/${candidate.slice(base.length + 1)}`);
+        }
+      }
+    }
+  }
+  return set;
+}
+
+/**
+ * Walk first to count files (and with `sizes`, their bytes) for progress totals.
+ *
+ * @param src the source folder
+ * @param exclude paths never walked
+ * @param sizes also sum the sizes (an lstat per file)
+ * @returns files and bytes
+ */
+export async function prescan(
+  src: string,
+  exclude: Set<string>,
+  sizes: boolean,
+): Promise<{ files: number; bytes: number }> {
+  let files = 0;
+  let bytes = 0;
+  for await (const batch of walkTreeBatches(src, { exclude })) {
+    for (const item of batch) {
+      if (item.kind === "special") continue;
+      files++;
+      if (sizes && item.kind === "file") {
+        try {
+          bytes += Deno.lstatSync(item.path).size;
+        } catch { /* reported when it is read */ }
+      }
+    }
+  }
+  return { files, bytes };
 }

@@ -8,7 +8,7 @@
  */
 
 import { type ReadBatch, readBatch, type ReadBatchResult } from "./_source_file.ts";
-import { serveRequests } from "./io/worker_pool.ts";
+import { serveRequests } from "../io/worker_pool.ts";
 
 serveRequests<ReadBatch, ReadBatchResult>((request) => {
   const result = readBatch(request);

@@ -1,0 +1,102 @@
+/**
+ * Finalizing: the trailer that embeds the index in its container, and
+ * `--finalize-only` for a container whose index is complete.
+ *
+ * @module
+ */
+
+import { ConflictError } from "../errors.ts";
+import { IndexReader } from "../format/index_reader.ts";
+import { encodeFooter, encodeTrailerHeader, findTrailer } from "../format/trailer.ts";
+import {
+  DENO_FILE_LAYER,
+  type FileLayer,
+  type LayerFile,
+  openRandomAccess,
+  pathExists,
+} from "../io/file_layer.ts";
+import { readRange } from "../io/random_access.ts";
+
+/** Options of {@link finalizeContainer}. */
+export interface FinalizeOptions {
+  /** Path of the index. @default container + ".idx" */
+  index?: string;
+  /** Delete the standalone index afterwards. @default false */
+  removeIndex?: boolean;
+  /** File layer (tests swap it). */
+  fileLayer?: FileLayer;
+}
+
+/**
+ * Embed an existing index into its container as a trailer (`--finalize-only`).
+ * Idempotent: a container whose trailer already stands exactly at the end
+ * of its indexed payloads is left as it is.
+ *
+ * @param container the container file
+ * @param options index path and whether to remove it
+ * @returns `true` when a trailer was written, `false` when one was already there
+ * @throws {ConflictError} when the index or container is missing, or the container
+ *   is shorter than its index says
+ */
+export async function finalizeContainer(
+  container: string,
+  options: FinalizeOptions = {},
+): Promise<boolean> {
+  const indexPath = options.index ?? container + ".idx";
+  const layer = options.fileLayer ?? DENO_FILE_LAYER;
+  if (!(await pathExists(container))) {
+    throw new ConflictError(`Cannot finalize "${container}": container not found`);
+  }
+  if (!(await pathExists(indexPath))) {
+    // Finalized with --remove-index-on-finalize: the trailer is there already.
+    const access = await openRandomAccess(container);
+    try {
+      if (await findTrailer(access) !== null) return false;
+    } finally {
+      access.close();
+    }
+    throw new ConflictError(`Cannot finalize "${container}": index "${indexPath}" not found`);
+  }
+  const indexFile = await layer.open(indexPath);
+  const containerFile = await layer.open(container);
+  let written = false;
+  try {
+    const reader = new IndexReader(indexFile, { name: `index "${indexPath}"` });
+    let payloadEnd = 0;
+    for await (const { entry } of reader.records()) {
+      payloadEnd = Math.max(payloadEnd, entry.offset + entry.payloadSize);
+    }
+    if (containerFile.size < payloadEnd) {
+      throw new ConflictError(
+        `Cannot finalize "${container}": it has ${containerFile.size} bytes but its index ` +
+          `needs ${payloadEnd}`,
+      );
+    }
+    const existing = await findTrailer(containerFile, { at: payloadEnd });
+    if (existing === null) {
+      if (containerFile.size > payloadEnd) await containerFile.truncate(payloadEnd);
+      await appendTrailer(containerFile, indexFile);
+      written = true;
+    }
+  } finally {
+    containerFile.close();
+    indexFile.close();
+  }
+  if (options.removeIndex) await layer.remove(indexPath);
+  return written;
+}
+
+/**
+ * Append the trailer that embeds `index` (header, index bytes, ctnr's footer) to `container`,
+ * and fsync it.
+ *
+ * @param container the container, its payloads ending where the trailer goes
+ * @param index the index to embed
+ */
+export async function appendTrailer(container: LayerFile, index: LayerFile): Promise<void> {
+  const length = index.size;
+  await container.append(encodeTrailerHeader(length));
+  for await (const bytes of readRange(index, 0, length)) await container.append(bytes);
+  await container.append(encodeFooter(length));
+  await container.sync();
+}

@@ -1,0 +1,157 @@
+/**
+ * The options of `create`, their defaults and checks, and what a run reports.
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+import type { IndexEntry } from "../format/entry.ts";
+import { PLAIN_COPY_PIECE } from "../io/copy.ts";
+import type { FileLayer } from "../io/file_layer.ts";
+import type { StatusFormat } from "../io/status_file.ts";
+import type { WarningHandler } from "../warnings.ts";
+import { checkBatching, positive } from "./container_writer.ts";
+import type { SourceError } from "../errors.ts";
+
+/** Options of `createContainer`. */
+export interface CreateOptions {
+  /** Path of the NDJSON index. @default container + ".idx" */
+  index?: string;
+  /** Store each payload as one gzip member. @default false */
+  compress?: boolean;
+  /** fsync the container after every this many entries. @default 1000 */
+  fsyncEvery?: number;
+  /** Commit the index every this many entries; at least `fsyncEvery`. @default fsyncEvery */
+  indexBatch?: number;
+  /**
+   * Read size in bytes for files streamed in pieces (minimum 1024). @default 1048576 with
+   * `compress`, else 4194304 (lib/io/copy.ts PLAIN_COPY_PIECE)
+   */
+  chunkSize?: number;
+  /** Read, hash and compress, but write no container, index or trailer. @default false */
+  dryRun?: boolean;
+  /** Embed the index as a trailer when done. @default false */
+  finalize?: boolean;
+  /** Delete the standalone index after embedding it. @default false */
+  removeIndexOnFinalize?: boolean;
+  /** Record symlinks as `symlink` entries (`store`) or leave them out with a warning (`skip`). @default "store" */
+  symlinks?: "store" | "skip";
+  /** Record empty folders as `dir` entries. @default true */
+  emptyDirs?: boolean;
+  /** Walk first to count files (`count`) or files and bytes (`sizes`) for progress. */
+  prescan?: "count" | "sizes";
+  /** Status file to rewrite about once a second. */
+  statusFile?: string;
+  /** Format of the status file. @default "kv" */
+  statusFormat?: StatusFormat;
+  /** Read workers (0: read on the main thread). @default 1, or 2 with `compress` */
+  concurrency?: number;
+  /** File layer for the container and index (tests swap it). @default the real one */
+  fileLayer?: FileLayer;
+  /** Aborting with reason `"SIGINT"` or `"SIGTERM"` commits the batch and throws `InterruptedError`. */
+  signal?: AbortSignal;
+  /** Called for each entry once it is committed to the index. */
+  onEntry?: (entry: IndexEntry) => void;
+  /** Called after each source item with running totals. */
+  onProgress?: (progress: CreateProgress) => void;
+  /** Called with warnings (skipped specials and links, torn index repaired, ...); see lib/warnings.ts. */
+  onWarning?: WarningHandler;
+  /** Called for each source file or folder that could not be read; the run goes on. */
+  onSourceError?: (error: SourceError) => void;
+}
+
+/** Running totals passed to `onProgress`. */
+export interface CreateProgress {
+  /** Entries handled this run (added or already present). */
+  processedFiles: number;
+  /** Payload bytes appended this run. */
+  bytesWritten: number;
+  /** Relpath of the current item. */
+  currentFile: string;
+  /** Files found by the prescan, when one ran. */
+  totalFiles?: number;
+  /** Bytes found by the prescan (`sizes`), when one ran. */
+  totalBytes?: number;
+}
+
+/** Summary of a `createContainer` run. */
+export interface CreateResult {
+  /** Entries added this run. */
+  added: number;
+  /** Source items already in the index (resume). */
+  alreadyPresent: number;
+  /** Entries in the index at the end. */
+  totalEntries: number;
+  /** Payload bytes appended this run (stored size). */
+  payloadBytes: number;
+  /** Original bytes read this run. */
+  origBytes: number;
+  /** Special files (FIFO, socket, device) and skipped symlinks left out, with a warning each. */
+  leftOut: number;
+  /** Source files or folders that could not be read (the container is incomplete). */
+  sourceErrors: number;
+  /** Files already committed whose size or mtime changed since (the container keeps the old version). */
+  staleEntries: number;
+  /** Whether the run continued an existing container. */
+  resumed: boolean;
+  /** Whether the index was embedded as a trailer. */
+  finalized: boolean;
+  /** Size in bytes of the container at the end (0 in a dry run). */
+  containerSize: number;
+  /** Path of the index. */
+  indexPath: string;
+}
+
+/** Options checked, with their defaults applied. */
+export interface Settings {
+  indexPath: string;
+  compress: boolean;
+  fsyncEvery: number;
+  indexBatch: number;
+  chunkSize: number;
+  /** Piece size of uncompressed large files: `chunkSize` when given, else {@link PLAIN_COPY_PIECE}. */
+  copySize: number;
+  dryRun: boolean;
+  symlinks: "store" | "skip";
+  emptyDirs: boolean;
+}
+
+/**
+ * Check the options of a create run and apply their defaults.
+ *
+ * @param container the container path (the index defaults to it plus `.idx`)
+ * @param options the options
+ * @returns the settings
+ * @throws {UsageError} naming the option (`fsyncEvery`) when one is out of range
+ */
+export function checkOptions(container: string, options: CreateOptions): Settings {
+  const { fsyncEvery, indexBatch } = checkBatching(options);
+  const chunkSize = positive("chunkSize", options.chunkSize, 1 << 20);
+  if (chunkSize < 1024) {
+    throw new UsageError(`Option chunkSize must be at least 1024 bytes, got ${chunkSize}`, {
+      options: ["chunkSize"],
+    });
+  }
+  return {
+    indexPath: options.index ?? container + ".idx",
+    compress: options.compress ?? false,
+    fsyncEvery,
+    indexBatch,
+    chunkSize,
+    copySize: options.chunkSize ?? PLAIN_COPY_PIECE,
+    dryRun: options.dryRun ?? false,
+    symlinks: options.symlinks ?? "store",
+    emptyDirs: options.emptyDirs ?? true,
+  };
+}
+
+/**
+ * One read worker by default: on this project's 2-core machine a second one
+ * gains nothing measurable for plain payloads (the kernel's open/read path
+ * does not scale there) and costs about 40 MiB of RSS (bench/compare.ts,
+ * bench/rss_1m.ts). With `compress`, the work is deflate, which does scale:
+ * two workers.
+ */
+export function defaultWorkers(compress: boolean): number {
+  return compress ? 2 : 1;
+}
