@@ -2,9 +2,14 @@
  * Property and mutation tests of extraction against hostile containers.
  *
  * Every run must end either in success with an output that is exactly what
- * the index says (or what the source held), or in a `CtnrError`; never in
- * another exception, never in a hang, never with a file outside the output
- * folder or a `.ctnr-tmp-` file left behind.
+ * the index says (or what the source held), or in an error of a class that
+ * case may rightly produce, with no programming error (`TypeError`,
+ * `RangeError`, ...) anywhere in its cause chain; never in a hang, never
+ * with a file outside the output folder or a `.ctnr-tmp-` file left behind.
+ *
+ * Each case runs in a module worker (tests/_fuzz_worker.ts) while a timer on
+ * the test's thread watches it: a case with no answer within
+ * `CASE_TIMEOUT_MS` fails the test, even when it spins in a synchronous loop.
  *
  * Both tests print their seed; set `CTNR_FUZZ_SEED` to replay one.
  */
@@ -18,11 +23,13 @@ import {
   createContainer,
   CtnrError,
   EMPTY_SHA256,
-  extractContainer,
   type ExtractOptions,
   IndexFormatError,
+  IntegrityError,
+  UnsafeEntryError,
 } from "../mod.ts";
 import { encodeFooter, encodeTrailerHeader } from "../lib/format.ts";
+import type { ErrorLink, FuzzReply, FuzzRequest } from "./_fuzz_worker.ts";
 import {
   concatBytes,
   diffTrees,
@@ -36,49 +43,75 @@ import {
 } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
-const CASE_TIMEOUT_MS = 5000;
-
-Deno.test("extractContainer on random indexes and trailers succeeds exactly as the index says or throws a CtnrError", async () => {
+/** A case with no answer after this long fails the test (generous, for slow CI). */
+const CASE_TIMEOUT_MS = 20_000;
+/** While fast-check shrinks a hang: a shorter wait for each smaller case, and at most this many. */
+const SHRINK_TIMEOUT_MS = 3_000;
+const SHRINK_HANGS = 5;
+Deno.test("extractContainer on random indexes and trailers succeeds exactly as the index says or throws an expected error", async () => {
   const seed = seedFor("property");
   const outcomes = new Map<string, number>();
-  await fc.assert(
-    fc.asyncProperty(
-      fc.array(ENTRY, { maxLength: 8 }),
-      TRAILER,
-      OPTIONS,
-      async (specs, trailer, options) => {
-        await withTempDir(async (dir) => {
-          const outcome = await runRandomCase(dir, specs, trailer, options);
-          outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-        });
-      },
-    ),
-    { seed, numRuns: 1000 },
-  );
+  const runner = new CaseRunner();
+  let hangs = 0;
+  try {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(ENTRY, { maxLength: 8 }),
+        TRAILER,
+        OPTIONS,
+        async (specs, trailer, options) => {
+          // After a hang, fast-check shrinks it: smaller cases get a shorter wait, and once
+          // SHRINK_HANGS of them hung too, the rest pass unrun so the smallest hang is reported.
+          if (hangs > SHRINK_HANGS) return;
+          const timeout = hangs === 0 ? CASE_TIMEOUT_MS : SHRINK_TIMEOUT_MS;
+          await withTempDir(async (dir) => {
+            try {
+              const outcome = await runRandomCase(runner, dir, specs, trailer, options, timeout);
+              outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+            } catch (error) {
+              if (error instanceof CaseHung && hangs++ > 0) {
+                error.message += `\n(the wait while fast-check shrinks a case that hung for ` +
+                  `${CASE_TIMEOUT_MS} ms)`;
+              }
+              throw error;
+            }
+          });
+        },
+      ),
+      { seed, numRuns: 1000 },
+    );
+  } finally {
+    runner.close();
+  }
   console.log(`  outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
   assert.ok((outcomes.get("success") ?? 0) > 10, "too few runs got past validation");
 });
 
-Deno.test("extractContainer on mutated real containers succeeds with the source's files or throws a CtnrError", async () => {
+Deno.test("extractContainer on mutated real containers succeeds with the source's files or throws an expected error", async () => {
   const seed = seedFor("mutation");
   const random = mulberry32(seed);
-  await withTempDir(async (work) => {
-    const sources = await prepareSources(work);
-    const outcomes = new Map<string, number>();
-    const cases = 320;
-    for (let n = 0; n < cases; n++) {
-      const source = sources[n % sources.length]!;
-      const mutation = mutate(source, random);
-      const label = `seed ${seed} case ${n}: ${source.name}, ${mutation.description}`;
-      await withTempDir(async (dir) => {
-        const outcome = await runMutationCase(dir, source, mutation, label);
-        const key = `${outcome}${mutation.indexTouched ? " (index touched)" : ""}`;
-        outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
-      });
-    }
-    console.log(`  outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
-    assert.ok((outcomes.get("success") ?? 0) > 0, "no mutation left a container intact");
-  });
+  const runner = new CaseRunner();
+  try {
+    await withTempDir(async (work) => {
+      const sources = await prepareSources(work);
+      const outcomes = new Map<string, number>();
+      const cases = 320;
+      for (let n = 0; n < cases; n++) {
+        const source = sources[n % sources.length]!;
+        const mutation = mutate(source, random);
+        const label = `seed ${seed} case ${n}: ${source.name}, ${mutation.description}`;
+        await withTempDir(async (dir) => {
+          const outcome = await runMutationCase(runner, dir, source, mutation, label);
+          const key = `${outcome}${mutation.indexTouched ? " (index touched)" : ""}`;
+          outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+        });
+      }
+      console.log(`  outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+      assert.ok((outcomes.get("success") ?? 0) > 0, "no mutation left a container intact");
+    });
+  } finally {
+    runner.close();
+  }
 });
 
 // ---------------------------------------------------------------------------
@@ -272,12 +305,19 @@ const OPTIONS = fc.record({
   chunkSize: fc.constantFrom(1024, 1 << 20),
 });
 
-/** Build the container, extract it, and check the outcome; returns its name. */
+/**
+ * Build the container, extract it in the worker, and check the outcome;
+ * returns its name.
+ *
+ * @throws {CaseHung} when the worker gives no answer within `timeoutMs`
+ */
 async function runRandomCase(
+  runner: CaseRunner,
   dir: string,
   specs: EntrySpec[],
   trailer: TrailerSpec,
   options: { lenient: boolean; allowUnsafeLinks: boolean; chunkSize: number },
+  timeoutMs: number,
 ): Promise<string> {
   const built = buildContainer(specs, trailer);
   const container = `${dir}/c.ctnr`;
@@ -293,23 +333,37 @@ async function runRandomCase(
   const index = trailer.layout === "sibling" || trailer.layout === "external"
     ? built.index
     : locateIndex(built.container);
+  const indexText = new TextDecoder().decode(built.index);
   const label = `layout ${trailer.layout}, options ${JSON.stringify(options)}\n` +
-    `index: ${JSON.stringify(new TextDecoder().decode(built.index))}`;
+    `index: ${JSON.stringify(indexText)}`;
 
   const before = await snapshotOutside(dir);
-  const result = await settle(extractContainer(container, out, extractOptions));
+  const reply = await runner.run(container, out, extractOptions, timeoutMs, label);
   await assertNeverList(dir, before, label);
-  if (result.ok) {
+  if (reply.errors === null) {
     assert.ok(index !== null, `${label}\nsucceeded though the model finds no index`);
     await assertMatchesIndex(out, built.container, index, options, label);
     return "success";
   }
-  const error = result.error;
-  assert.ok(error instanceof CtnrError, `${label}\nnot a CtnrError: ${stackOf(error)}`);
-  if (index === null) {
-    assert.ok(error instanceof ContainerFormatError, `${label}\nno index, but: ${stackOf(error)}`);
-  }
-  if (error instanceof IndexFormatError || error instanceof ContainerFormatError) {
+  // Without an index only ContainerFormatError. With one, the index may be malformed
+  // (IndexFormatError), point past the payload area (ContainerFormatError), hold unsafe or
+  // clashing entries (UnsafeEntryError) or payloads that fail their entries (IntegrityError).
+  // SEGMENT's 300-byte name is longer than a file name may be (NAME_MAX, 255 bytes): the
+  // extractor does not refuse it, the OS does, and that comes as a CtnrError IO over an
+  // ENAMETOOLONG.
+  const longName = /[^/"]{256,}/.test(indexText);
+  assertExpectedErrors(reply, {
+    classes: index === null ? [ContainerFormatError.name] : [
+      ContainerFormatError.name,
+      IndexFormatError.name,
+      UnsafeEntryError.name,
+      IntegrityError.name,
+      ...(longName ? [CtnrError.name] : []),
+    ],
+    osErrors: index !== null && longName ? ["ENAMETOOLONG"] : [],
+  }, label);
+  const error = reply.errors[0]!;
+  if (error.name === IndexFormatError.name || error.name === ContainerFormatError.name) {
     assert.equal(
       await exists(out),
       false,
@@ -659,7 +713,14 @@ function mutate(source: Source, random: () => number): Mutation {
   };
 }
 
+/**
+ * Extract the mutated container in the worker and check the outcome; returns
+ * its name.
+ *
+ * @throws {CaseHung} when the worker gives no answer within CASE_TIMEOUT_MS
+ */
 async function runMutationCase(
+  runner: CaseRunner,
   dir: string,
   source: Source,
   mutation: Mutation,
@@ -671,14 +732,25 @@ async function runMutationCase(
   await Deno.writeFile(container, mutation.container);
   if (mutation.sibling) await Deno.writeFile(`${container}.idx`, mutation.sibling);
   const before = await snapshotOutside(dir);
-  const result = await settle(extractContainer(container, out));
+  const reply = await runner.run(container, out, {}, CASE_TIMEOUT_MS, label);
   await assertNeverList(dir, before, label);
-  if (!result.ok) {
-    assert.ok(
-      result.error instanceof CtnrError,
-      `${label}\nnot a CtnrError: ${stackOf(result.error)}`,
-    );
-    return result.error.name;
+  if (reply.errors !== null) {
+    // The source's index, intact: its payloads fail their entries (IntegrityError), or lie
+    // past a container cut short or past the payload area (ContainerFormatError). A changed
+    // index may also be malformed (IndexFormatError) or name unsafe or clashing entries
+    // (UnsafeEntryError), or its trailer may be gone (ContainerFormatError).
+    assertExpectedErrors(reply, {
+      classes: mutation.indexTouched
+        ? [
+          IntegrityError.name,
+          ContainerFormatError.name,
+          IndexFormatError.name,
+          UnsafeEntryError.name,
+        ]
+        : [IntegrityError.name, ContainerFormatError.name],
+      osErrors: [],
+    }, label);
+    return reply.errors[0]!.name;
   }
   if (!mutation.indexTouched) {
     // The index is the source's: the output must be the source exactly.
@@ -748,25 +820,142 @@ async function assertNeverList(
   assert.deepEqual(temps, [], `${label}\ntemp files left`);
 }
 
-/** Wait for `promise`, at most CASE_TIMEOUT_MS. */
-async function settle<T>(
-  promise: Promise<T>,
-): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`hung: no outcome after ${CASE_TIMEOUT_MS} ms`)),
-      CASE_TIMEOUT_MS,
-    );
-  });
-  try {
-    return { ok: true, value: await Promise.race([promise, timeout]) };
-  } catch (error) {
-    if (error instanceof Error && error.message.startsWith("hung:")) throw error;
-    return { ok: false, error };
-  } finally {
-    clearTimeout(timer);
+// ---------------------------------------------------------------------------
+// The worker and its watchdog; what an error may be
+
+const FUZZ_WORKER = new URL("./_fuzz_worker.ts", import.meta.url);
+
+/** A case gave no answer in time; its worker was terminated. */
+class CaseHung extends Error {
+  override name = "CaseHung";
+}
+
+/**
+ * Runs cases one at a time in one module worker, started at the first case
+ * and again after a hang. The watchdog is a timer on this thread, which only
+ * waits while the worker runs: it fires even when the extractor spins in a
+ * synchronous loop, and terminating the worker stops that loop and the write
+ * workers it started.
+ */
+class CaseRunner {
+  #worker: Worker | undefined;
+  #nextId = 0;
+
+  /**
+   * Extract `container` into `outdir` in the worker.
+   *
+   * @param label names the case in the error of a hang
+   * @returns the worker's answer: the error chains, if any
+   * @throws {CaseHung} when there is no answer within `timeoutMs` milliseconds
+   */
+  run(
+    container: string,
+    outdir: string,
+    options: ExtractOptions,
+    timeoutMs: number,
+    label: string,
+  ): Promise<FuzzReply> {
+    const worker = this.#worker ??= new Worker(FUZZ_WORKER, { type: "module" });
+    const request: FuzzRequest = { id: this.#nextId++, container, outdir, options };
+    return new Promise<FuzzReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.close();
+        reject(new CaseHung(`${label}\nhung: no answer after ${timeoutMs} ms; worker terminated`));
+      }, timeoutMs);
+      worker.onmessage = (event: MessageEvent<FuzzReply>) => {
+        if (event.data.id !== request.id) return;
+        clearTimeout(timer);
+        resolve(event.data);
+      };
+      // An error nothing caught in the worker (an unhandled rejection, say) fails the case.
+      worker.onerror = (event) => {
+        event.preventDefault();
+        clearTimeout(timer);
+        this.close();
+        reject(new Error(`${label}\nthe worker failed: ${event.message}`));
+      };
+      worker.postMessage(request);
+    });
   }
+
+  /** Terminate the worker; the next case starts another. */
+  close(): void {
+    this.#worker?.terminate();
+    this.#worker = undefined;
+  }
+}
+
+/** The errors a case may rightly end in. */
+interface ExpectedErrors {
+  /** Classes the error may be of. */
+  classes: string[];
+  /** OS error codes a plain `CtnrError` (code IO) may carry as its cause. */
+  osErrors: string[];
+}
+
+/** Errors that only a bug throws; a `CtnrError` may wrap one, so the whole chain is looked at. */
+const PROGRAMMING_ERRORS = new Set([
+  "TypeError",
+  "RangeError",
+  "ReferenceError",
+  "SyntaxError",
+  "EvalError",
+  "URIError",
+]);
+
+/**
+ * Assert that the error thrown, and the error of every entry that failed
+ * (one from a write worker may lose the race to be thrown), are errors the
+ * case may rightly produce: see {@link assertExpectedError}.
+ */
+function assertExpectedErrors(reply: FuzzReply, expected: ExpectedErrors, label: string): void {
+  assertExpectedError(reply.errors!, expected, label);
+  for (const errors of reply.entryErrors) assertExpectedError(errors, expected, label);
+}
+
+/**
+ * Assert that an error chain (the error, then each cause) is one the case may
+ * rightly produce: the error is of a class in `expected.classes`, and no
+ * error in the chain is a programming error or a plain `CtnrError` other
+ * than code IO over one of `expected.osErrors`. (The extractor wraps any
+ * exception in a `CtnrError` IO; a write worker's come back through
+ * `fromFault` with the original name as the cause.) No `SyntaxError` of
+ * `JSON.parse` can be in a chain: `IndexFormatError` takes no cause.
+ */
+function assertExpectedError(errors: ErrorLink[], expected: ExpectedErrors, label: string): void {
+  const fault = (why: string) =>
+    assert.fail(`${label}\nunexpected error: ${why}\n${describeChain(errors)}`);
+  const top = errors[0]!;
+  if (!expected.classes.includes(top.name)) {
+    fault(`a ${top.name}; this case may end in ${expected.classes.join(", ")}`);
+  }
+  errors.forEach((link, i) => {
+    const outer = errors[i - 1];
+    // gunzipSync stops a gzip bomb at maxOutputLength with a RangeError; decodePayload in
+    // lib/_extract_file.ts reports it as the entry's IntegrityError.
+    const gzipBomb = link.name === "RangeError" && link.code === "ERR_BUFFER_TOO_LARGE" &&
+      outer?.name === IntegrityError.name;
+    if (PROGRAMMING_ERRORS.has(link.name) && !gzipBomb) fault(`a ${link.name} in the chain`);
+    if (link.name === CtnrError.name) {
+      const cause = errors[i + 1];
+      if (link.code !== "IO" || cause === undefined || !expected.osErrors.includes(cause.code!)) {
+        fault(
+          `a CtnrError ${link.code} over ${
+            cause === undefined ? "nothing" : `${cause.name} ${cause.code ?? "(no code)"}`
+          }; expected only code IO over an OS error ${expected.osErrors.join(", ") || "(none)"}`,
+        );
+      }
+    }
+  });
+}
+
+/** An error chain, each with its stack where it has one. */
+function describeChain(errors: ErrorLink[]): string {
+  return errors.map((link) =>
+    `${link.code === undefined ? "" : `[${link.code}] `}${
+      link.stack ?? `${link.name}: ${link.message}`
+    }`
+  ).join("\ncaused by ");
 }
 
 // ---------------------------------------------------------------------------
@@ -793,8 +982,4 @@ function mulberry32(seed: number): () => number {
 
 function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
-}
-
-function stackOf(error: unknown): string {
-  return error instanceof Error ? error.stack ?? error.message : String(error);
 }
