@@ -29,6 +29,8 @@ export interface ErrorLink {
 /** The answer to a {@link FuzzRequest}. */
 export interface FuzzReply {
   id: number;
+  /** File entries of the validated plan (above 512 they go to write workers); -1: no plan. */
+  planFiles: number;
   /** `null` on success; else the error, then each `cause` in turn. */
   errors: ErrorLink[] | null;
   /**
@@ -44,17 +46,19 @@ const scope = self as unknown as {
 };
 
 scope.onmessage = async ({ data: { id, container, outdir, options } }) => {
+  let planFiles = -1;
   let errors: ErrorLink[] | null = null;
   const entryErrors: ErrorLink[][] = [];
   try {
     await extractContainer(container, outdir, {
       ...options,
+      onPlan: (plan) => planFiles = plan.files,
       onEntryError: (_, error) => entryErrors.push(errorChain(error)),
     });
   } catch (error) {
     errors = errorChain(error);
   }
-  scope.postMessage({ id, errors, entryErrors });
+  scope.postMessage({ id, planFiles, errors, entryErrors });
 };
 
 /** `error` and its causes, by name (at most 8: a chain may loop). */

@@ -43,74 +43,118 @@ import {
 } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
-/** A case with no answer after this long fails the test (generous, for slow CI). */
+/** A case with no answer after this long fails the test (generous: slow CI, 500-file cases). */
 const CASE_TIMEOUT_MS = 20_000;
 /** While fast-check shrinks a hang: a shorter wait for each smaller case, and at most this many. */
 const SHRINK_TIMEOUT_MS = 3_000;
 const SHRINK_HANGS = 5;
+/**
+ * Above this many file entries, extraction writes small files in workers
+ * (lib/extractor.ts). A worker started from a worker (here, the write
+ * workers from tests/_fuzz_worker.ts) takes about 0.5 s to start and 0.5 s
+ * more to answer its first message (Deno 2.9.6; from the main thread:
+ * 25 ms), so a case that reaches them costs about a second.
+ */
+const WRITE_WORKER_FILES = 512;
+
 Deno.test("extractContainer on random indexes and trailers succeeds exactly as the index says or throws an expected error", async () => {
   const seed = seedFor("property");
   const outcomes = new Map<string, number>();
+  const count = (outcome: string) => outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
   const runner = new CaseRunner();
+  const bulkRunner = new CaseRunner();
+  // The bulk cases run beside fast-check's, on a worker of their own: most of the second each
+  // costs is spent waiting for the write workers to start (see WRITE_WORKER_FILES).
+  const bulk = (async () => {
+    for (const [n, [specs, trailer, options]] of bulkCases(seed).entries()) {
+      const name = `seed ${seed} bulk case ${n}: ${fc.stringify(specs)}\n`;
+      await withTempDir(async (dir) =>
+        count(
+          await runRandomCase(bulkRunner, dir, specs, trailer, options, CASE_TIMEOUT_MS, name),
+        )
+      );
+    }
+  })();
   let hangs = 0;
+  const property = fc.assert(
+    fc.asyncProperty(CASE, async ([specs, trailer, options]) => {
+      // After a hang, fast-check shrinks it: smaller cases get a shorter wait, and once
+      // SHRINK_HANGS of them hung too, the rest pass unrun so the smallest hang is reported.
+      if (hangs > SHRINK_HANGS) return;
+      const timeout = hangs === 0 ? CASE_TIMEOUT_MS : SHRINK_TIMEOUT_MS;
+      await withTempDir(async (dir) => {
+        try {
+          count(await runRandomCase(runner, dir, specs, trailer, options, timeout));
+        } catch (error) {
+          if (error instanceof CaseHung && hangs++ > 0) {
+            error.message += `\n(the wait while fast-check shrinks a case that hung for ` +
+              `${CASE_TIMEOUT_MS} ms)`;
+          }
+          throw error;
+        }
+      });
+    }),
+    { seed, numRuns: 1000 },
+  );
   try {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(ENTRY, { maxLength: 8 }),
-        TRAILER,
-        OPTIONS,
-        async (specs, trailer, options) => {
-          // After a hang, fast-check shrinks it: smaller cases get a shorter wait, and once
-          // SHRINK_HANGS of them hung too, the rest pass unrun so the smallest hang is reported.
-          if (hangs > SHRINK_HANGS) return;
-          const timeout = hangs === 0 ? CASE_TIMEOUT_MS : SHRINK_TIMEOUT_MS;
-          await withTempDir(async (dir) => {
-            try {
-              const outcome = await runRandomCase(runner, dir, specs, trailer, options, timeout);
-              outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-            } catch (error) {
-              if (error instanceof CaseHung && hangs++ > 0) {
-                error.message += `\n(the wait while fast-check shrinks a case that hung for ` +
-                  `${CASE_TIMEOUT_MS} ms)`;
-              }
-              throw error;
-            }
-          });
-        },
-      ),
-      { seed, numRuns: 1000 },
-    );
+    await allOrFirstFailure(property, bulk);
   } finally {
     runner.close();
+    bulkRunner.close();
   }
   console.log(`  outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
   assert.ok((outcomes.get("success") ?? 0) > 10, "too few runs got past validation");
+  assert.ok(
+    [...outcomes.keys()].some((key) => key.endsWith(WORKERS_USED)),
+    "no case reached the write workers",
+  );
 });
 
 Deno.test("extractContainer on mutated real containers succeeds with the source's files or throws an expected error", async () => {
   const seed = seedFor("mutation");
   const random = mulberry32(seed);
   const runner = new CaseRunner();
+  const bulkRunner = new CaseRunner();
   try {
     await withTempDir(async (work) => {
-      const sources = await prepareSources(work);
       const outcomes = new Map<string, number>();
-      const cases = 320;
-      for (let n = 0; n < cases; n++) {
-        const source = sources[n % sources.length]!;
-        const mutation = mutate(source, random);
-        const label = `seed ${seed} case ${n}: ${source.name}, ${mutation.description}`;
-        await withTempDir(async (dir) => {
-          const outcome = await runMutationCase(runner, dir, source, mutation, label);
+      const runCase = (on: CaseRunner, name: string, source: Source, mutation: Mutation) =>
+        withTempDir(async (dir) => {
+          const label = `seed ${seed} ${name}: ${source.name}, ${mutation.description}`;
+          const outcome = await runMutationCase(on, dir, source, mutation, label);
           const key = `${outcome}${mutation.indexTouched ? " (index touched)" : ""}`;
           outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
         });
-      }
+      // Two cases for the write workers, beside the others on a worker of their own: most of
+      // the second each costs is spent waiting for the write workers to start (see
+      // WRITE_WORKER_FILES). Their mutations leave the index as it is, so the plan passes and
+      // the workers get files. They draw from a generator of their own, so the seed alone
+      // decides every case.
+      const bulkCases = (async () => {
+        const bulkRandom = mulberry32(seed ^ 0x5bd1e995);
+        const bulk = (await madeSources(`${work}/bulk`, "bulk ", BULK_TREE, [[true, false]]))[0]!;
+        for (let n = 0; n < 2; n++) {
+          await runCase(bulkRunner, `bulk case ${n}`, bulk, mutate(bulk, bulkRandom, true));
+        }
+      })();
+      const cases = (async () => {
+        const sources = await prepareSources(work);
+        for (let n = 0; n < 320; n++) {
+          const source = sources[n % sources.length]!;
+          await runCase(runner, `case ${n}`, source, mutate(source, random));
+        }
+      })();
+      await allOrFirstFailure(cases, bulkCases);
       console.log(`  outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
       assert.ok((outcomes.get("success") ?? 0) > 0, "no mutation left a container intact");
+      assert.ok(
+        [...outcomes.keys()].some((key) => key.includes(WORKERS_USED)),
+        "no case reached the write workers",
+      );
     });
   } finally {
     runner.close();
+    bulkRunner.close();
   }
 });
 
@@ -130,7 +174,22 @@ type EntrySpec =
   }
   | { kind: "dir"; relpath: string; mode: number | undefined; wild: Wild[] }
   | { kind: "symlink"; relpath: string; target: string; wild: Wild[] }
-  | { kind: "raw"; text: string };
+  | { kind: "raw"; text: string }
+  | Bulk;
+
+/**
+ * Enough tiny files for the write workers: `count` files over `spread`
+ * folders under `folder`; the one at `flawAt` (modulo `count`) gets `flaw`.
+ */
+interface Bulk {
+  kind: "bulk";
+  folder: string;
+  count: number;
+  spread: number;
+  compress: boolean;
+  flawAt: number;
+  flaw: Wild[];
+}
 
 /** A field set to a random value (`undefined`: dropped). */
 interface Wild {
@@ -281,6 +340,20 @@ const ENTRY: fc.Arbitrary<EntrySpec> = fc.oneof(
   },
 );
 
+const BULK: fc.Arbitrary<Bulk> = fc.record({
+  kind: fc.constant("bulk" as const),
+  folder: fc.constantFrom("bulk", "b/u l k", "\u00e9"),
+  count: fc.integer({ min: WRITE_WORKER_FILES + 1, max: WRITE_WORKER_FILES + 40 }),
+  // 3: every file in another folder than the one before, so each batch holds one file.
+  spread: fc.constantFrom(1, 1, 3),
+  compress: fc.boolean(),
+  flawAt: fc.nat(),
+  flaw: fc.oneof(
+    { weight: 2, arbitrary: fc.constant<Wild[]>([]) },
+    { weight: 1, arbitrary: fc.array(WILD, { minLength: 1, maxLength: 2 }) },
+  ),
+});
+
 const SOME_BYTES = fc.oneof(
   { weight: 6, arbitrary: fc.constant(new Uint8Array(0)) },
   { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 40 }) },
@@ -299,15 +372,72 @@ const TRAILER: fc.Arbitrary<TrailerSpec> = fc.record({
   finalNewline: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, fc.constant(false)),
 });
 
-const OPTIONS = fc.record({
+/** A trailer by which the index is found. */
+const FOUND_TRAILER: fc.Arbitrary<TrailerSpec> = fc.record({
+  layout: fc.constantFrom("sibling", "external", "footer", "legacy"),
+  headerDelta: fc.constant(0),
+  footerDelta: fc.constant(0),
+  between: SOME_BYTES,
+  garbage: fc.constant(new Uint8Array(0)),
+  finalNewline: fc.boolean(),
+});
+
+interface CaseOptions {
+  lenient: boolean;
+  allowUnsafeLinks: boolean;
+  chunkSize: number;
+}
+
+const OPTIONS: fc.Arbitrary<CaseOptions> = fc.record({
   lenient: fc.boolean(),
   allowUnsafeLinks: fc.boolean(),
   chunkSize: fc.constantFrom(1024, 1 << 20),
 });
 
+/** A case: the index's entries, the trailer, the options of the extraction. */
+type Case = [EntrySpec[], TrailerSpec, CaseOptions];
+
+const CASE: fc.Arbitrary<Case> = fc.tuple(fc.array(ENTRY, { maxLength: 8 }), TRAILER, OPTIONS);
+
+/**
+ * A bulk of files for the write workers, alone behind a trailer that is
+ * found, so that its index gets past the plan (unless its flaw stops it).
+ * Such a case costs about a second (see WRITE_WORKER_FILES), so CASE does
+ * not make them (fast-check's bias makes a rare branch of `oneof` come up 0
+ * to 5 times in 1000 runs): see {@link bulkCases}.
+ */
+const BULK_CASE: fc.Arbitrary<Case> = fc.tuple(BULK.map((bulk) => [bulk]), FOUND_TRAILER, OPTIONS);
+
+const BULK_EXAMPLE: Case = [
+  [{
+    kind: "bulk",
+    folder: "bulk",
+    count: WRITE_WORKER_FILES + 8,
+    spread: 1,
+    compress: true,
+    flawAt: 0,
+    flaw: [],
+  }],
+  {
+    layout: "footer",
+    headerDelta: 0,
+    footerDelta: 0,
+    between: new Uint8Array(0),
+    garbage: new Uint8Array(0),
+    finalNewline: true,
+  },
+  { lenient: false, allowUnsafeLinks: false, chunkSize: 1 << 20 },
+];
+
+/** The bulk cases of a run: BULK_EXAMPLE, which reaches the workers, and one drawn from `seed`. */
+function bulkCases(seed: number): Case[] {
+  return [BULK_EXAMPLE, ...fc.sample(BULK_CASE, { seed, numRuns: 1 })];
+}
+
 /**
  * Build the container, extract it in the worker, and check the outcome;
- * returns its name.
+ * returns its name, with WORKERS_USED when the write workers had files.
+ * `name` starts the label of a case fast-check does not report itself.
  *
  * @throws {CaseHung} when the worker gives no answer within `timeoutMs`
  */
@@ -316,8 +446,9 @@ async function runRandomCase(
   dir: string,
   specs: EntrySpec[],
   trailer: TrailerSpec,
-  options: { lenient: boolean; allowUnsafeLinks: boolean; chunkSize: number },
+  options: CaseOptions,
   timeoutMs: number,
+  name = "",
 ): Promise<string> {
   const built = buildContainer(specs, trailer);
   const container = `${dir}/c.ctnr`;
@@ -334,16 +465,23 @@ async function runRandomCase(
     ? built.index
     : locateIndex(built.container);
   const indexText = new TextDecoder().decode(built.index);
-  const label = `layout ${trailer.layout}, options ${JSON.stringify(options)}\n` +
-    `index: ${JSON.stringify(indexText)}`;
+  const label = `${name}layout ${trailer.layout}, options ${JSON.stringify(options)}\n` +
+    `index: ${
+      JSON.stringify(
+        indexText.length <= 4000
+          ? indexText
+          : `${indexText.slice(0, 3000)} ... ${indexText.slice(-1000)}`,
+      )
+    }`;
 
   const before = await snapshotOutside(dir);
   const reply = await runner.run(container, out, extractOptions, timeoutMs, label);
   await assertNeverList(dir, before, label);
+  const workers = reply.planFiles > WRITE_WORKER_FILES ? WORKERS_USED : "";
   if (reply.errors === null) {
     assert.ok(index !== null, `${label}\nsucceeded though the model finds no index`);
     await assertMatchesIndex(out, built.container, index, options, label);
-    return "success";
+    return `success${workers}`;
   }
   // Without an index only ContainerFormatError. With one, the index may be malformed
   // (IndexFormatError), point past the payload area (ContainerFormatError), hold unsafe or
@@ -370,7 +508,7 @@ async function runRandomCase(
       `${label}\n${error.name} after writing: ${error.message}`,
     );
   }
-  return error.name;
+  return `${error.name}${workers}`;
 }
 
 function buildContainer(
@@ -380,7 +518,8 @@ function buildContainer(
   const payloads: Uint8Array[] = [];
   const lines: string[] = [];
   let offset = 0;
-  for (const spec of specs) {
+  for (const spec of specs.flatMap(expandBulk)) {
+    if (spec.kind === "bulk") continue; // expanded
     if (spec.kind === "raw") {
       lines.push(spec.text);
       continue;
@@ -419,6 +558,20 @@ function buildContainer(
   }
   parts.push(trailer.garbage);
   return { container: concatBytes(parts), index };
+}
+
+/** The file entries of a {@link Bulk}; other entries as they are. */
+function expandBulk(spec: EntrySpec): EntrySpec[] {
+  if (spec.kind !== "bulk") return [spec];
+  return Array.from({ length: spec.count }, (_, i): EntrySpec => ({
+    kind: "file",
+    relpath: `${spec.folder}/${i % spec.spread}/f${i}`,
+    content: encoder.encode(`${i}\n`),
+    compress: spec.compress,
+    mode: undefined,
+    mtime: undefined,
+    wild: i === spec.flawAt % spec.count ? spec.flaw : [],
+  }));
 }
 
 /**
@@ -581,6 +734,11 @@ const MUTATION_TREE: TreeSpec = {
   "zeros.bin": new Uint8Array(20_000),
 };
 
+/** Enough tiny files for the write workers, in two folders. */
+const BULK_TREE: TreeSpec = Object.fromEntries(
+  Array.from({ length: WRITE_WORKER_FILES + 40 }, (_, i) => [`d${i % 2}/f${i}`, `${i}\n`]),
+);
+
 async function prepareSources(work: string): Promise<Source[]> {
   const sources: Source[] = [];
   const manifest: Manifest = JSON.parse(await Deno.readTextFile(fixture("peer/MANIFEST.json")));
@@ -601,31 +759,49 @@ async function prepareSources(work: string): Promise<Source[]> {
   await peer("peer plain.ctnr (trailer only)", "plain.ctnr");
   await peer("peer gzip.ctnr (trailer only)", "gzip.ctnr");
   await peer("peer external.ctnr with its .idx", "external.ctnr", "external.ctnr.idx");
+  const variants: [compress: boolean, finalize: boolean][] = [
+    [false, false],
+    [false, true],
+    [true, false],
+    [true, true],
+  ];
+  sources.push(...await madeSources(`${work}/tree`, "", MUTATION_TREE, variants));
+  return sources;
+}
 
+/**
+ * Sources made by createContainer from `tree`, written under `work`, one per
+ * `[compress, finalize]`; `name` starts their names.
+ */
+async function madeSources(
+  work: string,
+  name: string,
+  tree: TreeSpec,
+  variants: [compress: boolean, finalize: boolean][],
+): Promise<Source[]> {
   const src = `${work}/src`;
-  await writeTree(src, MUTATION_TREE);
+  await writeTree(src, tree);
   const digests = new Set<string>();
   for (const relpath of await listPaths(src)) {
     const info = await Deno.lstat(`${src}/${relpath}`);
     if (info.isFile) digests.add(sha256Hex(await Deno.readFile(`${src}/${relpath}`)));
   }
-  for (const compress of [false, true]) {
-    for (const finalize of [false, true]) {
-      const path = `${work}/made-${compress}-${finalize}.ctnr`;
-      await createContainer(src, path, { compress, finalize });
-      const bytes = await Deno.readFile(path);
-      const source: Source = {
-        name: `createContainer ${compress ? "gzip" : "plain"}, ${
-          finalize ? "trailer only" : "sibling .idx"
-        }`,
-        container: bytes,
-        areaEnd: payloadAreaEnd(bytes),
-        tree: src,
-        digests,
-      };
-      if (!finalize) source.sibling = await Deno.readFile(`${path}.idx`);
-      sources.push(source);
-    }
+  const sources: Source[] = [];
+  for (const [compress, finalize] of variants) {
+    const path = `${work}/made-${compress}-${finalize}.ctnr`;
+    await createContainer(src, path, { compress, finalize });
+    const bytes = await Deno.readFile(path);
+    const source: Source = {
+      name: `createContainer ${name}${compress ? "gzip" : "plain"}, ${
+        finalize ? "trailer only" : "sibling .idx"
+      }`,
+      container: bytes,
+      areaEnd: payloadAreaEnd(bytes),
+      tree: src,
+      digests,
+    };
+    if (!finalize) source.sibling = await Deno.readFile(`${path}.idx`);
+    sources.push(source);
   }
   return sources;
 }
@@ -638,9 +814,14 @@ interface Mutation {
   indexTouched: boolean;
 }
 
-function mutate(source: Source, random: () => number): Mutation {
+/**
+ * Change 1 to 3 bytes or runs of bytes of the container or its sibling index.
+ * `inPlace`: only bytes of the container are changed, none inserted, deleted
+ * or cut, so that the index still passes the plan.
+ */
+function mutate(source: Source, random: () => number, inPlace = false): Mutation {
   const int = (n: number) => Math.floor(random() * n);
-  const inIndex = source.sibling !== undefined && random() < 0.3;
+  const inIndex = !inPlace && source.sibling !== undefined && random() < 0.3;
   let bytes: Uint8Array = (inIndex ? source.sibling! : source.container).slice();
   let areaEnd = inIndex ? 0 : source.areaEnd;
   // Without a sibling index, the trailer (area end onwards) holds the index that is read.
@@ -651,7 +832,7 @@ function mutate(source: Source, random: () => number): Mutation {
   for (let i = 0; i < ops && bytes.length > 0; i++) {
     const tail = bytes.length - areaEnd;
     const at = !inIndex && tail > 0 && random() < 0.5 ? areaEnd + int(tail) : int(bytes.length);
-    const kind = [
+    const kind = inPlace ? ["flip", "set", "retype"][int(3)]! : [
       "flip",
       "set",
       "insert",
@@ -715,7 +896,7 @@ function mutate(source: Source, random: () => number): Mutation {
 
 /**
  * Extract the mutated container in the worker and check the outcome; returns
- * its name.
+ * its name, with WORKERS_USED when the write workers had files.
  *
  * @throws {CaseHung} when the worker gives no answer within CASE_TIMEOUT_MS
  */
@@ -734,6 +915,7 @@ async function runMutationCase(
   const before = await snapshotOutside(dir);
   const reply = await runner.run(container, out, {}, CASE_TIMEOUT_MS, label);
   await assertNeverList(dir, before, label);
+  const workers = reply.planFiles > WRITE_WORKER_FILES ? WORKERS_USED : "";
   if (reply.errors !== null) {
     // The source's index, intact: its payloads fail their entries (IntegrityError), or lie
     // past a container cut short or past the payload area (ContainerFormatError). A changed
@@ -750,7 +932,7 @@ async function runMutationCase(
         : [IntegrityError.name, ContainerFormatError.name],
       osErrors: [],
     }, label);
-    return reply.errors[0]!.name;
+    return `${reply.errors[0]!.name}${workers}`;
   }
   if (!mutation.indexTouched) {
     // The index is the source's: the output must be the source exactly.
@@ -767,7 +949,7 @@ async function runMutationCase(
       );
       assert.deepEqual(files, expected, label);
     }
-    return "success";
+    return `success${workers}`;
   }
   // The index may say other names, modes or times; contents are still verified payloads.
   for (const relpath of await listPaths(out)) {
@@ -780,7 +962,7 @@ async function runMutationCase(
       assert.ok(await resolvesInside(out, relpath), `${label}\nlink "${relpath}" leads outside`);
     }
   }
-  return "success";
+  return `success${workers}`;
 }
 
 /** End of the payload area: where the trailer starts, or the end of a container without one. */
@@ -823,6 +1005,8 @@ async function assertNeverList(
 // ---------------------------------------------------------------------------
 // The worker and its watchdog; what an error may be
 
+/** Suffix of an outcome whose plan had enough files for the write workers. */
+const WORKERS_USED = " (write workers)";
 const FUZZ_WORKER = new URL("./_fuzz_worker.ts", import.meta.url);
 
 /** A case gave no answer in time; its worker was terminated. */
@@ -845,7 +1029,7 @@ class CaseRunner {
    * Extract `container` into `outdir` in the worker.
    *
    * @param label names the case in the error of a hang
-   * @returns the worker's answer: the error chains, if any
+   * @returns the worker's answer: the plan's file count and the error chain, if any
    * @throws {CaseHung} when there is no answer within `timeoutMs` milliseconds
    */
   run(
@@ -960,6 +1144,13 @@ function describeChain(errors: ErrorLink[]): string {
 
 // ---------------------------------------------------------------------------
 // Small helpers
+
+/** Wait for every promise; then throw the failure of the first that failed, if any. */
+async function allOrFirstFailure(...promises: Promise<unknown>[]): Promise<void> {
+  for (const result of await Promise.allSettled(promises)) {
+    if (result.status === "rejected") throw result.reason;
+  }
+}
 
 function seedFor(what: string): number {
   const fixed = Deno.env.get("CTNR_FUZZ_SEED");
