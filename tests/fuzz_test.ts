@@ -736,7 +736,7 @@ const MUTATION_TREE: TreeSpec = {
 
 /** Enough tiny files for the write workers, in two folders. */
 const BULK_TREE: TreeSpec = Object.fromEntries(
-  Array.from({ length: WRITE_WORKER_FILES + 40 }, (_, i) => [`d${i % 2}/f${i}`, `${i}\n`]),
+  Array.from({ length: WRITE_WORKER_FILES + 8 }, (_, i) => [`d${i % 2}/f${i}`, `${i}\n`]),
 );
 
 async function prepareSources(work: string): Promise<Source[]> {
