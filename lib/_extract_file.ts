@@ -230,18 +230,58 @@ export function existingMatches(job: FileJob, settings: FileSettings): boolean {
 export interface FaultRecord {
   code: CtnrErrorCode | "OTHER";
   message: string;
+  /**
+   * What lies under it, outermost first: for "OTHER" the error itself (so a `TypeError` stays
+   * one by name), then each `cause` in turn. `code` is an OS error's ("ENOENT") or a zlib
+   * error's ("Z_DATA_ERROR") when it has one.
+   */
+  causes: { name: string; message: string; code?: string; stack?: string }[];
 }
 
-/** Turn any error into a {@link FaultRecord}. */
+/** Turn any error into a {@link FaultRecord}: its class and causes travel by name. */
 export function toFault(error: unknown): FaultRecord {
-  if (error instanceof CtnrError) return { code: error.code, message: error.message };
-  return { code: "OTHER", message: (error as Error)?.message ?? String(error) };
+  const causes: FaultRecord["causes"] = [];
+  // At most 8 links: a cause chain may loop back on itself.
+  for (
+    let link = error instanceof CtnrError ? error.cause : error;
+    link !== undefined && causes.length < 8;
+    link = link instanceof Error ? link.cause : undefined
+  ) {
+    const cause: FaultRecord["causes"][number] = link instanceof Error
+      ? { name: link.name, message: link.message }
+      : { name: "Error", message: String(link) };
+    const code = (link as { code?: unknown } | null)?.code;
+    if (typeof code === "string") cause.code = code;
+    if (link instanceof Error && link.stack !== undefined) cause.stack = link.stack;
+    causes.push(cause);
+  }
+  if (error instanceof CtnrError) return { code: error.code, message: error.message, causes };
+  return { code: "OTHER", message: (error as Error)?.message ?? String(error), causes };
 }
 
-/** Turn a {@link FaultRecord} back into an error of the right class. */
+/**
+ * Turn a {@link FaultRecord} back into an error of the right class, with the same message; its
+ * causes come back as `Error`s that carry the original names, messages, codes and stacks.
+ */
 export function fromFault(fault: FaultRecord, relpath: string): CtnrError {
-  if (fault.code === "UNSAFE_ENTRY") return new UnsafeEntryError(fault.message);
-  if (fault.code === "INTEGRITY") return new IntegrityError(fault.message);
-  if (fault.code !== "OTHER") return new CtnrError(fault.code, fault.message);
-  return new CtnrError("IO", `Cannot extract "${relpath}": ${fault.message}`);
+  const error = fault.code === "UNSAFE_ENTRY"
+    ? new UnsafeEntryError(fault.message)
+    : fault.code === "INTEGRITY"
+    ? new IntegrityError(fault.message)
+    : fault.code !== "OTHER"
+    ? new CtnrError(fault.code, fault.message)
+    : new CtnrError("IO", `Cannot extract "${relpath}": ${fault.message}`);
+  // Innermost first, each the cause of the one before; set as `new Error(m, { cause })` would
+  // (not every class here takes options).
+  const cause = fault.causes.reduceRight<Error | undefined>((inner, link) => {
+    const rebuilt = new Error(link.message, inner === undefined ? undefined : { cause: inner });
+    rebuilt.name = link.name;
+    if (link.code !== undefined) Object.assign(rebuilt, { code: link.code });
+    if (link.stack !== undefined) rebuilt.stack = link.stack;
+    return rebuilt;
+  }, undefined);
+  if (cause !== undefined) {
+    Object.defineProperty(error, "cause", { value: cause, writable: true, configurable: true });
+  }
+  return error;
 }

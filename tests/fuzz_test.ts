@@ -2,9 +2,14 @@
  * Property and mutation tests of extraction against hostile containers.
  *
  * Every run must end either in success with an output that is exactly what
- * the index says (or what the source held), or in a `CtnrError`; never in
- * another exception, never in a hang, never with a file outside the output
- * folder or a `.ctnr-tmp-` file left behind.
+ * the index says (or what the source held), or in an error of a class that
+ * case may rightly produce, with no programming error (`TypeError`,
+ * `RangeError`, ...) anywhere in its cause chain; never in a hang, never
+ * with a file outside the output folder or a `.ctnr-tmp-` file left behind.
+ *
+ * Each case runs in a module worker (tests/_fuzz_worker.ts) while a timer on
+ * the test's thread watches it: a case with no answer within
+ * `CASE_TIMEOUT_MS` fails the test, even when it spins in a synchronous loop.
  *
  * Both tests print their seed; set `CTNR_FUZZ_SEED` to replay one.
  */
@@ -18,11 +23,13 @@ import {
   createContainer,
   CtnrError,
   EMPTY_SHA256,
-  extractContainer,
   type ExtractOptions,
   IndexFormatError,
+  IntegrityError,
+  UnsafeEntryError,
 } from "../mod.ts";
 import { encodeFooter, encodeTrailerHeader } from "../lib/format/trailer.ts";
+import type { ErrorLink, FuzzReply, FuzzRequest } from "./_fuzz_worker.ts";
 import {
   concatBytes,
   diffTrees,
@@ -36,49 +43,119 @@ import {
 } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
-const CASE_TIMEOUT_MS = 5000;
+/** A case with no answer after this long fails the test (generous: slow CI, 500-file cases). */
+const CASE_TIMEOUT_MS = 20_000;
+/** While fast-check shrinks a hang: a shorter wait for each smaller case, and at most this many. */
+const SHRINK_TIMEOUT_MS = 3_000;
+const SHRINK_HANGS = 5;
+/**
+ * Above this many file entries, extraction writes small files in workers
+ * (lib/extractor.ts). A worker started from a worker (here, the write
+ * workers from tests/_fuzz_worker.ts) takes about 0.5 s to start and 0.5 s
+ * more to answer its first message (Deno 2.9.6; from the main thread:
+ * 25 ms), so a case that reaches them costs about a second.
+ */
+const WRITE_WORKER_FILES = 512;
 
-Deno.test("extractContainer on random indexes and trailers succeeds exactly as the index says or throws a CtnrError", async () => {
+Deno.test("extractContainer on random indexes and trailers succeeds exactly as the index says or throws an expected error", async () => {
   const seed = seedFor("property");
   const outcomes = new Map<string, number>();
-  await fc.assert(
-    fc.asyncProperty(
-      fc.array(ENTRY, { maxLength: 8 }),
-      TRAILER,
-      OPTIONS,
-      async (specs, trailer, options) => {
-        await withTempDir(async (dir) => {
-          const outcome = await runRandomCase(dir, specs, trailer, options);
-          outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-        });
-      },
-    ),
+  const count = (outcome: string) => outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+  const runner = new CaseRunner();
+  const bulkRunner = new CaseRunner();
+  // The bulk cases run beside fast-check's, on a worker of their own: most of the second each
+  // costs is spent waiting for the write workers to start (see WRITE_WORKER_FILES).
+  const bulk = (async () => {
+    for (const [n, [specs, trailer, options]] of bulkCases(seed).entries()) {
+      const name = `seed ${seed} bulk case ${n}: ${fc.stringify(specs)}\n`;
+      await withTempDir(async (dir) =>
+        count(
+          await runRandomCase(bulkRunner, dir, specs, trailer, options, CASE_TIMEOUT_MS, name),
+        )
+      );
+    }
+  })();
+  let hangs = 0;
+  const property = fc.assert(
+    fc.asyncProperty(CASE, async ([specs, trailer, options]) => {
+      // After a hang, fast-check shrinks it: smaller cases get a shorter wait, and once
+      // SHRINK_HANGS of them hung too, the rest pass unrun so the smallest hang is reported.
+      if (hangs > SHRINK_HANGS) return;
+      const timeout = hangs === 0 ? CASE_TIMEOUT_MS : SHRINK_TIMEOUT_MS;
+      await withTempDir(async (dir) => {
+        try {
+          count(await runRandomCase(runner, dir, specs, trailer, options, timeout));
+        } catch (error) {
+          if (error instanceof CaseHung && hangs++ > 0) {
+            error.message += `\n(the wait while fast-check shrinks a case that hung for ` +
+              `${CASE_TIMEOUT_MS} ms)`;
+          }
+          throw error;
+        }
+      });
+    }),
     { seed, numRuns: 1000 },
   );
+  try {
+    await allOrFirstFailure(property, bulk);
+  } finally {
+    runner.close();
+    bulkRunner.close();
+  }
   console.log(`  outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
   assert.ok((outcomes.get("success") ?? 0) > 10, "too few runs got past validation");
+  assert.ok(
+    [...outcomes.keys()].some((key) => key.endsWith(WORKERS_USED)),
+    "no case reached the write workers",
+  );
 });
 
-Deno.test("extractContainer on mutated real containers succeeds with the source's files or throws a CtnrError", async () => {
+Deno.test("extractContainer on mutated real containers succeeds with the source's files or throws an expected error", async () => {
   const seed = seedFor("mutation");
   const random = mulberry32(seed);
-  await withTempDir(async (work) => {
-    const sources = await prepareSources(work);
-    const outcomes = new Map<string, number>();
-    const cases = 320;
-    for (let n = 0; n < cases; n++) {
-      const source = sources[n % sources.length]!;
-      const mutation = mutate(source, random);
-      const label = `seed ${seed} case ${n}: ${source.name}, ${mutation.description}`;
-      await withTempDir(async (dir) => {
-        const outcome = await runMutationCase(dir, source, mutation, label);
-        const key = `${outcome}${mutation.indexTouched ? " (index touched)" : ""}`;
-        outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
-      });
-    }
-    console.log(`  outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
-    assert.ok((outcomes.get("success") ?? 0) > 0, "no mutation left a container intact");
-  });
+  const runner = new CaseRunner();
+  const bulkRunner = new CaseRunner();
+  try {
+    await withTempDir(async (work) => {
+      const outcomes = new Map<string, number>();
+      const runCase = (on: CaseRunner, name: string, source: Source, mutation: Mutation) =>
+        withTempDir(async (dir) => {
+          const label = `seed ${seed} ${name}: ${source.name}, ${mutation.description}`;
+          const outcome = await runMutationCase(on, dir, source, mutation, label);
+          const key = `${outcome}${mutation.indexTouched ? " (index touched)" : ""}`;
+          outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+        });
+      // Two cases for the write workers, beside the others on a worker of their own: most of
+      // the second each costs is spent waiting for the write workers to start (see
+      // WRITE_WORKER_FILES). Their mutations leave the index as it is, so the plan passes and
+      // the workers get files. They draw from a generator of their own, so the seed alone
+      // decides every case.
+      const bulkCases = (async () => {
+        const bulkRandom = mulberry32(seed ^ 0x5bd1e995);
+        const bulk = (await madeSources(`${work}/bulk`, "bulk ", BULK_TREE, [[true, false]]))[0]!;
+        for (let n = 0; n < 2; n++) {
+          await runCase(bulkRunner, `bulk case ${n}`, bulk, mutate(bulk, bulkRandom, true));
+        }
+      })();
+      const cases = (async () => {
+        const sources = await prepareSources(work);
+        for (let n = 0; n < 320; n++) {
+          const source = sources[n % sources.length]!;
+          await runCase(runner, `case ${n}`, source, mutate(source, random));
+        }
+      })();
+      await allOrFirstFailure(cases, bulkCases);
+      console.log(`  outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+      assert.ok((outcomes.get("success") ?? 0) > 0, "no mutation left a container intact");
+      assert.ok(
+        [...outcomes.keys()].some((key) => key.includes(WORKERS_USED)),
+        "no case reached the write workers",
+      );
+    });
+  } finally {
+    runner.close();
+    bulkRunner.close();
+  }
 });
 
 // ---------------------------------------------------------------------------
@@ -97,7 +174,22 @@ type EntrySpec =
   }
   | { kind: "dir"; relpath: string; mode: number | undefined; wild: Wild[] }
   | { kind: "symlink"; relpath: string; target: string; wild: Wild[] }
-  | { kind: "raw"; text: string };
+  | { kind: "raw"; text: string }
+  | Bulk;
+
+/**
+ * Enough tiny files for the write workers: `count` files over `spread`
+ * folders under `folder`; the one at `flawAt` (modulo `count`) gets `flaw`.
+ */
+interface Bulk {
+  kind: "bulk";
+  folder: string;
+  count: number;
+  spread: number;
+  compress: boolean;
+  flawAt: number;
+  flaw: Wild[];
+}
 
 /** A field set to a random value (`undefined`: dropped). */
 interface Wild {
@@ -248,6 +340,20 @@ const ENTRY: fc.Arbitrary<EntrySpec> = fc.oneof(
   },
 );
 
+const BULK: fc.Arbitrary<Bulk> = fc.record({
+  kind: fc.constant("bulk" as const),
+  folder: fc.constantFrom("bulk", "b/u l k", "\u00e9"),
+  count: fc.integer({ min: WRITE_WORKER_FILES + 1, max: WRITE_WORKER_FILES + 40 }),
+  // 3: every file in another folder than the one before, so each batch holds one file.
+  spread: fc.constantFrom(1, 1, 3),
+  compress: fc.boolean(),
+  flawAt: fc.nat(),
+  flaw: fc.oneof(
+    { weight: 2, arbitrary: fc.constant<Wild[]>([]) },
+    { weight: 1, arbitrary: fc.array(WILD, { minLength: 1, maxLength: 2 }) },
+  ),
+});
+
 const SOME_BYTES = fc.oneof(
   { weight: 6, arbitrary: fc.constant(new Uint8Array(0)) },
   { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 40 }) },
@@ -266,18 +372,83 @@ const TRAILER: fc.Arbitrary<TrailerSpec> = fc.record({
   finalNewline: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, fc.constant(false)),
 });
 
-const OPTIONS = fc.record({
+/** A trailer by which the index is found. */
+const FOUND_TRAILER: fc.Arbitrary<TrailerSpec> = fc.record({
+  layout: fc.constantFrom("sibling", "external", "footer", "legacy"),
+  headerDelta: fc.constant(0),
+  footerDelta: fc.constant(0),
+  between: SOME_BYTES,
+  garbage: fc.constant(new Uint8Array(0)),
+  finalNewline: fc.boolean(),
+});
+
+interface CaseOptions {
+  lenient: boolean;
+  allowUnsafeLinks: boolean;
+  chunkSize: number;
+}
+
+const OPTIONS: fc.Arbitrary<CaseOptions> = fc.record({
   lenient: fc.boolean(),
   allowUnsafeLinks: fc.boolean(),
   chunkSize: fc.constantFrom(1024, 1 << 20),
 });
 
-/** Build the container, extract it, and check the outcome; returns its name. */
+/** A case: the index's entries, the trailer, the options of the extraction. */
+type Case = [EntrySpec[], TrailerSpec, CaseOptions];
+
+const CASE: fc.Arbitrary<Case> = fc.tuple(fc.array(ENTRY, { maxLength: 8 }), TRAILER, OPTIONS);
+
+/**
+ * A bulk of files for the write workers, alone behind a trailer that is
+ * found, so that its index gets past the plan (unless its flaw stops it).
+ * Such a case costs about a second (see WRITE_WORKER_FILES), so CASE does
+ * not make them (fast-check's bias makes a rare branch of `oneof` come up 0
+ * to 5 times in 1000 runs): see {@link bulkCases}.
+ */
+const BULK_CASE: fc.Arbitrary<Case> = fc.tuple(BULK.map((bulk) => [bulk]), FOUND_TRAILER, OPTIONS);
+
+const BULK_EXAMPLE: Case = [
+  [{
+    kind: "bulk",
+    folder: "bulk",
+    count: WRITE_WORKER_FILES + 8,
+    spread: 1,
+    compress: true,
+    flawAt: 0,
+    flaw: [],
+  }],
+  {
+    layout: "footer",
+    headerDelta: 0,
+    footerDelta: 0,
+    between: new Uint8Array(0),
+    garbage: new Uint8Array(0),
+    finalNewline: true,
+  },
+  { lenient: false, allowUnsafeLinks: false, chunkSize: 1 << 20 },
+];
+
+/** The bulk cases of a run: BULK_EXAMPLE, which reaches the workers, and one drawn from `seed`. */
+function bulkCases(seed: number): Case[] {
+  return [BULK_EXAMPLE, ...fc.sample(BULK_CASE, { seed, numRuns: 1 })];
+}
+
+/**
+ * Build the container, extract it in the worker, and check the outcome;
+ * returns its name, with WORKERS_USED when the write workers had files.
+ * `name` starts the label of a case fast-check does not report itself.
+ *
+ * @throws {CaseHung} when the worker gives no answer within `timeoutMs`
+ */
 async function runRandomCase(
+  runner: CaseRunner,
   dir: string,
   specs: EntrySpec[],
   trailer: TrailerSpec,
-  options: { lenient: boolean; allowUnsafeLinks: boolean; chunkSize: number },
+  options: CaseOptions,
+  timeoutMs: number,
+  name = "",
 ): Promise<string> {
   const built = buildContainer(specs, trailer);
   const container = `${dir}/c.ctnr`;
@@ -293,30 +464,51 @@ async function runRandomCase(
   const index = trailer.layout === "sibling" || trailer.layout === "external"
     ? built.index
     : locateIndex(built.container);
-  const label = `layout ${trailer.layout}, options ${JSON.stringify(options)}\n` +
-    `index: ${JSON.stringify(new TextDecoder().decode(built.index))}`;
+  const indexText = new TextDecoder().decode(built.index);
+  const label = `${name}layout ${trailer.layout}, options ${JSON.stringify(options)}\n` +
+    `index: ${
+      JSON.stringify(
+        indexText.length <= 4000
+          ? indexText
+          : `${indexText.slice(0, 3000)} ... ${indexText.slice(-1000)}`,
+      )
+    }`;
 
   const before = await snapshotOutside(dir);
-  const result = await settle(extractContainer(container, out, extractOptions));
+  const reply = await runner.run(container, out, extractOptions, timeoutMs, label);
   await assertNeverList(dir, before, label);
-  if (result.ok) {
+  const workers = reply.planFiles > WRITE_WORKER_FILES ? WORKERS_USED : "";
+  if (reply.errors === null) {
     assert.ok(index !== null, `${label}\nsucceeded though the model finds no index`);
     await assertMatchesIndex(out, built.container, index, options, label);
-    return "success";
+    return `success${workers}`;
   }
-  const error = result.error;
-  assert.ok(error instanceof CtnrError, `${label}\nnot a CtnrError: ${stackOf(error)}`);
-  if (index === null) {
-    assert.ok(error instanceof ContainerFormatError, `${label}\nno index, but: ${stackOf(error)}`);
-  }
-  if (error instanceof IndexFormatError || error instanceof ContainerFormatError) {
+  // Without an index only ContainerFormatError. With one, the index may be malformed
+  // (IndexFormatError), point past the payload area (ContainerFormatError), hold unsafe or
+  // clashing entries (UnsafeEntryError) or payloads that fail their entries (IntegrityError).
+  // SEGMENT's 300-byte name is longer than a file name may be (NAME_MAX, 255 bytes): the
+  // extractor does not refuse it, the OS does, and that comes as a CtnrError IO over an
+  // ENAMETOOLONG.
+  const longName = /[^/"]{256,}/.test(indexText);
+  assertExpectedErrors(reply, {
+    classes: index === null ? [ContainerFormatError.name] : [
+      ContainerFormatError.name,
+      IndexFormatError.name,
+      UnsafeEntryError.name,
+      IntegrityError.name,
+      ...(longName ? [CtnrError.name] : []),
+    ],
+    osErrors: index !== null && longName ? ["ENAMETOOLONG"] : [],
+  }, label);
+  const error = reply.errors[0]!;
+  if (error.name === IndexFormatError.name || error.name === ContainerFormatError.name) {
     assert.equal(
       await exists(out),
       false,
       `${label}\n${error.name} after writing: ${error.message}`,
     );
   }
-  return error.name;
+  return `${error.name}${workers}`;
 }
 
 function buildContainer(
@@ -326,7 +518,8 @@ function buildContainer(
   const payloads: Uint8Array[] = [];
   const lines: string[] = [];
   let offset = 0;
-  for (const spec of specs) {
+  for (const spec of specs.flatMap(expandBulk)) {
+    if (spec.kind === "bulk") continue; // expanded
     if (spec.kind === "raw") {
       lines.push(spec.text);
       continue;
@@ -365,6 +558,20 @@ function buildContainer(
   }
   parts.push(trailer.garbage);
   return { container: concatBytes(parts), index };
+}
+
+/** The file entries of a {@link Bulk}; other entries as they are. */
+function expandBulk(spec: EntrySpec): EntrySpec[] {
+  if (spec.kind !== "bulk") return [spec];
+  return Array.from({ length: spec.count }, (_, i): EntrySpec => ({
+    kind: "file",
+    relpath: `${spec.folder}/${i % spec.spread}/f${i}`,
+    content: encoder.encode(`${i}\n`),
+    compress: spec.compress,
+    mode: undefined,
+    mtime: undefined,
+    wild: i === spec.flawAt % spec.count ? spec.flaw : [],
+  }));
 }
 
 /**
@@ -527,6 +734,11 @@ const MUTATION_TREE: TreeSpec = {
   "zeros.bin": new Uint8Array(20_000),
 };
 
+/** Enough tiny files for the write workers, in two folders. */
+const BULK_TREE: TreeSpec = Object.fromEntries(
+  Array.from({ length: WRITE_WORKER_FILES + 8 }, (_, i) => [`d${i % 2}/f${i}`, `${i}\n`]),
+);
+
 async function prepareSources(work: string): Promise<Source[]> {
   const sources: Source[] = [];
   const manifest: Manifest = JSON.parse(await Deno.readTextFile(fixture("peer/MANIFEST.json")));
@@ -547,31 +759,49 @@ async function prepareSources(work: string): Promise<Source[]> {
   await peer("peer plain.ctnr (trailer only)", "plain.ctnr");
   await peer("peer gzip.ctnr (trailer only)", "gzip.ctnr");
   await peer("peer external.ctnr with its .idx", "external.ctnr", "external.ctnr.idx");
+  const variants: [compress: boolean, finalize: boolean][] = [
+    [false, false],
+    [false, true],
+    [true, false],
+    [true, true],
+  ];
+  sources.push(...await madeSources(`${work}/tree`, "", MUTATION_TREE, variants));
+  return sources;
+}
 
+/**
+ * Sources made by createContainer from `tree`, written under `work`, one per
+ * `[compress, finalize]`; `name` starts their names.
+ */
+async function madeSources(
+  work: string,
+  name: string,
+  tree: TreeSpec,
+  variants: [compress: boolean, finalize: boolean][],
+): Promise<Source[]> {
   const src = `${work}/src`;
-  await writeTree(src, MUTATION_TREE);
+  await writeTree(src, tree);
   const digests = new Set<string>();
   for (const relpath of await listPaths(src)) {
     const info = await Deno.lstat(`${src}/${relpath}`);
     if (info.isFile) digests.add(sha256Hex(await Deno.readFile(`${src}/${relpath}`)));
   }
-  for (const compress of [false, true]) {
-    for (const finalize of [false, true]) {
-      const path = `${work}/made-${compress}-${finalize}.ctnr`;
-      await createContainer(src, path, { compress, finalize });
-      const bytes = await Deno.readFile(path);
-      const source: Source = {
-        name: `createContainer ${compress ? "gzip" : "plain"}, ${
-          finalize ? "trailer only" : "sibling .idx"
-        }`,
-        container: bytes,
-        areaEnd: payloadAreaEnd(bytes),
-        tree: src,
-        digests,
-      };
-      if (!finalize) source.sibling = await Deno.readFile(`${path}.idx`);
-      sources.push(source);
-    }
+  const sources: Source[] = [];
+  for (const [compress, finalize] of variants) {
+    const path = `${work}/made-${compress}-${finalize}.ctnr`;
+    await createContainer(src, path, { compress, finalize });
+    const bytes = await Deno.readFile(path);
+    const source: Source = {
+      name: `createContainer ${name}${compress ? "gzip" : "plain"}, ${
+        finalize ? "trailer only" : "sibling .idx"
+      }`,
+      container: bytes,
+      areaEnd: payloadAreaEnd(bytes),
+      tree: src,
+      digests,
+    };
+    if (!finalize) source.sibling = await Deno.readFile(`${path}.idx`);
+    sources.push(source);
   }
   return sources;
 }
@@ -584,9 +814,14 @@ interface Mutation {
   indexTouched: boolean;
 }
 
-function mutate(source: Source, random: () => number): Mutation {
+/**
+ * Change 1 to 3 bytes or runs of bytes of the container or its sibling index.
+ * `inPlace`: only bytes of the container are changed, none inserted, deleted
+ * or cut, so that the index still passes the plan.
+ */
+function mutate(source: Source, random: () => number, inPlace = false): Mutation {
   const int = (n: number) => Math.floor(random() * n);
-  const inIndex = source.sibling !== undefined && random() < 0.3;
+  const inIndex = !inPlace && source.sibling !== undefined && random() < 0.3;
   let bytes: Uint8Array = (inIndex ? source.sibling! : source.container).slice();
   let areaEnd = inIndex ? 0 : source.areaEnd;
   // Without a sibling index, the trailer (area end onwards) holds the index that is read.
@@ -597,7 +832,7 @@ function mutate(source: Source, random: () => number): Mutation {
   for (let i = 0; i < ops && bytes.length > 0; i++) {
     const tail = bytes.length - areaEnd;
     const at = !inIndex && tail > 0 && random() < 0.5 ? areaEnd + int(tail) : int(bytes.length);
-    const kind = [
+    const kind = inPlace ? ["flip", "set", "retype"][int(3)]! : [
       "flip",
       "set",
       "insert",
@@ -659,7 +894,14 @@ function mutate(source: Source, random: () => number): Mutation {
   };
 }
 
+/**
+ * Extract the mutated container in the worker and check the outcome; returns
+ * its name, with WORKERS_USED when the write workers had files.
+ *
+ * @throws {CaseHung} when the worker gives no answer within CASE_TIMEOUT_MS
+ */
 async function runMutationCase(
+  runner: CaseRunner,
   dir: string,
   source: Source,
   mutation: Mutation,
@@ -671,14 +913,26 @@ async function runMutationCase(
   await Deno.writeFile(container, mutation.container);
   if (mutation.sibling) await Deno.writeFile(`${container}.idx`, mutation.sibling);
   const before = await snapshotOutside(dir);
-  const result = await settle(extractContainer(container, out));
+  const reply = await runner.run(container, out, {}, CASE_TIMEOUT_MS, label);
   await assertNeverList(dir, before, label);
-  if (!result.ok) {
-    assert.ok(
-      result.error instanceof CtnrError,
-      `${label}\nnot a CtnrError: ${stackOf(result.error)}`,
-    );
-    return result.error.name;
+  const workers = reply.planFiles > WRITE_WORKER_FILES ? WORKERS_USED : "";
+  if (reply.errors !== null) {
+    // The source's index, intact: its payloads fail their entries (IntegrityError), or lie
+    // past a container cut short or past the payload area (ContainerFormatError). A changed
+    // index may also be malformed (IndexFormatError) or name unsafe or clashing entries
+    // (UnsafeEntryError), or its trailer may be gone (ContainerFormatError).
+    assertExpectedErrors(reply, {
+      classes: mutation.indexTouched
+        ? [
+          IntegrityError.name,
+          ContainerFormatError.name,
+          IndexFormatError.name,
+          UnsafeEntryError.name,
+        ]
+        : [IntegrityError.name, ContainerFormatError.name],
+      osErrors: [],
+    }, label);
+    return `${reply.errors[0]!.name}${workers}`;
   }
   if (!mutation.indexTouched) {
     // The index is the source's: the output must be the source exactly.
@@ -695,7 +949,7 @@ async function runMutationCase(
       );
       assert.deepEqual(files, expected, label);
     }
-    return "success";
+    return `success${workers}`;
   }
   // The index may say other names, modes or times; contents are still verified payloads.
   for (const relpath of await listPaths(out)) {
@@ -708,7 +962,7 @@ async function runMutationCase(
       assert.ok(await resolvesInside(out, relpath), `${label}\nlink "${relpath}" leads outside`);
     }
   }
-  return "success";
+  return `success${workers}`;
 }
 
 /** End of the payload area: where the trailer starts, or the end of a container without one. */
@@ -748,29 +1002,155 @@ async function assertNeverList(
   assert.deepEqual(temps, [], `${label}\ntemp files left`);
 }
 
-/** Wait for `promise`, at most CASE_TIMEOUT_MS. */
-async function settle<T>(
-  promise: Promise<T>,
-): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`hung: no outcome after ${CASE_TIMEOUT_MS} ms`)),
-      CASE_TIMEOUT_MS,
-    );
-  });
-  try {
-    return { ok: true, value: await Promise.race([promise, timeout]) };
-  } catch (error) {
-    if (error instanceof Error && error.message.startsWith("hung:")) throw error;
-    return { ok: false, error };
-  } finally {
-    clearTimeout(timer);
+// ---------------------------------------------------------------------------
+// The worker and its watchdog; what an error may be
+
+/** Suffix of an outcome whose plan had enough files for the write workers. */
+const WORKERS_USED = " (write workers)";
+const FUZZ_WORKER = new URL("./_fuzz_worker.ts", import.meta.url);
+
+/** A case gave no answer in time; its worker was terminated. */
+class CaseHung extends Error {
+  override name = "CaseHung";
+}
+
+/**
+ * Runs cases one at a time in one module worker, started at the first case
+ * and again after a hang. The watchdog is a timer on this thread, which only
+ * waits while the worker runs: it fires even when the extractor spins in a
+ * synchronous loop, and terminating the worker stops that loop and the write
+ * workers it started.
+ */
+class CaseRunner {
+  #worker: Worker | undefined;
+  #nextId = 0;
+
+  /**
+   * Extract `container` into `outdir` in the worker.
+   *
+   * @param label names the case in the error of a hang
+   * @returns the worker's answer: the plan's file count and the error chain, if any
+   * @throws {CaseHung} when there is no answer within `timeoutMs` milliseconds
+   */
+  run(
+    container: string,
+    outdir: string,
+    options: ExtractOptions,
+    timeoutMs: number,
+    label: string,
+  ): Promise<FuzzReply> {
+    const worker = this.#worker ??= new Worker(FUZZ_WORKER, { type: "module" });
+    const request: FuzzRequest = { id: this.#nextId++, container, outdir, options };
+    return new Promise<FuzzReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.close();
+        reject(new CaseHung(`${label}\nhung: no answer after ${timeoutMs} ms; worker terminated`));
+      }, timeoutMs);
+      worker.onmessage = (event: MessageEvent<FuzzReply>) => {
+        if (event.data.id !== request.id) return;
+        clearTimeout(timer);
+        resolve(event.data);
+      };
+      // An error nothing caught in the worker (an unhandled rejection, say) fails the case.
+      worker.onerror = (event) => {
+        event.preventDefault();
+        clearTimeout(timer);
+        this.close();
+        reject(new Error(`${label}\nthe worker failed: ${event.message}`));
+      };
+      worker.postMessage(request);
+    });
   }
+
+  /** Terminate the worker; the next case starts another. */
+  close(): void {
+    this.#worker?.terminate();
+    this.#worker = undefined;
+  }
+}
+
+/** The errors a case may rightly end in. */
+interface ExpectedErrors {
+  /** Classes the error may be of. */
+  classes: string[];
+  /** OS error codes a plain `CtnrError` (code IO) may carry as its cause. */
+  osErrors: string[];
+}
+
+/** Errors that only a bug throws; a `CtnrError` may wrap one, so the whole chain is looked at. */
+const PROGRAMMING_ERRORS = new Set([
+  "TypeError",
+  "RangeError",
+  "ReferenceError",
+  "SyntaxError",
+  "EvalError",
+  "URIError",
+]);
+
+/**
+ * Assert that the error thrown, and the error of every entry that failed
+ * (one from a write worker may lose the race to be thrown), are errors the
+ * case may rightly produce: see {@link assertExpectedError}.
+ */
+function assertExpectedErrors(reply: FuzzReply, expected: ExpectedErrors, label: string): void {
+  assertExpectedError(reply.errors!, expected, label);
+  for (const errors of reply.entryErrors) assertExpectedError(errors, expected, label);
+}
+
+/**
+ * Assert that an error chain (the error, then each cause) is one the case may
+ * rightly produce: the error is of a class in `expected.classes`, and no
+ * error in the chain is a programming error or a plain `CtnrError` other
+ * than code IO over one of `expected.osErrors`. (The extractor wraps any
+ * exception in a `CtnrError` IO; a write worker's come back through
+ * `fromFault` with the original name as the cause.) No `SyntaxError` of
+ * `JSON.parse` can be in a chain: `IndexFormatError` takes no cause.
+ */
+function assertExpectedError(errors: ErrorLink[], expected: ExpectedErrors, label: string): void {
+  const fault = (why: string) =>
+    assert.fail(`${label}\nunexpected error: ${why}\n${describeChain(errors)}`);
+  const top = errors[0]!;
+  if (!expected.classes.includes(top.name)) {
+    fault(`a ${top.name}; this case may end in ${expected.classes.join(", ")}`);
+  }
+  errors.forEach((link, i) => {
+    const outer = errors[i - 1];
+    // gunzipSync stops a gzip bomb at maxOutputLength with a RangeError; decodePayload in
+    // lib/_extract_file.ts reports it as the entry's IntegrityError.
+    const gzipBomb = link.name === "RangeError" && link.code === "ERR_BUFFER_TOO_LARGE" &&
+      outer?.name === IntegrityError.name;
+    if (PROGRAMMING_ERRORS.has(link.name) && !gzipBomb) fault(`a ${link.name} in the chain`);
+    if (link.name === CtnrError.name) {
+      const cause = errors[i + 1];
+      if (link.code !== "IO" || cause === undefined || !expected.osErrors.includes(cause.code!)) {
+        fault(
+          `a CtnrError ${link.code} over ${
+            cause === undefined ? "nothing" : `${cause.name} ${cause.code ?? "(no code)"}`
+          }; expected only code IO over an OS error ${expected.osErrors.join(", ") || "(none)"}`,
+        );
+      }
+    }
+  });
+}
+
+/** An error chain, each with its stack where it has one. */
+function describeChain(errors: ErrorLink[]): string {
+  return errors.map((link) =>
+    `${link.code === undefined ? "" : `[${link.code}] `}${
+      link.stack ?? `${link.name}: ${link.message}`
+    }`
+  ).join("\ncaused by ");
 }
 
 // ---------------------------------------------------------------------------
 // Small helpers
+
+/** Wait for every promise; then throw the failure of the first that failed, if any. */
+async function allOrFirstFailure(...promises: Promise<unknown>[]): Promise<void> {
+  for (const result of await Promise.allSettled(promises)) {
+    if (result.status === "rejected") throw result.reason;
+  }
+}
 
 function seedFor(what: string): number {
   const fixed = Deno.env.get("CTNR_FUZZ_SEED");
@@ -793,8 +1173,4 @@ function mulberry32(seed: number): () => number {
 
 function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
-}
-
-function stackOf(error: unknown): string {
-  return error instanceof Error ? error.stack ?? error.message : String(error);
 }
