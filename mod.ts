@@ -45,11 +45,11 @@ export {
 export { finalizeContainer, type FinalizeOptions } from "./lib/create/finalize.ts";
 export {
   type ExtractAction,
-  extractContainer,
   type ExtractOptions,
   type ExtractResult,
-} from "./lib/extractor.ts";
-export { type ExtractPlan, planExtraction, type PlanOptions } from "./lib/extract_plan.ts";
+} from "./lib/extract/options.ts";
+export { extractContainer } from "./lib/extract/extract_container.ts";
+export { type ExtractPlan, planExtraction, type PlanOptions } from "./lib/extract/plan.ts";
 export {
   ContainerReader,
   type ContainerReaderOptions,

@@ -682,7 +682,7 @@ Deno.test("createContainer writes a finished status file in kv and json form", a
     assert.equal(fields.bytes_written, String(kv.payloadBytes));
     assert.equal(fields.total_files, String(kv.added));
     assert.ok(fields.finished_time && !Number.isNaN(Date.parse(fields.finished_time)));
-    assert.equal(await exists(`${dir}/status.kv.tmp`), false);
+    assert.equal(await exists(`${dir}/status.kv.ctnr-tmp`), false);
 
     const json = await createContainer(`${dir}/src`, `${dir}/json.ctnr`, {
       statusFile: `${dir}/status.json`,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
-import { fromFault, toFault } from "../lib/_extract_file.ts";
+import { fromFault, toFault } from "../lib/extract/file_writer.ts";
 import { CtnrError, IntegrityError, UnsafeEntryError } from "../mod.ts";
 
 /** What a write worker's error becomes on the main thread (structured clone between). */

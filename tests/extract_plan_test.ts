@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { EMPTY_SHA256 } from "../lib/format/entry.ts";
-import { extractContainer } from "../lib/extractor.ts";
+import { extractContainer } from "../lib/extract/extract_container.ts";
 import { exists, listPaths, withTempDir } from "./_helpers.ts";
 
 /** Index lines of `count` empty files spread over 50 folders. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
-import { decodePayload, type FileJob, packJobs, unpackJobs } from "../lib/_extract_file.ts";
+import { decodePayload, type FileJob, packJobs, unpackJobs } from "../lib/extract/file_writer.ts";
 import {
   createContainer,
   DENO_FILE_LAYER,

@@ -50,7 +50,7 @@ const SHRINK_TIMEOUT_MS = 3_000;
 const SHRINK_HANGS = 5;
 /**
  * Above this many file entries, extraction writes small files in workers
- * (lib/extractor.ts). A worker started from a worker (here, the write
+ * (lib/extract/extract_container.ts). A worker started from a worker (here, the write
  * workers from tests/_fuzz_worker.ts) takes about 0.5 s to start and 0.5 s
  * more to answer its first message (Deno 2.9.6; from the main thread:
  * 25 ms), so a case that reaches them costs about a second.
@@ -1116,7 +1116,7 @@ function assertExpectedError(errors: ErrorLink[], expected: ExpectedErrors, labe
   errors.forEach((link, i) => {
     const outer = errors[i - 1];
     // gunzipSync stops a gzip bomb at maxOutputLength with a RangeError; decodePayload in
-    // lib/_extract_file.ts reports it as the entry's IntegrityError.
+    // lib/io/gunzip.ts reports it as the entry's IntegrityError.
     const gzipBomb = link.name === "RangeError" && link.code === "ERR_BUFFER_TOO_LARGE" &&
       outer?.name === IntegrityError.name;
     if (PROGRAMMING_ERRORS.has(link.name) && !gzipBomb) fault(`a ${link.name} in the chain`);

@@ -78,7 +78,7 @@ export function loadSourceFile(path: string, compress: boolean): SourceRead {
  * a file rewritten in place during it shows as changed on the next resume.
  * One fstat rather than tar's two: the second cost 15% of a small file's
  * read time (bench/compare.ts); large files, read in many calls, still get
- * both (lib/creator.ts).
+ * both (lib/create/stream_source.ts).
  *
  * @param path file path
  * @param limit largest size in bytes read whole; a larger file is `large` (streamed instead)

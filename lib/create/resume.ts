@@ -17,6 +17,7 @@ import { findTrailer } from "../format/trailer.ts";
 import { type FileLayer, type LayerFile, openRandomAccess, pathExists } from "../io/file_layer.ts";
 import { readRange } from "../io/random_access.ts";
 import { sha256OfRange } from "../io/sha256.ts";
+import { siblingTemp } from "../io/temp_file.ts";
 import { FOLDER, PathGuard } from "../safety/path_guard.ts";
 import { warning, type WarningHandler } from "../warnings.ts";
 
@@ -134,7 +135,7 @@ async function recoverIndexFromTrailer(
   }
   // Copy the embedded index out, durably (its bytes fsynced before the rename gives it its
   // name), before anything else changes. The caller fsyncs the folder once the index is open.
-  const tmp = `${rules.indexPath}.ctnr-tmp`;
+  const tmp = siblingTemp(rules.indexPath);
   const out = await layer.open(tmp);
   try {
     if (out.size > 0) await out.truncate(0); // left by a crash during an earlier recovery

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { siblingTemp } from "./temp_file.ts";
+
 /** Formats of the status file. */
 export type StatusFormat = "kv" | "json";
 
@@ -36,7 +38,7 @@ export class StatusFile {
   /**
    * Prepare a status file; nothing is written until `update()`.
    *
-   * @param path where to write; its temp file is `path + ".tmp"`
+   * @param path where to write; its temp file is `path + ".ctnr-tmp"` (lib/io/temp_file.ts)
    * @param format `kv` or `json`
    */
   constructor(path: string, format: StatusFormat = "kv") {
@@ -46,7 +48,7 @@ export class StatusFile {
 
   /** Paths this status file writes (the file and its temp file). */
   get paths(): string[] {
-    return [this.#path, this.#path + ".tmp"];
+    return [this.#path, siblingTemp(this.#path)];
   }
 
   /**
@@ -63,7 +65,7 @@ export class StatusFile {
     const text = this.#format === "json"
       ? JSON.stringify(this.#fields)
       : Object.entries(this.#fields).map(([k, v]) => `${k}=${v}\n`).join("");
-    const tmp = this.#path + ".tmp";
+    const tmp = siblingTemp(this.#path);
     await Deno.writeTextFile(tmp, text);
     await Deno.rename(tmp, this.#path);
   }

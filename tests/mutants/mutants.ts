@@ -29,7 +29,7 @@ const POWER = "power_loss_test.ts";
 
 /** Every mutant; the runner applies them one at a time. */
 export const MUTANTS: Mutant[] = [
-  // --- Path rules (lib/format.ts checkRelpath, parseEntry) ---
+  // --- Path rules (lib/safety/relpath.ts, lib/format/entry.ts parseEntry) ---
   {
     name: "relpath-dotdot-allowed",
     find:
@@ -123,7 +123,7 @@ export const MUTANTS: Mutant[] = [
         "ContainerReader.records refuses an entry whose payload passes the end of the payload area",
     },
   },
-  // --- Index line and document limits (lib/index_reader.ts) ---
+  // --- Index line and document limits (lib/format/index_reader.ts) ---
   {
     name: "index-line-limit-8-mib",
     find: `const maxLine = this.#options.maxLineBytes ?? 1 << 20;`,
@@ -136,7 +136,7 @@ export const MUTANTS: Mutant[] = [
     replace: `const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });`,
     killedBy: { file: INDEX, test: "IndexReader refuses invalid UTF-8" },
   },
-  // --- Collisions (lib/_path_guard.ts), on extract and on resume ---
+  // --- Collisions (lib/safety/path_guard.ts), on extract and on resume ---
   {
     name: "guard-duplicate-allowed",
     find: `if (this.#seen.has(k)) {`,
@@ -191,7 +191,7 @@ export const MUTANTS: Mutant[] = [
       test: "createContainer refuses on resume an item that clashes with a committed entry",
     },
   },
-  // --- Link rules (lib/extract_plan.ts checkLinkTarget, lib/extractor.ts #makeLink) ---
+  // --- Link rules (lib/safety/link_target.ts, lib/extract/job.ts #makeLink) ---
   {
     name: "link-absolute-target-allowed",
     find: `if (target.startsWith("/") || /^[A-Za-z]:/.test(target) || target.includes("\\\\")) {`,
@@ -233,7 +233,7 @@ export const MUTANTS: Mutant[] = [
       test: "extractContainer refuses a symlink chain through a link already in the output folder",
     },
   },
-  // --- The output tree (lib/extractor.ts) ---
+  // --- The output tree (lib/safety/output_tree.ts) ---
   {
     name: "outdir-symlinked-folder-followed",
     find: `if (info.isDirectory) {
@@ -361,7 +361,7 @@ export const MUTANTS: Mutant[] = [
         "ContainerReader.open(entry) errors with IntegrityError when gzip inflates short of orig_size",
     },
   },
-  // --- Durability order of create (lib/creator.ts), through the swappable file layer ---
+  // --- Durability order of create (lib/create/container_writer.ts, resume.ts), through the file layer ---
   {
     name: "index-appended-before-container-fsync",
     find: `await this.#container.sync();
@@ -430,7 +430,7 @@ export const MUTANTS: Mutant[] = [
       test: "createContainer makes the trailer durable before it removes the index",
     },
   },
-  // --- Resume: re-hash and cut-back (lib/creator.ts scanIndex) ---
+  // --- Resume: re-hash and cut-back (lib/create/resume.ts scanIndex) ---
   {
     name: "resume-keeps-entries-past-the-container-end",
     find: `if (cutAt === undefined && end > containerFile.size) cutAt = previousEnd;`,
@@ -479,7 +479,7 @@ export const MUTANTS: Mutant[] = [
       test: "createContainer refuses a non-empty container that has no index and no trailer",
     },
   },
-  // --- Trailer detection (lib/format.ts findTrailer) ---
+  // --- Trailer detection (lib/format/trailer.ts findTrailer) ---
   {
     name: "trailer-legacy-scan-not-exact",
     find: `if (start + i + TRAILER_HEADER_SIZE + length === size) {`,

@@ -8,12 +8,12 @@
  * @module
  */
 
-import { UnsafeEntryError } from "./errors.ts";
-import type { IndexEntry } from "./format/entry.ts";
-import type { ContainerReader } from "./read/container_reader.ts";
-import { RelpathSet } from "./safety/relpath_set.ts";
-import { checkLinkTarget } from "./safety/link_target.ts";
-import { FOLDER, PathGuard, pathKey } from "./safety/path_guard.ts";
+import { UnsafeEntryError } from "../errors.ts";
+import type { IndexEntry } from "../format/entry.ts";
+import type { ContainerReader } from "../read/container_reader.ts";
+import { RelpathSet } from "../safety/relpath_set.ts";
+import { checkLinkTarget } from "../safety/link_target.ts";
+import { FOLDER, PathGuard, pathKey } from "../safety/path_guard.ts";
 
 /** Options of {@link planExtraction}. */
 export interface PlanOptions {

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { gunzipPayload } from "./io/gunzip.ts";
-import { checkSha256, Sha256 } from "./io/sha256.ts";
-import { CtnrError, type CtnrErrorCode, IntegrityError, UnsafeEntryError } from "./errors.ts";
+import { gunzipPayload } from "../io/gunzip.ts";
+import { checkSha256, Sha256 } from "../io/sha256.ts";
+import { CtnrError, type CtnrErrorCode, IntegrityError, UnsafeEntryError } from "../errors.ts";
 
 /** What the writer needs to know of one file entry. */
 export interface FileJob {
@@ -138,6 +138,44 @@ export function writeFileJob(
     try {
       Deno.removeSync(job.tmp);
     } catch { /* renamed or never made */ }
+    throw error;
+  }
+  return "extracted";
+}
+
+/**
+ * Write a large file: its temp file is filled by `fill` (which verifies as it copies), fsynced
+ * with `fsync`, given its mode and mtime, and renamed over the target; on any failure the temp
+ * file is removed and the error thrown.
+ *
+ * @param job the entry
+ * @param settings run-wide settings
+ * @param fill writes the original bytes into the open temp file
+ * @returns whether it was written or skipped (existing target)
+ * @throws {IntegrityError} from `fill` when the payload does not verify
+ * @throws {UnsafeEntryError} when a folder stands at the target
+ */
+export async function writeLargeFile(
+  job: FileJob,
+  settings: FileSettings,
+  fill: (file: Deno.FsFile) => Promise<void>,
+): Promise<FileOutcome> {
+  if ((settings.skipExisting || settings.verifyExisting) && existingMatches(job, settings)) {
+    return "skipped";
+  }
+  const file = await Deno.open(job.tmp, { write: true, createNew: true, mode: 0o600 });
+  try {
+    try {
+      await fill(file);
+      if (settings.fsync) await file.sync();
+      await Deno.chmod(job.tmp, job.mode);
+      if (job.mtime !== null) await file.utime(Date.now() / 1000, toUtime(job.mtime));
+    } finally {
+      file.close();
+    }
+    renameOver(job);
+  } catch (error) {
+    await Deno.remove(job.tmp).catch(() => {});
     throw error;
   }
   return "extracted";

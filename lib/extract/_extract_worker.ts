@@ -12,8 +12,8 @@ import {
   toFault,
   unpackJobs,
   writeFileJob,
-} from "./_extract_file.ts";
-import { serveRequests } from "./io/worker_pool.ts";
+} from "./file_writer.ts";
+import { serveRequests } from "../io/worker_pool.ts";
 
 /**
  * A batch of files to write, packed (one string and one number array clone far faster than

@@ -1,0 +1,344 @@
+/**
+ * One extraction run, entry by entry in index order: folders made, small
+ * files read through the read window and written by the write workers (or
+ * on this thread), large files streamed, links made after the files, and
+ * the run's counts, status file and first error kept.
+ *
+ * @module
+ */
+
+import { CtnrError, InterruptedError } from "../errors.ts";
+import type { IndexEntry } from "../format/entry.ts";
+import { PLAIN_COPY_PIECE, writeAll } from "../io/copy.ts";
+import { progressFields, StatusFile } from "../io/status_file.ts";
+import type { WorkerPool } from "../io/worker_pool.ts";
+import type { ContainerReader } from "../read/container_reader.ts";
+import { checkLinkTarget } from "../safety/link_target.ts";
+import { type OutputTree, parentOf } from "../safety/output_tree.ts";
+import { warning } from "../warnings.ts";
+import {
+  decodePayload,
+  type FileJob,
+  type FileOutcome,
+  type FileSettings,
+  renameOver,
+  toUtime,
+  writeFileJob,
+  writeLargeFile,
+} from "./file_writer.ts";
+import type { ExtractAction, ExtractOptions, ExtractResult } from "./options.ts";
+import type { ExtractPlan } from "./plan.ts";
+import { ReadWindow } from "./read_window.ts";
+import { WriteDispatch } from "./write_dispatch.ts";
+import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
+
+const SMALL_PAYLOAD = 1 << 20;
+const SMALL_ORIGINAL = 4 << 20;
+
+/** A payload held whole in memory: both the stored and the original bytes are small. */
+function isSmall(entry: IndexEntry): boolean {
+  return entry.payloadSize <= SMALL_PAYLOAD && entry.origSize <= SMALL_ORIGINAL;
+}
+
+/** The process umask; 0o022 where there is none (Windows: `Deno.umask` throws there). */
+function currentUmask(): number {
+  try {
+    return Deno.umask();
+  } catch {
+    return 0o022;
+  }
+}
+
+/** An extraction run over a planned index. */
+export class ExtractJob {
+  #reader: ContainerReader;
+  #tree: OutputTree;
+  #plan: ExtractPlan;
+  #chunkSize: number;
+  #options: ExtractOptions;
+  #settings: FileSettings;
+  #window: ReadWindow;
+  #dispatch: WriteDispatch | undefined;
+  #pool: WorkerPool<WriteBatch, WriteBatchResult> | undefined;
+  #umask = currentUmask();
+  #status: StatusFile | undefined;
+  #result: ExtractResult;
+  #firstError: CtnrError | undefined;
+  #dirEntries: IndexEntry[] = [];
+  #links: IndexEntry[] = [];
+  #refusedLinks: Set<string>;
+  #startTime: number;
+
+  /**
+   * @param reader the open container
+   * @param tree the output folder (not opened yet)
+   * @param plan the validated plan
+   * @param chunkSize read size of large payloads in bytes
+   * @param options the run's options
+   * @param refusedLinks links the plan refused (`keepGoing`): skipped
+   * @param pool write workers, or none (small files written on this thread)
+   * @param startTime when the run started, in milliseconds since the epoch
+   */
+  constructor(
+    reader: ContainerReader,
+    tree: OutputTree,
+    plan: ExtractPlan,
+    chunkSize: number,
+    options: ExtractOptions,
+    refusedLinks: Set<string>,
+    pool: WorkerPool<WriteBatch, WriteBatchResult> | undefined,
+    startTime: number,
+  ) {
+    this.#reader = reader;
+    this.#tree = tree;
+    this.#plan = plan;
+    this.#chunkSize = chunkSize;
+    this.#options = options;
+    this.#refusedLinks = refusedLinks;
+    this.#pool = pool;
+    this.#startTime = startTime;
+    this.#settings = {
+      skipExisting: options.skipExisting ?? false,
+      verifyExisting: options.verifyExisting ?? false,
+      fsync: options.fsync ?? false,
+      umask: this.#umask,
+    };
+    this.#window = new ReadWindow(reader);
+    if (pool !== undefined) {
+      this.#dispatch = new WriteDispatch(pool, this.#settings, {
+        done: (entry, outcome) => this.#done(entry, outcome),
+        fail: (entry, error) => this.fail(entry, error),
+      });
+    }
+    this.#result = { extracted: 0, skipped: 0, failed: 0, bytes: 0, plan };
+    if (options.statusFile) this.#status = new StatusFile(options.statusFile, options.statusFormat);
+  }
+
+  /**
+   * Extract every entry.
+   *
+   * @returns the summary
+   * @throws {InterruptedError} when the signal aborted the run
+   * @throws the first entry's error (with `keepGoing`, after all the others)
+   */
+  async run(): Promise<ExtractResult> {
+    const options = this.#options;
+    const dispatch = this.#dispatch;
+    try {
+      await this.#updateStatus("running", "", true);
+      if (!options.dryRun) await this.#tree.open();
+      reading: for await (const batch of this.#reader.recordBatches({ quiet: true })) {
+        for (const { entry } of batch) {
+          if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break reading;
+          try {
+            // Most entries of a tree of small files are queued without a single await.
+            if (!this.#queueSmall(entry)) await this.#handle(entry);
+            else if (dispatch!.full) await dispatch!.send();
+          } catch (error) {
+            this.fail(entry, error);
+          }
+          if (this.#status) await this.#updateStatus("running", entry.relpath);
+        }
+      }
+      await dispatch?.drain();
+      for (const entry of this.#links) {
+        if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break;
+        try {
+          this.#makeLink(entry);
+        } catch (error) {
+          this.fail(entry, error);
+        }
+      }
+      if (!options.dryRun) await this.#tree.finishFolders(this.#dirEntries, toUtime);
+      if (this.#settings.fsync) await this.#tree.syncFolders();
+    } finally {
+      this.#pool?.terminate();
+      await this.#tree.close();
+    }
+    if (this.#tree.swept > 0) {
+      options.onWarning?.(warning(
+        "TEMP_FILES_REMOVED",
+        `Removed ${this.#tree.swept} temp files left in the output folder by an extraction ` +
+          `that was killed`,
+      ));
+    }
+    const interrupted = options.signal?.aborted ?? false;
+    await this.#updateStatus(
+      interrupted ? "interrupted" : this.#result.failed > 0 ? "failed" : "finished",
+      "",
+      true,
+    );
+    if (interrupted) {
+      throw new InterruptedError(options.signal?.reason === "SIGTERM" ? "SIGTERM" : "SIGINT");
+    }
+    if (this.#firstError) throw this.#firstError;
+    return this.#result;
+  }
+
+  /**
+   * Record a failed entry (reported at once, thrown at the end). An error that is not a
+   * `CtnrError` (an OS error) is wrapped, with the original as its cause.
+   *
+   * @param entry the entry
+   * @param error what went wrong
+   */
+  fail(entry: IndexEntry, error: unknown): void {
+    const wrapped = error instanceof CtnrError ? error : new CtnrError(
+      "IO",
+      `Cannot extract "${entry.relpath}": ${(error as Error).message}`,
+      1,
+      { cause: error },
+    );
+    this.#result.failed++;
+    this.#firstError ??= wrapped;
+    this.#options.onEntryError?.(entry, wrapped);
+  }
+
+  async #handle(entry: IndexEntry): Promise<void> {
+    const dryRun = this.#options.dryRun ?? false;
+    const parentRel = parentOf(entry.relpath);
+    if (entry.entryType === "dir") {
+      if (!dryRun) {
+        this.#tree.ensureDir(entry.relpath);
+        this.#dirEntries.push(entry);
+      }
+      return this.#done(entry, dryRun ? "checked" : "extracted");
+    }
+    if (entry.entryType === "symlink") {
+      // Links are made last, after every file: no file is ever written where a link stands.
+      if (this.#refusedLinks.has(entry.relpath)) return; // reported by the plan
+      if (dryRun) this.#done(entry, "checked");
+      else this.#links.push(entry);
+      return;
+    }
+    const small = isSmall(entry);
+    if (dryRun) {
+      if (small) decodePayload(this.#job(entry, parentRel), await this.#readSmall(entry));
+      else {
+        for await (const _ of this.#reader.open(entry, { chunkSize: this.#chunkSize })) {
+          /* verified as it streams */
+        }
+      }
+      return this.#done(entry, "checked");
+    }
+    this.#tree.ensureDir(parentRel);
+    const job = this.#job(entry, parentRel);
+    if (small) {
+      const payload = await this.#readSmall(entry);
+      const dispatch = this.#dispatch;
+      if (dispatch === undefined) {
+        return this.#done(entry, writeFileJob(job, payload, this.#settings));
+      }
+      if (!dispatch.accepts(parentRel)) await dispatch.send();
+      dispatch.add(entry, job, payload, parentRel);
+      if (dispatch.full) await dispatch.send();
+      return;
+    }
+    this.#done(entry, await this.#writeLarge(entry, job));
+  }
+
+  /**
+   * The path of {@link ExtractJob.#handle} that needs no waiting: a small file whose payload
+   * is in the read window, joining the current batch of its folder. Verified here.
+   *
+   * @returns whether the entry was queued; `false` leaves it to `#handle`
+   * @throws {IntegrityError} on a SHA-256 mismatch
+   * @throws {UnsafeEntryError} when its folder cannot be made
+   */
+  #queueSmall(entry: IndexEntry): boolean {
+    const dispatch = this.#dispatch;
+    if (
+      dispatch === undefined || entry.entryType !== "file" || !isSmall(entry) ||
+      this.#options.dryRun
+    ) return false;
+    const parentRel = parentOf(entry.relpath);
+    if (!dispatch.accepts(parentRel)) return false;
+    const payload = this.#window.held(entry);
+    if (payload === undefined) return false;
+    this.#tree.ensureDir(parentRel);
+    dispatch.add(entry, this.#job(entry, parentRel), payload, parentRel);
+    return true;
+  }
+
+  /** A small payload, through the read window (the pending batch goes out before it is reused). */
+  #readSmall(entry: IndexEntry): Promise<Uint8Array> {
+    return this.#window.read(entry, () => this.#dispatch?.send() ?? Promise.resolve());
+  }
+
+  /** Create a symlink entry through a temp link and a rename, re-checking its target on disk. */
+  #makeLink(entry: IndexEntry): void {
+    const parentRel = parentOf(entry.relpath);
+    if (!this.#options.allowUnsafeLinks) {
+      // Links already in the output folder (made by this run or there before) count too.
+      checkLinkTarget(entry, (relpath) => this.#tree.isLink(relpath));
+    }
+    this.#tree.ensureDir(parentRel);
+    const job = this.#job(entry, parentRel);
+    Deno.symlinkSync(entry.linkTarget!, job.tmp);
+    try {
+      renameOver(job);
+    } catch (error) {
+      Deno.removeSync(job.tmp);
+      throw error;
+    }
+    this.#done(entry, "extracted");
+  }
+
+  #done(entry: IndexEntry, action: ExtractAction): void {
+    if (action === "skipped") this.#result.skipped++;
+    else this.#result.extracted++;
+    if (entry.entryType === "file" && action !== "skipped") this.#result.bytes += entry.origSize;
+    this.#options.onEntry?.(entry, action);
+  }
+
+  #job(entry: IndexEntry, parentRel: string): FileJob {
+    return {
+      relpath: entry.relpath,
+      target: this.#tree.pathOf(entry.relpath),
+      tmp: this.#tree.tempIn(parentRel),
+      sha256: entry.sha256,
+      compressed: entry.compressed,
+      origSize: entry.origSize,
+      mode: entry.mode !== undefined ? entry.mode & 0o777 : 0o666 & ~this.#umask,
+      mtime: entry.mtime ?? null,
+      origSha256: entry.origSha256 ?? null,
+    };
+  }
+
+  /** Stream a large payload into its temp file (verified as it streams), then rename it. */
+  #writeLarge(entry: IndexEntry, job: FileJob): Promise<FileOutcome> {
+    return writeLargeFile(job, this.#settings, async (file) => {
+      if (entry.compressed) {
+        for await (const piece of this.#reader.open(entry, { chunkSize: this.#chunkSize })) {
+          await writeAll(file, piece);
+        }
+      } else {
+        await this.#reader.copyStored(
+          entry,
+          (piece) => writeAll(file, piece),
+          this.#options.chunkSize ?? PLAIN_COPY_PIECE,
+        );
+      }
+    });
+  }
+
+  async #updateStatus(status: string, current: string, force = false): Promise<void> {
+    if (!this.#status) return;
+    await this.#status.update({
+      start_time: new Date(this.#startTime).toISOString(),
+      status,
+      total_files: this.#plan.entries,
+      total_bytes: this.#plan.totalBytes,
+      processed_files: this.#result.extracted + this.#result.skipped,
+      bytes_extracted: this.#result.bytes,
+      current_file: current,
+      ...progressFields(
+        this.#startTime,
+        this.#result.bytes,
+        this.#result.bytes,
+        this.#plan.totalBytes,
+      ),
+      ...(status === "running" ? {} : { finished_time: new Date().toISOString() }),
+    }, force);
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The options of `extract` and what a run reports.
+ *
+ * @module
+ */
+
+import type { CtnrError } from "../errors.ts";
+import type { IndexEntry } from "../format/entry.ts";
+import type { StatusFormat } from "../io/status_file.ts";
+import type { WarningHandler } from "../warnings.ts";
+import type { ExtractPlan } from "./plan.ts";
+
+/** Options of `extractContainer`. */
+export interface ExtractOptions {
+  /** External index file; preferred over the embedded one. */
+  index?: string;
+  /**
+   * Read size in bytes for large payloads (minimum 1024). @default 1048576 for compressed ones,
+   * 4194304 for the others (lib/io/copy.ts PLAIN_COPY_PIECE)
+   */
+  chunkSize?: number;
+  /** Skip a target that exists as a regular file of size `orig_size`. @default false */
+  skipExisting?: boolean;
+  /** Skip an existing target only when its SHA-256 matches; implies `skipExisting`. @default false */
+  verifyExisting?: boolean;
+  /** Read and verify every payload, write nothing. @default false */
+  dryRun?: boolean;
+  /** Go on with the other entries after an entry fails; the run still fails at the end. @default false */
+  keepGoing?: boolean;
+  /** Skip malformed index lines with a warning. @default false */
+  lenient?: boolean;
+  /** Accept symlinks that point outside the output folder. @default false */
+  allowUnsafeLinks?: boolean;
+  /** fsync each extracted file before its rename, and each folder written into at the end. @default false */
+  fsync?: boolean;
+  /** Write workers (0: write on the main thread). @default 2 */
+  concurrency?: number;
+  /** Status file to rewrite about once a second. */
+  statusFile?: string;
+  /** Format of the status file. @default "kv" */
+  statusFormat?: StatusFormat;
+  /** Aborting stops after the entries in flight; `extractContainer` then throws. */
+  signal?: AbortSignal;
+  /** Called once the plan is validated, before anything is written. */
+  onPlan?: (plan: ExtractPlan) => void;
+  /** Called for each entry done. */
+  onEntry?: (entry: IndexEntry, action: ExtractAction) => void;
+  /** Called for each entry that failed (with `keepGoing`, the run goes on). */
+  onEntryError?: (entry: IndexEntry, error: CtnrError) => void;
+  /** Called with warnings (see lib/warnings.ts). */
+  onWarning?: WarningHandler;
+}
+
+/** What happened to an entry. */
+export type ExtractAction = "extracted" | "skipped" | "verified" | "checked";
+
+/** Summary of an `extractContainer` run. */
+export interface ExtractResult {
+  /** Entries written (files, folders, links). */
+  extracted: number;
+  /** Entries skipped because the target existed (`skipExisting`/`verifyExisting`). */
+  skipped: number;
+  /** Entries that failed (only non-zero with `keepGoing`). */
+  failed: number;
+  /** Original bytes of the files written or, in a dry run, verified. */
+  bytes: number;
+  /** The validated plan. */
+  plan: ExtractPlan;
+}
