@@ -184,8 +184,9 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "resume-clash-allowed",
-    find: `: state.committed.admit(item.walk.relpath, item.walk.kind === "dir" ? FOLDER : LINK);`,
-    replace: `: undefined;`,
+    find:
+      `if (clash !== undefined) throw new ConflictError(\`Cannot add "\${entry.relpath}": \${clash}\`);`,
+    replace: ``,
     killedBy: {
       file: CREATOR,
       test: "createContainer refuses on resume an item that clashes with a committed entry",
@@ -294,10 +295,9 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "sha256-skipped-on-stream",
-    find: `if (actual !== entry.sha256) {
-            controller.error(shaMismatch(entry.relpath, entry.sha256, actual));`,
-    replace: `if (false) {
-            controller.error(shaMismatch(entry.relpath, entry.sha256, actual));`,
+    find:
+      `} else if (actual !== sha256) controller.error(sha256Mismatch(relpath, sha256, actual));`,
+    replace: `}`,
     killedBy: {
       file: READER,
       test: "ContainerReader.open(entry) errors with IntegrityError on a corrupted payload byte",
@@ -305,7 +305,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "sha256-skipped-on-large-copy",
-    find: `if (actual !== entry.sha256) throw shaMismatch(entry.relpath, entry.sha256, actual);`,
+    find: `if (actual !== entry.sha256) throw sha256Mismatch(entry.relpath, entry.sha256, actual);`,
     replace: ``,
     killedBy: {
       file: EXTRACTOR,
@@ -314,7 +314,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "sha256-skipped-on-verify-existing",
-    find: `return hash.digest("hex") === expected;`,
+    find: `return hash.digest() === expected;`,
     replace: `return true;`,
     killedBy: {
       file: EXTRACTOR,
@@ -324,7 +324,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "sha256-skipped-on-resume-rehash",
-    find: `return hash.digest("hex") === entry.sha256;`,
+    find: `return await sha256OfRange(file, entry.offset, entry.payloadSize) === entry.sha256;`,
     replace: `return true;`,
     killedBy: {
       file: POWER,
@@ -335,8 +335,8 @@ export const MUTANTS: Mutant[] = [
   // --- gzip bounds ---
   {
     name: "gunzip-small-size-unchecked",
-    find: `if (bytes.length !== job.origSize) {`,
-    replace: `if (false) {`,
+    find: `if (bytes.length !== origSize) throw inflatedSize(relpath, bytes.length, origSize);`,
+    replace: ``,
     killedBy: {
       file: EXTRACTOR,
       test: "extractContainer verifies every payload on every read path",
@@ -344,7 +344,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "gunzip-stream-past-orig-size",
-    find: `if (seen > entry.origSize) {`,
+    find: `if (seen > origSize) {`,
     replace: `if (false) {`,
     killedBy: {
       file: READER,
@@ -353,8 +353,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "gunzip-stream-short-of-orig-size",
-    find: `if (seen !== entry.origSize) {`,
-    replace: `if (false) {`,
+    find: `if (seen !== origSize) controller.error(inflatedSize(relpath, seen, origSize));`,
+    replace: ``,
     killedBy: {
       file: READER,
       test:
@@ -364,11 +364,11 @@ export const MUTANTS: Mutant[] = [
   // --- Durability order of create (lib/create/container_writer.ts, resume.ts), through the file layer ---
   {
     name: "index-appended-before-container-fsync",
-    find: `await this.#container.sync();
-      this.#sinceSync = 0;
-      await this.#index.append(`,
+    find: `await container.sync();
+        this.#sinceSync = 0;
+        await index.append(`,
     replace: `this.#sinceSync = 0;
-      await this.#index.append(`,
+        await index.append(`,
     killedBy: {
       file: CREATOR,
       test: "createContainer appends index batches only after the container is synced",
@@ -376,7 +376,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "index-not-fsynced-after-append",
-    find: `await this.#index.sync();`,
+    find: `await index.sync();`,
     replace: ``,
     killedBy: {
       file: POWER,
@@ -395,7 +395,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "new-index-name-not-fsynced",
-    find: `if (!indexExists) await layer.syncFolder(dirname(resolve(settings.indexPath)));`,
+    find: `if (!indexExists) await layer.syncFolder(dirname(resolve(rules.indexPath)));`,
     replace: ``,
     killedBy: {
       file: CREATOR,
@@ -409,11 +409,11 @@ export const MUTANTS: Mutant[] = [
   } finally {
     out.close();
   }
-  await layer.rename(tmp, settings.indexPath);`,
+  await layer.rename(tmp, rules.indexPath);`,
     replace: `} finally {
     out.close();
   }
-  await layer.rename(tmp, settings.indexPath);`,
+  await layer.rename(tmp, rules.indexPath);`,
     killedBy: {
       file: CREATOR,
       test:
@@ -509,7 +509,7 @@ export const MUTANTS: Mutant[] = [
   // --- Extract durability and crash recovery ---
   {
     name: "extract-fsync-skips-folders",
-    find: `if (this.#settings.fsync) await this.#syncFolders();`,
+    find: `if (this.#settings.fsync) await this.#tree.syncFolders();`,
     replace: ``,
     killedBy: {
       file: EXTRACTOR,
@@ -518,7 +518,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "extract-leaves-a-killed-run-s-temp-files",
-    find: `if (existed && this.#marker.interruptedBefore) this.#sweep(this.#outdir);`,
+    find: `if (existed && this.#marker.interruptedBefore) this.#sweep(this.root);`,
     replace: ``,
     killedBy: {
       file: "crash_phase_test.ts",
@@ -528,7 +528,7 @@ export const MUTANTS: Mutant[] = [
   // --- More bounds: gzip, index documents and lines, the terminal ---
   {
     name: "gunzip-small-payload-unbounded",
-    find: `maxOutputLength: job.origSize + 1,`,
+    find: `maxOutputLength: origSize + 1,`,
     replace: ``,
     killedBy: {
       file: EXTRACTOR,
