@@ -13,75 +13,26 @@
 import { dirname, resolve } from "node:path";
 import { ConflictError, UsageError } from "../errors.ts";
 import { EMPTY_SHA256, encodeEntry, type IndexEntry } from "../format/entry.ts";
-import { copyInTurns } from "../io/copy.ts";
 import { DENO_FILE_LAYER, type FileLayer, type LayerFile } from "../io/file_layer.ts";
 import { gzip } from "../io/gzip.ts";
-import { Sha256, sha256Hex } from "../io/sha256.ts";
-import { FOLDER, type PathGuard } from "../safety/path_guard.ts";
+import { sha256Hex } from "../io/sha256.ts";
+import type { PathGuard } from "../safety/path_guard.ts";
 import { checkRelpath } from "../safety/relpath.ts";
 import type { WarningHandler } from "../warnings.ts";
 import { appendTrailer } from "./finalize.ts";
-import { fingerprint, LINK, readResumeState } from "./resume.ts";
-
-/** Options of {@link ContainerWriter.open}. */
-export interface ContainerWriterOptions {
-  /** Path of the NDJSON index. @default container + ".idx" */
-  index?: string;
-  /** Store each payload as one gzip member (RFC 1952). @default false */
-  compress?: boolean;
-  /** fsync the container after every this many entries. @default 1000 */
-  fsyncEvery?: number;
-  /** Commit the index every this many entries; at least `fsyncEvery`. @default fsyncEvery */
-  indexBatch?: number;
-  /** Read what is there and compute every entry, but write no container, index or trailer. @default false */
-  dryRun?: boolean;
-  /**
-   * The caller adds each relpath once and never a file or link where another entry needs a
-   * folder (create's walk guarantees it): new relpaths are then checked only against those of
-   * a resumed container, and are not held in memory on a new one. @default false
-   */
-  pathsUnique?: boolean;
-  /** File layer for the container and index (tests swap it). @default the real one */
-  fileLayer?: FileLayer;
-  /** Called for each entry once it is committed to the index. */
-  onEntry?: (entry: IndexEntry) => void;
-  /** Receives the repairs made when a container is continued (see lib/warnings.ts). */
-  onWarning?: WarningHandler;
-  /**
-   * Receives each buffer whose payloads are all written, to fill again (a read worker's batch
-   * buffer); never the buffer of the last payload written, since later payloads may lie in it.
-   */
-  recycle?: (buffer: ArrayBufferLike) => void;
-}
-
-/** The fields of an entry the caller gives; the writer sets offset, sizes and digests. */
-export interface EntryHeader {
-  /** Path relative to the container's root, `/`-separated (checked by `checkRelpath`). */
-  relpath: string;
-  /** Permission bits, `st_mode & 0o7777` (not stored for links). */
-  mode?: number;
-  /** Modification time in seconds since the epoch, millisecond precision. */
-  mtime?: number;
-}
-
-/** Stored bytes already made: hashed, and gzipped when the writer compresses (read workers do). */
-export interface PreparedPayload {
-  /** The stored bytes: one gzip member when the writer compresses, else the original bytes. */
-  stored: Uint8Array;
-  /** Lowercase hex SHA-256 of `stored`. */
-  sha256: string;
-  /** Size in bytes of the original bytes. */
-  origSize: number;
-  /** Lowercase hex SHA-256 of the original bytes (compressed payloads). */
-  origSha256?: string;
-}
-
-/** Reads the next piece into (a start of) `into`; `null` at the end. It may throw to abort. */
-export type PieceReader = (into: Uint8Array) => Promise<Uint8Array | null>;
+import { checkBatching } from "./options.ts";
+import type {
+  ContainerWriterOptions,
+  EntryHeader,
+  PieceReader,
+  PreparedPayload,
+} from "./writer_options.ts";
+import { PayloadBuffer } from "./payload_buffer.ts";
+import { readResumeState, valueOf } from "./resume.ts";
+import { type StoredPayload, storeFrom, storeStream } from "./store_payload.ts";
 
 /** Bytes held before a write to the container: many small payloads go in one write. */
 const WRITE_BATCH = 4 << 20;
-/** Piece size of a stream's gzip output when the source gives none. */
 
 /**
  * Writes a CTNRv1 container: payloads back to back, an NDJSON index
@@ -126,18 +77,13 @@ export class ContainerWriter {
   #fsyncEvery: number;
   #indexBatch: number;
   #onEntry: ((entry: IndexEntry) => void) | undefined;
-  #recycle: ((buffer: ArrayBufferLike) => void) | undefined;
   /** End of the payloads written or held: where the next one goes. */
   #offset: number;
   #entries: number;
-  /** Payloads waiting to be written, adjacent ones merged (a read worker's batch is one). */
-  #chunks: Uint8Array[] = [];
-  #buffered = 0;
+  #buffer: PayloadBuffer;
   #lines: string[] = [];
   #pending: IndexEntry[] = [];
   #sinceSync = 0;
-  /** The buffer of the last payload written: later payloads may still lie in it. */
-  #lastBuffer: ArrayBufferLike | undefined;
   /** The first failed write: every later call throws it. */
   #failed: unknown;
   #closed = false;
@@ -161,7 +107,7 @@ export class ContainerWriter {
     this.#fsyncEvery = settings.fsyncEvery;
     this.#indexBatch = settings.indexBatch;
     this.#onEntry = options.onEntry;
-    this.#recycle = options.recycle;
+    this.#buffer = new PayloadBuffer(options.recycle);
     this.#offset = state.payloadEnd;
     this.#entries = state.entries;
   }
@@ -307,26 +253,7 @@ export class ContainerWriter {
     header: EntryHeader,
     stream: ReadableStream<Uint8Array>,
   ): Promise<IndexEntry> {
-    const origHash = this.#compress ? new Sha256() : undefined;
-    let origSize = 0;
-    const original = stream.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          origSize += chunk.length;
-          origHash?.update(chunk);
-          controller.enqueue(chunk);
-        },
-      }),
-    );
-    const stored = this.#compress
-      ? original.pipeThrough(
-        new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
-      )
-      : original;
-    return await this.#addStreamed(header, async (write) => {
-      for await (const piece of stored) await write(piece);
-      return { origSize, ...(origHash ? { origSha256: origHash.digest() } : {}) };
-    });
+    return await this.#addStreamed(header, (write) => storeStream(stream, this.#compress, write));
   }
 
   /**
@@ -347,23 +274,10 @@ export class ContainerWriter {
     read: PieceReader,
     pieceSize: number,
   ): Promise<IndexEntry> {
-    if (this.#compress) {
-      return await this.addFileStream(
-        header,
-        new ReadableStream<Uint8Array>({
-          async pull(controller) {
-            const piece = await read(new Uint8Array(pieceSize));
-            if (piece === null) controller.close();
-            else controller.enqueue(piece);
-          },
-          // Two pieces read ahead: the next read runs while this one is gzipped and written.
-        }, { highWaterMark: 2 }),
-      );
-    }
-    return await this.#addStreamed(header, async (write) => {
-      const origSize = await copyInTurns(pieceSize, read, write);
-      return { origSize };
-    });
+    return await this.#addStreamed(
+      header,
+      (write) => storeFrom(read, pieceSize, this.#compress, write),
+    );
   }
 
   /** Make every payload durable, then append and fsync the pending index lines. */
@@ -466,7 +380,7 @@ export class ContainerWriter {
   #add(entry: IndexEntry, payload: Uint8Array | undefined): IndexEntry | Promise<IndexEntry> {
     this.#admit(entry, true);
     if (
-      (payload !== undefined && this.#buffered + payload.length > WRITE_BATCH) ||
+      (payload !== undefined && this.#buffer.size + payload.length > WRITE_BATCH) ||
       this.#sinceSync + 1 >= this.#fsyncEvery ||
       this.#lines.length + 1 >= this.#indexBatch
     ) return this.#addAsync(entry, payload);
@@ -481,7 +395,7 @@ export class ContainerWriter {
 
   async #addAsync(entry: IndexEntry, payload: Uint8Array | undefined): Promise<IndexEntry> {
     if (payload !== undefined) {
-      if (this.#buffered + payload.length > WRITE_BATCH) await this.#flush();
+      if (this.#buffer.size + payload.length > WRITE_BATCH) await this.#flush();
       entry.offset = this.#offset;
       if (payload.length > WRITE_BATCH) {
         await this.#flush();
@@ -496,26 +410,16 @@ export class ContainerWriter {
   /** Write a file's stored bytes straight to the container; take them back if the source fails. */
   async #addStreamed(
     header: EntryHeader,
-    copy: (
-      write: (piece: Uint8Array) => Promise<void>,
-    ) => Promise<{ origSize: number; origSha256?: string }>,
+    store: (write: (piece: Uint8Array) => Promise<void>) => Promise<StoredPayload>,
   ): Promise<IndexEntry> {
     const entry = this.#entry(header, "file");
     entry.compressed = this.#compress;
     this.#admit(entry, false);
     await this.#flush();
     entry.offset = this.#offset;
-    const hash = new Sha256();
-    let payloadSize = 0;
-    let original: { origSize: number; origSha256?: string };
+    let stored: StoredPayload;
     try {
-      original = await copy((piece) => {
-        // The write runs on Deno's I/O threads while this thread hashes the same bytes.
-        const written = this.#write(piece);
-        hash.update(piece);
-        payloadSize += piece.length;
-        return written;
-      });
+      stored = await store((piece) => this.#write(piece));
     } catch (error) {
       if (this.#failed !== undefined) throw error;
       // The source failed: take back its bytes, so no payload lacks an entry.
@@ -526,10 +430,10 @@ export class ContainerWriter {
       this.#offset = entry.offset;
       throw error;
     }
-    entry.payloadSize = payloadSize;
-    entry.origSize = original.origSize;
-    entry.sha256 = hash.digest();
-    if (original.origSha256 !== undefined) entry.origSha256 = original.origSha256;
+    entry.payloadSize = stored.payloadSize;
+    entry.origSize = stored.origSize;
+    entry.sha256 = stored.sha256;
+    if (stored.origSha256 !== undefined) entry.origSha256 = stored.origSha256;
     this.#admit(entry, true);
     this.#record(entry);
     await this.#cadence();
@@ -553,61 +457,15 @@ export class ContainerWriter {
     if (this.#lines.length >= this.#indexBatch) await this.commit();
   }
 
-  /**
-   * Keep `bytes` for the next write, without copying: a payload that follows the previous one
-   * in the same buffer (as a read worker packs them) extends it (100,000 x 4 KiB: the copy
-   * this replaces cost about 0.1 s).
-   */
+  /** Keep a payload for the next write (the offset moves past it now). */
   #hold(bytes: Uint8Array): void {
     this.#offset += bytes.length;
-    this.#buffered += bytes.length;
-    const last = this.#chunks.at(-1);
-    if (
-      last !== undefined && last.buffer === bytes.buffer &&
-      last.byteOffset + last.length === bytes.byteOffset
-    ) {
-      this.#chunks[this.#chunks.length - 1] = new Uint8Array(
-        last.buffer,
-        last.byteOffset,
-        last.length + bytes.length,
-      );
-    } else this.#chunks.push(bytes);
+    this.#buffer.hold(bytes);
   }
 
+  /** Write every payload held. */
   async #flush(): Promise<void> {
-    if (this.#buffered === 0) return;
-    const chunks = this.#chunks;
-    const length = this.#buffered;
-    this.#chunks = [];
-    this.#buffered = 0;
-    if (chunks.length <= 8) {
-      for (const chunk of chunks) await this.#append(chunk);
-    } else {
-      // Many separate payloads (read on this thread): one copy, one write.
-      const bytes = new Uint8Array(length);
-      let at = 0;
-      for (const chunk of chunks) {
-        bytes.set(chunk, at);
-        at += chunk.length;
-      }
-      await this.#append(bytes);
-    }
-    this.#recycleWritten(chunks);
-  }
-
-  /**
-   * Hand the buffers of written payloads back to be filled again. The buffer of the last
-   * payload is kept until a later write: the rest of its read batch may not have been added
-   * yet, and those payloads are views into it.
-   */
-  #recycleWritten(chunks: Uint8Array[]): void {
-    if (this.#recycle === undefined) return;
-    const last = chunks.at(-1)!.buffer;
-    const done = new Set<ArrayBufferLike>(chunks.map((chunk) => chunk.buffer));
-    if (this.#lastBuffer !== undefined) done.add(this.#lastBuffer);
-    done.delete(last);
-    for (const buffer of done) this.#recycle(buffer);
-    this.#lastBuffer = last;
+    await this.#buffer.flush((bytes) => this.#append(bytes));
   }
 
   /** Write bytes held in the buffer (the offset already counts them). */
@@ -631,48 +489,4 @@ export class ContainerWriter {
       throw error;
     }
   }
-}
-
-/** The value a relpath is held with (see {@link fingerprint}). */
-function valueOf(entry: IndexEntry): number {
-  return entry.entryType === "dir"
-    ? FOLDER
-    : entry.entryType === "symlink"
-    ? LINK
-    : fingerprint(entry);
-}
-
-/**
- * Check `fsyncEvery` and `indexBatch` and apply their defaults.
- *
- * @throws {UsageError} naming the option when one is out of range
- */
-export function checkBatching(
-  options: { fsyncEvery?: number; indexBatch?: number },
-): { fsyncEvery: number; indexBatch: number } {
-  const fsyncEvery = positive("fsyncEvery", options.fsyncEvery, 1000);
-  const indexBatch = positive("indexBatch", options.indexBatch, fsyncEvery);
-  if (indexBatch < fsyncEvery) {
-    throw new UsageError(
-      `Option indexBatch (${indexBatch}) must not be smaller than fsyncEvery ` +
-        `(${fsyncEvery}): index entries would be committed before their payloads are durable`,
-      { options: ["indexBatch", "fsyncEvery"] },
-    );
-  }
-  return { fsyncEvery, indexBatch };
-}
-
-/**
- * A positive integer option, or its default.
- *
- * @throws {UsageError} naming the option when it is not a positive safe integer
- */
-export function positive(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (!Number.isSafeInteger(v) || v < 1) {
-    throw new UsageError(`Option ${name} must be a positive integer, got ${value}`, {
-      options: [name],
-    });
-  }
-  return v;
 }

@@ -12,7 +12,8 @@
 import { ConflictError, InterruptedError, SourceError } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
 import { progressFields, StatusFile } from "../io/status_file.ts";
-import { ContainerWriter, type EntryHeader } from "./container_writer.ts";
+import { ContainerWriter } from "./container_writer.ts";
+import type { EntryHeader } from "./writer_options.ts";
 import {
   checkOptions,
   type CreateOptions,

@@ -10,7 +10,6 @@ import { PLAIN_COPY_PIECE } from "../io/copy.ts";
 import type { FileLayer } from "../io/file_layer.ts";
 import type { StatusFormat } from "../io/status_file.ts";
 import type { WarningHandler } from "../warnings.ts";
-import { checkBatching, positive } from "./container_writer.ts";
 import type { SourceError } from "../errors.ts";
 
 /** Options of `createContainer`. */
@@ -154,4 +153,39 @@ export function checkOptions(container: string, options: CreateOptions): Setting
  */
 export function defaultWorkers(compress: boolean): number {
   return compress ? 2 : 1;
+}
+
+/**
+ * Check `fsyncEvery` and `indexBatch` and apply their defaults.
+ *
+ * @throws {UsageError} naming the option when one is out of range
+ */
+export function checkBatching(
+  options: { fsyncEvery?: number; indexBatch?: number },
+): { fsyncEvery: number; indexBatch: number } {
+  const fsyncEvery = positive("fsyncEvery", options.fsyncEvery, 1000);
+  const indexBatch = positive("indexBatch", options.indexBatch, fsyncEvery);
+  if (indexBatch < fsyncEvery) {
+    throw new UsageError(
+      `Option indexBatch (${indexBatch}) must not be smaller than fsyncEvery ` +
+        `(${fsyncEvery}): index entries would be committed before their payloads are durable`,
+      { options: ["indexBatch", "fsyncEvery"] },
+    );
+  }
+  return { fsyncEvery, indexBatch };
+}
+
+/**
+ * A positive integer option, or its default.
+ *
+ * @throws {UsageError} naming the option when it is not a positive safe integer
+ */
+export function positive(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v < 1) {
+    throw new UsageError(`Option ${name} must be a positive integer, got ${value}`, {
+      options: [name],
+    });
+  }
+  return v;
 }

@@ -265,3 +265,18 @@ export function fingerprint(
   h ^= h >>> 15;
   return ((h << 2) | 2 | (entry.mtime !== undefined ? 1 : 0)) >>> 0;
 }
+
+/**
+ * The value an entry's relpath is held with in the committed set: {@link FOLDER}, {@link LINK},
+ * or a file's {@link fingerprint}.
+ *
+ * @param entry an entry
+ * @returns its value
+ */
+export function valueOf(entry: IndexEntry): number {
+  return entry.entryType === "dir"
+    ? FOLDER
+    : entry.entryType === "symlink"
+    ? LINK
+    : fingerprint(entry);
+}

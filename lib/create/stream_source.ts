@@ -8,7 +8,8 @@
 
 import { SourceError } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
-import type { ContainerWriter, EntryHeader } from "./container_writer.ts";
+import type { ContainerWriter } from "./container_writer.ts";
+import type { EntryHeader } from "./writer_options.ts";
 import type { Settings } from "./options.ts";
 import type { WalkEntry } from "./walk.ts";
 import { loadSourceFile, SMALL_FILE } from "./_source_file.ts";
