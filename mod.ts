@@ -43,6 +43,14 @@ export {
   type CreateResult,
 } from "./lib/create/options.ts";
 export { finalizeContainer, type FinalizeOptions } from "./lib/create/finalize.ts";
+export { ContainerWriter } from "./lib/create/container_writer.ts";
+export type {
+  ContainerWriterOptions,
+  EntryHeader,
+  PieceReader,
+  PreparedPayload,
+} from "./lib/create/writer_options.ts";
+export type { CtnrWarning, WarningCode, WarningHandler } from "./lib/warnings.ts";
 export {
   type ExtractAction,
   type ExtractOptions,

@@ -26,6 +26,10 @@ const EXTRACTOR = "extractor_test.ts";
 const READER = "container_reader_test.ts";
 const INDEX = "index_reader_test.ts";
 const POWER = "power_loss_test.ts";
+const WRITER = "container_writer_test.ts";
+const GUARD = "path_guard_test.ts";
+const LINKS = "link_target_test.ts";
+const TREE = "output_tree_test.ts";
 
 /** Every mutant; the runner applies them one at a time. */
 export const MUTANTS: Mutant[] = [
@@ -141,45 +145,33 @@ export const MUTANTS: Mutant[] = [
     name: "guard-duplicate-allowed",
     find: `if (this.#seen.has(k)) {`,
     replace: `if (false) {`,
-    killedBy: {
-      file: SECURITY,
-      test: "extractContainer refuses colliding entries before writing anything",
-    },
+    killedBy: { file: GUARD, test: "PathGuard.admit: a duplicate" },
   },
   {
     name: "guard-file-with-children-allowed",
     find: `if (isLeaf && this.#parents.has(k)) {`,
     replace: `if (false) {`,
-    killedBy: {
-      file: SECURITY,
-      test: "extractContainer refuses colliding entries before writing anything",
-    },
+    killedBy: { file: GUARD, test: "PathGuard.admit: a file where a folder is needed" },
   },
   {
     name: "guard-file-as-folder-allowed",
     find: `if (above !== undefined && above !== FOLDER) {`,
     replace: `if (false) {`,
-    killedBy: {
-      file: SECURITY,
-      test: "extractContainer refuses colliding entries before writing anything",
-    },
+    killedBy: { file: GUARD, test: "PathGuard.admit: a path through a file" },
   },
   {
     name: "guard-nfc-ignored",
     find: `const nfc = PRINTABLE_ASCII.test(relpath) ? relpath : relpath.normalize("NFC");`,
     replace: `const nfc = relpath;`,
-    killedBy: {
-      file: SECURITY,
-      test: "extractContainer refuses colliding entries before writing anything",
-    },
+    killedBy: { file: GUARD, test: "PathGuard.admit: names equal after NFC" },
   },
   {
     name: "guard-case-folding-ignored",
     find: `return foldCase ? nfc.toLowerCase() : nfc;`,
     replace: `return nfc;`,
     killedBy: {
-      file: SECURITY,
-      test: "planExtraction with foldCase refuses names equal after case folding",
+      file: GUARD,
+      test: "PathGuard with foldCase refuses names equal after case folding",
     },
   },
   {
@@ -197,21 +189,13 @@ export const MUTANTS: Mutant[] = [
     name: "link-absolute-target-allowed",
     find: `if (target.startsWith("/") || /^[A-Za-z]:/.test(target) || target.includes("\\\\")) {`,
     replace: `if (false) {`,
-    killedBy: {
-      file: SECURITY,
-      test:
-        "extractContainer refuses symlinks that leave the output folder unless allowUnsafeLinks",
-    },
+    killedBy: { file: LINKS, test: "checkLinkTarget refuses an absolute target: l -> /etc/passwd" },
   },
   {
     name: "link-climbing-out-allowed",
     find: `if (stack.length === 0) throw refuse("target leaves the output folder");`,
     replace: `if (stack.length === 0) continue;`,
-    killedBy: {
-      file: SECURITY,
-      test:
-        "extractContainer refuses symlinks that leave the output folder unless allowUnsafeLinks",
-    },
+    killedBy: { file: LINKS, test: "checkLinkTarget refuses one level too high: a/l -> ../../x" },
   },
   {
     name: "link-climbing-through-a-link-allowed",
@@ -219,8 +203,8 @@ export const MUTANTS: Mutant[] = [
       'if (throughLink !== undefined) throw refuse(`target climbs out of the link "${throughLink}"`);',
     replace: ``,
     killedBy: {
-      file: EXTRACTOR,
-      test: "extractContainer refuses a symlink chain that leaves the output folder",
+      file: LINKS,
+      test: "checkLinkTarget refuses climbing out through another link (a chain)",
     },
   },
   {
@@ -242,8 +226,8 @@ export const MUTANTS: Mutant[] = [
     replace: `if (info.isDirectory || info.isSymlink) {
           if (this.#marker?.interruptedBefore) this.#sweep(path);`,
     killedBy: {
-      file: SECURITY,
-      test: "extractContainer never writes through links already in the output folder",
+      file: TREE,
+      test: "OutputTree.ensureDir makes each folder and refuses a link or a file on the way",
     },
   },
   {
@@ -603,5 +587,35 @@ export const MUTANTS: Mutant[] = [
     find: `if (!equalBytes(head.subarray(0, 8), TRAILER_MAGIC)) return null;`,
     replace: ``,
     killedBy: { file: FORMAT, test: "findTrailer with at refuses a header without the magic" },
+  },
+  // --- The container writer's own rules (lib/create/container_writer.ts) ---
+  {
+    name: "writer-keeps-the-bytes-of-a-failed-stream",
+    find: `await this.#guarded(() => container.truncate(entry.offset));`,
+    replace: ``,
+    killedBy: {
+      file: WRITER,
+      test: "ContainerWriter takes back the bytes of a stream that fails, and goes on",
+    },
+  },
+  {
+    name: "writer-accepts-an-unsafe-relpath",
+    find: `if (unsafe !== undefined) {
+      throw new ConflictError(\`Cannot add "\${header.relpath}": unsafe relpath: \${unsafe}\`);
+    }`,
+    replace: ``,
+    killedBy: {
+      file: WRITER,
+      test: "ContainerWriter refuses relpaths that clash or are unsafe, and goes on",
+    },
+  },
+  {
+    name: "writer-forgets-a-failed-write",
+    find: `this.#failed ??= error;`,
+    replace: ``,
+    killedBy: {
+      file: WRITER,
+      test: "ContainerWriter keeps its first write error and refuses every call after finalize",
+    },
   },
 ];
