@@ -10,27 +10,33 @@
  * ```ts
  * import { ContainerReader, createContainer, extractContainer } from "./mod.ts";
  *
- * const src = await Deno.makeTempDir();
- * await Deno.mkdir(`${src}/docs`);
- * await Deno.writeTextFile(`${src}/docs/a.txt`, "hello");
  * const work = await Deno.makeTempDir();
- * const container = `${work}/data.ctnr`;
- *
- * const created = await createContainer(src, container, { compress: true, finalize: true });
- * if (created.added !== 1) throw new Error("expected one file");
- *
- * const reader = await ContainerReader.open(container);
  * try {
- *   const entry = await reader.find("docs/a.txt");
- *   const text = await new Response(reader.open(entry!)).text();
- *   if (text !== "hello") throw new Error("unexpected content");
- * } finally {
- *   reader.close();
- * }
+ *   await Deno.mkdir(`${work}/src/docs`, { recursive: true });
+ *   await Deno.writeTextFile(`${work}/src/docs/a.txt`, "hello");
+ *   const container = `${work}/data.ctnr`;
  *
- * const extracted = await extractContainer(container, `${work}/out`);
- * if (extracted.extracted !== 1) throw new Error("expected one file");
- * if (await Deno.readTextFile(`${work}/out/docs/a.txt`) !== "hello") throw new Error("bad copy");
+ *   const created = await createContainer(`${work}/src`, container, {
+ *     compress: true,
+ *     finalize: true,
+ *   });
+ *   if (created.added !== 1) throw new Error("expected one file");
+ *
+ *   const reader = await ContainerReader.open(container);
+ *   try {
+ *     const entry = await reader.find("docs/a.txt");
+ *     const text = await new Response(reader.open(entry!)).text();
+ *     if (text !== "hello") throw new Error("unexpected content");
+ *   } finally {
+ *     reader.close();
+ *   }
+ *
+ *   const extracted = await extractContainer(container, `${work}/out`);
+ *   if (extracted.extracted !== 1) throw new Error("expected one file");
+ *   if (await Deno.readTextFile(`${work}/out/docs/a.txt`) !== "hello") throw new Error("bad copy");
+ * } finally {
+ *   await Deno.remove(work, { recursive: true });
+ * }
  * ```
  *
  * @module

@@ -35,21 +35,25 @@ export type IndexOrigin = "external" | "trailer" | "sibling";
  *
  * @example List the relpaths of a container
  * ```ts
- *
+ * import { ContainerReader } from "./container_reader.ts";
  * import { createContainer } from "../create/create_container.ts";
- * const src = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${src}/a.txt`, "hello");
- * const container = `${await Deno.makeTempDir()}/c.ctnr`;
- * await createContainer(src, container, { finalize: true });
- * const reader = await ContainerReader.open(container);
+ * const work = await Deno.makeTempDir();
  * try {
- *   const names = [];
- *   for await (const entry of reader.entries()) names.push(entry.relpath);
- *   if (names.join() !== "a.txt") throw new Error("unexpected entries");
- *   const text = await new Response(await reader.open((await reader.find("a.txt"))!)).text();
- *   if (text !== "hello") throw new Error("unexpected content");
+ *   await Deno.mkdir(`${work}/src`);
+ *   await Deno.writeTextFile(`${work}/src/a.txt`, "hello");
+ *   await createContainer(`${work}/src`, `${work}/c.ctnr`, { finalize: true });
+ *   const reader = await ContainerReader.open(`${work}/c.ctnr`);
+ *   try {
+ *     const names = [];
+ *     for await (const entry of reader.entries()) names.push(entry.relpath);
+ *     if (names.join() !== "a.txt") throw new Error("unexpected entries");
+ *     const text = await new Response(reader.open((await reader.find("a.txt"))!)).text();
+ *     if (text !== "hello") throw new Error("unexpected content");
+ *   } finally {
+ *     reader.close();
+ *   }
  * } finally {
- *   reader.close();
+ *   await Deno.remove(work, { recursive: true });
  * }
  * ```
  */
