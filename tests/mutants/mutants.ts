@@ -21,8 +21,8 @@ export interface Mutant {
 
 const FORMAT = "format_test.ts";
 const SECURITY = "security_test.ts";
-const CREATOR = "creator_test.ts";
-const EXTRACTOR = "extractor_test.ts";
+const CREATOR = "create_container_test.ts";
+const EXTRACTOR = "extract_container_test.ts";
 const READER = "container_reader_test.ts";
 const INDEX = "index_reader_test.ts";
 const POWER = "power_loss_test.ts";

@@ -16,7 +16,7 @@ Deno.test("fromFault keeps a TypeError of a write worker as the cause of its Ctn
   assert.ok(error.cause instanceof Error);
   assert.equal(error.cause.name, "TypeError");
   assert.equal(error.cause.message, "job.mode is not a number");
-  assert.match(error.cause.stack ?? "", /extract_file_test\.ts/);
+  assert.match(error.cause.stack ?? "", /file_writer_test\.ts/);
 });
 
 Deno.test("fromFault keeps an OS error's name and code as the cause", () => {
