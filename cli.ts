@@ -132,13 +132,12 @@ function report(error: unknown, io: CliIo, command: string | undefined): number 
   return 1;
 }
 
-/** The error's message, with the library options it names shown as their flags. */
+/** The error's message, with the library options it names (in backticks) shown as their flags. */
 function withFlagNames(error: CtnrError): string {
-  if (!(error instanceof UsageError)) return error.message;
   let message = error.message;
   for (const option of error.options) {
     const flag = flagOf(COMMANDS, option);
-    if (flag !== undefined) message = message.replaceAll(option, flag);
+    if (flag !== undefined) message = message.replaceAll(`\`${option}\``, flag);
   }
   return message;
 }

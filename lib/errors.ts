@@ -26,6 +26,11 @@ export class CtnrError extends Error {
   readonly code: CtnrErrorCode;
   /** Process exit code the CLI uses for this error. */
   readonly exitCode: number;
+  /**
+   * Library options the message names, each written in backticks (`` `fsyncEvery` ``): the CLI
+   * shows each as the flag that sets it (`--fsync-every`).
+   */
+  readonly options: readonly string[];
 
   /**
    * Create the error.
@@ -33,32 +38,33 @@ export class CtnrError extends Error {
    * @param code stable code of the fault
    * @param message human-readable message that names the entry or file
    * @param exitCode process exit code for the CLI
-   * @param options standard error options (`cause`)
+   * @param options standard error options (`cause`), and `options`: the library options the
+   *   message names
    */
-  constructor(code: CtnrErrorCode, message: string, exitCode = 1, options?: ErrorOptions) {
+  constructor(
+    code: CtnrErrorCode,
+    message: string,
+    exitCode = 1,
+    options?: ErrorOptions & { options?: readonly string[] },
+  ) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
     this.exitCode = exitCode;
+    this.options = options?.options ?? [];
   }
 }
 
 /** Bad command line or bad option values; the CLI exits 2 and prints a hint. */
 export class UsageError extends CtnrError {
   /**
-   * Library options the message names (`fsyncEvery`): the CLI shows each as the flag that sets
-   * it (`--fsync-every`).
-   */
-  readonly options: readonly string[];
-
-  /**
    * Create the error.
-   * @param message what is wrong with the call, naming options by their library names
+   * @param message what is wrong with the call, naming options by their library names in
+   *   backticks
    * @param options `options`: the library options the message names
    */
   constructor(message: string, options: { options?: readonly string[] } = {}) {
-    super("USAGE", message, 2);
-    this.options = options.options ?? [];
+    super("USAGE", message, 2, options);
   }
 }
 
@@ -69,9 +75,14 @@ export class IndexFormatError extends CtnrError {
    *
    * @param message what is wrong, naming the line or entry
    * @param code `INDEX_FORMAT`, or `INDEX_TORN` for a torn last line left by a crash
+   * @param options `options`: the library options the message names
    */
-  constructor(message: string, code: "INDEX_FORMAT" | "INDEX_TORN" = "INDEX_FORMAT") {
-    super(code, message, 1);
+  constructor(
+    message: string,
+    code: "INDEX_FORMAT" | "INDEX_TORN" = "INDEX_FORMAT",
+    options: { options?: readonly string[] } = {},
+  ) {
+    super(code, message, 1, options);
   }
 }
 
@@ -80,9 +91,10 @@ export class ContainerFormatError extends CtnrError {
   /**
    * Create the error.
    * @param message what is wrong
+   * @param options `options`: the library options the message names
    */
-  constructor(message: string) {
-    super("CONTAINER_FORMAT", message, 1);
+  constructor(message: string, options: { options?: readonly string[] } = {}) {
+    super("CONTAINER_FORMAT", message, 1, options);
   }
 }
 
@@ -91,9 +103,10 @@ export class UnsafeEntryError extends CtnrError {
   /**
    * Create the error.
    * @param message the entry and why it is refused
+   * @param options `options`: the library options the message names
    */
-  constructor(message: string) {
-    super("UNSAFE_ENTRY", message, 1);
+  constructor(message: string, options: { options?: readonly string[] } = {}) {
+    super("UNSAFE_ENTRY", message, 1, options);
   }
 }
 
@@ -124,9 +137,10 @@ export class ConflictError extends CtnrError {
   /**
    * Create the error.
    * @param message what conflicts
+   * @param options `options`: the library options the message names
    */
-  constructor(message: string) {
-    super("CONFLICT", message, 1);
+  constructor(message: string, options: { options?: readonly string[] } = {}) {
+    super("CONFLICT", message, 1, options);
   }
 }
 

@@ -648,3 +648,17 @@ async function flipPayloadByte(container: string, relpath: string): Promise<void
   bytes[at] = bytes[at]! ^ 0x01;
   await Deno.writeFile(container, bytes);
 }
+
+Deno.test("main shows the flag where the library names an option", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeFile(`${dir}/c.ctnr`, new Uint8Array(100));
+    const list = await runCli("list", "--container", `${dir}/c.ctnr`);
+    assert.equal(list.code, 1);
+    assert.match(list.stderr, /no trailer and no ".*c\.ctnr\.idx"; pass --index\n/);
+    await writeTree(`${dir}/src`, TREE);
+    const create = await runCli("create", `${dir}/src`, `${dir}/d.ctnr`, "--fsync-every", "0");
+    assert.equal(create.code, 2);
+    assert.match(create.stderr, /^ctnr: Option --fsync-every must be a positive integer, got 0$/m);
+    assert.doesNotMatch(list.stderr + create.stderr, /`/);
+  });
+});

@@ -320,3 +320,19 @@ Deno.test("ContainerWriter addFileFrom copies a reader's pieces, plain and gzip"
     });
   }
 });
+
+Deno.test("ContainerWriter.addFile keeps its own copy: the caller may reuse its buffer at once", async () => {
+  await withTempDir(async (dir) => {
+    const writer = await ContainerWriter.open(`${dir}/c.ctnr`);
+    const buffer = new Uint8Array(16);
+    for (let i = 0; i < 3; i++) {
+      buffer.fill(0x61 + i);
+      await writer.addFile({ relpath: `f${i}` }, buffer);
+    }
+    await writer.finalize();
+    const entries = await readBack(`${dir}/c.ctnr`);
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(entries.get(`f${i}`)!.bytes, new Uint8Array(16).fill(0x61 + i));
+    }
+  });
+});

@@ -167,7 +167,8 @@ export class ContainerWriter {
 
   /**
    * What the writer holds for a relpath (committed before, or added by it when it checks new
-   * relpaths): {@link FOLDER} for a folder, {@link LINK} for a link, a file's fingerprint.
+   * relpaths): `FOLDER` (0) for a folder, `LINK` (1) for a link, a file's fingerprint (2 and
+   * up: its size and mtime, lib/create/resume.ts).
    *
    * @param relpath a relpath
    * @returns the value, or `undefined` when the relpath (or one equal to it after NFC
@@ -186,7 +187,8 @@ export class ContainerWriter {
    * @throws {ConflictError} when the relpath clashes with an entry already there
    */
   async addFile(header: EntryHeader, bytes: Uint8Array): Promise<IndexEntry> {
-    const stored = this.#compress ? gzip(bytes) : bytes;
+    // A copy: the caller may reuse its buffer at once, while the payload waits to be written.
+    const stored = this.#compress ? gzip(bytes) : bytes.slice();
     const payload: PreparedPayload = { stored, sha256: sha256Hex(stored), origSize: bytes.length };
     if (this.#compress) payload.origSha256 = sha256Hex(bytes);
     return await this.addPrepared(header, payload);
@@ -196,7 +198,9 @@ export class ContainerWriter {
    * Add a file whose stored bytes are made and hashed already. Returns the
    * entry at once (no promise) unless the buffer had to be written, the
    * container fsynced or the index committed: per small file, an await costs
-   * about as much as copying its 4 KiB. `await` the result either way.
+   * about as much as copying its 4 KiB. `await` the result either way. The
+   * stored bytes are held, not copied, until they are written (by the next
+   * `commit` at the latest): they must not change until then.
    *
    * @param header relpath, mode, mtime
    * @param payload the stored bytes and their digests

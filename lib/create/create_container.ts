@@ -13,7 +13,6 @@ import { ConflictError, InterruptedError, SourceError } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
 import { progressFields, StatusFile } from "../io/status_file.ts";
 import { ContainerWriter } from "./container_writer.ts";
-import type { EntryHeader } from "./writer_options.ts";
 import {
   checkOptions,
   type CreateOptions,
@@ -232,16 +231,10 @@ function add(
   item: ReadyItem,
   settings: Settings,
 ): IndexEntry | Promise<IndexEntry> {
+  // The walk entry is the header: relpath, mode, mtime (no object made per entry).
   const walk = item.walk;
-  const header: EntryHeader = { relpath: walk.relpath };
-  if (walk.mode !== undefined) header.mode = walk.mode;
-  if (walk.mtime !== undefined) header.mtime = walk.mtime;
-  if (walk.kind === "dir") return writer.addFolder(header);
-  if (walk.kind === "symlink") return writer.addSymlink(header, walk.linkTarget!);
-  if (item.payload === undefined) return streamSourceFile(writer, walk, header, settings);
-  const prepared = { stored: item.payload, sha256: item.sha256!, origSize: item.size! };
-  return writer.addPrepared(
-    header,
-    item.origSha256 !== undefined ? { ...prepared, origSha256: item.origSha256 } : prepared,
-  );
+  if (walk.kind === "dir") return writer.addFolder(walk);
+  if (walk.kind === "symlink") return writer.addSymlink(walk, walk.linkTarget!);
+  if (item.payload === undefined) return streamSourceFile(writer, walk, settings);
+  return writer.addPrepared(walk, item.payload);
 }

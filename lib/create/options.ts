@@ -127,7 +127,7 @@ export function checkOptions(container: string, options: CreateOptions): Setting
   const { fsyncEvery, indexBatch } = checkBatching(options);
   const chunkSize = positive("chunkSize", options.chunkSize, 1 << 20);
   if (chunkSize < 1024) {
-    throw new UsageError(`Option chunkSize must be at least 1024 bytes, got ${chunkSize}`, {
+    throw new UsageError(`Option \`chunkSize\` must be at least 1024 bytes, got ${chunkSize}`, {
       options: ["chunkSize"],
     });
   }
@@ -167,7 +167,7 @@ export function checkBatching(
   const indexBatch = positive("indexBatch", options.indexBatch, fsyncEvery);
   if (indexBatch < fsyncEvery) {
     throw new UsageError(
-      `Option indexBatch (${indexBatch}) must not be smaller than fsyncEvery ` +
+      `Option \`indexBatch\` (${indexBatch}) must not be smaller than \`fsyncEvery\` ` +
         `(${fsyncEvery}): index entries would be committed before their payloads are durable`,
       { options: ["indexBatch", "fsyncEvery"] },
     );
@@ -183,7 +183,7 @@ export function checkBatching(
 export function positive(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
   if (!Number.isSafeInteger(v) || v < 1) {
-    throw new UsageError(`Option ${name} must be a positive integer, got ${value}`, {
+    throw new UsageError(`Option \`${name}\` must be a positive integer, got ${value}`, {
       options: [name],
     });
   }

@@ -130,7 +130,9 @@ async function recoverIndexFromTrailer(
   if (trailer === null) {
     throw new ConflictError(
       `Cannot continue "${container}": it holds ${containerFile.size} bytes but has no index ` +
-        `"${rules.indexPath}" and no trailer; refusing to overwrite it (give --index, or a new container path)`,
+        `"${rules.indexPath}" and no trailer; refusing to overwrite it (give \`index\`, or a new ` +
+        `container path)`,
+      { options: ["index"] },
     );
   }
   // Copy the embedded index out, durably (its bytes fsynced before the rename gives it its

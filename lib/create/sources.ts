@@ -9,12 +9,13 @@
 
 import { SourceError } from "../errors.ts";
 import { sha256Hex } from "../io/sha256.ts";
-import { WorkerPool } from "../io/worker_pool.ts";
+import { BATCH_BYTES, BATCH_FILES, WORKER_THRESHOLD, WorkerPool } from "../io/worker_pool.ts";
 import { type CtnrWarning, warning } from "../warnings.ts";
 import type { Settings } from "./options.ts";
 import { fingerprint } from "./resume.ts";
 import type { SpareBuffers } from "./spare_buffers.ts";
 import type { WalkEntry } from "./walk.ts";
+import type { PreparedPayload } from "./writer_options.ts";
 import {
   type ReadBatch,
   readBatch,
@@ -29,21 +30,14 @@ export type LoadedItem =
   | { stale: CtnrWarning }
   | ReadyItem;
 
-/** A source item ready to append: small files carry their payload, large ones are streamed. */
+/**
+ * A source item ready to append: small files carry their payload (stored, hashed), large ones
+ * are streamed. The walk entry is the entry's header (relpath, mode, mtime).
+ */
 export interface ReadyItem {
   walk: WalkEntry;
-  /** Size in bytes of the original file (from fstat of the open file). */
-  size?: number;
-  payload?: Uint8Array;
-  sha256?: string;
-  origSha256?: string;
+  payload?: PreparedPayload;
 }
-
-/** Most files in a read batch: 256 (100,000 x 4 KiB: 1.41 s, against 1.61 s with 64). */
-const BATCH_FILES = 256;
-/** Bytes a read batch aims at; it reads at most twice this, the rest is streamed. */
-const BATCH_BYTES = 1 << 20;
-const WORKER_THRESHOLD = 512;
 
 /**
  * Load the walk's items in order, in batches, `null` for those already in
@@ -153,14 +147,13 @@ async function loadBatch(
     } else if (read.kind === "large") {
       out[i] = { walk: { ...item, mode: read.mode, mtime: read.mtime } };
     } else {
-      const ready: ReadyItem = {
-        walk: { ...item, mode: read.mode, mtime: read.mtime },
-        size: read.size,
-        payload: read.payload,
+      const payload: PreparedPayload = {
+        stored: read.payload,
         sha256: read.sha256,
+        origSize: read.size,
       };
-      if (read.origSha256 !== undefined) ready.origSha256 = read.origSha256;
-      out[i] = ready;
+      if (read.origSha256 !== undefined) payload.origSha256 = read.origSha256;
+      out[i] = { walk: { ...item, mode: read.mode, mtime: read.mtime }, payload };
     }
   });
   return out;

@@ -9,7 +9,6 @@
 import { SourceError } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
 import type { ContainerWriter } from "./container_writer.ts";
-import type { EntryHeader } from "./writer_options.ts";
 import type { Settings } from "./options.ts";
 import type { WalkEntry } from "./walk.ts";
 import { loadSourceFile, SMALL_FILE } from "./_source_file.ts";
@@ -20,8 +19,7 @@ import { loadSourceFile, SMALL_FILE } from "./_source_file.ts";
  * pieces and gzipped as a stream.
  *
  * @param writer where it goes
- * @param walk the walked file
- * @param header its entry fields
+ * @param walk the walked file (its relpath, mode and mtime are the entry's)
  * @param settings the run's settings
  * @returns its entry
  * @throws {SourceError} when it cannot be read, or changed while it was read
@@ -29,7 +27,6 @@ import { loadSourceFile, SMALL_FILE } from "./_source_file.ts";
 export async function streamSourceFile(
   writer: ContainerWriter,
   walk: WalkEntry,
-  header: EntryHeader,
   settings: Settings,
 ): Promise<IndexEntry> {
   const file = await Deno.open(walk.path, { read: true }).catch((error) => {
@@ -45,7 +42,7 @@ export async function streamSourceFile(
       // read workers do, so that its bytes do not depend on which path read it.
       file.close();
       closed = true;
-      return await addSmallCompressed(writer, walk, header);
+      return await addSmallCompressed(writer, walk);
     }
     let read = 0;
     const next = async (into: Uint8Array): Promise<Uint8Array | null> => {
@@ -60,10 +57,10 @@ export async function streamSourceFile(
     if (!settings.compress) {
       // No larger than the file needs (one byte more shows growth in the same call).
       const pieceSize = Math.min(settings.copySize, Math.max(1024, before.size + 1));
-      return await writer.addFileFrom(header, next, pieceSize);
+      return await writer.addFileFrom(walk, next, pieceSize);
     }
     return await writer.addFileStream(
-      header,
+      walk,
       new ReadableStream<Uint8Array>({
         async pull(controller) {
           const piece = await next(new Uint8Array(settings.chunkSize));
@@ -78,14 +75,10 @@ export async function streamSourceFile(
   }
 }
 
-async function addSmallCompressed(
-  writer: ContainerWriter,
-  walk: WalkEntry,
-  header: EntryHeader,
-): Promise<IndexEntry> {
+async function addSmallCompressed(writer: ContainerWriter, walk: WalkEntry): Promise<IndexEntry> {
   const read = loadSourceFile(walk.path, true);
   if (read.kind === "small") {
-    return await writer.addPrepared(header, {
+    return await writer.addPrepared(walk, {
       stored: read.payload,
       sha256: read.sha256,
       origSize: read.size,

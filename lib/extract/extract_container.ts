@@ -13,7 +13,7 @@
 import { resolve } from "node:path";
 import { type UnsafeEntryError, UsageError } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
-import { WorkerPool } from "../io/worker_pool.ts";
+import { WORKER_THRESHOLD, WorkerPool } from "../io/worker_pool.ts";
 import { ContainerReader, type ContainerReaderOptions } from "../read/container_reader.ts";
 import { isCaseInsensitive } from "../safety/case_probe.ts";
 import { OutputTree } from "../safety/output_tree.ts";
@@ -23,8 +23,6 @@ import { planExtraction, type PlanOptions } from "./plan.ts";
 import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
 
 const WRITE_WORKER = new URL("./_extract_worker.ts", import.meta.url);
-/** Up to this many files, small files are written on this thread: a worker costs more to start. */
-const WORKER_THRESHOLD = 512;
 
 /**
  * Extract every entry of `container` under `outdir`.
@@ -64,7 +62,7 @@ export async function extractContainer(
 ): Promise<ExtractResult> {
   const chunkSize = options.chunkSize ?? 1 << 20;
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1024) {
-    throw new UsageError(`Option chunkSize must be at least 1024 bytes, got ${chunkSize}`, {
+    throw new UsageError(`Option \`chunkSize\` must be at least 1024 bytes, got ${chunkSize}`, {
       options: ["chunkSize"],
     });
   }

@@ -115,8 +115,9 @@ export async function planExtraction(
     const shown = unsafe.slice(0, 10).map((e) => `  ${e.message}`).join("\n");
     throw new UnsafeEntryError(
       `Cannot extract: ${unsafe.length} symlinks point outside the output folder ` +
-        `(pass --allow-unsafe-links to keep them, or --keep-going to extract the rest without them):\n` +
+        `(pass \`allowUnsafeLinks\` to keep them, or \`keepGoing\` to extract the rest without them):\n` +
         shown + (unsafe.length > 10 ? `\n  ... and ${unsafe.length - 10} more` : ""),
+      { options: ["allowUnsafeLinks", "keepGoing", ...unsafe.flatMap((e) => e.options)] },
     );
   }
   return plan;

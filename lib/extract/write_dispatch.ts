@@ -9,7 +9,7 @@
 
 import type { CtnrError } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
-import type { WorkerPool } from "../io/worker_pool.ts";
+import { BATCH_BYTES, BATCH_FILES, type WorkerPool } from "../io/worker_pool.ts";
 import {
   type FileJob,
   type FileOutcome,
@@ -20,10 +20,6 @@ import {
 } from "./file_writer.ts";
 import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
 
-/** Most files in a batch. */
-const BATCH_FILES = 256;
-/** Bytes a batch aims at. */
-const BATCH_BYTES = 1 << 20;
 /** Most payload bytes in flight to the workers. */
 const IN_FLIGHT_BYTES = 8 << 20;
 

@@ -254,8 +254,10 @@ export class IndexReader {
         }
         throw new IndexFormatError(
           `Cannot read ${this.#name}: line ${lineNumber} is torn (no newline, not valid JSON); ` +
-            `a crash during create leaves this: run create again to resume, or extract with --lenient`,
+            `a crash during create leaves this: run create again to resume, or extract with ` +
+            `\`lenient\``,
           "INDEX_TORN",
+          { options: ["lenient"] },
         );
       }
       this.#validLength = this.#length;

@@ -138,7 +138,8 @@ export class ContainerReader {
             );
           }
           throw new ContainerFormatError(
-            `Cannot find the index of "${path}": no trailer and no "${path}.idx"; pass --index`,
+            `Cannot find the index of "${path}": no trailer and no "${path}.idx"; pass \`index\``,
+            { options: ["index"] },
           );
         }
       }

@@ -24,7 +24,8 @@ export function checkLinkTarget(entry: IndexEntry, isLink?: (relpath: string) =>
   const target = entry.linkTarget ?? "";
   const refuse = (why: string) =>
     new UnsafeEntryError(
-      `Cannot extract symlink "${entry.relpath}" -> "${target}": ${why} (pass --allow-unsafe-links to keep it)`,
+      `Cannot extract symlink "${entry.relpath}" -> "${target}": ${why} (pass \`allowUnsafeLinks\` to keep it)`,
+      { options: ["allowUnsafeLinks"] },
     );
   if (target.startsWith("/") || /^[A-Za-z]:/.test(target) || target.includes("\\")) {
     throw refuse("absolute target");
