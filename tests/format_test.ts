@@ -559,7 +559,7 @@ const NO_PAYLOAD = {
 
 Deno.test("encodeEntry writes the bytes JSON.stringify of the wire object writes", () => {
   // The reference: the object the spec describes, through JSON.stringify, with the trailer
-  // magic escaped (what encodeEntry wrote before it built its text directly).
+  // magic and the line breaks Python's splitlines() knows beyond JSON's escaped.
   const reference = (entry: IndexEntry): string => {
     const wire: Record<string, unknown> = { relpath: entry.relpath };
     if (entry.entryType === "file") {
@@ -575,7 +575,9 @@ Deno.test("encodeEntry writes the bytes JSON.stringify of the wire object writes
     if (entry.mode !== undefined) wire.mode = entry.mode;
     if (entry.mtime !== undefined) wire.mtime = entry.mtime;
     if (entry.origSha256 !== undefined) wire.orig_sha256 = entry.origSha256;
-    return JSON.stringify(wire).replaceAll("CTNRv1__", "CTNRv1\\u005f_") + "\n";
+    return JSON.stringify(wire).replaceAll("CTNRv1__", "CTNRv1\\u005f_")
+      .replaceAll("\u0085", "\\u0085").replaceAll("\u2028", "\\u2028")
+      .replaceAll("\u2029", "\\u2029") + "\n";
   };
   const names = [
     "a.txt",
@@ -586,6 +588,7 @@ Deno.test("encodeEntry writes the bytes JSON.stringify of the wire object writes
     "xCTNRv1__y",
     "CTNRv1__",
     "\u2028\u2029",
+    "next\u0085line",
   ];
   const mtimes = [undefined, 0, 1.5, 1795993322.081, -4.8e-33, 1e21, -0];
   let checked = 0;

@@ -44,7 +44,9 @@ function originalExtract(
     if (index.length !== length) throw new Error("short index");
   }
   const out = new Map<string, Uint8Array>();
-  for (const line of new TextDecoder("utf-8", { fatal: true }).decode(index).split("\n")) {
+  // Python's splitlines(): \n, \r, \r\n, \v, \f, \x1c-\x1e, \x85, U+2028 and U+2029 end a line.
+  const text = new TextDecoder("utf-8", { fatal: true }).decode(index);
+  for (const line of text.split(/\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]/)) {
     if (line.trim() === "") continue;
     const entry = JSON.parse(line);
     for (const key of ["relpath", "offset", "payload_size", "sha256"]) {
@@ -131,5 +133,22 @@ Deno.test("encodeEntry keeps the trailer magic out of the index when a name hold
     assert.ok(!index.includes("CTNRv1__"), index);
     const files = originalExtract(await Deno.readFile(`${dir}/c.ctnr`));
     assert.equal(new TextDecoder().decode(files.get("CTNRv1__")), "a file named like the magic");
+  });
+});
+
+Deno.test("encodeEntry escapes every line break of Python's splitlines(), so no entry is lost", async () => {
+  await withTempDir(async (dir) => {
+    const names = ["a\u2028b", "c\u2029d", "e\u0085f", "g\vh", "i\fj", "k\x1cl", "m\rn"];
+    await writeTree(`${dir}/src`, Object.fromEntries(names.map((n) => [n, n])));
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    const index = await Deno.readTextFile(`${dir}/c.ctnr.idx`);
+    assert.equal(index.split("\n").length, names.length + 1, "one line an entry");
+    assert.doesNotMatch(
+      index,
+      /[\r\v\f\x1c-\x1e\x85\u2028\u2029]/,
+      "no raw line break of any kind",
+    );
+    const files = originalExtract(await Deno.readFile(`${dir}/c.ctnr`));
+    assert.deepEqual([...files.keys()].sort(), [...names].sort());
   });
 });

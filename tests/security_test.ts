@@ -1254,6 +1254,80 @@ Deno.test("extractContainer refuses payloads that do not match their entry and l
   }
 });
 
+/** Payloads that are not exactly one gzip member: another reader would read other bytes. */
+const NOT_ONE_MEMBER: [string, () => { stored: Uint8Array; origSize: number }][] = [
+  ["two members, orig_size of the first (what the original extractor reads)", () => ({
+    stored: concatBytes([gzipSync(encoder.encode("first")), gzipSync(encoder.encode("second"))]),
+    origSize: 5,
+  })],
+  ["two members, orig_size of both", () => ({
+    stored: concatBytes([gzipSync(encoder.encode("first")), gzipSync(encoder.encode("second"))]),
+    origSize: 11,
+  })],
+  ["two big members (the streamed path)", () => {
+    const a = pseudoRandomBytes(700_000, 21);
+    return {
+      stored: concatBytes([gzipSync(a), gzipSync(pseudoRandomBytes(700_000, 22))]),
+      origSize: a.length,
+    };
+  }],
+  ["two identical members (the last trailer is right for the first member alone)", () => ({
+    stored: concatBytes([gzipSync(encoder.encode("same")), gzipSync(encoder.encode("same"))]),
+    origSize: 4,
+  })],
+  ["bytes after the member", () => ({
+    stored: concatBytes([gzipSync(encoder.encode("data")), encoder.encode("trailing bytes")]),
+    origSize: 4,
+  })],
+  ["a member whose CRC-32 does not match", () => {
+    const stored = new Uint8Array(gzipSync(encoder.encode("data")));
+    stored[stored.length - 8]! ^= 0xff;
+    return { stored, origSize: 4 };
+  }],
+  ["a member whose size field does not match", () => {
+    const stored = new Uint8Array(gzipSync(encoder.encode("data")));
+    stored[stored.length - 4]! ^= 0x01;
+    return { stored, origSize: 4 };
+  }],
+  ["a member cut before its trailer", () => {
+    const stored = new Uint8Array(gzipSync(encoder.encode("data")));
+    return { stored: stored.subarray(0, stored.length - 3), origSize: 4 };
+  }],
+];
+
+Deno.test("extractContainer refuses a payload that is not exactly one gzip member (two readers, two results)", async (t) => {
+  for (const [what, make] of NOT_ONE_MEMBER) {
+    await t.step(what, async () => {
+      for (const concurrency of [0, 2]) {
+        await withBox(async (box) => {
+          const { stored, origSize } = make();
+          // Its SHA-256 matches: the stored bytes are what the index says; only the member is bad.
+          await writeContainer(
+            box,
+            [file("ok.txt", "ok"), gzipped("bad.gz", stored, origSize)],
+            "footer",
+          );
+          const error = await assertRefused(box, () => extract(box, { concurrency }), {
+            error: IntegrityError,
+            names: "bad.gz",
+            writesNothing: false,
+            label: `${what}, concurrency ${concurrency}`,
+          });
+          assert.match(error.message, /gzip/);
+          assert.equal(await exists(`${box.out}/bad.gz`), false);
+          const reader = await ContainerReader.open(box.container);
+          try {
+            const entry = await reader.find("bad.gz");
+            await assert.rejects(new Response(reader.open(entry!)).arrayBuffer(), IntegrityError);
+          } finally {
+            reader.close();
+          }
+        });
+      }
+    });
+  }
+});
+
 Deno.test("extractContainer stops a gzip bomb at orig_size without inflating it", async (t) => {
   await t.step("100 MB of zeros with orig_size 10", async () => {
     const bomb = new Uint8Array(gzipSync(new Uint8Array(100 << 20), { level: 9 }));

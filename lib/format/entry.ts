@@ -191,14 +191,26 @@ export function encodeEntry(entry: IndexEntry): string {
 }
 
 /**
- * A string as JSON text. The original extractor takes the LAST "CTNRv1__" in the file for the
- * trailer: a name holding the magic must not put it in the index's bytes. "\u005f" is "_" to
- * every JSON reader.
+ * A string as JSON text, with what JSON.stringify leaves raw but a reader may split on escaped:
+ *
+ * - U+0085, U+2028 and U+2029: JSON allows them raw, but the original extractor splits its
+ *   index with Python's `splitlines()`, which ends a line at each, and would lose the entry;
+ * - "CTNRv1__": the original extractor takes the LAST one in the file for the trailer, so a
+ *   name holding the magic must not put it in the index's bytes ("\u005f" is "_").
+ *
+ * Every JSON reader reads the same string.
  */
 function jsonString(value: string): string {
   const json = JSON.stringify(value);
-  return json.includes("CTNRv1__") ? json.replaceAll("CTNRv1__", "CTNRv1\\u005f_") : json;
+  if (!NEEDS_ESCAPE.test(json)) return json;
+  return json.replaceAll("CTNRv1__", "CTNRv1\\u005f_").replace(
+    LINE_BREAKS,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
+
+const NEEDS_ESCAPE = /CTNRv1__|[\u0085\u2028\u2029]/;
+const LINE_BREAKS = /[\u0085\u2028\u2029]/g;
 
 /** A number as JSON text (`null` for NaN and infinities, as JSON.stringify writes them). */
 function jsonNumber(value: number): string {

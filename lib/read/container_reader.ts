@@ -12,7 +12,7 @@ import { IndexReader, type IndexRecord } from "../format/index_reader.ts";
 import { findTrailer, type TrailerLocation } from "../format/trailer.ts";
 import { copyInTurns } from "../io/copy.ts";
 import { openRandomAccess } from "../io/file_layer.ts";
-import { gunzipStream, OrigSizeStream } from "../io/gunzip.ts";
+import { gunzipStream, stoppedPastOrigSize } from "../io/gunzip.ts";
 import { type RandomAccess, readInto } from "../io/random_access.ts";
 import { Sha256, Sha256CheckStream, sha256Mismatch, sha256OfRange } from "../io/sha256.ts";
 import type { WarningHandler } from "../warnings.ts";
@@ -294,10 +294,8 @@ export class ContainerReader {
       new Sha256CheckStream(entry.relpath, entry.sha256, entry.payloadSize),
     );
     if (!entry.compressed) return stored;
-    const inner = gunzipStream(stored)
-      .pipeThrough(new OrigSizeStream(entry.relpath, entry.origSize))
+    const inner = gunzipStream(stored, entry.relpath, entry.payloadSize, entry.origSize)
       .getReader();
-    // zlib fails with its own errors: report them as the entry's integrity fault.
     const storedSha256 = () => sha256OfRange(this.#file, entry.offset, entry.payloadSize);
     return new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -306,21 +304,26 @@ export class ContainerReader {
           if (done) controller.close();
           else controller.enqueue(value);
         } catch (error) {
-          if (error instanceof CtnrError) controller.error(error);
-          else {
-            // Name the root cause: stored bytes that fail their SHA-256 are a corrupt container.
-            const actual = await storedSha256().catch(() => undefined);
-            controller.error(
-              actual !== undefined && actual !== entry.sha256
-                ? sha256Mismatch(entry.relpath, entry.sha256, actual)
-                : new IntegrityError(
-                  `Cannot verify "${entry.relpath}": corrupt gzip payload: ${
-                    (error as Error).message
-                  }`,
-                  { cause: error },
-                ),
-            );
+          // A bomb stopped at orig_size is refused as it is met: nothing more is read.
+          if (stoppedPastOrigSize(error)) {
+            controller.error(error);
+            return;
           }
+          // Name the root cause: stored bytes that fail their SHA-256 are a corrupt container,
+          // whatever zlib or the member checks said first.
+          const actual = await storedSha256().catch(() => undefined);
+          controller.error(
+            actual !== undefined && actual !== entry.sha256
+              ? sha256Mismatch(entry.relpath, entry.sha256, actual)
+              : error instanceof CtnrError
+              ? error
+              : new IntegrityError(
+                `Cannot verify "${entry.relpath}": corrupt gzip payload: ${
+                  (error as Error).message
+                }`,
+                { cause: error },
+              ),
+          );
         }
       },
       cancel: (reason) => inner.cancel(reason),

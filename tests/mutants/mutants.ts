@@ -328,7 +328,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "gunzip-stream-past-orig-size",
-    find: `if (seen > origSize) {`,
+    find: `if (size > origSize) {`,
     replace: `if (false) {`,
     killedBy: {
       file: READER,
@@ -337,7 +337,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "gunzip-stream-short-of-orig-size",
-    find: `if (seen !== origSize) controller.error(inflatedSize(relpath, seen, origSize));`,
+    find: `if (size !== origSize) throw inflatedSize(relpath, size, origSize);`,
     replace: ``,
     killedBy: {
       file: READER,
@@ -616,6 +616,36 @@ export const MUTANTS: Mutant[] = [
     killedBy: {
       file: WRITER,
       test: "ContainerWriter keeps its first write error and refuses every call after finalize",
+    },
+  },
+  // --- Hostile containers (issue 12) ---
+  {
+    name: "gzip-trailing-bytes-allowed",
+    find: `if (bodyEnd + TRAILER < payloadSize) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: SECURITY,
+      test:
+        "extractContainer refuses a payload that is not exactly one gzip member (two readers, two results)",
+    },
+  },
+  {
+    name: "gzip-crc-unchecked",
+    find: `if (view.getUint32(0, true) !== inflated.crc >>> 0) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: SECURITY,
+      test:
+        "extractContainer refuses a payload that is not exactly one gzip member (two readers, two results)",
+    },
+  },
+  {
+    name: "index-line-breaks-written-raw",
+    find: "const NEEDS_ESCAPE = /CTNRv1__|[\\u0085\\u2028\\u2029]/;",
+    replace: "const NEEDS_ESCAPE = /CTNRv1__/;",
+    killedBy: {
+      file: "interop_test.ts",
+      test: "encodeEntry escapes every line break of Python's splitlines(), so no entry is lost",
     },
   },
 ];
