@@ -1254,6 +1254,126 @@ Deno.test("extractContainer refuses payloads that do not match their entry and l
   }
 });
 
+Deno.test("extractContainer refuses overlapping payloads before writing anything (the overlapping-files bomb)", async (t) => {
+  const bomb = new Uint8Array(gzipSync(new Uint8Array(1 << 20), { level: 9 }));
+  const shared = (relpath: string) => ({
+    entry: {
+      relpath,
+      offset: 0,
+      payload_size: bomb.length,
+      orig_size: 1 << 20,
+      sha256: sha256Hex(bomb),
+      compressed: true,
+    },
+  });
+  const cases: [string, Line[], string][] = [
+    [
+      "200 entries pointing at one gzip payload",
+      [
+        { entry: { relpath: "f000", compressed: true, orig_size: 1 << 20 }, payload: bomb },
+        ...Array.from({ length: 199 }, (_, i) => shared(`f${String(i + 1).padStart(3, "0")}`)),
+      ],
+      "f001",
+    ],
+    [
+      "a payload starting inside the one before it",
+      [
+        file("a.txt", "aaaaaaaaaa"),
+        {
+          entry: { relpath: "b.txt", offset: 5, payload_size: 10, orig_size: 10 },
+          payload: encoder.encode("bbbbbbbbbb"),
+        },
+      ],
+      "b.txt",
+    ],
+    [
+      "an index out of offset order pointing back into an earlier payload",
+      [
+        file("a.txt", "aaaaaaaaaa"),
+        file("b.txt", "bbbbbbbbbb"),
+        {
+          entry: {
+            relpath: "c.txt",
+            offset: 3,
+            payload_size: 4,
+            orig_size: 4,
+            sha256: sha256Hex(encoder.encode("aaaa")),
+          },
+        },
+      ],
+      "c.txt",
+    ],
+  ];
+  for (const [what, lines, named] of cases) {
+    await t.step(what, async () => {
+      for (const layout of ["sibling", "footer"] as const) {
+        await withBox(async (box) => {
+          await writeContainer(box, lines, layout);
+          const error = await assertRefused(box, () => extract(box), {
+            error: UnsafeEntryError,
+            names: named,
+            label: `${what}, ${layout}`,
+          });
+          assert.match(error.message, /overlaps the payload of/);
+          await assertRefused(box, () => extract(box, { dryRun: true }), {
+            error: UnsafeEntryError,
+            label: `${what}, ${layout}, dry run`,
+          });
+        });
+      }
+    });
+  }
+  await t.step(
+    "empty payloads sharing an offset, and an index in reverse offset order, are fine",
+    async () => {
+      await withBox(async (box) => {
+        await writeContainer(box, [
+          {
+            entry: {
+              relpath: "c.txt",
+              offset: 3,
+              payload_size: 3,
+              orig_size: 3,
+              sha256: sha256Hex(encoder.encode("ccc")),
+            },
+          },
+          {
+            entry: {
+              relpath: "empty1",
+              offset: 3,
+              payload_size: 0,
+              orig_size: 0,
+              sha256: EMPTY_SHA256,
+            },
+          },
+          {
+            entry: {
+              relpath: "b.txt",
+              offset: 0,
+              payload_size: 3,
+              orig_size: 3,
+              sha256: sha256Hex(encoder.encode("bbb")),
+            },
+            payload: encoder.encode("bbbccc"),
+          },
+          {
+            entry: {
+              relpath: "empty2",
+              offset: 0,
+              payload_size: 0,
+              orig_size: 0,
+              sha256: EMPTY_SHA256,
+            },
+          },
+        ], "footer");
+        await extract(box);
+        assert.equal(await Deno.readTextFile(`${box.out}/c.txt`), "ccc");
+        assert.equal(await Deno.readTextFile(`${box.out}/b.txt`), "bbb");
+      });
+    },
+  );
+});
+
 /** Payloads that are not exactly one gzip member: another reader would read other bytes. */
 const NOT_ONE_MEMBER: [string, () => { stored: Uint8Array; origSize: number }][] = [
   ["two members, orig_size of the first (what the original extractor reads)", () => ({

@@ -13,6 +13,7 @@ import type { IndexEntry } from "../format/entry.ts";
 import type { ContainerReader } from "../read/container_reader.ts";
 import { RelpathSet } from "../safety/relpath_set.ts";
 import { checkLinkTarget } from "../safety/link_target.ts";
+import { overlap, PayloadOrder, PayloadRanges } from "../safety/payload_ranges.ts";
 import { FOLDER, PathGuard, pathKey } from "../safety/path_guard.ts";
 
 /** Options of {@link planExtraction}. */
@@ -77,9 +78,11 @@ export async function planExtraction(
   const key = (relpath: string) => pathKey(relpath, options.foldCase ?? false);
   const links: IndexEntry[] = [];
   const linkKeys = new RelpathSet();
+  const order = new PayloadOrder();
   for await (const batch of reader.recordBatches()) {
     for (const { entry } of batch) {
       plan.entries++;
+      order.add(entry);
       const clash = guard.admit(entry.relpath, entry.entryType === "dir" ? FOLDER : 1);
       if (clash !== undefined) {
         throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${clash}`);
@@ -98,6 +101,7 @@ export async function planExtraction(
       }
     }
   }
+  if (!order.ordered) await checkOverlaps(reader);
   // Link targets are checked once every link is known (a chain can run through a later one).
   const unsafe: UnsafeEntryError[] = [];
   for (const link of links) {
@@ -121,4 +125,29 @@ export async function planExtraction(
     );
   }
   return plan;
+}
+
+/**
+ * An index out of offset order: a second pass gathers every payload range and sorts them; a
+ * third names the two entries of an overlap.
+ *
+ * @throws {UnsafeEntryError} when two payloads overlap
+ */
+async function checkOverlaps(reader: ContainerReader): Promise<void> {
+  const ranges = new PayloadRanges();
+  for await (const batch of reader.recordBatches({ quiet: true })) {
+    for (const { entry } of batch) ranges.add(entry);
+  }
+  const found = ranges.findOverlap();
+  if (found === undefined) return;
+  const names: string[] = [];
+  let position = 0;
+  for await (const batch of reader.recordBatches({ quiet: true })) {
+    for (const { entry } of batch) {
+      if (entry.entryType !== "file" || entry.payloadSize === 0) continue;
+      if (position === found[0] || position === found[1]) names.push(entry.relpath);
+      position++;
+    }
+  }
+  throw overlap(names[1]!, names[0]!);
 }

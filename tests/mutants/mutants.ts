@@ -648,4 +648,24 @@ export const MUTANTS: Mutant[] = [
       test: "encodeEntry escapes every line break of Python's splitlines(), so no entry is lost",
     },
   },
+  {
+    name: "payload-overlap-in-order-allowed",
+    find: `else if (entry.offset >= this.#lastStart) throw overlap(entry.relpath, this.#last!);`,
+    replace: `else if (entry.offset >= this.#lastStart) this.#ordered = true;`,
+    killedBy: {
+      file: SECURITY,
+      test:
+        "extractContainer refuses overlapping payloads before writing anything (the overlapping-files bomb)",
+    },
+  },
+  {
+    name: "payload-overlap-out-of-order-unchecked",
+    find: `if (!order.ordered) await checkOverlaps(reader);`,
+    replace: ``,
+    killedBy: {
+      file: SECURITY,
+      test:
+        "extractContainer refuses overlapping payloads before writing anything (the overlapping-files bomb)",
+    },
+  },
 ];
