@@ -622,3 +622,11 @@ Deno.test("encodeEntry writes the bytes JSON.stringify of the wire object writes
   });
   assert.equal(checked, names.length * mtimes.length * 3);
 });
+
+Deno.test("checkRelpath refuses a relpath longer than 32,767 characters, before any other work", () => {
+  assert.equal(checkRelpath("a/".repeat(16_383) + "x"), undefined, "32,767 characters");
+  const long = "a/".repeat(100_000) + "x";
+  const started = performance.now();
+  assert.match(checkRelpath(long) ?? "", /longer than 32767 characters/);
+  assert.ok(performance.now() - started < 50);
+});

@@ -1374,6 +1374,50 @@ Deno.test("extractContainer refuses overlapping payloads before writing anything
   );
 });
 
+Deno.test("extractContainer refuses, before writing anything, an entry whose path is too long for this system", async (t) => {
+  if (Deno.build.os !== "linux") return; // the lengths below are Linux's
+  const cases: [string, string][] = [
+    ["a name of 256 bytes", `ok/${"n".repeat(256)}`],
+    ["a path of over 4,095 bytes", `${"d".repeat(200)}/`.repeat(21) + "f"],
+  ];
+  for (const [what, relpath] of cases) {
+    await t.step(what, async () => {
+      await withBox(async (box) => {
+        await writeContainer(box, [file("a.txt", "first"), file(relpath, "too long")], "footer");
+        const error = await assertRefused(box, () => extract(box), {
+          error: UnsafeEntryError,
+          label: what,
+        });
+        assert.match(error.message, /this system allows/);
+        assert.ok(error.message.includes(relpath.slice(0, 40)), error.message.slice(0, 200));
+        // A dry run (verify) reads the payloads wherever they would go: it is not refused.
+        await extract(box, { dryRun: true });
+      });
+    });
+  }
+});
+
+Deno.test("planExtraction is linear in a relpath's depth (a line of 15,000 components, 50 times)", async () => {
+  await withBox(async (box) => {
+    const lines = Array.from(
+      { length: 50 },
+      (_, i) => file(`b${i}/${"a/".repeat(15_000)}x`, `${i}`),
+    );
+    await writeContainer(box, lines, "sibling");
+    const reader = await ContainerReader.open(box.container);
+    try {
+      const started = performance.now();
+      const plan = await planExtraction(reader);
+      const ms = performance.now() - started;
+      assert.equal(plan.files, 50);
+      // Hashing each of 15,000 folders on its own (quadratic) took minutes here.
+      assert.ok(ms < 3000, `the plan took ${Math.round(ms)} ms`);
+    } finally {
+      reader.close();
+    }
+  });
+});
+
 /** Payloads that are not exactly one gzip member: another reader would read other bytes. */
 const NOT_ONE_MEMBER: [string, () => { stored: Uint8Array; origSize: number }][] = [
   ["two members, orig_size of the first (what the original extractor reads)", () => ({

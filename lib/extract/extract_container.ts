@@ -84,6 +84,7 @@ export async function extractContainer(
       allowUnsafeLinks: options.allowUnsafeLinks ?? false,
       foldCase: await isCaseInsensitive(target),
     };
+    if (!options.dryRun) planOptions.outdir = target;
     const refused: [IndexEntry, UnsafeEntryError][] = [];
     if (options.keepGoing) {
       planOptions.onUnsafeLink = (entry, error) => {

@@ -14,6 +14,7 @@ import type { ContainerReader } from "../read/container_reader.ts";
 import { RelpathSet } from "../safety/relpath_set.ts";
 import { checkLinkTarget } from "../safety/link_target.ts";
 import { overlap, PayloadOrder, PayloadRanges } from "../safety/payload_ranges.ts";
+import { pathLength, pathLimits, pathTooLong } from "../safety/path_limits.ts";
 import { FOLDER, PathGuard, pathKey } from "../safety/path_guard.ts";
 
 /** Options of {@link planExtraction}. */
@@ -22,6 +23,11 @@ export interface PlanOptions {
   allowUnsafeLinks?: boolean;
   /** Treat names that differ only in case as the same (case-insensitive targets). @default false */
   foldCase?: boolean;
+  /**
+   * The absolute path of the output folder: an entry whose path under it would be longer than
+   * the platform allows is refused (lib/safety/path_limits.ts). Unchecked when not given.
+   */
+  outdir?: string;
   /**
    * Called for each symlink whose target leaves the output folder; the plan
    * then goes on (the caller skips those links). Without it, the plan reads
@@ -79,10 +85,16 @@ export async function planExtraction(
   const links: IndexEntry[] = [];
   const linkKeys = new RelpathSet();
   const order = new PayloadOrder();
+  const limits = pathLimits(Deno.build.os);
+  const rootLength = options.outdir === undefined ? undefined : pathLength(options.outdir, limits);
   for await (const batch of reader.recordBatches()) {
     for (const { entry } of batch) {
       plan.entries++;
       order.add(entry);
+      if (rootLength !== undefined) {
+        const tooLong = pathTooLong(rootLength, entry.relpath, limits);
+        if (tooLong) throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${tooLong}`);
+      }
       const clash = guard.admit(entry.relpath, entry.entryType === "dir" ? FOLDER : 1);
       if (clash !== undefined) {
         throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${clash}`);

@@ -36,14 +36,12 @@ export class RelpathSet {
    * @returns true when it was not in the set before
    */
   add(text: string, value = 0): boolean {
-    if ((this.#size + 1) > (this.#mask + 1) * EMPTY_LOAD) this.#grow();
-    const [a, b, c] = hash96(text);
-    return this.#insert(a, b, c, value);
+    return this.addHash(hash96(text), 0, value);
   }
 
   /** Whether the set holds `text`. */
   has(text: string): boolean {
-    return this.#find(text) >= 0;
+    return this.getHash(hash96(text), 0) !== undefined;
   }
 
   /**
@@ -51,12 +49,35 @@ export class RelpathSet {
    * @returns the value, or `undefined` when `text` is not in the set
    */
   get(text: string): number | undefined {
-    const slot = this.#find(text);
+    return this.getHash(hash96(text), 0);
+  }
+
+  /**
+   * Add the string whose hash is at `hashes[3 * at]` (see {@link prefixHashes}).
+   *
+   * @param hashes hashes of strings, three numbers each
+   * @param at which of them
+   * @param value the value kept with it
+   * @returns true when it was not in the set before
+   */
+  addHash(hashes: Uint32Array, at: number, value = 0): boolean {
+    if ((this.#size + 1) > (this.#mask + 1) * EMPTY_LOAD) this.#grow();
+    return this.#insert(hashes[at * 3]!, hashes[at * 3 + 1]!, hashes[at * 3 + 2]!, value);
+  }
+
+  /**
+   * The value kept with the string whose hash is at `hashes[3 * at]`.
+   *
+   * @param hashes hashes of strings, three numbers each
+   * @param at which of them
+   * @returns the value, or `undefined` when it is not in the set
+   */
+  getHash(hashes: Uint32Array, at: number): number | undefined {
+    const slot = this.#find(hashes[at * 3]!, hashes[at * 3 + 1]!, hashes[at * 3 + 2]!);
     return slot < 0 ? undefined : this.#values[slot];
   }
 
-  #find(text: string): number {
-    const [a, b, c] = hash96(text);
+  #find(a: number, b: number, c: number): number {
     const slots = this.#slots;
     let i = a & this.#mask;
     for (;;) {
@@ -99,9 +120,10 @@ export class RelpathSet {
 }
 
 /** Three independent 32-bit hashes of the UTF-16 code units; the third is never 0. */
-function hash96(text: string): [number, number, number] {
+function hash96(text: string): Uint32Array {
+  const out = new Uint32Array(3);
   let a = 0x811c9dc5;
-  let b = 0x9747b28c ^ text.length;
+  let b = 0x9747b28c;
   let c = 0x2545f491;
   for (let i = 0; i < text.length; i++) {
     const u = text.charCodeAt(i);
@@ -110,6 +132,49 @@ function hash96(text: string): [number, number, number] {
     b ^= b >>> 15;
     c = Math.imul(c + u, 0x9e3779b1) ^ (c >>> 13);
   }
+  finish(out, 0, a, b, c, text.length);
+  return out;
+}
+
+/**
+ * The hashes of every folder prefix of a relpath (each part before a `/`), then of the whole
+ * relpath: three numbers each, in one pass over its code units (linear in its length, where
+ * hashing each prefix on its own is quadratic in its depth). The hash of a prefix equals the
+ * hash of the same string on its own.
+ *
+ * @param text a relpath
+ * @returns `3 * (slashes + 1)` numbers: prefixes from the shortest, then the whole
+ */
+export function prefixHashes(text: string): Uint32Array {
+  let slashes = 0;
+  for (let i = text.indexOf("/"); i >= 0; i = text.indexOf("/", i + 1)) slashes++;
+  const out = new Uint32Array(3 * (slashes + 1));
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  let c = 0x2545f491;
+  let at = 0;
+  for (let i = 0; i < text.length; i++) {
+    const u = text.charCodeAt(i);
+    if (u === 0x2f) finish(out, at++, a, b, c, i);
+    a = Math.imul(a ^ u, 0x01000193);
+    b = Math.imul(b ^ u, 0x5bd1e995);
+    b ^= b >>> 15;
+    c = Math.imul(c + u, 0x9e3779b1) ^ (c >>> 13);
+  }
+  finish(out, at, a, b, c, text.length);
+  return out;
+}
+
+/** Mix the length in and spread the bits of a hash state; write it at `out[3 * at]`. */
+function finish(
+  out: Uint32Array,
+  at: number,
+  a: number,
+  b: number,
+  c: number,
+  length: number,
+): void {
+  b ^= Math.imul(length, 0x27d4eb2f);
   a ^= a >>> 16;
   a = Math.imul(a, 0x85ebca6b);
   a ^= a >>> 13;
@@ -117,5 +182,7 @@ function hash96(text: string): [number, number, number] {
   b ^= b >>> 16;
   c = Math.imul(c ^ (c >>> 15), 0x27d4eb2f);
   c ^= c >>> 16;
-  return [a >>> 0, b >>> 0, (c >>> 0) || 1];
+  out[at * 3] = a >>> 0;
+  out[at * 3 + 1] = b >>> 0;
+  out[at * 3 + 2] = (c >>> 0) || 1;
 }

@@ -668,4 +668,24 @@ export const MUTANTS: Mutant[] = [
         "extractContainer refuses overlapping payloads before writing anything (the overlapping-files bomb)",
     },
   },
+  {
+    name: "output-path-length-unchecked",
+    find:
+      'if (tooLong) throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${tooLong}`);',
+    replace: ``,
+    killedBy: {
+      file: SECURITY,
+      test:
+        "extractContainer refuses, before writing anything, an entry whose path is too long for this system",
+    },
+  },
+  {
+    name: "relpath-length-uncapped",
+    find: "if (relpath.length > MAX_RELPATH) return `longer than ${MAX_RELPATH} characters`;",
+    replace: ``,
+    killedBy: {
+      file: FORMAT,
+      test: "checkRelpath refuses a relpath longer than 32,767 characters, before any other work",
+    },
+  },
 ];
