@@ -98,6 +98,7 @@ export {
 } from "./lib/create/walk.ts";
 export { type StatusFields, StatusFile, type StatusFormat } from "./lib/io/status_file.ts";
 export {
+  BusyError,
   ConflictError,
   ContainerFormatError,
   CtnrError,

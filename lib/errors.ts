@@ -18,6 +18,7 @@ export type CtnrErrorCode =
   | "CONFLICT"
   | "IO"
   | "NOT_FOUND"
+  | "BUSY"
   | "INTERRUPTED";
 
 /** Base class of every error ctnr raises on purpose. */
@@ -141,6 +142,17 @@ export class ConflictError extends CtnrError {
    */
   constructor(message: string, options: { options?: readonly string[] } = {}) {
     super("CONFLICT", message, 1, options);
+  }
+}
+
+/** Another run is writing the container (it holds its lock); the CLI exits 4. Nothing was changed. */
+export class BusyError extends CtnrError {
+  /**
+   * Create the error.
+   * @param message the file and who holds it
+   */
+  constructor(message: string) {
+    super("BUSY", message, 4);
   }
 }
 

@@ -122,6 +122,7 @@ function killingLayer(aim: Aim): FileLayer {
           if (hit("truncate", path)) die(aim);
           await file.truncate(size);
         },
+        tryLock: () => file.tryLock(),
         close: () => file.close(),
       };
     },

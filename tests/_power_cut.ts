@@ -264,6 +264,10 @@ class PowerCutFile implements LayerFile {
     this.synced = size;
   }
 
+  tryLock(): Promise<boolean> {
+    return this.#inner.tryLock();
+  }
+
   close(): void {
     this.#inner.close();
   }

@@ -107,6 +107,7 @@ function loggingLayer(events: string[], fail?: (event: string) => Error | undefi
         append: (bytes) => step("append", () => file.append(bytes)),
         sync: () => step("sync", () => file.sync()),
         truncate: (size) => step("truncate", () => file.truncate(size)),
+        tryLock: () => file.tryLock(),
         close: () => file.close(),
       };
       return logged;

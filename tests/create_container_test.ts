@@ -927,6 +927,7 @@ function recordingLayer(events: string[]): FileLayer {
           events.push(`${name}:truncate`);
           await file.truncate(size);
         },
+        tryLock: () => file.tryLock(),
         close: () => file.close(),
       };
     },

@@ -12,10 +12,12 @@ import {
   DENO_FILE_LAYER,
   type FileLayer,
   type LayerFile,
+  lockForWriting,
   openRandomAccess,
   pathExists,
 } from "../io/file_layer.ts";
 import { readRange } from "../io/random_access.ts";
+import { FOLDER, PathGuard } from "../safety/path_guard.ts";
 
 /** Options of {@link finalizeContainer}. */
 export interface FinalizeOptions {
@@ -57,14 +59,25 @@ export async function finalizeContainer(
     }
     throw new ConflictError(`Cannot finalize "${container}": index "${indexPath}" not found`);
   }
-  const indexFile = await layer.open(indexPath);
   const containerFile = await layer.open(container);
+  let indexFile: LayerFile | undefined;
   let written = false;
   try {
+    await lockForWriting(containerFile, container);
+    indexFile = await layer.open(indexPath);
+    await lockForWriting(indexFile, indexPath);
     const reader = new IndexReader(indexFile, { name: `index "${indexPath}"` });
     let payloadEnd = 0;
-    for await (const { entry } of reader.records()) {
+    const guard = new PathGuard(false, PathGuard.expectedEntries(indexFile.size));
+    for await (const { entry, line } of reader.records()) {
       payloadEnd = Math.max(payloadEnd, entry.offset + entry.payloadSize);
+      const clash = guard.admit(entry.relpath, entry.entryType === "dir" ? FOLDER : 1);
+      if (clash !== undefined) {
+        throw new ConflictError(
+          `Cannot finalize "${container}": line ${line} of its index, "${entry.relpath}": ` +
+            `${clash}; extract would refuse this index`,
+        );
+      }
     }
     if (containerFile.size < payloadEnd) {
       throw new ConflictError(
@@ -78,11 +91,11 @@ export async function finalizeContainer(
       await appendTrailer(containerFile, indexFile);
       written = true;
     }
+    if (options.removeIndex) await layer.remove(indexPath); // while the lock is held
   } finally {
     containerFile.close();
-    indexFile.close();
+    indexFile?.close();
   }
-  if (options.removeIndex) await layer.remove(indexPath);
   return written;
 }
 

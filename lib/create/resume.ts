@@ -14,7 +14,13 @@ import { ConflictError } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
 import { IndexReader } from "../format/index_reader.ts";
 import { findTrailer } from "../format/trailer.ts";
-import { type FileLayer, type LayerFile, openRandomAccess, pathExists } from "../io/file_layer.ts";
+import {
+  type FileLayer,
+  type LayerFile,
+  lockForWriting,
+  openRandomAccess,
+  pathExists,
+} from "../io/file_layer.ts";
 import { readRange } from "../io/random_access.ts";
 import { sha256OfRange } from "../io/sha256.ts";
 import { siblingTemp } from "../io/temp_file.ts";
@@ -84,8 +90,8 @@ export async function readResumeState(
             ? { start: trailer.indexOffset, length: trailer.indexLength }
             : { allowTornTail: true },
         );
-        for await (const { entry } of reader.records()) {
-          committed.admit(entry.relpath, fingerprint(entry));
+        for await (const { entry, line } of reader.records()) {
+          admitCommitted(committed, entry, line, indexExists ? rules.indexPath : container);
           entries++;
           payloadEnd = Math.max(payloadEnd, entry.offset + entry.payloadSize);
         }
@@ -98,6 +104,8 @@ export async function readResumeState(
   const containerFile = await layer.open(container);
   let indexFile: LayerFile | undefined;
   try {
+    // One writer at a time: the lock before anything is read or changed.
+    await lockForWriting(containerFile, container);
     const emptyIndex = indexExists && (await Deno.stat(rules.indexPath)).size === 0;
     if (!indexExists || emptyIndex) {
       // A missing index must be recovered from the trailer (or the run refused). An empty one
@@ -108,6 +116,7 @@ export async function readResumeState(
       }
     }
     indexFile = await layer.open(rules.indexPath);
+    await lockForWriting(indexFile, rules.indexPath);
     // New files: make their names durable too (fsync of the folder that holds them).
     if (!containerExists) await layer.syncFolder(dirname(resolve(container)));
     if (!indexExists) await layer.syncFolder(dirname(resolve(rules.indexPath)));
@@ -185,7 +194,7 @@ async function scanIndex(
     const end = entry.offset + entry.payloadSize;
     if (cutAt === undefined && end > containerFile.size) cutAt = previousEnd;
     if (cutAt === undefined) {
-      committed.admit(entry.relpath, fingerprint(entry));
+      admitCommitted(committed, entry, record.line, rules.indexPath);
       entries++;
       payloadEnd = Math.max(payloadEnd, end);
       recent.push({ entry, startOffset: previousEnd });
@@ -281,4 +290,25 @@ export function valueOf(entry: IndexEntry): number {
     : entry.entryType === "symlink"
     ? LINK
     : fingerprint(entry);
+}
+
+/**
+ * Admit a committed entry, refusing an index that its own extraction would refuse: two lines
+ * for one relpath (two runs that wrote it at once leave that), or a file where a folder is.
+ *
+ * @throws {ConflictError} naming the entry and its line
+ */
+function admitCommitted(
+  committed: PathGuard,
+  entry: IndexEntry,
+  line: number,
+  index: string,
+): void {
+  const clash = committed.admit(entry.relpath, fingerprint(entry));
+  if (clash === undefined) return;
+  throw new ConflictError(
+    `Cannot continue with index "${index}": line ${line}, "${entry.relpath}": ${clash}; ` +
+      `extract would refuse this index (two runs writing one container at once leave this); ` +
+      `pack into a new container`,
+  );
 }

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { ContainerFormatError } from "../errors.ts";
+import { BusyError, ContainerFormatError } from "../errors.ts";
 import { writeAll } from "./copy.ts";
 import type { RandomAccess } from "./random_access.ts";
 
@@ -23,6 +23,13 @@ export interface LayerFile extends RandomAccess {
   sync(): Promise<void>;
   /** Cut the file to `size` bytes and make the new size durable. */
   truncate(size: number): Promise<void>;
+  /**
+   * Take an exclusive lock on the file (`flock(2)` on POSIX, `LockFileEx` on Windows) without
+   * waiting; it is released when the file is closed or its process ends.
+   *
+   * @returns `false` when another open file holds a lock on it
+   */
+  tryLock(): Promise<boolean>;
   /** Close the file. */
   close(): void;
 }
@@ -195,6 +202,10 @@ class DenoLayerFile implements LayerFile {
     this.#size = size;
   }
 
+  tryLock(): Promise<boolean> {
+    return this.#file.tryLock(true);
+  }
+
   close(): void {
     this.#file.close();
   }
@@ -215,4 +226,21 @@ export async function pathExists(path: string): Promise<boolean> {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
+}
+
+/**
+ * Take the writer's lock of a file of a container: one writer at a time (two `create` runs on
+ * one container would both append, and the index would name entries twice). Readers take no
+ * lock and never wait.
+ *
+ * @param file the open container or index
+ * @param path its path, for the message
+ * @throws {BusyError} at once when another run holds the lock
+ */
+export async function lockForWriting(file: LayerFile, path: string): Promise<void> {
+  if (await file.tryLock()) return;
+  throw new BusyError(
+    `Cannot write "${path}": another ctnr run is writing it (it holds its lock); wait for that ` +
+      `run to end, or stop it`,
+  );
 }

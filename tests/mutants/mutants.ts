@@ -688,4 +688,25 @@ export const MUTANTS: Mutant[] = [
       test: "checkRelpath refuses a relpath longer than 32,767 characters, before any other work",
     },
   },
+  {
+    name: "second-writer-not-locked-out",
+    find: `await lockForWriting(containerFile, container);
+    const emptyIndex`,
+    replace: `const emptyIndex`,
+    killedBy: {
+      file: "writer_lock_test.ts",
+      test: "ContainerWriter.open throws BusyError while another writer holds the container",
+    },
+  },
+  {
+    name: "duplicate-committed-entries-accepted",
+    find: `const clash = committed.admit(entry.relpath, fingerprint(entry));
+  if (clash === undefined) return;`,
+    replace: `return;`,
+    killedBy: {
+      file: "writer_lock_test.ts",
+      test:
+        "ContainerWriter.open refuses an index that names a relpath twice, as two runs at once left it",
+    },
+  },
 ];
