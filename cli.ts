@@ -11,7 +11,7 @@
  *
  * Exit codes: 0 done; 1 a data fault (corrupt, unsafe, mismatch, conflict);
  * 2 a usage error; 3 created but incomplete (unreadable source files);
- * 130 SIGINT; 143 SIGTERM.
+ * 4 another run is writing the container; 130 SIGINT; 143 SIGTERM.
  *
  * @module
  */
@@ -40,7 +40,8 @@ Usage:
   ctnr cat     --container FILE RELPATH
 
 Run "ctnr COMMAND --help" for the options of a command.
-Exit codes: 0 ok, 1 data fault, 2 usage, 3 created but incomplete, 130 SIGINT, 143 SIGTERM.`;
+Exit codes: 0 ok, 1 data fault, 2 usage, 3 created but incomplete, 4 container busy,
+130 SIGINT, 143 SIGTERM.`;
 
 /**
  * Run the command line `args` and return the process exit code.

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { BusyError, ContainerWriter } from "../mod.ts";
-import { runCli, withTempDir } from "./_helpers.ts";
+import { exists, runCli, withTempDir } from "./_helpers.ts";
 import { readEntries, runProcess, withScratchDir } from "./_crash.ts";
 
 Deno.test("main create refuses a second writer of one container with exit 4, touching nothing", async () => {
@@ -56,6 +56,7 @@ Deno.test("ContainerWriter.open throws BusyError while another writer holds the 
       ContainerWriter.open(`${dir}/c.ctnr`, { index: `${dir}/other.idx` }),
       BusyError,
     );
+    assert.equal(await exists(`${dir}/other.idx`), false, "touched nothing");
     await first.close();
     const second = await ContainerWriter.open(`${dir}/c.ctnr`);
     assert.equal(second.entries, 1);
