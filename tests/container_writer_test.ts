@@ -337,3 +337,23 @@ Deno.test("ContainerWriter.addFile keeps its own copy: the caller may reuse its 
     }
   });
 });
+
+Deno.test("ContainerWriter appends a batch once, even when onEntry throws after its commit", async () => {
+  await withTempDir(async (dir) => {
+    let calls = 0;
+    const writer = await ContainerWriter.open(`${dir}/c.ctnr`, {
+      fsyncEvery: 2,
+      onEntry: () => {
+        if (++calls === 1) throw new Error("stdout is full");
+      },
+    });
+    await writer.addFile({ relpath: "a" }, encoder.encode("a"));
+    await assert.rejects(
+      async () => await writer.addFile({ relpath: "b" }, encoder.encode("b")),
+      /stdout is full/,
+    );
+    await writer.close();
+    const lines = (await Deno.readTextFile(`${dir}/c.ctnr.idx`)).trim().split("\n");
+    assert.deepEqual(lines.map((l) => JSON.parse(l).relpath), ["a", "b"]);
+  });
+});

@@ -299,9 +299,12 @@ export class ContainerWriter {
         await index.sync();
       });
     }
-    for (const entry of this.#pending) this.#onEntry?.(entry);
+    // The batch is committed: forget it before telling anyone, so that a callback that throws
+    // (a full stdout under --print-each) cannot have the same lines appended again.
+    const committed = this.#pending;
     this.#lines = [];
     this.#pending = [];
+    for (const entry of committed) this.#onEntry?.(entry);
   }
 
   /**

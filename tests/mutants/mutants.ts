@@ -709,4 +709,17 @@ export const MUTANTS: Mutant[] = [
         "ContainerWriter.open refuses an index that names a relpath twice, as two runs at once left it",
     },
   },
+  {
+    name: "writer-commits-a-batch-twice-after-a-callback-throws",
+    find: `this.#lines = [];
+    this.#pending = [];
+    for (const entry of committed) this.#onEntry?.(entry);`,
+    replace: `for (const entry of committed) this.#onEntry?.(entry);
+    this.#lines = [];
+    this.#pending = [];`,
+    killedBy: {
+      file: WRITER,
+      test: "ContainerWriter appends a batch once, even when onEntry throws after its commit",
+    },
+  },
 ];
