@@ -11,7 +11,8 @@
  *
  * Exit codes: 0 done; 1 a data fault (corrupt, unsafe, mismatch, conflict);
  * 2 a usage error; 3 created but incomplete (unreadable source files);
- * 4 another run is writing the container; 130 SIGINT; 143 SIGTERM.
+ * 4 another run is writing the container; 5 the machine failed (disk full, I/O error);
+ * 129 SIGHUP; 130 SIGINT; 141 output closed; 143 SIGTERM.
  *
  * @module
  */
@@ -22,7 +23,8 @@ import { CREATE, runCreate } from "./cli/create.ts";
 import { EXTRACT, runExtract, VERIFY } from "./cli/extract.ts";
 import { flagOf } from "./cli/flags.ts";
 import { LIST, runList } from "./cli/list.ts";
-import { type CliIo, DEFAULT_IO, printableMessage } from "./cli/output.ts";
+import { type CliIo, DEFAULT_IO, printableMessage, StdoutClosed } from "./cli/output.ts";
+import { environmentFault } from "./lib/errors.ts";
 
 export type { CliIo } from "./cli/output.ts";
 
@@ -41,7 +43,7 @@ Usage:
 
 Run "ctnr COMMAND --help" for the options of a command.
 Exit codes: 0 ok, 1 data fault, 2 usage, 3 created but incomplete, 4 container busy,
-130 SIGINT, 143 SIGTERM.`;
+5 disk full or I/O error, 129 SIGHUP, 130 SIGINT, 141 output closed, 143 SIGTERM.`;
 
 /**
  * Run the command line `args` and return the process exit code.
@@ -54,7 +56,9 @@ export async function main(args: string[], io: CliIo = DEFAULT_IO): Promise<numb
   const [command, ...rest] = args;
   const controller = new AbortController();
   const listeners: [Deno.Signal, () => void][] = [];
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  // SIGHUP (a closed terminal, a dropped ssh connection) is handled as SIGTERM is: the work
+  // done is committed and the run ends, 129.
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     const listener = () => controller.abort(signal);
     try {
       Deno.addSignalListener(signal, listener);
@@ -70,9 +74,9 @@ export async function main(args: string[], io: CliIo = DEFAULT_IO): Promise<numb
       case "verify":
         return await runExtract(rest, io, controller.signal, true);
       case "list":
-        return await runList(rest, io);
+        return await runList(rest, io, controller.signal);
       case "cat":
-        return await runCat(rest, io);
+        return await runCat(rest, io, controller.signal);
       case "--version":
       case "version":
         io.stdout(`ctnr ${VERSION}`);
@@ -101,6 +105,8 @@ function helpCommand(command: string | undefined): string {
 
 /** Print an error in one line (no stack trace for any fault ctnr expects) and pick the exit code. */
 function report(error: unknown, io: CliIo, command: string | undefined): number {
+  if (error instanceof StdoutClosed) return 141; // `ctnr list | head`: quietly, as cat does
+  error = environmentFault(error, "ctnr", "what was committed is kept");
   if (error instanceof CtnrError) {
     io.stderr(`ctnr: ${printableMessage(withFlagNames(error))}`);
     if (error instanceof UsageError) io.stderr(`Run "${helpCommand(command)}" for usage.`);

@@ -103,6 +103,7 @@ export {
   ContainerFormatError,
   CtnrError,
   type CtnrErrorCode,
+  EnvironmentError,
   IndexFormatError,
   IntegrityError,
   InterruptedError,

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { CtnrError, UsageError } from "../mod.ts";
+import { CtnrError, type IndexEntry, InterruptedError, UsageError } from "../mod.ts";
+import { stoppedBy } from "../lib/errors.ts";
 import { type CommandSpec, helpText, parseCommand } from "./flags.ts";
 import type { CliIo } from "./output.ts";
 import { openReader } from "./_reader.ts";
@@ -34,9 +35,10 @@ const CAT_VERIFY_FIRST = 64 << 20;
  *
  * @param args arguments after `cat`
  * @param io where to print
+ * @param signal aborted with `SIGINT`/`SIGTERM`/`SIGHUP`: the search or the copy stops
  * @returns the exit code
  */
-export async function runCat(args: string[], io: CliIo): Promise<number> {
+export async function runCat(args: string[], io: CliIo, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseCommand(CAT, args);
   if (values.help) {
     io.stdout(helpText(CAT));
@@ -49,27 +51,35 @@ export async function runCat(args: string[], io: CliIo): Promise<number> {
   if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
   const reader = await openReader(container, values.index, false, io);
   try {
-    const entry = await reader.find(relpath);
+    let entry: IndexEntry | undefined;
+    search: for await (const batch of reader.recordBatches()) {
+      if (signal.aborted) throw new InterruptedError(stoppedBy(signal));
+      for (const record of batch) {
+        if (record.entry.relpath !== relpath) continue;
+        entry = record.entry;
+        break search;
+      }
+    }
     if (entry === undefined) {
       throw new CtnrError("NOT_FOUND", `No entry "${relpath}" in "${container}"`);
     }
     if (entry.entryType !== "file") {
       throw new CtnrError("NOT_FOUND", `Entry "${relpath}" is a ${entry.entryType}, not a file`);
     }
-    try {
-      if (entry.origSize <= CAT_VERIFY_FIRST) {
-        // Small enough to hold: verify all of it before writing a byte.
-        const pieces: Uint8Array[] = [];
-        for await (const piece of reader.open(entry)) pieces.push(piece);
-        for (const piece of pieces) await io.writeBytes(piece);
-      } else {
-        // Streamed: a fault stops the output midway and exits 1 (see README).
-        for await (const piece of reader.open(entry)) await io.writeBytes(piece);
+    const pieces = async function* () {
+      for await (const piece of reader.open(entry)) {
+        if (signal.aborted) throw new InterruptedError(stoppedBy(signal));
+        yield piece;
       }
-    } catch (error) {
-      // The reader went away (`ctnr cat ... | head`): stop quietly, as cat does (128 + SIGPIPE).
-      if (error instanceof Deno.errors.BrokenPipe) return 141;
-      throw error;
+    };
+    if (entry.origSize <= CAT_VERIFY_FIRST) {
+      // Small enough to hold: verify all of it before writing a byte.
+      const held: Uint8Array[] = [];
+      for await (const piece of pieces()) held.push(piece);
+      for (const piece of held) await io.writeBytes(piece);
+    } else {
+      // Streamed: a fault stops the output midway and exits 1 (see README).
+      for await (const piece of pieces()) await io.writeBytes(piece);
     }
   } finally {
     reader.close();

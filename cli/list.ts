@@ -4,7 +4,8 @@
  * @module
  */
 
-import { encodeEntry, UsageError } from "../mod.ts";
+import { encodeEntry, InterruptedError, UsageError } from "../mod.ts";
+import { stoppedBy } from "../lib/errors.ts";
 import { type CommandSpec, helpText, parseCommand } from "./flags.ts";
 import { type CliIo, describe } from "./output.ts";
 import { openReader } from "./_reader.ts";
@@ -44,9 +45,10 @@ export const LIST = {
  *
  * @param args arguments after `list`
  * @param io where to print
+ * @param signal aborted with `SIGINT`/`SIGTERM`/`SIGHUP`: the listing stops
  * @returns the exit code
  */
-export async function runList(args: string[], io: CliIo): Promise<number> {
+export async function runList(args: string[], io: CliIo, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseCommand(LIST, args);
   if (values.help) {
     io.stdout(helpText(LIST));
@@ -57,8 +59,11 @@ export async function runList(args: string[], io: CliIo): Promise<number> {
   if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
   const reader = await openReader(container, values.index, values.lenient, io);
   try {
-    for await (const entry of reader.entries()) {
-      io.stdout(values.json ? encodeEntry(entry).trimEnd() : describe(entry));
+    for await (const batch of reader.recordBatches()) {
+      if (signal.aborted) throw new InterruptedError(stoppedBy(signal));
+      for (const { entry } of batch) {
+        io.stdout(values.json ? encodeEntry(entry).trimEnd() : describe(entry));
+      }
     }
   } finally {
     reader.close();

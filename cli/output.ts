@@ -8,6 +8,7 @@
 
 import process from "node:process";
 import type { IndexEntry } from "../mod.ts";
+import { environmentFault } from "../lib/errors.ts";
 import { writeAll } from "../lib/io/copy.ts";
 
 /** Where the command prints. */
@@ -22,13 +23,53 @@ export interface CliIo {
   isTerminal: boolean;
 }
 
+const ENCODER = new TextEncoder();
+
 /** The process's own stdout and stderr. */
 export const DEFAULT_IO: CliIo = {
-  stdout: (text) => console.log(text),
-  stderr: (text) => console.error(text),
-  writeBytes: (bytes) => writeAll(Deno.stdout, bytes),
+  stdout: (text) => {
+    // Not console.log: it drops a write into a closed pipe silently, and `list | head` would
+    // then print the whole listing into nothing.
+    try {
+      let bytes = ENCODER.encode(text + "\n");
+      while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
+    } catch (error) {
+      throw stdoutFault(error);
+    }
+  },
+  stderr: (text) => {
+    try {
+      console.error(text);
+    } catch { /* nowhere left to report it */ }
+  },
+  writeBytes: async (bytes) => {
+    try {
+      await writeAll(Deno.stdout, bytes);
+    } catch (error) {
+      throw stdoutFault(error);
+    }
+  },
   isTerminal: Deno.stderr.isTerminal(),
 };
+
+/**
+ * Standard output went away (`ctnr list | head`): the command stops quietly, as `cat` does,
+ * with 141 (128 + SIGPIPE).
+ */
+export class StdoutClosed extends Error {
+  constructor() {
+    super("standard output closed");
+    this.name = "StdoutClosed";
+  }
+}
+
+/** A failed write to standard output: closed (EPIPE), else one line naming the cause. */
+function stdoutFault(error: unknown): unknown {
+  if (error instanceof Deno.errors.BrokenPipe || (error as { code?: string })?.code === "EPIPE") {
+    return new StdoutClosed();
+  }
+  return environmentFault(error, "Cannot write to standard output", "nothing else was lost");
+}
 
 /** A log function: prints `message` with a timestamp when the verbosity reaches `level`. */
 export type Log = (level: number, message: string) => void;

@@ -19,6 +19,7 @@ export type CtnrErrorCode =
   | "IO"
   | "NOT_FOUND"
   | "BUSY"
+  | "ENVIRONMENT"
   | "INTERRUPTED";
 
 /** Base class of every error ctnr raises on purpose. */
@@ -156,13 +157,73 @@ export class BusyError extends CtnrError {
   }
 }
 
-/** The run was stopped by SIGINT (exit 130) or SIGTERM (exit 143) after committing its work. */
+/**
+ * The machine failed the run: a full disk or quota, an I/O error, a closed or full output
+ * (ENOSPC, EDQUOT, EIO, EROFS, EPIPE, EBADF). The CLI exits 5; what was committed stays, and
+ * `create` resumes once the cause is fixed.
+ */
+export class EnvironmentError extends CtnrError {
+  /**
+   * Create the error.
+   * @param message the file, what failed, and what to do
+   * @param options standard error options (`cause`: the operating system's error)
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super("ENVIRONMENT", message, 5, options);
+  }
+}
+
+/** What each operating-system error code an {@link EnvironmentError} stands for means. */
+const ENVIRONMENT_CODES: Record<string, string> = {
+  ENOSPC: "no space left on the device",
+  EDQUOT: "the disk quota is exhausted",
+  EIO: "an input/output error (the disk or the network file system failed)",
+  EROFS: "the file system is read-only",
+  EPIPE: "the reader of the output went away",
+  EBADF: "the output is closed",
+};
+
+/**
+ * An error of the machine, as an {@link EnvironmentError} naming `path` and what to do; other
+ * errors come back as they are.
+ *
+ * @param error what was thrown
+ * @param action what failed, with its file (`Cannot write "c.ctnr"`)
+ * @param advice what to do about it (`free space and run create again: it resumes`)
+ * @returns the error to throw
+ */
+export function environmentFault(error: unknown, action: string, advice: string): unknown {
+  // The code of the error, or of its cause (an error that crossed a worker boundary).
+  const code = (error as { code?: unknown })?.code ??
+    ((error as { cause?: { code?: unknown } })?.cause)?.code;
+  if (typeof code !== "string" || !(code in ENVIRONMENT_CODES)) return error;
+  return new EnvironmentError(`${action}: ${ENVIRONMENT_CODES[code]} (${code}); ${advice}`, {
+    cause: error,
+  });
+}
+
+/**
+ * The run was stopped by SIGINT (exit 130), SIGTERM (exit 143) or SIGHUP (exit 129: a closed
+ * terminal, an ssh connection dropped) after committing its work.
+ */
 export class InterruptedError extends CtnrError {
   /**
    * Create the error.
    * @param signal the signal that stopped the run
    */
-  constructor(signal: "SIGINT" | "SIGTERM") {
-    super("INTERRUPTED", `Interrupted by ${signal}`, signal === "SIGINT" ? 130 : 143);
+  constructor(signal: "SIGINT" | "SIGTERM" | "SIGHUP") {
+    super("INTERRUPTED", `Interrupted by ${signal}`, 128 + SIGNAL_NUMBERS[signal]);
   }
+}
+
+const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+
+/**
+ * The signal an aborted run was stopped by (the reason its `AbortSignal` was aborted with).
+ *
+ * @param signal the run's abort signal, aborted
+ * @returns `SIGINT` unless the reason names another signal
+ */
+export function stoppedBy(signal: AbortSignal): "SIGINT" | "SIGTERM" | "SIGHUP" {
+  return signal.reason === "SIGTERM" || signal.reason === "SIGHUP" ? signal.reason : "SIGINT";
 }

@@ -176,7 +176,7 @@ Deno.test("createContainer survives SIGKILL at 20 random moments", async () => {
 // ---------------------------------------------------------------------------
 // 3. Signals
 
-for (const [signal, exitCode] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+for (const [signal, exitCode] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
   Deno.test(`main create stops on ${signal} with exit ${exitCode} after committing its work`, async () => {
     const seed = SEED + 3;
     console.log(`seed ${seed} (rerun with CTNR_CRASH_SEED=${SEED})`);

@@ -46,6 +46,7 @@ function originalExtract(
   const out = new Map<string, Uint8Array>();
   // Python's splitlines(): \n, \r, \r\n, \v, \f, \x1c-\x1e, \x85, U+2028 and U+2029 end a line.
   const text = new TextDecoder("utf-8", { fatal: true }).decode(index);
+  // deno-lint-ignore no-control-regex
   for (const line of text.split(/\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]/)) {
     if (line.trim() === "") continue;
     const entry = JSON.parse(line);
@@ -145,6 +146,7 @@ Deno.test("encodeEntry escapes every line break of Python's splitlines(), so no 
     assert.equal(index.split("\n").length, names.length + 1, "one line an entry");
     assert.doesNotMatch(
       index,
+      // deno-lint-ignore no-control-regex
       /[\r\v\f\x1c-\x1e\x85\u2028\u2029]/,
       "no raw line break of any kind",
     );

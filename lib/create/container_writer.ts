@@ -11,14 +11,13 @@
  */
 
 import { dirname, resolve } from "node:path";
-import { ConflictError, UsageError } from "../errors.ts";
+import { ConflictError, environmentFault, UsageError } from "../errors.ts";
 import { EMPTY_SHA256, encodeEntry, type IndexEntry } from "../format/entry.ts";
 import { DENO_FILE_LAYER, type FileLayer, type LayerFile } from "../io/file_layer.ts";
 import { gzip } from "../io/gzip.ts";
 import { sha256Hex } from "../io/sha256.ts";
 import type { PathGuard } from "../safety/path_guard.ts";
 import { checkRelpath } from "../safety/relpath.ts";
-import type { WarningHandler } from "../warnings.ts";
 import { appendTrailer } from "./finalize.ts";
 import { checkBatching } from "./options.ts";
 import type {
@@ -292,12 +291,12 @@ export class ContainerWriter {
     if (this.#container && this.#index) {
       const container = this.#container;
       const index = this.#index;
+      await this.#guarded(() => container.sync());
+      this.#sinceSync = 0;
       await this.#guarded(async () => {
-        await container.sync();
-        this.#sinceSync = 0;
         await index.append(new TextEncoder().encode(this.#lines.join("")));
         await index.sync();
-      });
+      }, this.indexPath);
     }
     // The batch is committed: forget it before telling anyone, so that a callback that throws
     // (a full stdout under --print-each) cannot have the same lines appended again.
@@ -320,7 +319,9 @@ export class ContainerWriter {
         const container = this.#container;
         const index = this.#index;
         await this.#guarded(() => appendTrailer(container, index));
-        if (options.removeIndex) await this.#guarded(() => this.#layer.remove(this.indexPath));
+        if (options.removeIndex) {
+          await this.#guarded(() => this.#layer.remove(this.indexPath), this.indexPath);
+        }
       }
     } finally {
       this.#close();
@@ -487,11 +488,20 @@ export class ContainerWriter {
     this.#offset += bytes.length;
   }
 
-  /** Run a write of the container or index; its failure is kept and thrown by every later call. */
-  async #guarded<T>(write: () => Promise<T>): Promise<T> {
+  /**
+   * Run a write of the container or index; its failure is kept and thrown by every later call.
+   * A full disk or an I/O error, from whatever file layer, becomes an `EnvironmentError`
+   * naming `path`.
+   */
+  async #guarded<T>(write: () => Promise<T>, path: string = this.container): Promise<T> {
     try {
       return await write();
-    } catch (error) {
+    } catch (raw) {
+      const error = environmentFault(
+        raw,
+        `Cannot write "${path}"`,
+        "what was committed is kept: fix that and run create again, it resumes",
+      );
       this.#failed ??= error;
       throw error;
     }

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { ConflictError, InterruptedError, SourceError } from "../errors.ts";
+import { ConflictError, InterruptedError, SourceError, stoppedBy } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
 import { progressFields, StatusFile } from "../io/status_file.ts";
 import { ContainerWriter } from "./container_writer.ts";
@@ -109,7 +109,7 @@ export async function createContainer(
     result.sourceErrors++;
     options.onSourceError?.(error);
   };
-  let interrupted: "SIGINT" | "SIGTERM" | undefined;
+  let interrupted: "SIGINT" | "SIGTERM" | "SIGHUP" | undefined;
   try {
     await status?.update({
       start_time: new Date(startTime).toISOString(),
@@ -136,7 +136,7 @@ export async function createContainer(
     reading: for await (const items of loaded) {
       for (const item of items) {
         if (options.signal?.aborted) {
-          interrupted = options.signal.reason === "SIGTERM" ? "SIGTERM" : "SIGINT";
+          interrupted = stoppedBy(options.signal);
           break reading;
         }
         if (item === null) {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { CtnrError, InterruptedError } from "../errors.ts";
+import { CtnrError, environmentFault, InterruptedError, stoppedBy } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
 import { PLAIN_COPY_PIECE, writeAll } from "../io/copy.ts";
 import { progressFields, StatusFile } from "../io/status_file.ts";
@@ -169,7 +169,7 @@ export class ExtractJob {
       true,
     );
     if (interrupted) {
-      throw new InterruptedError(options.signal?.reason === "SIGTERM" ? "SIGTERM" : "SIGINT");
+      throw new InterruptedError(stoppedBy(options.signal!));
     }
     if (this.#firstError) throw this.#firstError;
     return this.#result;
@@ -183,6 +183,11 @@ export class ExtractJob {
    * @param error what went wrong
    */
   fail(entry: IndexEntry, error: unknown): void {
+    error = environmentFault(
+      error,
+      `Cannot extract "${entry.relpath}"`,
+      "fix that and run extract again: it can skip the files already there",
+    );
     const wrapped = error instanceof CtnrError ? error : new CtnrError(
       "IO",
       `Cannot extract "${entry.relpath}": ${(error as Error).message}`,

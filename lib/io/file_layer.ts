@@ -9,7 +9,7 @@
  * @module
  */
 
-import { BusyError, ContainerFormatError } from "../errors.ts";
+import { BusyError, ContainerFormatError, environmentFault } from "../errors.ts";
 import { writeAll } from "./copy.ts";
 import type { RandomAccess } from "./random_access.ts";
 
@@ -101,12 +101,18 @@ export const DENO_FILE_LAYER: FileLayer = {
 };
 
 /**
- * Read-only random access to a file by path.
+ * Read-only random access to a file by path. Anything but a regular file (a FIFO, a device, a
+ * folder) is refused before it is opened.
  *
  * @param path file path
  * @returns the open file as {@link RandomAccess} with `close()`
  */
 export async function openRandomAccess(path: string): Promise<RandomAccess & { close(): void }> {
+  // Looked at before it is opened: opening a FIFO blocks until a writer comes (forever, and
+  // deaf to Ctrl-C), and a device is no container.
+  if (!(await Deno.stat(path)).isFile) {
+    throw new ContainerFormatError(`Cannot read "${path}": not a regular file`);
+  }
   const file = await Deno.open(path, { read: true });
   try {
     const info = await file.stat();
@@ -187,19 +193,40 @@ class DenoLayerFile implements LayerFile {
 
   async append(bytes: Uint8Array): Promise<void> {
     this.#position = -1; // append mode writes at the end, wherever reads left the position
-    await writeAll(this.#file, bytes);
+    try {
+      await writeAll(this.#file, bytes);
+    } catch (error) {
+      throw this.#fault(error);
+    }
     this.#size += bytes.length;
   }
 
   async sync(): Promise<void> {
-    await this.#file.sync();
+    try {
+      await this.#file.sync();
+    } catch (error) {
+      throw this.#fault(error);
+    }
   }
 
   async truncate(size: number): Promise<void> {
     this.#position = -1;
-    await this.#file.truncate(size);
-    await this.#file.sync();
+    try {
+      await this.#file.truncate(size);
+      await this.#file.sync();
+    } catch (error) {
+      throw this.#fault(error);
+    }
     this.#size = size;
+  }
+
+  /** A full disk or an I/O error as one line naming this file; the writer's run resumes later. */
+  #fault(error: unknown): unknown {
+    return environmentFault(
+      error,
+      `Cannot write "${this.#path}"`,
+      "what was committed is kept: fix that and run create again, it resumes",
+    );
   }
 
   tryLock(): Promise<boolean> {

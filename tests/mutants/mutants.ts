@@ -722,4 +722,46 @@ export const MUTANTS: Mutant[] = [
       test: "ContainerWriter appends a batch once, even when onEntry throws after its commit",
     },
   },
+  // --- Failures of the machine (lib/errors.ts environmentFault, cli/output.ts, cli.ts) ---
+  {
+    name: "full-disk-not-recognized",
+    find: `if (typeof code !== "string" || !(code in ENVIRONMENT_CODES)) return error;`,
+    replace: `return error;`,
+    killedBy: {
+      file: "environment_test.ts",
+      test:
+        "createContainer on a full disk throws an EnvironmentError and leaves a resumable container",
+    },
+  },
+  {
+    name: "writer-write-fault-passed-through-raw",
+    find: `const error = environmentFault(
+        raw,`,
+    replace: `const error = raw ?? environmentFault(
+        raw,`,
+    killedBy: {
+      file: "environment_test.ts",
+      test:
+        "createContainer on a full disk throws an EnvironmentError and leaves a resumable container",
+    },
+  },
+  {
+    name: "closed-stdout-reported-as-an-error",
+    find:
+      `if (error instanceof Deno.errors.BrokenPipe || (error as { code?: string })?.code === "EPIPE") {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: "environment_test.ts",
+      test: "main list into a closed pipe stops quietly with 141, as cat does",
+    },
+  },
+  {
+    name: "sighup-not-handled",
+    find: `for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {`,
+    replace: `for (const signal of ["SIGINT", "SIGTERM"] as const) {`,
+    killedBy: {
+      file: "crash_test.ts",
+      test: "main create stops on SIGHUP with exit 129 after committing its work",
+    },
+  },
 ];

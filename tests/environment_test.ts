@@ -1,0 +1,279 @@
+/**
+ * Failures of the machine, not of the data: a full disk (a real small tmpfs
+ * when this runs as root, the swappable file layer otherwise), a full or
+ * closed standard output, a FIFO or device given as a container. Each must
+ * end in one line naming the file and what to do, a documented exit code,
+ * no stack trace, and a container that is complete or resumable.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  ContainerReader,
+  ContainerWriter,
+  createContainer,
+  DENO_FILE_LAYER,
+  EnvironmentError,
+  type FileLayer,
+  type LayerFile,
+} from "../mod.ts";
+import {
+  diffTrees,
+  exists,
+  listPaths,
+  pseudoRandomBytes,
+  runCli,
+  runCommand,
+  withTempDir,
+  writeTree,
+} from "./_helpers.ts";
+import { CLI, PROJECT } from "./_crash.ts";
+
+/** A tree of 40 files of 64 KiB (2.5 MiB in all, incompressible). */
+async function tree(src: string): Promise<void> {
+  const spec: Record<string, Uint8Array> = {};
+  for (let i = 0; i < 40; i++) spec[`d${i % 4}/f${i}.bin`] = pseudoRandomBytes(64 << 10, i + 1);
+  await writeTree(src, spec);
+}
+
+/** A real tmpfs of `megabytes`, as root on Linux; `undefined` where it cannot be mounted. */
+async function smallTmpfs(dir: string, megabytes: number): Promise<string | undefined> {
+  if (Deno.build.os !== "linux" || Deno.uid() !== 0) return undefined;
+  const mount = `${dir}/small`;
+  await Deno.mkdir(mount);
+  const run = await runCommand(
+    "mount",
+    ["-t", "tmpfs", "-o", `size=${megabytes}m`, "tmpfs", mount],
+    {
+      timeoutMs: 10_000,
+    },
+  );
+  return run.code === 0 ? mount : undefined;
+}
+
+async function unmount(mount: string): Promise<void> {
+  await runCommand("umount", [mount], { timeoutMs: 10_000 });
+}
+
+const MOUNT_PROBE = await withTempDir(async (dir) => {
+  const mount = await smallTmpfs(dir, 1);
+  if (mount) await unmount(mount);
+  return mount !== undefined;
+});
+if (!MOUNT_PROBE) {
+  console.log("full-disk tests on a real tmpfs ignored: not root, or mount refused");
+}
+
+Deno.test({
+  name: "main create on a full disk stops in one line with exit 5, and resumes once there is room",
+  ignore: !MOUNT_PROBE,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      await tree(`${dir}/src`);
+      const mount = (await smallTmpfs(dir, 1))!;
+      try {
+        const container = `${mount}/c.ctnr`;
+        const full = await runCli(
+          "create",
+          "--src",
+          `${dir}/src`,
+          "--container",
+          container,
+          "--fsync-every",
+          "4",
+        );
+        assert.equal(full.code, 5, full.stderr);
+        const lines = full.stderr.trim().split("\n");
+        assert.equal(lines.length, 1, full.stderr);
+        assert.match(
+          lines[0]!,
+          /^ctnr: Cannot write ".*c\.ctnr(\.idx)?": no space left on the device \(ENOSPC\); .*resumes/,
+        );
+        // Room again: the same command resumes and ends with the whole tree.
+        const grown = await runCommand("mount", ["-o", "remount,size=16m", mount], {
+          timeoutMs: 10_000,
+        });
+        assert.equal(grown.code, 0, grown.stderr);
+        const again = await runCli(
+          "create",
+          "--src",
+          `${dir}/src`,
+          "--container",
+          container,
+          "--fsync-every",
+          "4",
+        );
+        assert.equal(again.code, 0, again.stderr);
+        const verify = await runCli("verify", "--container", container);
+        assert.equal(verify.code, 0, verify.stderr);
+        assert.equal((await runCli("extract", container, `${dir}/out`)).code, 0);
+        assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+      } finally {
+        await unmount(mount);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "main extract onto a full disk stops in one line with exit 5, leaving no temp file",
+  ignore: !MOUNT_PROBE,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      await tree(`${dir}/src`);
+      await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
+      const mount = (await smallTmpfs(dir, 1))!;
+      try {
+        for (const concurrency of ["0", "2"]) {
+          const run = await runCli(
+            "extract",
+            `${dir}/c.ctnr`,
+            `${mount}/out${concurrency}`,
+            "--concurrency",
+            concurrency,
+          );
+          assert.equal(run.code, 5, run.stderr);
+          assert.match(
+            run.stderr,
+            /^ctnr: Cannot extract ".*": no space left on the device \(ENOSPC\)/m,
+          );
+          assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+          const temps = (await listPaths(mount)).filter((p) => p.includes(".ctnr-tmp"));
+          assert.deepEqual(temps, [], `concurrency ${concurrency}`);
+          await Deno.remove(`${mount}/out${concurrency}`, { recursive: true });
+        }
+      } finally {
+        await unmount(mount);
+      }
+    });
+  },
+});
+
+/** The real file layer, but appends fail with ENOSPC once `room` bytes are written. */
+function fullDiskLayer(room: number): FileLayer {
+  let written = 0;
+  return {
+    ...DENO_FILE_LAYER,
+    async open(path) {
+      const file = await DENO_FILE_LAYER.open(path);
+      const full: LayerFile = {
+        get size() {
+          return file.size;
+        },
+        readAt: (position, length) => file.readAt(position, length),
+        append: async (bytes) => {
+          written += bytes.length;
+          if (written > room) {
+            throw Object.assign(new Error("No space left on device (os error 28)"), {
+              code: "ENOSPC",
+            });
+          }
+          await file.append(bytes);
+        },
+        sync: () => file.sync(),
+        truncate: (size) => file.truncate(size),
+        tryLock: () => file.tryLock(),
+        close: () => file.close(),
+      };
+      return full;
+    },
+  };
+}
+
+Deno.test("createContainer on a full disk throws an EnvironmentError and leaves a resumable container", async () => {
+  await withTempDir(async (dir) => {
+    await tree(`${dir}/src`);
+    const committed: string[] = [];
+    await assert.rejects(
+      createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+        fsyncEvery: 4,
+        fileLayer: fullDiskLayer(1 << 20),
+        onEntry: (entry) => committed.push(entry.relpath),
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof EnvironmentError, String(error));
+        assert.equal(error.exitCode, 5);
+        return true;
+      },
+    );
+    assert.ok(committed.length > 0, "some batches were committed before the disk filled");
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { fsyncEvery: 4 });
+    const reader = await ContainerReader.open(`${dir}/c.ctnr`);
+    try {
+      let entries = 0;
+      for await (const entry of reader.entries()) {
+        for await (const _ of reader.open(entry)) { /* verified */ }
+        entries++;
+      }
+      assert.equal(entries, 40);
+    } finally {
+      reader.close();
+    }
+  });
+});
+
+Deno.test("main create with a full standard output reports it in one line, its container complete", async () => {
+  await withTempDir(async (dir) => {
+    await tree(`${dir}/src`);
+    const run = await runCommand("bash", [
+      "-c",
+      `'${Deno.execPath()}' run -A '${CLI}' create --src '${dir}/src' --container '${dir}/c.ctnr' --finalize > /dev/full`,
+    ], { timeoutMs: 60_000, cwd: PROJECT });
+    assert.equal(run.code, 5, run.stderr);
+    assert.match(
+      run.stderr.trim(),
+      /^ctnr: Cannot write to standard output: no space left on the device \(ENOSPC\)/,
+    );
+    assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);
+    assert.equal(
+      (await runCli("verify", "--container", `${dir}/c.ctnr`)).code,
+      0,
+      "the container is complete",
+    );
+  });
+});
+
+Deno.test("main list into a closed pipe stops quietly with 141, as cat does", async () => {
+  await withTempDir(async (dir) => {
+    // 20,000 entries: a listing far larger than a pipe's buffer, so list is still writing
+    // when head exits.
+    const writer = await ContainerWriter.open(`${dir}/c.ctnr`);
+    for (let i = 0; i < 20_000; i++) {
+      await writer.addFile({ relpath: `folder/file-${i}.txt` }, new Uint8Array());
+    }
+    await writer.finalize({ removeIndex: true });
+    const run = await runCommand("bash", [
+      "-c",
+      `set -o pipefail; '${Deno.execPath()}' run -A '${CLI}' list --container '${dir}/c.ctnr' | head -1`,
+    ], { timeoutMs: 60_000, cwd: PROJECT });
+    assert.equal(run.code, 141, run.stderr);
+    assert.equal(run.stderr, "");
+    assert.equal(run.stdout.trim().split("\n").length, 1);
+  });
+});
+
+Deno.test("main refuses a FIFO or a device as a container before opening it", async () => {
+  await withTempDir(async (dir) => {
+    const made = await runCommand("mkfifo", [`${dir}/fifo`], { timeoutMs: 10_000 });
+    assert.equal(made.code, 0);
+    await writeTree(`${dir}/src`, { "a.txt": "a" });
+    for (const path of [`${dir}/fifo`, "/dev/null"]) {
+      for (
+        const args of [["list", path], ["verify", path], ["cat", path, "a.txt"], [
+          "extract",
+          path,
+          `${dir}/out`,
+        ]]
+      ) {
+        const run = await runCli(...args);
+        assert.equal(run.code, 1, `${args.join(" ")}: ${run.stderr}`);
+        assert.match(run.stderr, /not a regular file/);
+      }
+      const create = await runCli("create", `${dir}/src`, path);
+      assert.equal(create.code, 2, create.stderr);
+      assert.match(create.stderr, /exists and is not a regular file/);
+    }
+    assert.equal(await exists(`${dir}/out`), false);
+  });
+});
