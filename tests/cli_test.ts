@@ -662,3 +662,33 @@ Deno.test("main shows the flag where the library names an option", async () => {
     assert.doesNotMatch(list.stderr + create.stderr, /`/);
   });
 });
+
+Deno.test("deno task compile includes every worker module that lib/ starts (a compiled binary has no others)", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  const compile: string = config.tasks.compile;
+  const included = [...compile.matchAll(/--include (\S+)/g)].map((match) => match[1]!);
+  for (const path of included) {
+    assert.ok(
+      (await Deno.stat(new URL(`../${path}`, import.meta.url))).isFile,
+      `${path} is not a file`,
+    );
+  }
+  // Every `new URL("./x.ts", import.meta.url)` in lib/ is a module a worker loads.
+  const started: string[] = [];
+  for await (const entry of walkTs(new URL("../lib/", import.meta.url))) {
+    const text = await Deno.readTextFile(entry);
+    for (const match of text.matchAll(/new URL\("\.\/([^"]+\.ts)", import\.meta\.url\)/g)) {
+      const folder = entry.pathname.slice(new URL("../", import.meta.url).pathname.length);
+      started.push(folder.slice(0, folder.lastIndexOf("/") + 1) + match[1]);
+    }
+  }
+  assert.ok(started.length >= 2, `worker modules found: ${started}`);
+  assert.deepEqual(started.filter((path) => !included.includes(path)), []);
+});
+
+async function* walkTs(folder: URL): AsyncGenerator<URL> {
+  for await (const entry of Deno.readDir(folder)) {
+    if (entry.isDirectory) yield* walkTs(new URL(`${entry.name}/`, folder));
+    else if (entry.name.endsWith(".ts")) yield new URL(entry.name, folder);
+  }
+}
