@@ -764,4 +764,63 @@ export const MUTANTS: Mutant[] = [
       test: "main create stops on SIGHUP with exit 129 after committing its work",
     },
   },
+  // --- Reads that cannot hang (lib/create/_source_file.ts, lib/create/stream_source.ts) ---
+  {
+    name: "source-open-waits-on-a-fifo",
+    find:
+      `export const NONBLOCKING_READ = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;`,
+    replace: `export const NONBLOCKING_READ = constants.O_RDONLY | constants.O_NOFOLLOW;`,
+    killedBy: {
+      file: "changing_source_test.ts",
+      test: "a source path that became a FIFO or a link is never waited on nor followed",
+    },
+  },
+  {
+    name: "source-open-follows-a-link",
+    find:
+      `export const NONBLOCKING_READ = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;`,
+    replace: `export const NONBLOCKING_READ = constants.O_RDONLY | constants.O_NONBLOCK;`,
+    killedBy: {
+      file: "changing_source_test.ts",
+      test: "a source path that became a FIFO or a link is never waited on nor followed",
+    },
+  },
+  {
+    name: "streamed-file-read-past-its-size",
+    find: `const room = Math.min(into.length, limit - read);`,
+    replace: `const room = into.length;`,
+    killedBy: {
+      file: "changing_source_test.ts",
+      test: "a file that keeps growing is read only to one byte past its size at open",
+    },
+  },
+  {
+    name: "streamed-change-not-read-again",
+    find: `if (attempt === READ_TRIES) {`,
+    replace: `if (attempt >= 1) {`,
+    killedBy: {
+      file: "changing_source_test.ts",
+      test:
+        "a large file that changed while streamed is read again and stored as it is now (compress false)",
+    },
+  },
+  {
+    name: "streamed-change-unseen",
+    find: `if (after.size !== read || before.size !== read || after.mtimeMs !== before.mtimeMs) {`,
+    replace: `if (after.size !== read || before.size !== read) {`,
+    killedBy: {
+      file: "changing_source_test.ts",
+      test:
+        "a large file that changes on every read is refused after three reads, leaving no bytes",
+    },
+  },
+  {
+    name: "streamed-fifo-stored-empty",
+    find: `if (!before.isFile) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: "changing_source_test.ts",
+      test: "a large file swapped for a FIFO after the walk is refused by name, not stored empty",
+    },
+  },
 ];
