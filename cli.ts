@@ -17,7 +17,7 @@
  * @module
  */
 
-import { CtnrError, UsageError } from "./mod.ts";
+import { CtnrError, InterruptedError, UsageError } from "./mod.ts";
 import { CAT, runCat } from "./cli/cat.ts";
 import { CREATE, runCreate } from "./cli/create.ts";
 import { EXTRACT, runExtract, VERIFY } from "./cli/extract.ts";
@@ -57,9 +57,22 @@ export async function main(args: string[], io: CliIo = DEFAULT_IO): Promise<numb
   const controller = new AbortController();
   const listeners: [Deno.Signal, () => void][] = [];
   // SIGHUP (a closed terminal, a dropped ssh connection) is handled as SIGTERM is: the work
-  // done is committed and the run ends, 129.
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    const listener = () => controller.abort(signal);
+  // done is committed and the run ends, 129. A second signal ends the run at once (what was
+  // committed stays; a later run sweeps its temp files). `list` and `cat` have nothing to commit
+  // or clean up, so they take no signal: the default action ends them at once, even when they
+  // are blocked writing into a pipe nobody reads (the JavaScript thread is then stuck in
+  // write(2) and no listener could run).
+  const signals = command === "list" || command === "cat"
+    ? []
+    : (["SIGINT", "SIGTERM", "SIGHUP"] as const);
+  for (const signal of signals) {
+    const listener = () => {
+      if (controller.signal.aborted) {
+        io.stderr(`ctnr: Interrupted by ${signal} again: stopped at once`);
+        Deno.exit(new InterruptedError(signal).exitCode);
+      }
+      controller.abort(signal);
+    };
     try {
       Deno.addSignalListener(signal, listener);
       listeners.push([signal, listener]);
@@ -74,9 +87,9 @@ export async function main(args: string[], io: CliIo = DEFAULT_IO): Promise<numb
       case "verify":
         return await runExtract(rest, io, controller.signal, true);
       case "list":
-        return await runList(rest, io, controller.signal);
+        return await runList(rest, io);
       case "cat":
-        return await runCat(rest, io, controller.signal);
+        return await runCat(rest, io);
       case "--version":
       case "version":
         io.stdout(`ctnr ${VERSION}`);

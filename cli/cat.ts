@@ -4,8 +4,7 @@
  * @module
  */
 
-import { CtnrError, type IndexEntry, InterruptedError, UsageError } from "../mod.ts";
-import { stoppedBy } from "../lib/errors.ts";
+import { CtnrError, UsageError } from "../mod.ts";
 import { type CommandSpec, helpText, parseCommand } from "./flags.ts";
 import type { CliIo } from "./output.ts";
 import { openReader } from "./_reader.ts";
@@ -35,10 +34,9 @@ const CAT_VERIFY_FIRST = 64 << 20;
  *
  * @param args arguments after `cat`
  * @param io where to print
- * @param signal aborted with `SIGINT`/`SIGTERM`/`SIGHUP`: the search or the copy stops
  * @returns the exit code
  */
-export async function runCat(args: string[], io: CliIo, signal: AbortSignal): Promise<number> {
+export async function runCat(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand(CAT, args);
   if (values.help) {
     io.stdout(helpText(CAT));
@@ -51,35 +49,21 @@ export async function runCat(args: string[], io: CliIo, signal: AbortSignal): Pr
   if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
   const reader = await openReader(container, values.index, false, io);
   try {
-    let entry: IndexEntry | undefined;
-    search: for await (const batch of reader.recordBatches()) {
-      if (signal.aborted) throw new InterruptedError(stoppedBy(signal));
-      for (const record of batch) {
-        if (record.entry.relpath !== relpath) continue;
-        entry = record.entry;
-        break search;
-      }
-    }
+    const entry = await reader.find(relpath);
     if (entry === undefined) {
       throw new CtnrError("NOT_FOUND", `No entry "${relpath}" in "${container}"`);
     }
     if (entry.entryType !== "file") {
       throw new CtnrError("NOT_FOUND", `Entry "${relpath}" is a ${entry.entryType}, not a file`);
     }
-    const pieces = async function* () {
-      for await (const piece of reader.open(entry)) {
-        if (signal.aborted) throw new InterruptedError(stoppedBy(signal));
-        yield piece;
-      }
-    };
     if (entry.origSize <= CAT_VERIFY_FIRST) {
       // Small enough to hold: verify all of it before writing a byte.
       const held: Uint8Array[] = [];
-      for await (const piece of pieces()) held.push(piece);
+      for await (const piece of reader.open(entry)) held.push(piece);
       for (const piece of held) await io.writeBytes(piece);
     } else {
       // Streamed: a fault stops the output midway and exits 1 (see README).
-      for await (const piece of pieces()) await io.writeBytes(piece);
+      for await (const piece of reader.open(entry)) await io.writeBytes(piece);
     }
   } finally {
     reader.close();

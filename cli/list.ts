@@ -4,8 +4,7 @@
  * @module
  */
 
-import { encodeEntry, InterruptedError, UsageError } from "../mod.ts";
-import { stoppedBy } from "../lib/errors.ts";
+import { encodeEntry, UsageError } from "../mod.ts";
 import { type CommandSpec, helpText, parseCommand } from "./flags.ts";
 import { type CliIo, describe } from "./output.ts";
 import { openReader } from "./_reader.ts";
@@ -45,10 +44,9 @@ export const LIST = {
  *
  * @param args arguments after `list`
  * @param io where to print
- * @param signal aborted with `SIGINT`/`SIGTERM`/`SIGHUP`: the listing stops
  * @returns the exit code
  */
-export async function runList(args: string[], io: CliIo, signal: AbortSignal): Promise<number> {
+export async function runList(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand(LIST, args);
   if (values.help) {
     io.stdout(helpText(LIST));
@@ -59,11 +57,8 @@ export async function runList(args: string[], io: CliIo, signal: AbortSignal): P
   if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
   const reader = await openReader(container, values.index, values.lenient, io);
   try {
-    for await (const batch of reader.recordBatches()) {
-      if (signal.aborted) throw new InterruptedError(stoppedBy(signal));
-      for (const { entry } of batch) {
-        io.stdout(values.json ? encodeEntry(entry).trimEnd() : describe(entry));
-      }
+    for await (const entry of reader.entries()) {
+      io.stdout(values.json ? encodeEntry(entry).trimEnd() : describe(entry));
     }
   } finally {
     reader.close();

@@ -60,7 +60,7 @@ async function stream(dir: string, bytes: Uint8Array, open: OpenSource, compress
       writer,
       { relpath: "big.bin", path: `${dir}/big.bin`, kind: "file" },
       settings,
-      open,
+      { open },
     );
   } finally {
     await writer.close();

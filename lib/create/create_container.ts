@@ -162,9 +162,14 @@ export async function createContainer(
         }
         let entry: IndexEntry;
         try {
-          const added = add(writer, item, settings);
+          const added = add(writer, item, settings, options.signal);
           entry = added instanceof Promise ? await added : added;
         } catch (error) {
+          if (error instanceof InterruptedError) {
+            // Stopped inside a streamed file: its bytes were taken back.
+            interrupted = stoppedBy(options.signal!);
+            break reading;
+          }
           if (error instanceof ConflictError) {
             // On resume the tree can have changed: a folder where a file was committed, an NFC twin.
             reportError(
@@ -230,11 +235,12 @@ function add(
   writer: ContainerWriter,
   item: ReadyItem,
   settings: Settings,
+  signal: AbortSignal | undefined,
 ): IndexEntry | Promise<IndexEntry> {
   // The walk entry is the header: relpath, mode, mtime (no object made per entry).
   const walk = item.walk;
   if (walk.kind === "dir") return writer.addFolder(walk);
   if (walk.kind === "symlink") return writer.addSymlink(walk, walk.linkTarget!);
-  if (item.payload === undefined) return streamSourceFile(writer, walk, settings);
+  if (item.payload === undefined) return streamSourceFile(writer, walk, settings, { signal });
   return writer.addPrepared(walk, item.payload);
 }

@@ -11,7 +11,7 @@
  */
 
 import { open as openFile } from "node:fs/promises";
-import { SourceError } from "../errors.ts";
+import { InterruptedError, SourceError, stoppedBy } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
 import type { ContainerWriter } from "./container_writer.ts";
 import type { Settings } from "./options.ts";
@@ -64,20 +64,23 @@ class ChangedWhileRead extends Error {}
  * @param walk the walked file (its relpath is the entry's; mode and mtime are taken again at
  *   open)
  * @param settings the run's settings
- * @param open opens the file (a seam for tests)
+ * @param options `open`: opens the file (a seam for tests); `signal`: once aborted, the copy
+ *   stops before its next piece, its bytes taken back (a file of many GiB must not hold a
+ *   SIGTERM for minutes)
  * @returns its entry
  * @throws {SourceError} when it cannot be read, is no longer a regular file, or changed each of
  *   the {@link READ_TRIES} times it was read
+ * @throws {InterruptedError} when `signal` was aborted
  */
 export async function streamSourceFile(
   writer: ContainerWriter,
   walk: WalkEntry,
   settings: Settings,
-  open: OpenSource = openSource,
+  options: { open?: OpenSource; signal?: AbortSignal | undefined } = {},
 ): Promise<IndexEntry> {
   for (let attempt = 1;; attempt++) {
     try {
-      return await streamOnce(writer, walk, settings, open);
+      return await streamOnce(writer, walk, settings, options.open ?? openSource, options.signal);
     } catch (error) {
       if (!(error instanceof ChangedWhileRead)) throw error;
       if (attempt === READ_TRIES) {
@@ -95,6 +98,7 @@ async function streamOnce(
   walk: WalkEntry,
   settings: Settings,
   open: OpenSource,
+  signal: AbortSignal | undefined,
 ): Promise<IndexEntry> {
   const cannotRead = (error: unknown) =>
     new SourceError(
@@ -127,6 +131,7 @@ async function streamOnce(
     const limit = before.size + 1;
     let read = 0;
     const next = async (into: Uint8Array): Promise<Uint8Array | null> => {
+      if (signal?.aborted) throw new InterruptedError(stoppedBy(signal));
       const room = Math.min(into.length, limit - read);
       const n = room > 0
         ? await file.read(into.subarray(0, room)).catch((error) => {

@@ -310,17 +310,26 @@ export class ExtractJob {
     };
   }
 
-  /** Stream a large payload into its temp file (verified as it streams), then rename it. */
+  /**
+   * Stream a large payload into its temp file (verified as it streams), then rename it. An
+   * aborted signal stops it before its next piece, its temp file removed: a file of many GiB
+   * must not hold a SIGTERM for minutes.
+   */
   #writeLarge(entry: IndexEntry, job: FileJob): Promise<FileOutcome> {
+    const signal = this.#options.signal;
     return writeLargeFile(job, this.#settings, async (file) => {
+      const write = (piece: Uint8Array) => {
+        if (signal?.aborted) throw new InterruptedError(stoppedBy(signal));
+        return writeAll(file, piece);
+      };
       if (entry.compressed) {
         for await (const piece of this.#reader.open(entry, { chunkSize: this.#chunkSize })) {
-          await writeAll(file, piece);
+          await write(piece);
         }
       } else {
         await this.#reader.copyStored(
           entry,
-          (piece) => writeAll(file, piece),
+          write,
           this.#options.chunkSize ?? PLAIN_COPY_PIECE,
         );
       }

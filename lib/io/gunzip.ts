@@ -131,7 +131,7 @@ export function gunzipStream(
   pipeline(body, inflate, () => {});
   let size = 0;
   let crc = 0;
-  return (Readable.toWeb(inflate) as unknown as ReadableStream<Uint8Array>).pipeThrough(
+  return webStream(inflate).pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
         size += chunk.length;
@@ -156,6 +156,43 @@ export function gunzipStream(
       },
     }),
   );
+}
+
+/**
+ * A web stream of a Node readable's pieces, pulled as the consumer asks. Not `Readable.toWeb`:
+ * Deno's adapter enqueues pieces the readable emits after the consumer cancelled (a reader that
+ * stops early, a write that failed), which throws an uncaught TypeError and ends the process.
+ * Pieces are views on the readable's buffers, as plain `Uint8Array`s.
+ */
+function webStream(readable: Readable): ReadableStream<Uint8Array> {
+  let done = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      readable.pause();
+      readable.on("data", (chunk: Uint8Array) => {
+        if (done) return;
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if ((controller.desiredSize ?? 0) <= 0) readable.pause();
+      });
+      readable.on("end", () => {
+        if (done) return;
+        done = true;
+        controller.close();
+      });
+      readable.on("error", (error) => {
+        if (done) return;
+        done = true;
+        controller.error(error);
+      });
+    },
+    pull() {
+      readable.resume();
+    },
+    cancel(reason) {
+      done = true;
+      readable.destroy(reason instanceof Error ? reason : undefined);
+    },
+  });
 }
 
 /**

@@ -757,8 +757,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "sighup-not-handled",
-    find: `for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {`,
-    replace: `for (const signal of ["SIGINT", "SIGTERM"] as const) {`,
+    find: `: (["SIGINT", "SIGTERM", "SIGHUP"] as const);`,
+    replace: `: (["SIGINT", "SIGTERM"] as const);`,
     killedBy: {
       file: "crash_test.ts",
       test: "main create stops on SIGHUP with exit 129 after committing its work",
@@ -821,6 +821,48 @@ export const MUTANTS: Mutant[] = [
     killedBy: {
       file: "changing_source_test.ts",
       test: "a large file swapped for a FIFO after the walk is refused by name, not stored empty",
+    },
+  },
+  // --- Every command ends promptly on a signal (cli.ts, stream_source.ts, job.ts, gunzip.ts) ---
+  {
+    name: "list-and-cat-wait-for-a-blocked-write-on-a-signal",
+    find: `const signals = command === "list" || command === "cat"`,
+    replace: `const signals = command === "never"`,
+    killedBy: {
+      file: "signals_test.ts",
+      test: "main list and cat blocked on a pipe nobody reads end at once on SIGTERM and SIGINT",
+    },
+  },
+  {
+    name: "create-finishes-a-large-file-after-a-signal",
+    find: `if (signal?.aborted) throw new InterruptedError(stoppedBy(signal));
+      const room`,
+    replace: `const room`,
+    killedBy: {
+      file: "signals_test.ts",
+      test:
+        "createContainer stops inside a large file when its signal is aborted, taking its bytes back",
+    },
+  },
+  {
+    name: "extract-finishes-a-large-file-after-a-signal",
+    find: `if (signal?.aborted) throw new InterruptedError(stoppedBy(signal));
+        return writeAll(file, piece);`,
+    replace: `return writeAll(file, piece);`,
+    killedBy: {
+      file: "signals_test.ts",
+      test:
+        "extractContainer stops inside a large file when its signal is aborted, leaving no temp file",
+    },
+  },
+  {
+    name: "gunzip-enqueues-after-the-reader-stopped",
+    find: `if (done) return;
+        controller.enqueue(`,
+    replace: `controller.enqueue(`,
+    killedBy: {
+      file: READER,
+      test: "a reader that stops early (cancel) ends a compressed entry's stream quietly",
     },
   },
 ];
