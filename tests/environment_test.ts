@@ -253,7 +253,7 @@ Deno.test("main list into a closed pipe stops quietly with 141, as cat does", as
   });
 });
 
-Deno.test("main refuses a FIFO or a device as a container before opening it", async () => {
+Deno.test("main refuses a FIFO or a device as a container or an index before opening it", async () => {
   await withTempDir(async (dir) => {
     const made = await runCommand("mkfifo", [`${dir}/fifo`], { timeoutMs: 10_000 });
     assert.equal(made.code, 0);
@@ -273,6 +273,14 @@ Deno.test("main refuses a FIFO or a device as a container before opening it", as
       const create = await runCli("create", `${dir}/src`, path);
       assert.equal(create.code, 2, create.stderr);
       assert.match(create.stderr, /exists and is not a regular file/);
+      // The same as an index.
+      await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+      const list = await runCli("list", `${dir}/c.ctnr`, "--index", path);
+      assert.equal(list.code, 1, list.stderr);
+      assert.match(list.stderr, /^ctnr: Cannot open index ".*": .*not a regular file$/m);
+      const index = await runCli("create", `${dir}/src`, `${dir}/d.ctnr`, "--index", path);
+      assert.equal(index.code, 2, index.stderr);
+      assert.match(index.stderr, /Cannot write index ".*": it exists and is not a regular file/);
     }
     assert.equal(await exists(`${dir}/out`), false);
   });
