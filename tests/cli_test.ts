@@ -692,3 +692,50 @@ async function* walkTs(folder: URL): AsyncGenerator<URL> {
     else if (entry.name.endsWith(".ts")) yield new URL(entry.name, folder);
   }
 }
+
+Deno.test("the same mistake gives the same exit code in every command", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "alpha\n", "b.txt": "bravo\n" });
+    const good = `${dir}/good.ctnr`;
+    assert.equal((await runCli("create", `${dir}/src`, good, "--finalize")).code, 0);
+    await Deno.writeTextFile(`${dir}/text.txt`, "this is not a container\n".repeat(100));
+    // A container whose payload of a.txt was changed after it was made.
+    const bad = `${dir}/bad.ctnr`;
+    const bytes = await Deno.readFile(good);
+    bytes[0] = bytes[0]! ^ 0xff;
+    await Deno.writeFile(bad, bytes);
+    const readers = (container: string): string[][] => [
+      ["extract", container, `${dir}/out-${crypto.randomUUID()}`],
+      ["verify", container],
+      ["list", container],
+      ["cat", container, "a.txt"],
+    ];
+    const cases: [string, string[][], number][] = [
+      ["an unknown flag", [
+        ["create", `${dir}/src`, `${dir}/x.ctnr`, "--no-such-flag"],
+        ...readers(good).map((args) => [...args, "--no-such-flag"]),
+      ], 2],
+      ["a missing container", readers(`${dir}/missing.ctnr`), 1],
+      ["a file that is not a container", readers(`${dir}/text.txt`), 1],
+      ["a missing --index", readers(good).map((args) => [...args, "--index", `${dir}/no.idx`]), 1],
+      ["a payload that does not match its SHA-256", [
+        ["extract", bad, `${dir}/out-bad`],
+        ["verify", bad],
+        ["cat", bad, "a.txt"],
+      ], 1],
+      ["a bad number", [
+        ["create", `${dir}/src`, `${dir}/y.ctnr`, "--chunk-size", "0"],
+        ["extract", good, `${dir}/out-n`, "--chunk-size", "0"],
+        ["verify", good, "--chunk-size", "-1"],
+      ], 2],
+    ];
+    for (const [mistake, runs, code] of cases) {
+      for (const args of runs) {
+        const run = await runCli(...args);
+        assert.equal(run.code, code, `${mistake}: ctnr ${args.join(" ")}: ${run.stderr}`);
+        assert.equal(run.stderr.trim().split("\n")[0]!.startsWith("ctnr: "), true, run.stderr);
+        assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+      }
+    }
+  });
+});
