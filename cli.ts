@@ -21,7 +21,7 @@ import { CtnrError, InterruptedError, UsageError } from "./mod.ts";
 import { CAT, runCat } from "./cli/cat.ts";
 import { CREATE, runCreate } from "./cli/create.ts";
 import { EXTRACT, runExtract, VERIFY } from "./cli/extract.ts";
-import { flagOf } from "./cli/flags.ts";
+import { messageWithFlags } from "./cli/flags.ts";
 import { LIST, runList } from "./cli/list.ts";
 import { type CliIo, DEFAULT_IO, printableMessage, StdoutClosed } from "./cli/output.ts";
 import { environmentFault } from "./lib/errors.ts";
@@ -121,7 +121,7 @@ function report(error: unknown, io: CliIo, command: string | undefined): number 
   if (error instanceof StdoutClosed) return 141; // `ctnr list | head`: quietly, as cat does
   error = environmentFault(error, "ctnr", "what was committed is kept");
   if (error instanceof CtnrError) {
-    io.stderr(`ctnr: ${printableMessage(withFlagNames(error))}`);
+    io.stderr(`ctnr: ${printableMessage(messageWithFlags(error, COMMANDS))}`);
     if (error instanceof UsageError) io.stderr(`Run "${helpCommand(command)}" for usage.`);
     return error.exitCode;
   }
@@ -150,16 +150,6 @@ function report(error: unknown, io: CliIo, command: string | undefined): number 
   }
   io.stderr(`ctnr: unexpected error: ${(error as Error)?.stack ?? error}`);
   return 1;
-}
-
-/** The error's message, with the library options it names (in backticks) shown as their flags. */
-function withFlagNames(error: CtnrError): string {
-  let message = error.message;
-  for (const option of error.options) {
-    const flag = flagOf(COMMANDS, option);
-    if (flag !== undefined) message = message.replaceAll(`\`${option}\``, flag);
-  }
-  return message;
 }
 
 if (import.meta.main) {

@@ -11,6 +11,7 @@ import {
   type FlagValues,
   helpText,
   integer,
+  messageWithFlags,
   parseCommand,
   statusFormat,
   workers,
@@ -97,7 +98,7 @@ const ALLOW_UNSAFE_LINKS = {
   type: "boolean",
   origin: "ctnr",
   option: "allowUnsafeLinks",
-  help: "extract symlinks that point outside the output folder",
+  help: "accept symlinks that point outside the output folder (extract makes them)",
 } as const satisfies Flag;
 
 /** The flags of `extract`. */
@@ -234,7 +235,7 @@ export async function runExtract(
   if (values["keep-going"]) {
     options.onEntryError = (_entry, error) => {
       failed++;
-      io.stderr(`ctnr: error: ${printableMessage(error.message)}`);
+      io.stderr(`ctnr: error: ${printableMessage(messageWithFlags(error, [EXTRACT, VERIFY]))}`);
     };
   }
   if (values.index !== undefined) options.index = values.index;

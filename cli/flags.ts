@@ -8,7 +8,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { UsageError } from "../mod.ts";
+import { type CtnrError, UsageError } from "../mod.ts";
 
 /** One flag of a command. */
 export interface Flag {
@@ -140,6 +140,23 @@ export function flagOf(specs: readonly CommandSpec[], option: string): string | 
     if (flag !== undefined) return `--${flag.name}`;
   }
   return undefined;
+}
+
+/**
+ * An error's message with the library options it names (in backticks, `CtnrError.options`) shown
+ * as the flags that set them (`` `allowUnsafeLinks` `` becomes `--allow-unsafe-links`).
+ *
+ * @param error the error
+ * @param specs the commands whose flags may set them
+ * @returns the message for the command line
+ */
+export function messageWithFlags(error: CtnrError, specs: readonly CommandSpec[]): string {
+  let message = error.message;
+  for (const option of error.options) {
+    const flag = flagOf(specs, option);
+    if (flag !== undefined) message = message.replaceAll(`\`${option}\``, flag);
+  }
+  return message;
 }
 
 /**

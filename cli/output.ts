@@ -171,7 +171,9 @@ export async function progressBar(io: CliIo): Promise<ProgressBar | undefined> {
       if (!started) start(total ?? 0);
       if (total !== undefined) bar.setTotal(total);
       else if (value > bar.getTotal()) bar.setTotal(value);
-      bar.update(value, { file: file.length > 40 ? "…" + file.slice(-39) : file });
+      // A name from the container, made safe for the terminal like every other line.
+      const name = printable(file);
+      bar.update(value, { file: name.length > 40 ? "…" + name.slice(-39) : name });
     },
     stop() {
       if (started) bar.stop();

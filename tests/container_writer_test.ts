@@ -8,6 +8,7 @@ import {
   type FileLayer,
   type IndexEntry,
   type LayerFile,
+  UsageError,
 } from "../mod.ts";
 import { exists, pseudoRandomBytes, withTempDir } from "./_helpers.ts";
 
@@ -355,5 +356,100 @@ Deno.test("ContainerWriter appends a batch once, even when onEntry throws after 
     await writer.close();
     const lines = (await Deno.readTextFile(`${dir}/c.ctnr.idx`)).trim().split("\n");
     assert.deepEqual(lines.map((l) => JSON.parse(l).relpath), ["a", "b"]);
+  });
+});
+
+Deno.test("ContainerWriter refuses a call made while another is still running: offsets are never given twice", async () => {
+  await withTempDir(async (dir) => {
+    const writer = await ContainerWriter.open(`${dir}/c.ctnr`);
+    const big = pseudoRandomBytes(3 << 20, 5);
+    const streamed = writer.addFileStream({ relpath: "s.bin" }, new Blob([big.slice()]).stream());
+    const overlapping = [
+      writer.addFile({ relpath: "a.txt" }, encoder.encode("hello")),
+      writer.commit(),
+      writer.close(),
+    ];
+    for (const call of overlapping) {
+      await assert.rejects(call, (error: unknown) => {
+        assert.ok(error instanceof UsageError, String(error));
+        assert.match(error.message, /still running; await each call before the next/);
+        return true;
+      });
+    }
+    await streamed;
+    await writer.addFile({ relpath: "a.txt" }, encoder.encode("hello"));
+    await writer.finalize();
+    const back = await readBack(`${dir}/c.ctnr`);
+    assert.deepEqual([...back.keys()], ["s.bin", "a.txt"]);
+    assert.deepEqual(back.get("s.bin")!.bytes, big);
+    assert.deepEqual(back.get("a.txt")!.bytes, encoder.encode("hello"));
+  });
+});
+
+Deno.test("ContainerWriter refuses a mode, mtime or link target its readers would refuse, naming it", async () => {
+  await withTempDir(async (dir) => {
+    const writer = await ContainerWriter.open(`${dir}/c.ctnr`);
+    const bad: [string, () => unknown, RegExp][] = [
+      [
+        "st_mode with its file type bits",
+        () => writer.addFile({ relpath: "m", mode: 0o100755 }, new Uint8Array()),
+        /"mode" is not an integer from 0 to 0o7777 \(33261\)/,
+      ],
+      ["a negative mode", () => writer.addFolder({ relpath: "d", mode: -1 }), /"mode"/],
+      [
+        "NaN as mtime",
+        () => writer.addFile({ relpath: "t", mtime: NaN }, new Uint8Array()),
+        /"mtime" is not a finite number of seconds/,
+      ],
+      ["an empty link target", () => writer.addSymlink({ relpath: "l" }, ""), /"link_target"/],
+      [
+        "a link target with NUL",
+        () => writer.addSymlink({ relpath: "l" }, "a\0b"),
+        /"link_target"/,
+      ],
+    ];
+    for (const [what, call, message] of bad) {
+      await assert.rejects(async () => await call(), (error: unknown) => {
+        assert.ok(error instanceof UsageError, `${what}: ${error}`);
+        assert.match(error.message, message, what);
+        return true;
+      });
+    }
+    await writer.addFile({ relpath: "ok", mode: 0o4755 & 0o7777, mtime: 1.5 }, new Uint8Array());
+    await writer.finalize();
+    const back = await readBack(`${dir}/c.ctnr`);
+    assert.deepEqual([...back.keys()], ["ok"], "nothing refused was written");
+  });
+});
+
+Deno.test("ContainerWriter.finalize closes its files even when the last commit fails", async () => {
+  await withTempDir(async (dir) => {
+    let closed = 0;
+    let failSync = false;
+    const layer: FileLayer = {
+      ...DENO_FILE_LAYER,
+      async open(path) {
+        const file = await DENO_FILE_LAYER.open(path);
+        return {
+          get size() {
+            return file.size;
+          },
+          readAt: (position, length) => file.readAt(position, length),
+          append: (bytes) => file.append(bytes),
+          sync: () => failSync ? Promise.reject(new Error("EIO in sync")) : file.sync(),
+          truncate: (size) => file.truncate(size),
+          tryLock: () => file.tryLock(),
+          close: () => {
+            closed++;
+            file.close();
+          },
+        } satisfies LayerFile;
+      },
+    };
+    const writer = await ContainerWriter.open(`${dir}/c.ctnr`, { fileLayer: layer });
+    await writer.addFile({ relpath: "a" }, encoder.encode("a"));
+    failSync = true;
+    await assert.rejects(writer.finalize(), /EIO in sync/);
+    assert.equal(closed, 2, "the container and the index were closed");
   });
 });

@@ -12,7 +12,7 @@
 
 import { dirname, resolve } from "node:path";
 import { ConflictError, environmentFault, UsageError } from "../errors.ts";
-import { EMPTY_SHA256, encodeEntry, type IndexEntry } from "../format/entry.ts";
+import { EMPTY_SHA256, encodeEntry, fieldFault, type IndexEntry } from "../format/entry.ts";
 import { DENO_FILE_LAYER, type FileLayer, type LayerFile } from "../io/file_layer.ts";
 import { gzip } from "../io/gzip.ts";
 import { sha256Hex } from "../io/sha256.ts";
@@ -86,6 +86,8 @@ export class ContainerWriter {
   /** The first failed write: every later call throws it. */
   #failed: unknown;
   #closed = false;
+  /** A call is still running (its promise not settled): the next one is refused. */
+  #busy = false;
 
   private constructor(
     container: string,
@@ -237,6 +239,12 @@ export class ContainerWriter {
    */
   addSymlink(header: EntryHeader, target: string): IndexEntry | Promise<IndexEntry> {
     const entry = this.#entry(header, "symlink");
+    const fault = fieldFault("link_target", target);
+    if (fault !== undefined) {
+      throw new UsageError(
+        `Cannot add link "${header.relpath}": ${fault} (${JSON.stringify(target)})`,
+      );
+    }
     entry.linkTarget = target;
     return this.#add(entry, undefined);
   }
@@ -283,8 +291,16 @@ export class ContainerWriter {
     );
   }
 
-  /** Make every payload durable, then append and fsync the pending index lines. */
-  async commit(): Promise<void> {
+  /**
+   * Make every payload durable, then append and fsync the pending index lines.
+   *
+   * @throws {UsageError} when called while another call is still running
+   */
+  commit(): Promise<void> {
+    return this.#exclusive(() => this.#commit());
+  }
+
+  async #commit(): Promise<void> {
     this.#usable();
     await this.#flush();
     if (this.#lines.length === 0) return;
@@ -313,26 +329,29 @@ export class ContainerWriter {
    * @param options `removeIndex`: delete the index file after embedding it
    */
   async finalize(options: { removeIndex?: boolean } = {}): Promise<void> {
-    await this.commit();
-    try {
-      if (this.#container && this.#index) {
-        const container = this.#container;
-        const index = this.#index;
-        await this.#guarded(() => appendTrailer(container, index));
-        if (options.removeIndex) {
-          await this.#guarded(() => this.#layer.remove(this.indexPath), this.indexPath);
+    await this.#exclusive(async () => {
+      try {
+        await this.#commit();
+        if (this.#container && this.#index) {
+          const container = this.#container;
+          const index = this.#index;
+          await this.#guarded(() => appendTrailer(container, index));
+          if (options.removeIndex) {
+            await this.#guarded(() => this.#layer.remove(this.indexPath), this.indexPath);
+          }
         }
+      } finally {
+        this.#close();
       }
-    } finally {
-      this.#close();
-    }
+    });
   }
 
   /** Commit what is pending and close the files (the container stays unfinalized). */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#idle();
     try {
-      if (this.#failed === undefined) await this.commit();
+      if (this.#failed === undefined) await this.#commit();
     } finally {
       this.#close();
     }
@@ -350,12 +369,42 @@ export class ContainerWriter {
     if (this.#closed) throw new TypeError(`ContainerWriter of "${this.container}" is closed`);
   }
 
+  /** Refuse a call made while another is still running (offsets would be given twice). */
+  #idle(): void {
+    if (this.#busy) {
+      throw new UsageError(
+        `ContainerWriter of "${this.container}": a call was made while the previous one was ` +
+          `still running; await each call before the next`,
+      );
+    }
+  }
+
+  /** Run `work` as the one call in flight. */
+  async #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    this.#idle();
+    this.#busy = true;
+    try {
+      return await work();
+    } finally {
+      this.#busy = false;
+    }
+  }
+
   /** A blank entry of `kind` for `header`, its relpath checked. */
   #entry(header: EntryHeader, kind: IndexEntry["entryType"]): IndexEntry {
+    this.#idle();
     this.#usable();
     const unsafe = checkRelpath(header.relpath);
     if (unsafe !== undefined) {
       throw new ConflictError(`Cannot add "${header.relpath}": unsafe relpath: ${unsafe}`);
+    }
+    // What the index's readers would refuse is refused here, naming the field.
+    for (const field of ["mode", "mtime"] as const) {
+      if (header[field] === undefined) continue;
+      const fault = fieldFault(field, header[field]);
+      if (fault !== undefined) {
+        throw new UsageError(`Cannot add "${header.relpath}": ${fault} (${header[field]})`);
+      }
     }
     const entry: IndexEntry = {
       relpath: header.relpath,
@@ -391,7 +440,7 @@ export class ContainerWriter {
       (payload !== undefined && this.#buffer.size + payload.length > WRITE_BATCH) ||
       this.#sinceSync + 1 >= this.#fsyncEvery ||
       this.#lines.length + 1 >= this.#indexBatch
-    ) return this.#addAsync(entry, payload);
+    ) return this.#exclusive(() => this.#addAsync(entry, payload));
     if (payload !== undefined) {
       entry.offset = this.#offset;
       this.#hold(payload);
@@ -423,6 +472,13 @@ export class ContainerWriter {
     const entry = this.#entry(header, "file");
     entry.compressed = this.#compress;
     this.#admit(entry, false);
+    return await this.#exclusive(() => this.#storeStreamed(entry, store));
+  }
+
+  async #storeStreamed(
+    entry: IndexEntry,
+    store: (write: (piece: Uint8Array) => Promise<void>) => Promise<StoredPayload>,
+  ): Promise<IndexEntry> {
     await this.#flush();
     entry.offset = this.#offset;
     let stored: StoredPayload;
@@ -462,7 +518,7 @@ export class ContainerWriter {
       if (container) await this.#guarded(() => container.sync());
       this.#sinceSync = 0;
     }
-    if (this.#lines.length >= this.#indexBatch) await this.commit();
+    if (this.#lines.length >= this.#indexBatch) await this.#commit();
   }
 
   /** Keep a payload for the next write (the offset moves past it now). */

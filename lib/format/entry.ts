@@ -108,24 +108,19 @@ export function parseEntry(value: unknown, where: string): IndexEntry {
     compressed: compressed as boolean,
   };
   if (raw.mode !== undefined && raw.mode !== null) {
-    const mode = raw.mode;
-    if (typeof mode !== "number" || !Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-      invalidEntry(relpath, where, `"mode" is not an integer from 0 to 0o7777`);
-    }
-    entry.mode = mode as number;
+    const fault = fieldFault("mode", raw.mode);
+    if (fault !== undefined) invalidEntry(relpath, where, fault);
+    entry.mode = raw.mode as number;
   }
   if (raw.mtime !== undefined && raw.mtime !== null) {
-    if (typeof raw.mtime !== "number" || !Number.isFinite(raw.mtime)) {
-      invalidEntry(relpath, where, `"mtime" is not a finite number of seconds`);
-    }
+    const fault = fieldFault("mtime", raw.mtime);
+    if (fault !== undefined) invalidEntry(relpath, where, fault);
     entry.mtime = raw.mtime as number;
   }
   if (entryType === "symlink") {
-    const target = raw.link_target;
-    if (typeof target !== "string" || target === "" || target.includes("\0")) {
-      invalidEntry(relpath, where, `"link_target" is not a non-empty string`);
-    }
-    entry.linkTarget = target as string;
+    const fault = fieldFault("link_target", raw.link_target);
+    if (fault !== undefined) invalidEntry(relpath, where, fault);
+    entry.linkTarget = raw.link_target as string;
   }
   if (raw.orig_sha256 !== undefined && raw.orig_sha256 !== null) {
     if (typeof raw.orig_sha256 !== "string" || !HEX64.test(raw.orig_sha256)) {
@@ -157,6 +152,37 @@ function sizeField(
     );
   }
   return v as number;
+}
+
+/**
+ * What is wrong with the value of an optional field, by the rules {@link parseEntry} reads it
+ * with (so a writer that checks with it never writes a line its own reader refuses).
+ *
+ * @param field `mode` (permission bits, an integer from 0 to 0o7777: `st_mode & 0o7777`),
+ *   `mtime` (seconds since the epoch, a finite number) or `link_target` (a non-empty string
+ *   without NUL)
+ * @param value the value
+ * @returns the fault, or `undefined` when the value is fine
+ */
+export function fieldFault(
+  field: "mode" | "mtime" | "link_target",
+  value: unknown,
+): string | undefined {
+  switch (field) {
+    case "mode":
+      return typeof value === "number" && Number.isInteger(value) && value >= 0 &&
+          value <= 0o7777
+        ? undefined
+        : `"mode" is not an integer from 0 to 0o7777`;
+    case "mtime":
+      return typeof value === "number" && Number.isFinite(value)
+        ? undefined
+        : `"mtime" is not a finite number of seconds`;
+    case "link_target":
+      return typeof value === "string" && value !== "" && !value.includes("\0")
+        ? undefined
+        : `"link_target" is not a non-empty string without NUL`;
+  }
 }
 
 /**

@@ -348,11 +348,11 @@ export const MUTANTS: Mutant[] = [
   // --- Durability order of create (lib/create/container_writer.ts, resume.ts), through the file layer ---
   {
     name: "index-appended-before-container-fsync",
-    find: `await container.sync();
-        this.#sinceSync = 0;
-        await index.append(`,
+    find: `await this.#guarded(() => container.sync());
+      this.#sinceSync = 0;
+      await this.#guarded(async () => {`,
     replace: `this.#sinceSync = 0;
-        await index.append(`,
+      await this.#guarded(async () => {`,
     killedBy: {
       file: CREATOR,
       test: "createContainer appends index batches only after the container is synced",
@@ -863,6 +863,64 @@ export const MUTANTS: Mutant[] = [
     killedBy: {
       file: READER,
       test: "a reader that stops early (cancel) ends a compressed entry's stream quietly",
+    },
+  },
+  // --- ContainerWriter contract (lib/create/container_writer.ts) ---
+  {
+    name: "writer-calls-may-overlap",
+    find: `if (this.#busy) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: WRITER,
+      test:
+        "ContainerWriter refuses a call made while another is still running: offsets are never given twice",
+    },
+  },
+  {
+    name: "writer-writes-a-mode-its-readers-refuse",
+    find: `const fault = fieldFault(field, header[field]);
+      if (fault !== undefined) {`,
+    replace: `const fault = fieldFault(field, header[field]);
+      if (false) {`,
+    killedBy: {
+      file: WRITER,
+      test:
+        "ContainerWriter refuses a mode, mtime or link target its readers would refuse, naming it",
+    },
+  },
+  {
+    name: "writer-finalize-leaves-files-open-on-error",
+    find: `      } finally {
+        this.#close();
+      }
+    });`,
+    replace: `      } catch (error) {
+        throw error;
+      }
+      this.#close();
+    });`,
+    killedBy: {
+      file: WRITER,
+      test: "ContainerWriter.finalize closes its files even when the last commit fails",
+    },
+  },
+  // --- What the CLI prints (cli/output.ts, cli/extract.ts) ---
+  {
+    name: "progress-bar-prints-raw-names",
+    find: `const name = printable(file);`,
+    replace: `const name = file;`,
+    killedBy: {
+      file: "cli_test.ts",
+      test: "main extract --tqdm escapes control and bidi characters of names in the progress bar",
+    },
+  },
+  {
+    name: "keep-going-shows-library-option-names",
+    find: `printableMessage(messageWithFlags(error, [EXTRACT, VERIFY]))`,
+    replace: `printableMessage(error.message)`,
+    killedBy: {
+      file: "cli_test.ts",
+      test: "main extract --keep-going names flags, not library options, in each entry's error",
     },
   },
 ];
