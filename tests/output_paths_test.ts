@@ -203,6 +203,24 @@ Deno.test("create --finalize-only refuses an index that is the container", async
   });
 });
 
+Deno.test("create keeps a symlink at the index path when it recovers the index from the trailer", async () => {
+  await withTempDir(async (dir) => {
+    const container = await packed(dir, "--finalize", "--remove-index-on-finalize");
+    await Deno.writeFile(`${dir}/real.idx`, new Uint8Array());
+    await Deno.symlink("real.idx", `${container}.idx`);
+    await Deno.writeTextFile(`${dir}/src/new.txt`, "new");
+    const run = await runCli("create", `${dir}/src`, container);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal((await Deno.lstat(`${container}.idx`)).isSymlink, true, "the link is kept");
+    assert.deepEqual(await relpaths(`${dir}/real.idx`), [
+      "a.txt",
+      "docs/b.md",
+      "docs/deep/c.txt",
+      "new.txt",
+    ]);
+  });
+});
+
 // --- Status files that are not regular files ---------------------------------------------------
 
 Deno.test("a status file that is a folder is refused by create and extract", async () => {

@@ -394,11 +394,11 @@ export const MUTANTS: Mutant[] = [
   } finally {
     out.close();
   }
-  await layer.rename(tmp, rules.indexPath);`,
+  await layer.rename(tmp, target);`,
     replace: `} finally {
     out.close();
   }
-  await layer.rename(tmp, rules.indexPath);`,
+  await layer.rename(tmp, target);`,
     killedBy: {
       file: CREATOR,
       test:
@@ -578,6 +578,15 @@ export const MUTANTS: Mutant[] = [
     killedBy: {
       file: OUTPUTS,
       test: "a status file that is a folder is refused by create and extract",
+    },
+  },
+  {
+    name: "recovered-index-replaces-its-symlink",
+    find: `const target = isLink ? (await locate(rules.indexPath)).final : rules.indexPath;`,
+    replace: `const target = rules.indexPath;`,
+    killedBy: {
+      file: OUTPUTS,
+      test: "create keeps a symlink at the index path when it recovers the index from the trailer",
     },
   },
   {
