@@ -175,6 +175,20 @@ export const CREATE = {
       option: "concurrency",
       help: "read workers, 0 to 16 (default 1, 2 with --compress; 0 reads\non the main thread)",
     },
+    {
+      name: "new",
+      type: "boolean",
+      origin: "ctnr",
+      option: "fresh",
+      help: "start the container anew, dropping what it holds (only over a\nctnr container)",
+    },
+    {
+      name: "append",
+      type: "boolean",
+      origin: "ctnr",
+      option: "append",
+      help: "add a source that shares no path with the container's entries\n(else refused)",
+    },
   ],
 } as const satisfies CommandSpec;
 
@@ -222,6 +236,8 @@ export async function runCreate(args: string[], io: CliIo, signal: AbortSignal):
     dryRun: values["dry-run"] ?? false,
     finalize: values.finalize ?? false,
     removeIndexOnFinalize: values["remove-index-on-finalize"] ?? false,
+    fresh: values.new ?? false,
+    append: values.append ?? false,
     signal,
     statusFormat: statusFormat(values["status-format"]),
     onWarning: (warning) => io.stderr(`ctnr: warning: ${printableMessage(warning.message)}`),
@@ -280,7 +296,7 @@ export async function runCreate(args: string[], io: CliIo, signal: AbortSignal):
       `, ${result.alreadyPresent} already present, ${result.totalEntries} in the index`,
   );
   if (result.leftOut > 0) {
-    log(0, `Left out ${result.leftOut} special files or links (see warnings)`);
+    log(0, `Left out ${result.leftOut} items (see warnings)`);
   }
   if (result.sourceErrors > 0) {
     io.stderr(

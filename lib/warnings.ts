@@ -6,6 +6,8 @@
  * | code                   | raised by           | what happened                                                          |
  * | ---------------------- | ------------------- | ---------------------------------------------------------------------- |
  * | `LEFT_OUT`             | create              | a FIFO, socket or device, a skipped symlink or empty folder left out   |
+ * | `OWN_FILE_LEFT_OUT`    | create              | a name in the source that is the container or its index (hard link)    |
+ * | `MISSING_FROM_SOURCE`  | create (resume)     | committed entries no longer in the source; the container keeps them    |
  * | `CHANGED_SINCE_COMMIT` | create (resume)     | a committed file changed since; the container keeps the older version  |
  * | `INDEX_REPAIRED`       | create (resume)     | a torn last index line cut off                                         |
  * | `ENTRIES_DROPPED`      | create (resume)     | entries whose payload is missing or fails its SHA-256 dropped, redone  |
@@ -20,6 +22,8 @@
 /** Stable codes of warnings; see the module doc for each. */
 export type WarningCode =
   | "LEFT_OUT"
+  | "OWN_FILE_LEFT_OUT"
+  | "MISSING_FROM_SOURCE"
   | "CHANGED_SINCE_COMMIT"
   | "INDEX_REPAIRED"
   | "ENTRIES_DROPPED"

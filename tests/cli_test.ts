@@ -718,7 +718,16 @@ Deno.test("the same mistake gives the same exit code in every command", async ()
         ...readers(good).map((args) => [...args, "--no-such-flag"]),
       ], 2],
       ["a missing container", readers(`${dir}/missing.ctnr`), 1],
-      ["a file that is not a container", readers(`${dir}/text.txt`), 1],
+      ["a file that is not a container", [
+        ...readers(`${dir}/text.txt`),
+        ["create", `${dir}/src`, `${dir}/text.txt`],
+        ["create", `${dir}/src`, `${dir}/text.txt`, "--new"],
+      ], 1],
+      ["a status file that is the container", [
+        ["create", `${dir}/src`, good, "--status-file", good],
+        ["extract", good, `${dir}/out-s`, "--status-file", good],
+        ["verify", good, "--status-file", `${good}.idx`],
+      ], 2],
       ["a missing --index", readers(good).map((args) => [...args, "--index", `${dir}/no.idx`]), 1],
       ["a payload that does not match its SHA-256", [
         ["extract", bad, `${dir}/out-bad`],

@@ -6,6 +6,7 @@ import {
   ConflictError,
   createContainer,
   type CreateProgress,
+  type CtnrWarning,
   DENO_FILE_LAYER,
   EMPTY_SHA256,
   extractContainer,
@@ -284,12 +285,15 @@ Deno.test("createContainer leaves a FIFO out with a warning and never opens it",
   });
 });
 
-Deno.test("createContainer never packs its own container, index or status file", async () => {
+Deno.test("createContainer never packs its own container or index", async () => {
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/src`, { "a.txt": "a", "sub/b.txt": "b" });
+    // A status file inside src is refused (tests/output_paths_test.ts).
+    const warnings: string[] = [];
     const options = {
       index: `${dir}/src/sub/c.idx`,
-      statusFile: `${dir}/src/status.txt`,
+      statusFile: `${dir}/status.txt`,
+      onWarning: (w: CtnrWarning) => warnings.push(w.message),
     };
     // A trailing slash on src must not defeat the exclusion.
     await createContainer(`${dir}/src/`, `${dir}/src/c.ctnr`, options);
@@ -298,6 +302,8 @@ Deno.test("createContainer never packs its own container, index or status file",
     assert.equal(second.added, 1);
     const relpaths = (await readIndex(`${dir}/src/sub/c.idx`)).map((e) => e.relpath);
     assert.deepEqual(relpaths, ["a.txt", "sub/b.txt", "new.txt"]);
+    // By their own names they are skipped silently (by identity only an alias gets a warning).
+    assert.deepEqual(warnings, []);
   });
 });
 

@@ -27,3 +27,32 @@ Deno.test("RelpathSet holds a million relpaths in bounded typed arrays", () => {
   assert.ok(set.has("d999/f999999.txt"));
   assert.ok(!set.has("d999/f1000000.txt"));
 });
+
+Deno.test("RelpathSet keeps its marks, each counted once, through the growth of its table", () => {
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.string(), { maxLength: 200 }),
+      fc.array(fc.nat({ max: 400 })),
+      (texts, picks) => {
+        const set = new RelpathSet(4);
+        const marked = new Set<string>();
+        const half = texts.length >> 1;
+        // Marks made before the table grows (the second half is added after them) must stay.
+        texts.slice(0, half).forEach((text, i) => set.add(text, i));
+        const mark = (text: string) => {
+          const value = set.getAndMark(text);
+          if (set.has(text)) {
+            assert.equal(value, set.get(text));
+            marked.add(text);
+          } else assert.equal(value, undefined);
+        };
+        for (const pick of picks.slice(0, picks.length >> 1)) mark(texts[pick] ?? "\0absent");
+        texts.slice(half).forEach((text, i) => set.add(text, half + i));
+        for (const pick of picks.slice(picks.length >> 1)) mark(texts[pick] ?? "\0absent");
+        assert.equal(set.marked, marked.size);
+        for (const text of texts) assert.equal(set.isMarked(text), marked.has(text), text);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});

@@ -33,6 +33,7 @@ export type SourceRead =
   }
   | { kind: "large"; mode: number; mtime: number }
   | { kind: "special" }
+  | { kind: "own" }
   | { kind: "error"; message: string };
 
 /**
@@ -91,12 +92,16 @@ export function loadSourceFile(path: string, compress: boolean): SourceRead {
  * @param limit largest size in bytes read whole; a larger file is `large` (streamed instead)
  * @param allocate gives the buffer of `length` bytes to read into (default: a new one); the
  *   bytes returned are its start
- * @returns the bytes with mode and mtime, or `large`/`special`/`error`
+ * @param own device and inode numbers, in pairs, of the files the run writes (the container,
+ *   its index): a file with one of them is `own`, never read (a hard link or bind mount of the
+ *   container inside the source would otherwise be read while it grows)
+ * @returns the bytes with mode and mtime, or `large`/`special`/`own`/`error`
  */
 export function readSourceFile(
   path: string,
   limit: number = SMALL_FILE,
   allocate: (length: number) => Uint8Array = (length) => new Uint8Array(length),
+  own: readonly number[] = [],
 ):
   | { kind: "raw"; bytes: Uint8Array; mode: number; mtime: number }
   | Exclude<SourceRead, { kind: "small" }> {
@@ -109,6 +114,7 @@ export function readSourceFile(
       return { kind: "error", message: (error as Error).message };
     }
     if (!info.isFile) return { kind: "special" };
+    if (isOwn(info, own)) return { kind: "own" };
     const mode = (info.mode ?? 0o644) & 0o7777;
     const mtime = (info.mtime?.getTime() ?? 0) / 1000;
     if (info.size > limit) return { kind: "large", mode, mtime };
@@ -148,6 +154,14 @@ export function readSourceFile(
   return { kind: "error", message: why };
 }
 
+/** Whether an open file is one of `own` (device, inode pairs): the same file, whatever its name. */
+function isOwn(info: Deno.FileInfo, own: readonly number[]): boolean {
+  for (let i = 0; i < own.length; i += 2) {
+    if (info.dev === own[i] && info.ino === own[i + 1]) return true;
+  }
+  return false;
+}
+
 /**
  * Flags of every source open: read only, never block (a FIFO or device swapped in after the
  * walk answers at once instead of waiting for a writer), never follow a link (the walk saw a
@@ -166,10 +180,12 @@ export interface ReadBatch {
   budget: number;
   /** A buffer to pack the payloads into, handed back by the writer (its bytes are stale). */
   buffer?: ArrayBuffer;
+  /** Device and inode numbers, in pairs, of the run's own files: never read (`own`). */
+  own?: number[];
 }
 
 /**
- * Per file, in `numbers` (5 a file): kind (0 small, 1 large, 2 special, 3 error), mode, mtime,
+ * Per file, in `numbers` (5 a file): kind (0 small, 1 large, 2 special, 3 error, 4 own), mode, mtime,
  * original size, stored size; `sha256` holds, for compressed batches only, 128 hex digits a small
  * file (stored, then original; plain payloads are hashed by the caller); `payloads` the stored
  * bytes back to back from its start (it may be longer); `errors` the messages of kind 3.
@@ -188,7 +204,7 @@ export interface ReadBatchResult {
  * @param batch the paths, whether to gzip, and the byte budget
  * @returns numbers, digests and payloads packed as {@link ReadBatchResult} describes
  */
-export function readBatch({ paths, compress, budget, buffer }: ReadBatch): ReadBatchResult {
+export function readBatch({ paths, compress, budget, buffer, own }: ReadBatch): ReadBatchResult {
   const list = paths.split("\0");
   const numbers = new Float64Array(list.length * 5);
   const digests: string[] = [];
@@ -213,7 +229,7 @@ export function readBatch({ paths, compress, budget, buffer }: ReadBatch): ReadB
   for (let i = 0; i < list.length; i++) {
     const limit = Math.min(SMALL_FILE, Math.max(0, budget - original));
     // Compressed: read into the scratch buffer; only the gzip member goes into `packed`.
-    const read = readSourceFile(list[i]!, limit, compress ? scratch : room);
+    const read = readSourceFile(list[i]!, limit, compress ? scratch : room, own);
     const at = i * 5;
     if (read.kind === "raw") {
       numbers[at] = 0;
@@ -258,4 +274,5 @@ const KIND_CODE: Record<Exclude<SourceRead["kind"], "small">, number> = {
   large: 1,
   special: 2,
   error: 3,
+  own: 4,
 };

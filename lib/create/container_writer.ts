@@ -17,6 +17,7 @@ import { DENO_FILE_LAYER, type FileLayer, type LayerFile } from "../io/file_laye
 import { gzip } from "../io/gzip.ts";
 import { sha256Hex } from "../io/sha256.ts";
 import type { PathGuard } from "../safety/path_guard.ts";
+import { refuseIndexIsContainer } from "../safety/output_paths.ts";
 import { checkRelpath } from "../safety/relpath.ts";
 import { appendTrailer } from "./finalize.ts";
 import { checkBatching } from "./options.ts";
@@ -27,7 +28,7 @@ import type {
   PreparedPayload,
 } from "./writer_options.ts";
 import { PayloadBuffer } from "./payload_buffer.ts";
-import { readResumeState, valueOf } from "./resume.ts";
+import { type CommittedIndex, readCommittedIndex, readResumeState, valueOf } from "./resume.ts";
 import { type StoredPayload, storeFrom, storeStream } from "./store_payload.ts";
 
 /** Bytes held before a write to the container: many small payloads go in one write. */
@@ -88,6 +89,9 @@ export class ContainerWriter {
   #closed = false;
   /** A call is still running (its promise not settled): the next one is refused. */
   #busy = false;
+  /** Entries committed before this writer opened, and where their index lines are. */
+  #committedAtOpen: number;
+  #committedIndex: CommittedIndex | undefined;
 
   private constructor(
     container: string,
@@ -111,6 +115,8 @@ export class ContainerWriter {
     this.#buffer = new PayloadBuffer(options.recycle);
     this.#offset = state.payloadEnd;
     this.#entries = state.entries;
+    this.#committedAtOpen = state.entries;
+    this.#committedIndex = state.committedIndex;
   }
 
   /**
@@ -123,10 +129,12 @@ export class ContainerWriter {
    * @param container the container path (its folder is created when missing)
    * @param options see {@link ContainerWriterOptions}
    * @returns the writer; call `finalize` or `close` when done
-   * @throws {UsageError} when an option is out of range (naming it), or the container or
-   *   index exists and is not a regular file
+   * @throws {UsageError} when an option is out of range (naming it), the index is the
+   *   container (the same path, a link to it, a hard link), or the container or index exists
+   *   and is not a regular file
    * @throws {ConflictError} when the container exists but neither index nor trailer
-   *   describe it
+   *   describe it; when the index holds entries but the container does not exist; with
+   *   `fresh`, when the container or index is not one of ctnr's
    */
   static async open(
     container: string,
@@ -136,6 +144,7 @@ export class ContainerWriter {
     const indexPath = options.index ?? container + ".idx";
     const layer = options.fileLayer ?? DENO_FILE_LAYER;
     const dryRun = options.dryRun ?? false;
+    await refuseIndexIsContainer(indexPath, container);
     for (const [what, path] of [["container", container], ["index", indexPath]] as const) {
       const info = await Deno.stat(path).catch(() => undefined);
       if (info !== undefined && !info.isFile) {
@@ -148,7 +157,7 @@ export class ContainerWriter {
     }
     const state = await readResumeState(
       container,
-      { indexPath, indexBatch: settings.indexBatch },
+      { indexPath, indexBatch: settings.indexBatch, fresh: options.fresh ?? false },
       layer,
       options.onWarning,
       dryRun,
@@ -177,6 +186,36 @@ export class ContainerWriter {
    */
   find(relpath: string): number | undefined {
     return this.#guard.size === 0 ? undefined : this.#guard.get(relpath);
+  }
+
+  /**
+   * {@link ContainerWriter.find}, and count a committed relpath as met (create's walk met it
+   * in the source): the committed entries never met are {@link ContainerWriter.unmet}.
+   *
+   * @param relpath a relpath
+   * @returns as {@link ContainerWriter.find}
+   */
+  meet(relpath: string): number | undefined {
+    return this.#guard.size === 0 ? undefined : this.#guard.getAndMark(relpath);
+  }
+
+  /** Entries committed before the writer opened whose relpath `meet` was not given (at most). */
+  get unmetCount(): number {
+    return Math.max(0, this.#committedAtOpen - this.#guard.marked);
+  }
+
+  /**
+   * The entries committed before the writer opened whose relpath was never given to
+   * {@link ContainerWriter.meet}, read again from the index (or the trailer, in a dry run).
+   * Call it before `finalize` (which may remove the index).
+   *
+   * @returns the entries, in index order
+   */
+  async *unmet(): AsyncGenerator<IndexEntry> {
+    if (this.#committedIndex === undefined || this.unmetCount === 0) return;
+    for await (const { entry } of readCommittedIndex(this.#committedIndex)) {
+      if (!this.#guard.isMarked(entry.relpath)) yield entry;
+    }
   }
 
   /**

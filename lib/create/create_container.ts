@@ -23,8 +23,26 @@ import {
 } from "./options.ts";
 import { loadSources, type ReadyItem } from "./sources.ts";
 import { SpareBuffers } from "./spare_buffers.ts";
+import {
+  containerFiles,
+  refuseIndexIsContainer,
+  refuseInside,
+  refuseSameFile,
+} from "../safety/output_paths.ts";
 import { streamSourceFile } from "./stream_source.ts";
-import { checkSourceFolder, excludedPaths, prescan, walkTreeBatches } from "./walk.ts";
+import {
+  checkSourceFolder,
+  excludedPaths,
+  prescan,
+  type WalkEntry,
+  type WalkOptions,
+  walkTreeBatches,
+} from "./walk.ts";
+import { findCommittedIndex, readCommittedIndex } from "./resume.ts";
+import { pathKey } from "../safety/path_guard.ts";
+import { RelpathSet } from "../safety/relpath_set.ts";
+import { warning } from "../warnings.ts";
+import { join } from "node:path";
 
 /**
  * Pack the folder `src` into the container file `container`.
@@ -65,17 +83,64 @@ export async function createContainer(
 ): Promise<CreateResult> {
   const settings = checkOptions(container, options);
   await checkSourceFolder(src); // before any file is opened or created
+  await refuseIndexIsContainer(settings.indexPath, container);
+  if (options.statusFile) await checkStatusPath(options.statusFile, src, container, settings);
   const status = options.statusFile
-    ? new StatusFile(options.statusFile, options.statusFormat ?? "kv")
+    ? new StatusFile(options.statusFile, options.statusFormat ?? "kv", signalOption(options))
     : undefined;
-  const exclude = await excludedPaths([
-    container,
-    settings.indexPath,
-    ...(status?.paths ?? []),
-  ], src);
+  try {
+    await status?.prepare();
+    return await pack(src, container, options, settings, status);
+  } finally {
+    status?.close();
+  }
+}
+
+/** The run of {@link createContainer}, once its paths are checked. */
+async function pack(
+  src: string,
+  container: string,
+  options: CreateOptions,
+  settings: Settings,
+  status: StatusFile | undefined,
+): Promise<CreateResult> {
+  const exclude = await excludedPaths([container, settings.indexPath], src);
 
   let totals: { files: number; bytes: number } | undefined;
   if (options.prescan) totals = await prescan(src, exclude, options.prescan === "sizes");
+
+  const result: CreateResult = {
+    added: 0,
+    alreadyPresent: 0,
+    totalEntries: 0,
+    payloadBytes: 0,
+    origBytes: 0,
+    leftOut: 0,
+    sourceErrors: 0,
+    staleEntries: 0,
+    missing: 0,
+    resumed: false,
+    finalized: false,
+    containerSize: 0,
+    indexPath: settings.indexPath,
+  };
+  const reportError = (error: SourceError) => {
+    result.sourceErrors++;
+    options.onSourceError?.(error);
+  };
+  const walkOptions = { exclude, linksLeftOut: settings.symlinks === "skip" };
+  const walk = walkTreeBatches(src, { ...walkOptions, onError: reportError });
+  // A different tree packed into an existing container by mistake would merge into it: refused
+  // before the writer opens (which may cut a trailer), unless `append` or `fresh` say so.
+  let walked: WalkEntry[][] = [];
+  if (!options.append && !options.fresh) {
+    try {
+      walked = await refuseUnrelatedSource(walk, src, container, settings.indexPath, walkOptions);
+    } catch (error) {
+      await walk.return(0);
+      throw error;
+    }
+  }
 
   const spare = new SpareBuffers();
   const writer = await ContainerWriter.open(container, {
@@ -84,33 +149,20 @@ export async function createContainer(
     fsyncEvery: settings.fsyncEvery,
     indexBatch: settings.indexBatch,
     dryRun: settings.dryRun,
+    fresh: options.fresh ?? false,
     pathsUnique: true,
     ...(options.fileLayer ? { fileLayer: options.fileLayer } : {}),
     ...(options.onEntry ? { onEntry: options.onEntry } : {}),
     ...(options.onWarning ? { onWarning: options.onWarning } : {}),
     recycle: (buffer) => spare.put(buffer),
   });
-  const result: CreateResult = {
-    added: 0,
-    alreadyPresent: 0,
-    totalEntries: writer.entries,
-    payloadBytes: 0,
-    origBytes: 0,
-    leftOut: 0,
-    sourceErrors: 0,
-    staleEntries: 0,
-    resumed: writer.resumed,
-    finalized: false,
-    containerSize: 0,
-    indexPath: settings.indexPath,
-  };
+  result.totalEntries = writer.entries;
+  result.resumed = writer.resumed;
   const startTime = Date.now();
-  const reportError = (error: SourceError) => {
-    result.sourceErrors++;
-    options.onSourceError?.(error);
-  };
   let interrupted: "SIGINT" | "SIGTERM" | "SIGHUP" | undefined;
   try {
+    // The container and index by identity: a hard link or bind mount of them in src is skipped.
+    settings.own = await identities([container, settings.indexPath]);
     await status?.update({
       start_time: new Date(startTime).toISOString(),
       total_files: totals?.files ?? "",
@@ -120,18 +172,14 @@ export async function createContainer(
       current_file: "",
       status: "running",
     }, true);
-    const walk = walkTreeBatches(src, {
-      exclude,
-      linksLeftOut: settings.symlinks === "skip",
-      onError: reportError,
-    });
     const loaded = loadSources(
-      walk,
-      (relpath) => writer.find(relpath),
+      replay(walked, walk),
+      (relpath) => writer.meet(relpath),
       settings,
       options.concurrency ?? defaultWorkers(settings.compress),
       spare,
     );
+    walked = [];
     let processed = 0;
     reading: for await (const items of loaded) {
       for (const item of items) {
@@ -205,6 +253,8 @@ export async function createContainer(
         }
       }
     }
+    // Before finalize, which may remove the index that names them.
+    if (!interrupted && writer.resumed) result.missing = await reportMissing(writer, src, options);
     if (interrupted || !options.finalize) await writer.close();
     else {
       await writer.finalize({ removeIndex: options.removeIndexOnFinalize ?? false });
@@ -213,6 +263,8 @@ export async function createContainer(
   } catch (error) {
     await writer.close().catch(() => {}); // keep what was done: commit the pending batch
     throw error;
+  } finally {
+    await walk.return(0);
   }
   result.totalEntries = writer.entries;
   result.containerSize = writer.size;
@@ -228,6 +280,151 @@ export async function createContainer(
     finished_time: new Date().toISOString(),
   }, true);
   return result;
+}
+
+/** Walk items this many ahead are compared with the committed entries before a fuller look. */
+const LOOK_AHEAD = 1024;
+
+/**
+ * Refuse a source that shares no relpath with the committed entries of an existing container
+ * (another tree, or a container name given by mistake): nothing is opened for writing. The
+ * walk's first batches are compared with the index, read until one matches (at once, when
+ * the run continues the same tree); only when none of them does are the index and the whole
+ * tree compared (a second walk, its errors left to the real one).
+ *
+ * @returns the batches taken from `walk`, to be handed on before the rest of it
+ * @throws {ConflictError} naming the container and the source, and the options `append` and
+ *   `fresh`
+ */
+async function refuseUnrelatedSource(
+  walk: AsyncGenerator<WalkEntry[], number>,
+  src: string,
+  container: string,
+  indexPath: string,
+  walkOptions: WalkOptions,
+): Promise<WalkEntry[][]> {
+  const where = await findCommittedIndex(container, indexPath);
+  if (where === undefined || where.length === 0) return [];
+  const taken: WalkEntry[][] = [];
+  const keys = new Set<string>();
+  let ended = false;
+  while (keys.size < LOOK_AHEAD) {
+    const next = await walk.next();
+    if (next.done) {
+      ended = true;
+      break;
+    }
+    taken.push(next.value);
+    for (const item of next.value) keys.add(pathKey(item.relpath, false));
+  }
+  if (keys.size === 0) return taken; // an empty source adds nothing
+  const committed = ended ? undefined : new RelpathSet();
+  let entries = 0;
+  for await (const { entry } of readCommittedIndex(where)) {
+    const key = pathKey(entry.relpath, false);
+    if (keys.has(key)) return taken; // the usual resume: its first items are committed
+    committed?.add(key);
+    entries++;
+  }
+  if (entries === 0) return taken;
+  if (committed !== undefined) {
+    for await (const batch of walkTreeBatches(src, walkOptions)) {
+      for (const item of batch) {
+        if (committed.has(pathKey(item.relpath, false))) return taken;
+      }
+    }
+  }
+  throw new ConflictError(
+    `Cannot add "${src}" to "${container}": none of the ${entries} entries committed in it ` +
+      `is in this source, which looks like another tree; give \`append\` to add it to this ` +
+      `container, \`fresh\` to start the container anew, or pack into a new container`,
+    { options: ["append", "fresh"] },
+  );
+}
+
+/** The batches taken already, then the rest of the walk. */
+async function* replay(
+  taken: WalkEntry[][],
+  walk: AsyncGenerator<WalkEntry[], number>,
+): AsyncGenerator<WalkEntry[]> {
+  yield* taken;
+  for (;;) {
+    const next = await walk.next();
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+/** Committed entries named in a {@link MISSING_FROM_SOURCE} warning at most. */
+const MISSING_NAMED = 5;
+
+/**
+ * Count the committed entries the walk never met and that are gone from the source (an lstat
+ * each: a folder entry that is no longer empty was not met, but is there), and warn naming the
+ * first few; the container keeps them.
+ *
+ * @returns how many are gone
+ */
+async function reportMissing(
+  writer: ContainerWriter,
+  src: string,
+  options: CreateOptions,
+): Promise<number> {
+  if (writer.unmetCount === 0) return 0;
+  const named: string[] = [];
+  let missing = 0;
+  for await (const entry of writer.unmet()) {
+    try {
+      await Deno.lstat(join(src, entry.relpath));
+      continue; // still there (unreadable, or a folder that is not empty now)
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory)) {
+        continue;
+      }
+    }
+    missing++;
+    if (named.length < MISSING_NAMED) named.push(`"${entry.relpath}"`);
+  }
+  if (missing > 0) {
+    options.onWarning?.(warning(
+      "MISSING_FROM_SOURCE",
+      `${missing} committed entries are no longer in the source; the container keeps them: ` +
+        named.join(", ") + (missing > named.length ? `, and ${missing - named.length} more` : ""),
+    ));
+  }
+  return missing;
+}
+
+/** Device and inode numbers, in pairs, of the files that exist among `paths`. */
+async function identities(paths: string[]): Promise<number[]> {
+  const own: number[] = [];
+  for (const path of paths) {
+    const info = await Deno.stat(path).catch(() => undefined);
+    if (info?.ino != null) own.push(info.dev, info.ino);
+  }
+  return own;
+}
+
+/**
+ * Refuse a status file that is the container or its index (a link to them, a hard link), or
+ * that lies inside the source folder (it would replace a file being packed): before anything
+ * is written.
+ *
+ * @throws {UsageError} naming both paths
+ */
+async function checkStatusPath(
+  statusFile: string,
+  src: string,
+  container: string,
+  settings: Settings,
+): Promise<void> {
+  const status = { what: "the status file", path: statusFile, option: "statusFile" };
+  await refuseSameFile(status, containerFiles(container, settings.indexPath));
+  await refuseInside(status, { what: "the source folder", path: src });
+}
+
+function signalOption(options: CreateOptions): { signal?: AbortSignal } {
+  return options.signal === undefined ? {} : { signal: options.signal };
 }
 
 /** Add one loaded item to the writer: at once when its payload is in memory. */

@@ -17,6 +17,7 @@ import {
   pathExists,
 } from "../io/file_layer.ts";
 import { readRange } from "../io/random_access.ts";
+import { refuseIndexIsContainer } from "../safety/output_paths.ts";
 import { FOLDER, PathGuard } from "../safety/path_guard.ts";
 
 /** Options of {@link finalizeContainer}. */
@@ -37,6 +38,8 @@ export interface FinalizeOptions {
  * @param container the container file
  * @param options index path and whether to remove it
  * @returns `true` when a trailer was written, `false` when one was already there
+ * @throws {UsageError} when the index is the container (the same path, a link to it, a hard
+ *   link)
  * @throws {ConflictError} when the index or container is missing, or the container
  *   is shorter than its index says
  */
@@ -46,6 +49,7 @@ export async function finalizeContainer(
 ): Promise<boolean> {
   const indexPath = options.index ?? container + ".idx";
   const layer = options.fileLayer ?? DENO_FILE_LAYER;
+  await refuseIndexIsContainer(indexPath, container);
   if (!(await pathExists(container))) {
     throw new ConflictError(`Cannot finalize "${container}": container not found`);
   }

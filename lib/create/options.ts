@@ -14,7 +14,7 @@ import type { SourceError } from "../errors.ts";
 
 /** Options of `createContainer`. */
 export interface CreateOptions {
-  /** Path of the NDJSON index. @default container + ".idx" */
+  /** Path of the NDJSON index; not the container itself (`UsageError`). @default container + ".idx" */
   index?: string;
   /** Store each payload as one gzip member. @default false */
   compress?: boolean;
@@ -31,6 +31,20 @@ export interface CreateOptions {
   dryRun?: boolean;
   /** Embed the index as a trailer when done. @default false */
   finalize?: boolean;
+  /**
+   * Start the container anew (CLI `--new`): its committed entries and payloads are dropped,
+   * and the source packed from scratch. Only over a container of ctnr's (empty, ending with
+   * a trailer, or with its index beside it) and an index that reads as one; anything else is
+   * refused with a `ConflictError` and left unchanged. @default false
+   */
+  fresh?: boolean;
+  /**
+   * Add a source that shares no relpath with the entries committed in an existing container
+   * (CLI `--append`). Without it such a run is refused with a `ConflictError` before anything
+   * is written: another tree packed into an existing container name would merge into it.
+   * @default false
+   */
+  append?: boolean;
   /** Delete the standalone index after embedding it. @default false */
   removeIndexOnFinalize?: boolean;
   /** Record symlinks as `symlink` entries (`store`) or leave them out with a warning (`skip`). @default "store" */
@@ -39,7 +53,11 @@ export interface CreateOptions {
   emptyDirs?: boolean;
   /** Walk first to count files (`count`) or files and bytes (`sizes`) for progress. */
   prescan?: "count" | "sizes";
-  /** Status file to rewrite about once a second. */
+  /**
+   * Status file to rewrite about once a second (lib/io/status_file.ts: a regular file is
+   * replaced atomically, a symlink keeps its link, a FIFO or device is written in turn). It may
+   * not be the container or its index, nor lie inside `src`: `UsageError`, nothing written.
+   */
   statusFile?: string;
   /** Format of the status file. @default "kv" */
   statusFormat?: StatusFormat;
@@ -85,8 +103,16 @@ export interface CreateResult {
   payloadBytes: number;
   /** Original bytes read this run. */
   origBytes: number;
-  /** Special files (FIFO, socket, device) and skipped symlinks left out, with a warning each. */
+  /**
+   * Items left out, with a warning each: special files (FIFO, socket, device), skipped
+   * symlinks and empty folders, names that are the container or its index (a hard link).
+   */
   leftOut: number;
+  /**
+   * Entries committed before this run that are no longer in the source (resume); the container
+   * keeps them, and a `MISSING_FROM_SOURCE` warning names the first few.
+   */
+  missing: number;
   /** Source files or folders that could not be read (the container is incomplete). */
   sourceErrors: number;
   /** Files already committed whose size or mtime changed since (the container keeps the old version). */
@@ -113,6 +139,8 @@ export interface Settings {
   dryRun: boolean;
   symlinks: "store" | "skip";
   emptyDirs: boolean;
+  /** Device and inode numbers, in pairs, of the container and index: never read as sources. */
+  own?: number[];
 }
 
 /**

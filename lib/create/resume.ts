@@ -12,7 +12,7 @@
 import { dirname, resolve } from "node:path";
 import { ConflictError } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
-import { IndexReader } from "../format/index_reader.ts";
+import { IndexReader, type IndexRecord } from "../format/index_reader.ts";
 import { findTrailer } from "../format/trailer.ts";
 import {
   type FileLayer,
@@ -24,6 +24,7 @@ import {
 import { readRange } from "../io/random_access.ts";
 import { sha256OfRange } from "../io/sha256.ts";
 import { siblingTemp } from "../io/temp_file.ts";
+import { locate } from "../safety/output_paths.ts";
 import { FOLDER, PathGuard } from "../safety/path_guard.ts";
 import { warning, type WarningHandler } from "../warnings.ts";
 
@@ -33,6 +34,11 @@ export interface ResumeRules {
   indexPath: string;
   /** Entries a batch commits at most: the last batch is re-hashed. */
   indexBatch: number;
+  /**
+   * Start anew: drop every committed entry and payload (container and index cut to zero),
+   * but only when the container is one of ours (a trailer, an index beside it, or empty).
+   */
+  fresh?: boolean;
 }
 
 /** What a container holds when a run starts: its committed entries and where payloads end. */
@@ -46,8 +52,23 @@ export interface ResumeState {
   entries: number;
   /** End of the last indexed payload: where the next payload goes. */
   payloadEnd: number;
+  /**
+   * Where the committed index lines are (a file, and a range of it), to read them again
+   * (`ContainerWriter.unmet`); `undefined` when nothing was committed.
+   */
+  committedIndex?: CommittedIndex;
   containerFile?: LayerFile;
   indexFile?: LayerFile;
+}
+
+/** The committed index lines of a container: a range of its index file or of its trailer. */
+export interface CommittedIndex {
+  /** The file that holds them. */
+  path: string;
+  /** Offset in bytes of the first line. */
+  start: number;
+  /** Size in bytes of the lines. */
+  length: number;
 }
 
 /**
@@ -72,7 +93,10 @@ export async function readResumeState(
 ): Promise<ResumeState> {
   const indexExists = await pathExists(rules.indexPath);
   const containerExists = await pathExists(container);
-  if (dryRun && !containerExists && !indexExists) {
+  // Refused before anything is opened for writing (a file created is a change too).
+  if (!rules.fresh && !containerExists && indexExists) await refuseOrphanIndex(container, rules);
+  if (rules.fresh) await refuseForeign(containerExists, container, rules.indexPath, indexExists);
+  if (dryRun && ((!containerExists && !indexExists) || rules.fresh)) {
     return { committed: new PathGuard(), entries: 0, payloadEnd: 0 };
   }
   if (dryRun) {
@@ -80,26 +104,17 @@ export async function readResumeState(
     const committed = new PathGuard();
     let entries = 0;
     let payloadEnd = 0;
-    const access = await openRandomAccess(indexExists ? rules.indexPath : container);
-    try {
-      const trailer = indexExists ? null : await findTrailer(access);
-      if (indexExists || trailer !== null) {
-        const reader = new IndexReader(
-          access,
-          trailer
-            ? { start: trailer.indexOffset, length: trailer.indexLength }
-            : { allowTornTail: true },
-        );
-        for await (const { entry, line } of reader.records()) {
-          admitCommitted(committed, entry, line, indexExists ? rules.indexPath : container);
-          entries++;
-          payloadEnd = Math.max(payloadEnd, entry.offset + entry.payloadSize);
-        }
+    const where = await findCommittedIndex(container, rules.indexPath);
+    if (where !== undefined) {
+      for await (const { entry, line } of readCommittedIndex(where)) {
+        admitCommitted(committed, entry, line, where.path);
+        entries++;
+        payloadEnd = Math.max(payloadEnd, entry.offset + entry.payloadSize);
       }
-    } finally {
-      access.close();
     }
-    return { committed, entries, payloadEnd };
+    const state: ResumeState = { committed, entries, payloadEnd };
+    if (where !== undefined) state.committedIndex = where;
+    return state;
   }
   const containerFile = await layer.open(container);
   let indexFile: LayerFile | undefined;
@@ -107,7 +122,7 @@ export async function readResumeState(
     // One writer at a time: the lock before anything is read or changed.
     await lockForWriting(containerFile, container);
     const emptyIndex = indexExists && (await Deno.stat(rules.indexPath)).size === 0;
-    if (!indexExists || emptyIndex) {
+    if (!rules.fresh && (!indexExists || emptyIndex)) {
       // A missing index must be recovered from the trailer (or the run refused). An empty one
       // is what a crash before the first index commit leaves (the index file is created, and
       // its name fsynced, before any payload is written): without a trailer, start over.
@@ -117,11 +132,24 @@ export async function readResumeState(
     }
     indexFile = await layer.open(rules.indexPath);
     await lockForWriting(indexFile, rules.indexPath);
+    if (rules.fresh) {
+      // The container first: cut before its index, a crash leaves entries whose payloads are
+      // gone, which the next resume drops.
+      if (containerFile.size > 0) await containerFile.truncate(0);
+      if (indexFile.size > 0) await indexFile.truncate(0);
+    }
     // New files: make their names durable too (fsync of the folder that holds them).
     if (!containerExists) await layer.syncFolder(dirname(resolve(container)));
     if (!indexExists) await layer.syncFolder(dirname(resolve(rules.indexPath)));
-    const state = await scanIndex(indexFile, containerFile, rules, onWarning);
-    return { ...state, containerFile, indexFile };
+    const state: ResumeState = {
+      ...await scanIndex(indexFile, containerFile, rules, onWarning),
+      containerFile,
+      indexFile,
+    };
+    if (state.entries > 0) {
+      state.committedIndex = { path: rules.indexPath, start: 0, length: indexFile.size };
+    }
+    return state;
   } catch (error) {
     containerFile.close();
     indexFile?.close();
@@ -146,7 +174,10 @@ async function recoverIndexFromTrailer(
   }
   // Copy the embedded index out, durably (its bytes fsynced before the rename gives it its
   // name), before anything else changes. The caller fsyncs the folder once the index is open.
-  const tmp = siblingTemp(rules.indexPath);
+  // An index path that is a symlink (to an empty index) keeps its link: its target is renamed.
+  const isLink = await Deno.lstat(rules.indexPath).then((info) => info.isSymlink, () => false);
+  const target = isLink ? (await locate(rules.indexPath)).final : rules.indexPath;
+  const tmp = siblingTemp(target);
   const out = await layer.open(tmp);
   try {
     if (out.size > 0) await out.truncate(0); // left by a crash during an earlier recovery
@@ -157,7 +188,7 @@ async function recoverIndexFromTrailer(
   } finally {
     out.close();
   }
-  await layer.rename(tmp, rules.indexPath);
+  await layer.rename(tmp, target);
 }
 
 async function scanIndex(
@@ -208,6 +239,9 @@ async function scanIndex(
         `convert it first`,
     );
   }
+  if (reader.tornTail && entries === 0 && cutAt === undefined) {
+    await refuseForeignLine(indexFile, reader.validLength, rules.indexPath);
+  }
   if (reader.tornTail) {
     onWarning?.(warning(
       "INDEX_REPAIRED",
@@ -249,6 +283,158 @@ async function scanIndex(
     await containerFile.truncate(payloadEnd);
   }
   return { committed, entries, payloadEnd };
+}
+
+/** How every ctnr index line starts, and the original tool's too. */
+const ENTRY_START = '{"relpath"';
+
+/**
+ * Whether a line's first bytes are those of an entry, or a prefix of them, or zeros: what a
+ * crash leaves of a line being appended (a file system may expose unwritten blocks as zeros).
+ */
+function startsAsEntry(head: string): boolean {
+  return ENTRY_START.startsWith(head) || head.startsWith(ENTRY_START) || /^\0+$/.test(head);
+}
+
+/**
+ * Refuse to cut a torn last line that is the first line of the index and does not start as an
+ * entry does: a crash leaves a prefix of an entry, and anything else is a file that is not an
+ * index (`--index notes.txt`), which must not lose its only line.
+ */
+async function refuseForeignLine(file: LayerFile, at: number, indexPath: string): Promise<void> {
+  const head = new TextDecoder().decode(
+    await file.readAt(at, Math.min(ENTRY_START.length, file.size - at)),
+  );
+  if (startsAsEntry(head)) return;
+  throw new ConflictError(
+    `Cannot continue with index "${indexPath}": it is not a ctnr index (its only line is not ` +
+      `an entry); refusing to change it (give \`index\` the right file)`,
+    { options: ["index"] },
+  );
+}
+
+/**
+ * Refuse an index whose container does not exist: its entries name payloads that are nowhere,
+ * and resuming would drop them all. Either the container was moved or removed, or the index
+ * belongs to another container.
+ */
+async function refuseOrphanIndex(container: string, rules: ResumeRules): Promise<void> {
+  const info = await Deno.stat(rules.indexPath).catch(() => undefined);
+  if (info === undefined || info.size === 0) return;
+  throw new ConflictError(
+    `Cannot continue with index "${rules.indexPath}": it holds ${info.size} bytes but its ` +
+      `container "${container}" does not exist; refusing to change it (give the container ` +
+      `it belongs to, or \`fresh\` to start anew)`,
+    { options: ["fresh"] },
+  );
+}
+
+/**
+ * Refuse to start anew over a file that is not a container of ours: one is empty, ends with a
+ * trailer, or has an index beside it; and an index there must read as one (its first line an
+ * entry), or be empty.
+ *
+ * @throws {ConflictError} naming the file
+ */
+async function refuseForeign(
+  containerExists: boolean,
+  container: string,
+  indexPath: string,
+  indexExists: boolean,
+): Promise<void> {
+  if (indexExists) await refuseForeignIndex(indexPath);
+  if (!containerExists || indexExists) return;
+  const access = await openRandomAccess(container);
+  try {
+    if (access.size === 0) return;
+    const trailer = await findTrailer(access).catch(() => null);
+    if (trailer !== null) return;
+    throw new ConflictError(
+      `Cannot start "${container}" anew: it holds ${access.size} bytes and is not a ctnr ` +
+        `container (no trailer, no index "${indexPath}"); refusing to overwrite it`,
+      { options: ["fresh"] },
+    );
+  } finally {
+    access.close();
+  }
+}
+
+/** Refuse an index that does not read as one: its first line must be an entry. */
+async function refuseForeignIndex(indexPath: string): Promise<void> {
+  const access = await openRandomAccess(indexPath);
+  try {
+    if (access.size === 0) return;
+    const reader = new IndexReader(access, { allowTornTail: true, name: `index "${indexPath}"` });
+    let why: string | undefined;
+    try {
+      for await (const _ of reader.records()) return; // one entry: it is an index
+      if (!reader.tornTail) return; // empty JSON document
+      const first = new TextDecoder().decode(
+        await access.readAt(0, Math.min(ENTRY_START.length, access.size)),
+      );
+      if (startsAsEntry(first)) return;
+      why = "its only line is not an entry";
+    } catch (error) {
+      why = (error as Error).message;
+    }
+    throw new ConflictError(
+      `Cannot start over index "${indexPath}": it is not a ctnr index (${why}); refusing to ` +
+        `overwrite it`,
+      { options: ["index"] },
+    );
+  } finally {
+    access.close();
+  }
+}
+
+/**
+ * Where a container's committed index is, read only: the index file when it exists, else the
+ * container's trailer; `undefined` when neither is there.
+ *
+ * @param container the container path
+ * @param indexPath the index path
+ * @returns the file and range of the index lines
+ */
+export async function findCommittedIndex(
+  container: string,
+  indexPath: string,
+): Promise<CommittedIndex | undefined> {
+  // Anything but regular files is refused when the writer opens them.
+  const index = await Deno.stat(indexPath).catch(() => undefined);
+  if (index !== undefined) {
+    return index.isFile ? { path: indexPath, start: 0, length: index.size } : undefined;
+  }
+  if (!(await Deno.stat(container).then((info) => info.isFile, () => false))) return undefined;
+  const access = await openRandomAccess(container);
+  try {
+    const trailer = await findTrailer(access);
+    if (trailer === null) return undefined;
+    return { path: container, start: trailer.indexOffset, length: trailer.indexLength };
+  } finally {
+    access.close();
+  }
+}
+
+/**
+ * Read committed index lines, read only; a torn last line (a crash's) ends them quietly.
+ *
+ * @param where the file and range, from {@link findCommittedIndex}
+ * @returns the records in index order
+ * @throws {IndexFormatError} on a line that is not an entry
+ */
+export async function* readCommittedIndex(where: CommittedIndex): AsyncGenerator<IndexRecord> {
+  const access = await openRandomAccess(where.path);
+  try {
+    const reader = new IndexReader(access, {
+      start: where.start,
+      length: Math.min(where.length, access.size - where.start),
+      allowTornTail: true,
+      name: `index "${where.path}"`,
+    });
+    yield* reader.records();
+  } finally {
+    access.close();
+  }
 }
 
 async function payloadMatches(file: LayerFile, entry: IndexEntry): Promise<boolean> {

@@ -121,6 +121,7 @@ async function loadBatch(
     compress: settings.compress,
     budget: 2 * BATCH_BYTES,
   };
+  if (settings.own !== undefined) request.own = settings.own;
   const buffer = spare.take();
   if (buffer !== undefined) request.buffer = buffer;
   const reads = unpackReads(
@@ -144,6 +145,15 @@ async function loadBatch(
       out[i] = { error: new SourceError(`Cannot read "${item.relpath}": ${read.message}`) };
     } else if (read.kind === "special") {
       out[i] = { leftOut: leftOut(item.relpath, "special file", "(FIFO, socket or device)") };
+    } else if (read.kind === "own") {
+      out[i] = {
+        leftOut: warning(
+          "OWN_FILE_LEFT_OUT",
+          `Left out "${item.relpath}": it is the container or its index itself (a hard link ` +
+            `or a bind mount of it)`,
+          item.relpath,
+        ),
+      };
     } else if (read.kind === "large") {
       out[i] = { walk: { ...item, mode: read.mode, mtime: read.mtime } };
     } else {
@@ -190,6 +200,7 @@ function unpackReads(packed: ReadBatchResult, compressed: boolean): SourceRead[]
       reads.push(read);
     } else if (kind === 1) reads.push({ kind: "large", mode, mtime });
     else if (kind === 2) reads.push({ kind: "special" });
+    else if (kind === 4) reads.push({ kind: "own" });
     else reads.push({ kind: "error", message: errors[error++] ?? "unreadable" });
   }
   return reads;

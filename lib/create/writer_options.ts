@@ -22,6 +22,13 @@ export interface ContainerWriterOptions {
   /** Read what is there and compute every entry, but write no container, index or trailer. @default false */
   dryRun?: boolean;
   /**
+   * Start the container anew: its committed entries and payloads are dropped (container and
+   * index cut to zero bytes). Only over a container of ctnr's (empty, ending with a trailer,
+   * or with its index beside it) and an index that reads as one: anything else is refused
+   * with a `ConflictError`, unchanged. @default false
+   */
+  fresh?: boolean;
+  /**
    * The caller adds each relpath once and never a file or link where another entry needs a
    * folder (create's walk guarantees it): new relpaths are then checked only against those of
    * a resumed container, and are not held in memory on a new one. @default false

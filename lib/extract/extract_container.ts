@@ -16,6 +16,7 @@ import type { IndexEntry } from "../format/entry.ts";
 import { WORKER_THRESHOLD, WorkerPool } from "../io/worker_pool.ts";
 import { ContainerReader, type ContainerReaderOptions } from "../read/container_reader.ts";
 import { isCaseInsensitive } from "../safety/case_probe.ts";
+import { containerFiles, refuseSameFile } from "../safety/output_paths.ts";
 import { OutputTree } from "../safety/output_tree.ts";
 import { ExtractJob } from "./job.ts";
 import type { ExtractOptions, ExtractResult } from "./options.ts";
@@ -31,7 +32,8 @@ const WRITE_WORKER = new URL("./_extract_worker.ts", import.meta.url);
  * @param outdir output folder (created when missing)
  * @param options see {@link ExtractOptions}
  * @returns a summary
- * @throws {UsageError} on bad options
+ * @throws {UsageError} on bad options; when the status file is the container or its index
+ *   (the same path, a link to it, a hard link), or a folder
  * @throws {ContainerFormatError} when the index cannot be found
  * @throws {IndexFormatError} on a bad index (nothing is written)
  * @throws {UnsafeEntryError} on an unsafe or clashing entry (nothing is written when
@@ -70,6 +72,13 @@ export async function extractContainer(
   if (options.index !== undefined) readerOptions.index = options.index;
   if (options.lenient !== undefined) readerOptions.lenient = options.lenient;
   if (options.onWarning !== undefined) readerOptions.onWarning = options.onWarning;
+  if (options.statusFile) {
+    // Before the container is opened: a status file renamed over it would destroy it.
+    await refuseSameFile(
+      { what: "the status file", path: options.statusFile, option: "statusFile" },
+      containerFiles(container, options.index),
+    );
+  }
   const target = resolve(outdir);
   const existing = await Deno.stat(target).catch(() => undefined);
   if (existing !== undefined && !existing.isDirectory) {

@@ -111,7 +111,13 @@ export class ExtractJob {
       });
     }
     this.#result = { extracted: 0, skipped: 0, failed: 0, bytes: 0, plan };
-    if (options.statusFile) this.#status = new StatusFile(options.statusFile, options.statusFormat);
+    if (options.statusFile) {
+      this.#status = new StatusFile(
+        options.statusFile,
+        options.statusFormat,
+        options.signal ? { signal: options.signal } : {},
+      );
+    }
   }
 
   /**
@@ -122,6 +128,14 @@ export class ExtractJob {
    * @throws the first entry's error (with `keepGoing`, after all the others)
    */
   async run(): Promise<ExtractResult> {
+    try {
+      return await this.#run();
+    } finally {
+      this.#status?.close();
+    }
+  }
+
+  async #run(): Promise<ExtractResult> {
     const options = this.#options;
     const dispatch = this.#dispatch;
     try {

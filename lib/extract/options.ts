@@ -35,7 +35,11 @@ export interface ExtractOptions {
   fsync?: boolean;
   /** Write workers (0: write on the main thread). @default 2 */
   concurrency?: number;
-  /** Status file to rewrite about once a second. */
+  /**
+   * Status file to rewrite about once a second (lib/io/status_file.ts: a regular file is
+   * replaced atomically, a symlink keeps its link, a FIFO or device is written in turn). It may
+   * not be the container or its index (`UsageError`, nothing written).
+   */
   statusFile?: string;
   /** Format of the status file. @default "kv" */
   statusFormat?: StatusFormat;

@@ -1,11 +1,24 @@
 /**
- * The `--status-file` of both commands: a small file rewritten atomically
- * (temp file, then rename) at most once a second, in `kv` (`key=value`
- * lines, as the original tools write) or `json` form.
+ * The `--status-file` of both commands: a small file rewritten at most once a
+ * second, in `kv` (`key=value` lines, as the original tools write) or `json`
+ * form. Where it is written decides how:
+ *
+ * - a regular file, or nothing yet: atomically (a temp file beside it, then a
+ *   rename), so a reader never sees half a status;
+ * - a symlink: its target is written atomically, and the link is kept;
+ * - a FIFO, a character device (a terminal, `/dev/null`), or a file this
+ *   process has open (`/dev/stdout`, `/dev/fd/N`): opened once, and each
+ *   update written to it in turn, never renamed over (a rename would replace
+ *   the device node or the link, or the file the shell redirected output to);
+ *   a FIFO's open waits for a reader, as a shell redirection does;
+ * - a folder: refused.
  *
  * @module
  */
 
+import { environmentFault, InterruptedError, stoppedBy, UsageError } from "../errors.ts";
+import { locate } from "../safety/output_paths.ts";
+import { writeAll } from "./copy.ts";
 import { siblingTemp } from "./temp_file.ts";
 
 /** Formats of the status file. */
@@ -16,6 +29,9 @@ export type StatusFields = Record<string, string | number | boolean>;
 
 const THROTTLE_MS = 1000;
 
+/** How a status file is written: renamed into place at `target`, or written to an open file. */
+type StatusWay = { atomic: string } | { direct: Deno.FsFile };
+
 /**
  * A status file that keeps the latest fields and writes them out throttled.
  *
@@ -25,6 +41,7 @@ const THROTTLE_MS = 1000;
  * const path = await Deno.makeTempFile();
  * const status = new StatusFile(path, "kv");
  * await status.update({ status: "finished", processed_files: 3 }, true);
+ * status.close();
  * if (!(await Deno.readTextFile(path)).includes("processed_files=3")) throw new Error("not written");
  * await Deno.remove(path);
  * ```
@@ -32,23 +49,71 @@ const THROTTLE_MS = 1000;
 export class StatusFile {
   #path: string;
   #format: StatusFormat;
+  #signal: AbortSignal | undefined;
   #fields: StatusFields = {};
   #lastWrite = 0;
+  #way: StatusWay | undefined;
 
   /**
-   * Prepare a status file; nothing is written until `update()`.
+   * Prepare a status file; nothing is opened or written until `prepare()` or `update()`.
    *
-   * @param path where to write; its temp file is `path + ".ctnr-tmp"` (lib/io/temp_file.ts)
+   * @param path where to write; a regular file's temp file is `path + ".ctnr-tmp"`
+   *   (lib/io/temp_file.ts), beside the file a symlink leads to
    * @param format `kv` or `json`
+   * @param options `signal`: stops the wait for a FIFO's reader (`InterruptedError`)
    */
-  constructor(path: string, format: StatusFormat = "kv") {
+  constructor(path: string, format: StatusFormat = "kv", options: { signal?: AbortSignal } = {}) {
     this.#path = path;
     this.#format = format;
+    this.#signal = options.signal;
   }
 
-  /** Paths this status file writes (the file and its temp file). */
+  /** Paths this status file writes when it is a regular file (the file and its temp file). */
   get paths(): string[] {
     return [this.#path, siblingTemp(this.#path)];
+  }
+
+  /**
+   * Decide how the status file is written (see the module doc) and open it when it is written
+   * directly. `update()` calls it when it was not called before.
+   *
+   * @throws {UsageError} when the path is a folder (option `statusFile`)
+   * @throws {InterruptedError} when `signal` aborts the wait for a FIFO's reader
+   */
+  async prepare(): Promise<void> {
+    if (this.#way !== undefined) return;
+    const target = await locate(this.#path);
+    if (target.kind === "folder") {
+      throw new UsageError(
+        `Cannot write the status file "${this.#path}" (\`statusFile\`): it is a folder`,
+        { options: ["statusFile"] },
+      );
+    }
+    if ((target.kind === "file" && !target.processFile) || target.kind === "missing") {
+      this.#way = { atomic: target.final };
+      return;
+    }
+    // A device, a FIFO or a file the process has open: written in turn, never renamed over.
+    this.#way = { direct: await this.#openDirect() };
+  }
+
+  async #openDirect(): Promise<Deno.FsFile> {
+    const opening = Deno.open(this.#path, { write: true, append: true });
+    const signal = this.#signal;
+    if (signal === undefined) return await opening;
+    // Opening a FIFO waits for a reader: let a signal end the wait.
+    let onAbort = () => {};
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(new InterruptedError(stoppedBy(signal)));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([opening, aborted]);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      opening.then((file) => signal.aborted && file.close(), () => {});
+    }
   }
 
   /**
@@ -56,18 +121,45 @@ export class StatusFile {
    *
    * @param fields values to set
    * @param force write now regardless of the throttle
+   * @throws {UsageError} when the path is a folder
+   * @throws {EnvironmentError} when a status written directly cannot be (its reader left, a
+   *   full disk)
    */
   async update(fields: StatusFields, force = false): Promise<void> {
     Object.assign(this.#fields, fields);
     const now = Date.now();
     if (!force && now - this.#lastWrite < THROTTLE_MS) return;
     this.#lastWrite = now;
+    await this.prepare();
+    const way = this.#way!;
     const text = this.#format === "json"
       ? JSON.stringify(this.#fields)
       : Object.entries(this.#fields).map(([k, v]) => `${k}=${v}\n`).join("");
-    const tmp = siblingTemp(this.#path);
+    if ("direct" in way) {
+      try {
+        // One status after another: a JSON status ends its line.
+        await writeAll(
+          way.direct,
+          new TextEncoder().encode(this.#format === "json" ? text + "\n" : text),
+        );
+      } catch (error) {
+        throw environmentFault(
+          error,
+          `Cannot write the status file "${this.#path}"`,
+          "the run stopped",
+        );
+      }
+      return;
+    }
+    const tmp = siblingTemp(way.atomic);
     await Deno.writeTextFile(tmp, text);
-    await Deno.rename(tmp, this.#path);
+    await Deno.rename(tmp, way.atomic);
+  }
+
+  /** Close a status file written directly; a regular one holds nothing open. */
+  close(): void {
+    if (this.#way !== undefined && "direct" in this.#way) this.#way.direct.close();
+    this.#way = undefined;
   }
 }
 

@@ -77,6 +77,27 @@ export class PathGuard {
   }
 
   /**
+   * {@link PathGuard.get}, and mark the relpath found: the caller met it again (create's walk
+   * meeting a committed entry). See {@link PathGuard.isMarked}, {@link PathGuard.marked}.
+   *
+   * @param relpath a relpath
+   * @returns its value, or `undefined` when no such relpath was admitted
+   */
+  getAndMark(relpath: string): number | undefined {
+    return this.#seen.getAndMark(this.#key(relpath));
+  }
+
+  /** Whether `relpath` (or one equal to it after normalisation) is admitted and marked. */
+  isMarked(relpath: string): boolean {
+    return this.#seen.isMarked(this.#key(relpath));
+  }
+
+  /** Number of admitted relpaths marked by {@link PathGuard.getAndMark}. */
+  get marked(): number {
+    return this.#seen.marked;
+  }
+
+  /**
    * Admit `relpath` unless it clashes with an admitted one.
    *
    * @param relpath a relpath already checked by `checkRelpath`

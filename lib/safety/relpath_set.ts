@@ -16,6 +16,9 @@ export class RelpathSet {
   #values: Uint32Array;
   #mask: number;
   #size = 0;
+  /** A byte a slot, set by `mark`; allocated on the first mark. */
+  #marks: Uint8Array | undefined;
+  #marked = 0;
 
   /** @param expected number of strings expected (sizes the table; it grows as needed) */
   constructor(expected = 1024) {
@@ -77,6 +80,37 @@ export class RelpathSet {
     return slot < 0 ? undefined : this.#values[slot];
   }
 
+  /**
+   * The value kept with `text`, and mark it (see {@link RelpathSet.isMarked}). Marks cost a
+   * byte a slot, allocated on the first one.
+   *
+   * @param text a string
+   * @returns the value, or `undefined` (nothing marked) when `text` is not in the set
+   */
+  getAndMark(text: string): number | undefined {
+    const h = hash96(text);
+    const slot = this.#find(h[0]!, h[1]!, h[2]!);
+    if (slot < 0) return undefined;
+    this.#marks ??= new Uint8Array(this.#mask + 1);
+    if (this.#marks[slot] === 0) {
+      this.#marks[slot] = 1;
+      this.#marked++;
+    }
+    return this.#values[slot];
+  }
+
+  /** Whether `text` is in the set and was marked by {@link RelpathSet.getAndMark}. */
+  isMarked(text: string): boolean {
+    const h = hash96(text);
+    const slot = this.#find(h[0]!, h[1]!, h[2]!);
+    return slot >= 0 && this.#marks !== undefined && this.#marks[slot] === 1;
+  }
+
+  /** Number of strings marked. */
+  get marked(): number {
+    return this.#marked;
+  }
+
   #find(a: number, b: number, c: number): number {
     const slots = this.#slots;
     let i = a & this.#mask;
@@ -89,6 +123,13 @@ export class RelpathSet {
   }
 
   #insert(a: number, b: number, c: number, value: number): boolean {
+    const size = this.#size;
+    this.#place(a, b, c, value);
+    return this.#size > size;
+  }
+
+  /** The slot of a hash: where it is, or where it was put (with `value`). */
+  #place(a: number, b: number, c: number, value: number): number {
     const slots = this.#slots;
     let i = a & this.#mask;
     for (;;) {
@@ -99,9 +140,9 @@ export class RelpathSet {
         slots[k + 2] = c;
         this.#values[i] = value;
         this.#size++;
-        return true;
+        return i;
       }
-      if (slots[k] === a && slots[k + 1] === b && slots[k + 2] === c) return false;
+      if (slots[k] === a && slots[k + 1] === b && slots[k + 2] === c) return i;
       i = (i + 1) & this.#mask;
     }
   }
@@ -109,12 +150,16 @@ export class RelpathSet {
   #grow(): void {
     const old = this.#slots;
     const oldValues = this.#values;
+    const oldMarks = this.#marks;
     this.#slots = new Uint32Array(old.length * 2);
     this.#values = new Uint32Array(oldValues.length * 2);
     this.#mask = this.#mask * 2 + 1;
     this.#size = 0;
+    if (oldMarks !== undefined) this.#marks = new Uint8Array(this.#mask + 1);
     for (let k = 0, i = 0; k < old.length; k += 3, i++) {
-      if (old[k + 2] !== 0) this.#insert(old[k]!, old[k + 1]!, old[k + 2]!, oldValues[i]!);
+      if (old[k + 2] === 0) continue;
+      const slot = this.#place(old[k]!, old[k + 1]!, old[k + 2]!, oldValues[i]!);
+      if (oldMarks !== undefined) this.#marks![slot] = oldMarks[i]!;
     }
   }
 }

@@ -30,6 +30,7 @@ const WRITER = "container_writer_test.ts";
 const GUARD = "path_guard_test.ts";
 const LINKS = "link_target_test.ts";
 const TREE = "output_tree_test.ts";
+const OUTPUTS = "output_paths_test.ts";
 
 /** Every mutant; the runner applies them one at a time. */
 export const MUTANTS: Mutant[] = [
@@ -393,11 +394,11 @@ export const MUTANTS: Mutant[] = [
   } finally {
     out.close();
   }
-  await layer.rename(tmp, rules.indexPath);`,
+  await layer.rename(tmp, target);`,
     replace: `} finally {
     out.close();
   }
-  await layer.rename(tmp, rules.indexPath);`,
+  await layer.rename(tmp, target);`,
     killedBy: {
       file: CREATOR,
       test:
@@ -487,7 +488,172 @@ export const MUTANTS: Mutant[] = [
     replace: ``,
     killedBy: {
       file: CREATOR,
-      test: "createContainer never packs its own container, index or status file",
+      test: "createContainer never packs its own container or index",
+    },
+  },
+  // --- Outputs never alias the files a run keeps (lib/safety/output_paths.ts, issue 12) ---
+  {
+    name: "status-file-may-be-the-container-on-create",
+    find: `await refuseSameFile(status, containerFiles(container, settings.indexPath));`,
+    replace: ``,
+    killedBy: { file: OUTPUTS, test: "create refuses a status file that is the container" },
+  },
+  {
+    name: "status-file-may-be-the-container-on-extract",
+    find: `containerFiles(container, options.index),`,
+    replace: `[],`,
+    killedBy: { file: OUTPUTS, test: "extract refuses a status file that is the container" },
+  },
+  {
+    name: "status-file-may-lie-inside-src",
+    find: `await refuseInside(status, { what: "the source folder", path: src });`,
+    replace: ``,
+    killedBy: { file: OUTPUTS, test: "create refuses a status file inside the source folder" },
+  },
+  {
+    name: "index-may-be-the-container",
+    find: `await refuseIndexIsContainer(settings.indexPath, container);`,
+    replace: ``,
+    killedBy: { file: OUTPUTS, test: "create refuses an index that is the container" },
+  },
+  {
+    name: "index-may-be-the-container-on-finalize-only",
+    find: `await refuseIndexIsContainer(indexPath, container);
+  if (!(await pathExists(container))) {`,
+    replace: `if (!(await pathExists(container))) {`,
+    killedBy: {
+      file: OUTPUTS,
+      test: "create --finalize-only refuses an index that is the container",
+    },
+  },
+  {
+    name: "aliases-compared-without-identity",
+    find: `if (a.identity !== undefined && a.identity === b.identity) return "the same file";`,
+    replace: ``,
+    killedBy: {
+      file: OUTPUTS,
+      test: "create refuses a status file that is a hard link to the container",
+    },
+  },
+  {
+    name: "aliases-compared-without-following-links",
+    find: `if (a.final === b.final) return "links lead to it";`,
+    replace: ``,
+    killedBy: {
+      file: OUTPUTS,
+      test: "create refuses a status file that is a symlink to the container it will create",
+    },
+  },
+  {
+    name: "status-file-renamed-over-a-fifo",
+    find: `if ((target.kind === "file" && !target.processFile) || target.kind === "missing") {`,
+    replace: `if (true) {`,
+    killedBy: {
+      file: OUTPUTS,
+      test: "a status file that is a FIFO stays a FIFO and its reader gets each status",
+    },
+  },
+  {
+    name: "status-file-renamed-over-redirected-stdout",
+    find: `if (folder === "/proc" || folder.startsWith("/proc/")) processFile = true;`,
+    replace: ``,
+    killedBy: {
+      file: OUTPUTS,
+      test: "a status file /dev/stdout is written to standard output, never renamed over",
+    },
+  },
+  {
+    name: "status-file-replaces-its-symlink",
+    find: `this.#way = { atomic: target.final };`,
+    replace: `this.#way = { atomic: this.#path };`,
+    killedBy: {
+      file: OUTPUTS,
+      test: "a status file that is a symlink keeps the link and its target is written",
+    },
+  },
+  {
+    name: "status-file-may-be-a-folder",
+    find: `if (target.kind === "folder") {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: OUTPUTS,
+      test: "a status file that is a folder is refused by create and extract",
+    },
+  },
+  {
+    name: "recovered-index-replaces-its-symlink",
+    find: `const target = isLink ? (await locate(rules.indexPath)).final : rules.indexPath;`,
+    replace: `const target = rules.indexPath;`,
+    killedBy: {
+      file: OUTPUTS,
+      test: "create keeps a symlink at the index path when it recovers the index from the trailer",
+    },
+  },
+  {
+    name: "walk-reads-its-own-container-by-another-name",
+    find: `if (isOwn(info, own)) return { kind: "own" };`,
+    replace: ``,
+    killedBy: {
+      file: OUTPUTS,
+      test: "create skips a hard link to its container inside the source, with a warning",
+    },
+  },
+  // --- Intent: --new, --append, a resume of another tree (lib/create/, issue 12) ---
+  {
+    name: "new-overwrites-a-file-that-is-not-a-container",
+    find: `if (trailer !== null) return;
+    throw new ConflictError(`,
+    replace: `return;
+    throw new ConflictError(`,
+    killedBy: { file: OUTPUTS, test: "create --new refuses a file that is not a container" },
+  },
+  {
+    name: "new-overwrites-an-index-that-is-not-an-index",
+    find: `if (indexExists) await refuseForeignIndex(indexPath);`,
+    replace: ``,
+    killedBy: { file: OUTPUTS, test: "create --new refuses an index that is not an index" },
+  },
+  {
+    name: "another-tree-merged-into-a-container",
+    find: `if (!options.append && !options.fresh) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: OUTPUTS,
+      test: "create refuses to pack another tree into an existing container",
+    },
+  },
+  {
+    name: "resume-of-the-same-tree-refused-past-the-look-ahead",
+    find: `if (committed.has(pathKey(item.relpath, false))) return taken;`,
+    replace: ``,
+    killedBy: {
+      file: OUTPUTS,
+      test: "create does not refuse a resume whose committed files sort after many new ones",
+    },
+  },
+  {
+    name: "missing-from-source-not-reported",
+    find: `if (missing > 0) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: OUTPUTS,
+      test: "create warns about committed entries missing from the source",
+    },
+  },
+  {
+    name: "orphan-index-emptied",
+    find:
+      `if (!rules.fresh && !containerExists && indexExists) await refuseOrphanIndex(container, rules);`,
+    replace: ``,
+    killedBy: { file: OUTPUTS, test: "create refuses an index whose container does not exist" },
+  },
+  {
+    name: "foreign-index-line-cut-as-torn",
+    find: `if (startsAsEntry(head)) return;`,
+    replace: `return;`,
+    killedBy: {
+      file: OUTPUTS,
+      test: "create refuses to cut the only line of an index that is not an index",
     },
   },
   // --- Extract durability and crash recovery ---
