@@ -261,7 +261,7 @@ Deno.test("extractContainer re-run after a SIGKILL removes the killed run's temp
   });
 });
 
-/** What a run's marker holds (lib/_run_marker.ts). */
+/** What a run's marker holds (lib/safety/run_marker.ts). */
 const MARKER = "ctnr extract in progress\n";
 
 Deno.test("extractContainer keeps a file of the container named like its run marker", async () => {

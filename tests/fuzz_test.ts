@@ -576,7 +576,7 @@ function expandBulk(spec: EntrySpec): EntrySpec[] {
 
 /**
  * Where the embedded index is, by the format's rules, written again here
- * (independently of lib/format.ts): the footer when the file ends with its
+ * (independently of lib/format/trailer.ts): the footer when the file ends with its
  * magic, else a trailer header whose length ends exactly at the end.
  */
 function locateIndex(bytes: Uint8Array): Uint8Array | null {
@@ -599,7 +599,7 @@ function locateIndex(bytes: Uint8Array): Uint8Array | null {
   return null;
 }
 
-/** The index's entries, read the way the format says (independently of lib/index_reader.ts). */
+/** The index's entries, read the way the format says (independently of lib/format/index_reader.ts). */
 function modelEntries(index: Uint8Array, lenient: boolean): Record<string, unknown>[] {
   const text = new TextDecoder("utf-8", { fatal: true }).decode(index);
   const head = new TextDecoder().decode(index.subarray(0, 256));

@@ -144,13 +144,13 @@ export const MUTANTS: Mutant[] = [
   // --- Collisions (lib/safety/path_guard.ts), on extract and on resume ---
   {
     name: "guard-duplicate-allowed",
-    find: `if (this.#seen.has(k)) {`,
+    find: `if (this.#seen.getHash(hashes, self) !== undefined) {`,
     replace: `if (false) {`,
     killedBy: { file: GUARD, test: "PathGuard.admit: a duplicate" },
   },
   {
     name: "guard-file-with-children-allowed",
-    find: `if (isLeaf && this.#parents.has(k)) {`,
+    find: `if (isLeaf && this.#parents.getHash(hashes, self) !== undefined) {`,
     replace: `if (false) {`,
     killedBy: { file: GUARD, test: "PathGuard.admit: a file where a folder is needed" },
   },
@@ -473,9 +473,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "index-name-holds-trailer-magic",
-    find:
-      `return json.includes("CTNRv1__") ? json.replaceAll("CTNRv1__", "CTNRv1\\\\u005f_") : json;`,
-    replace: `return json;`,
+    find: `return json.replaceAll("CTNRv1__", "CTNRv1\\\\u005f_").replace(`,
+    replace: `return json.replace(`,
     killedBy: {
       file: FORMAT,
       test: "encodeEntry writes the bytes JSON.stringify of the wire object writes",

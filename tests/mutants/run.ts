@@ -88,7 +88,7 @@ async function main(args: string[]): Promise<number> {
         outcomes.push(outcome);
         console.log(
           `${outcome.result.padEnd(8)} ${outcome.mutant.name} (${outcome.seconds.toFixed(1)} s)` +
-            (outcome.result === "killed" ? "" : `: ${outcome.detail}`),
+            (outcome.detail === "" ? "" : `: ${outcome.detail}`),
         );
       }
     } finally {
@@ -296,7 +296,8 @@ async function discoverKillers(
     ) {
       killers.push([
         Number(match[3]),
-        relative(join(copy, "tests"), match[2]!),
+        // junit's classname is relative to the run's folder (`./tests/x_test.ts`).
+        relative(join(copy, "tests"), join(copy, match[2]!)),
         unescapeXml(match[1]!),
       ]);
     }
