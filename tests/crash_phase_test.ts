@@ -10,7 +10,13 @@
  */
 
 import assert from "node:assert/strict";
-import { createContainer, type CreateOptions, extractContainer } from "../mod.ts";
+import {
+  ContainerWriter,
+  createContainer,
+  type CreateOptions,
+  extractContainer,
+  UnsafeEntryError,
+} from "../mod.ts";
 import { diffTrees, exists, listPaths, runCli, withTempDir, writeTree } from "./_helpers.ts";
 import {
   checkCommitted,
@@ -264,14 +270,60 @@ Deno.test("extractContainer re-run after a SIGKILL removes the killed run's temp
 /** What a run's marker holds (lib/safety/run_marker.ts). */
 const MARKER = "ctnr extract in progress\n";
 
-Deno.test("extractContainer keeps a file of the container named like its run marker", async () => {
+Deno.test("extractContainer refuses entries named like its run marker or temp files, so no later run removes them", async () => {
   await withTempDir(async (dir) => {
-    await writeTree(`${dir}/src`, { ".ctnr-extract.lock": "user data", "a/.ctnr-tmp-x-1": "also" });
-    await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
-    for (const options of [{}, { skipExisting: true }, { verifyExisting: true }]) {
-      await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, options);
-      assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), [], JSON.stringify(options));
+    // What a hostile (or unlucky) container holds: a marker with the marker's own content and
+    // user files named like temp files. Extracted, a later extraction into the same folder would
+    // take them for a killed run's and delete them.
+    for (
+      const relpath of [
+        ".ctnr-extract.lock",
+        ".CTNR-Extract.LOCK",
+        ".ctnr-tmp-abc-1",
+        "sub/.ctnr-tmp-zz-7",
+        ".ctnr-tmp-q1-2/inside.txt",
+      ]
+    ) {
+      const container = `${dir}/${crypto.randomUUID()}.ctnr`;
+      const writer = await ContainerWriter.open(container);
+      await writer.addFile({ relpath: "user.txt" }, new TextEncoder().encode("mine"));
+      await writer.addFile({ relpath }, new TextEncoder().encode(MARKER));
+      await writer.finalize();
+      await assert.rejects(
+        extractContainer(container, `${dir}/out`),
+        (error: unknown) => {
+          assert.ok(error instanceof UnsafeEntryError, `${relpath}: ${error}`);
+          assert.ok(error.message.startsWith(`Cannot extract "${relpath}": `), error.message);
+          return true;
+        },
+      );
+      assert.equal(await exists(`${dir}/out`), false, "nothing written");
     }
+    // Names that only look alike are kept.
+    await writeTree(`${dir}/src`, { ".ctnr-extract.lock.txt": "a", "a/.ctnr-tmp-notes": "b" });
+    await createContainer(`${dir}/src`, `${dir}/ok.ctnr`);
+    await extractContainer(`${dir}/ok.ctnr`, `${dir}/out`);
+    assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+  });
+});
+
+Deno.test("createContainer leaves out files named like ctnr's run marker or temp files, with a warning", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, {
+      ".ctnr-extract.lock": MARKER,
+      "a/.ctnr-tmp-abc-1": "half-written",
+      "a/kept.txt": "kept",
+    });
+    const warnings: string[] = [];
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+      onWarning: (warning) => warnings.push(`${warning.code} ${warning.relpath}`),
+    });
+    assert.deepEqual(warnings.sort(), [
+      "LEFT_OUT .ctnr-extract.lock",
+      "LEFT_OUT a/.ctnr-tmp-abc-1",
+    ]);
+    await extractContainer(`${dir}/c.ctnr`, `${dir}/out`);
+    assert.deepEqual(await listPaths(`${dir}/out`), ["a", "a/kept.txt"]);
   });
 });
 

@@ -9,6 +9,7 @@
 
 import { SourceError } from "../errors.ts";
 import { sha256Hex } from "../io/sha256.ts";
+import { reservedName } from "../safety/reserved_names.ts";
 import { BATCH_BYTES, BATCH_FILES, WORKER_THRESHOLD, WorkerPool } from "../io/worker_pool.ts";
 import { type CtnrWarning, warning } from "../warnings.ts";
 import type { Settings } from "./options.ts";
@@ -111,8 +112,10 @@ async function loadBatch(
   });
   const files: number[] = [];
   items.forEach((item, i) => {
-    // Only files not yet committed are read; committed ones were checked by staleCheck.
-    if (item.kind === "file" && out[i] !== null && !("stale" in out[i]!)) files.push(i);
+    // Only files not yet committed, and not left out, are read; committed ones were checked by
+    // staleCheck.
+    const loaded = out[i];
+    if (item.kind === "file" && loaded !== null && "walk" in loaded!) files.push(i);
   });
   if (files.length === 0) return out;
   const paths = files.map((i) => items[i]!.path);
@@ -230,6 +233,16 @@ function staleCheck(item: WalkEntry, committed: number): LoadedItem | null {
 
 /** What a non-file item becomes (files are a placeholder until read). */
 function prepare(item: WalkEntry, settings: Settings): LoadedItem {
+  const reserved = reservedName(item.relpath);
+  if (reserved !== undefined) {
+    return {
+      leftOut: warning(
+        "LEFT_OUT",
+        `Left out "${item.relpath}": ${reserved} (extract would refuse it)`,
+        item.relpath,
+      ),
+    };
+  }
   if (item.kind === "special") {
     return { leftOut: leftOut(item.relpath, "special file", "(FIFO, socket or device)") };
   }

@@ -15,6 +15,7 @@ import { RelpathSet } from "../safety/relpath_set.ts";
 import { checkLinkTarget } from "../safety/link_target.ts";
 import { overlap, PayloadOrder, PayloadRanges } from "../safety/payload_ranges.ts";
 import { pathLength, pathLimits, pathTooLong } from "../safety/path_limits.ts";
+import { reservedName } from "../safety/reserved_names.ts";
 import { FOLDER, PathGuard, pathKey } from "../safety/path_guard.ts";
 
 /** Options of {@link planExtraction}. */
@@ -95,6 +96,8 @@ export async function planExtraction(
         const tooLong = pathTooLong(rootLength, entry.relpath, limits);
         if (tooLong) throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${tooLong}`);
       }
+      const reserved = reservedName(entry.relpath);
+      if (reserved) throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${reserved}`);
       const clash = guard.admit(entry.relpath, entry.entryType === "dir" ? FOLDER : 1);
       if (clash !== undefined) {
         throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${clash}`);

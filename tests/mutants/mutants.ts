@@ -1088,4 +1088,27 @@ export const MUTANTS: Mutant[] = [
       test: "main extract --keep-going names flags, not library options, in each entry's error",
     },
   },
+  // --- Names ctnr keeps for itself (lib/safety/reserved_names.ts) ---
+  {
+    name: "reserved-names-extracted",
+    find: `if (reserved) throw new UnsafeEntryError(`,
+    replace: `if (false) throw new UnsafeEntryError(`,
+    killedBy: {
+      file: "crash_phase_test.ts",
+      test:
+        "extractContainer refuses entries named like its run marker or temp files, so no later run removes them",
+    },
+  },
+  {
+    name: "reserved-names-packed",
+    find: `const reserved = reservedName(item.relpath);
+  if (reserved !== undefined) {`,
+    replace: `const reserved = reservedName(item.relpath);
+  if (false) {`,
+    killedBy: {
+      file: "crash_phase_test.ts",
+      test:
+        "createContainer leaves out files named like ctnr's run marker or temp files, with a warning",
+    },
+  },
 ];
