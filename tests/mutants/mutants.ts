@@ -120,8 +120,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "payload-past-area-allowed",
-    find: `if (entry.offset + entry.payloadSize > end) {`,
-    replace: `if (false) {`,
+    find: `if (stop <= end) {`,
+    replace: `if (true) {`,
     killedBy: {
       file: READER,
       test:
@@ -816,8 +816,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "payload-overlap-in-order-allowed",
-    find: `else if (entry.offset >= this.#lastStart) throw overlap(entry.relpath, this.#last!);`,
-    replace: `else if (entry.offset >= this.#lastStart) this.#ordered = true;`,
+    find: `throw overlap(entry.relpath, this.#last!, this.#verb);`,
+    replace: `this.#ordered = true;`,
     killedBy: {
       file: SECURITY,
       test:
@@ -826,7 +826,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "payload-overlap-out-of-order-unchecked",
-    find: `if (!order.ordered) await checkOverlaps(reader);`,
+    find: `if (!order.ordered) await checkOverlaps(reader, verb);`,
     replace: ``,
     killedBy: {
       file: SECURITY,
@@ -837,7 +837,7 @@ export const MUTANTS: Mutant[] = [
   {
     name: "output-path-length-unchecked",
     find:
-      'if (tooLong) throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${tooLong}`);',
+      'if (tooLong) throw new UnsafeEntryError(`Cannot ${verb} "${entry.relpath}": ${tooLong}`);',
     replace: ``,
     killedBy: {
       file: SECURITY,
