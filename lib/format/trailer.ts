@@ -186,6 +186,18 @@ export async function searchTrailer(source: RandomAccess): Promise<TrailerSearch
 
 /** Fewest bytes of a trailer header at the end of a file taken as a header cut short. */
 const CUT_HEADER_MIN = 4;
+/** Bytes both magics start with (`CTNRv1`). */
+const MAGICS_COMMON = 6;
+
+/** Whether the footer's magic starts at `at`: its length before it names a trailer that is there. */
+async function footerCutAt(source: RandomAccess, at: number): Promise<boolean> {
+  if (at < TRAILER_HEADER_SIZE + 8) return false;
+  const length = readU64(await source.readAt(at - 8, 8), 0);
+  const start = at - 8 - length - TRAILER_HEADER_SIZE;
+  if (start < 0) return false;
+  const head = await source.readAt(start, TRAILER_HEADER_SIZE);
+  return equalBytes(head.subarray(0, 8), TRAILER_MAGIC) && readU64(head, 8) === length;
+}
 
 async function cutHeaderAtEnd(source: RandomAccess): Promise<CutTrailer | null> {
   const size = source.size;
@@ -203,6 +215,8 @@ async function cutHeaderAtEnd(source: RandomAccess): Promise<CutTrailer | null> 
       continue;
     }
     const at = size - k;
+    // "CTNRv1" also starts the footer's magic: the end of a footer cut short is no header.
+    if (k <= MAGICS_COMMON && await footerCutAt(source, at)) return null;
     return {
       kind: "header",
       trailerOffset: at,

@@ -540,14 +540,22 @@ export class ContainerReader {
 }
 
 /**
- * Whether a whole index line is left of a trailer the file stops inside: a newline in what is
- * left, or all of the index but its last newline. Lines are at most 1 MiB
- * (IndexReaderOptions.maxLineBytes), so the first 1 MiB and a byte tell.
+ * Whether a whole entry is left of a trailer the file stops inside: a newline in what is left,
+ * or what is left is one whole JSON line that lost only its newline (as IndexReader reads a
+ * last line). Lines are at most 1 MiB (IndexReaderOptions.maxLineBytes), so the first 1 MiB
+ * and a byte tell.
  */
 async function linesSurvive(file: RandomAccess, cut: CutTrailer): Promise<boolean> {
-  if (cut.kind === "footer" || cut.indexBytes >= cut.indexLength - 1) return cut.kind !== "header";
+  if (cut.kind !== "index") return cut.kind === "footer";
   const head = await file.readAt(cut.indexOffset, Math.min(cut.indexBytes, (1 << 20) + 1));
-  return head.includes(0x0a);
+  if (head.includes(0x0a)) return true;
+  if (head.length < cut.indexBytes) return false;
+  try {
+    JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(head));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** `cut short at byte N (...)` for a reader's cut trailer; see lib/read/no_index.ts. */
