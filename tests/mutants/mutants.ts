@@ -31,6 +31,8 @@ const GUARD = "path_guard_test.ts";
 const LINKS = "link_target_test.ts";
 const TREE = "output_tree_test.ts";
 const OUTPUTS = "output_paths_test.ts";
+const AGREEMENT = "index_agreement_test.ts";
+const CUT = "cut_container_test.ts";
 
 /** Every mutant; the runner applies them one at a time. */
 export const MUTANTS: Mutant[] = [
@@ -1087,6 +1089,120 @@ export const MUTANTS: Mutant[] = [
     killedBy: {
       file: "cli_test.ts",
       test: "main extract --keep-going names flags, not library options, in each entry's error",
+    },
+  },
+  // --- A container cut short, one that is none, and an index that disagrees with the trailer
+  // (lib/format/trailer.ts searchTrailer, lib/format/index_agreement.ts, lib/read/, cli/extract.ts)
+  {
+    name: "reader-trusts-a-disagreeing-sibling-index",
+    find: `if (origin === "sibling") {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: AGREEMENT,
+      test: "readers refuse a stale .idx beside a finalized container (it would restore a subset)",
+    },
+  },
+  {
+    name: "reader-skips-the-scan-for-an-original-tools-trailer",
+    find: `if (maxEnd < this.#file.size) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: AGREEMENT,
+      test:
+        "readers refuse a stale .idx beside the original tools' container before writing anything",
+    },
+  },
+  {
+    name: "resume-cuts-a-disagreeing-trailer",
+    find: `if (container !== undefined) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: AGREEMENT,
+      test:
+        "create refuses to resume with a stale .idx beside a finalized container (it would cut the trailer)",
+    },
+  },
+  {
+    name: "finalize-cuts-a-disagreeing-trailer",
+    find: `await refuseDisagreement(
+      "finalize",`,
+    replace: `await (async (..._: unknown[]) => null)(
+      "finalize",`,
+    killedBy: {
+      file: AGREEMENT,
+      test:
+        "create --finalize-only refuses a stale .idx beside a finalized container (it would cut the trailer)",
+    },
+  },
+  {
+    name: "index-agreement-decided-on-sizes",
+    find: `const same = trailer.indexLength === index.size &&
+    await sameBytes(container, trailer.indexOffset, index, 0, index.size);`,
+    replace: `const same = trailer.indexLength === index.size;`,
+    killedBy: {
+      file: AGREEMENT,
+      test:
+        "indexAgreement tells the trailer's own index from a stale, a longer and a same-size one",
+    },
+  },
+  {
+    name: "cut-trailer-read-without-salvage",
+    find: `if (options.salvage && search.cut !== null && await linesSurvive(file, search.cut)) {`,
+    replace: `if (search.cut !== null && await linesSurvive(file, search.cut)) {`,
+    killedBy: {
+      file: CUT,
+      test: "readers say where a container is cut short and what its index or trailer says",
+    },
+  },
+  {
+    name: "cut-trailer-found-in-payload-bytes",
+    find: `if (!INDEX_START.includes(first)) return null;`,
+    replace: ``,
+    killedBy: {
+      file: CUT,
+      test: "a payload holding CTNRv1__ is not taken for a trailer cut short",
+    },
+  },
+  {
+    name: "footer-cut-read-as-a-header-cut",
+    find: `if (k <= MAGICS_COMMON && await footerCutAt(source, at)) return null;`,
+    replace: ``,
+    killedBy: {
+      file: CUT,
+      test:
+        "extract --salvage at every byte of the trailer header and footer and around each index line end",
+    },
+  },
+  {
+    name: "salvage-hides-lost-index-lines",
+    find:
+      `this.#linesLost = !(cut.indexBytes === cut.indexLength - 1 && reader.missingFinalNewline);`,
+    replace: `this.#linesLost = false;`,
+    killedBy: {
+      file: CUT,
+      test:
+        "extract --salvage at every byte of the trailer header and footer and around each index line end",
+    },
+  },
+  {
+    name: "salvage-exits-0-with-entries-left-out",
+    find: `if (plan.leftOut > 0 || reader.indexLinesLost) {
+      throw salvageError(reader, plan, result, verb);`,
+    replace: `if (false) {
+      throw salvageError(reader, plan, result, verb);`,
+    killedBy: {
+      file: CUT,
+      test:
+        "extract --salvage at every byte of the trailer header and footer and around each index line end",
+    },
+  },
+  {
+    name: "verify-stops-at-the-first-fault",
+    find: `const keepGoing = verifyOnly || salvage || (values["keep-going"] ?? false);`,
+    replace: `const keepGoing = salvage || (values["keep-going"] ?? false);`,
+    killedBy: {
+      file: "verify_test.ts",
+      test: "verify lists every bad entry in one run, then a summary, and exits 1",
     },
   },
 ];
