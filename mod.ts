@@ -68,6 +68,7 @@ export {
   ContainerReader,
   type ContainerReaderOptions,
   type IndexOrigin,
+  type RecordOptions,
 } from "./lib/read/container_reader.ts";
 export {
   IndexReader,
@@ -83,10 +84,13 @@ export {
   parseEntry,
 } from "./lib/format/entry.ts";
 export {
+  type CutTrailer,
   findTrailer,
   FOOTER_MAGIC,
+  searchTrailer,
   TRAILER_MAGIC,
   type TrailerLocation,
+  type TrailerSearch,
 } from "./lib/format/trailer.ts";
 export { type RandomAccess } from "./lib/io/random_access.ts";
 export { DENO_FILE_LAYER, type FileLayer, type LayerFile } from "./lib/io/file_layer.ts";
@@ -100,6 +104,7 @@ export { type StatusFields, StatusFile, type StatusFormat } from "./lib/io/statu
 export {
   BusyError,
   ConflictError,
+  type ContainerFormatCode,
   ContainerFormatError,
   CtnrError,
   type CtnrErrorCode,

@@ -16,7 +16,7 @@ import {
   statusFormat,
   workers,
 } from "./flags.ts";
-import { type CliIo, human, logger, printableMessage, progressBar } from "./output.ts";
+import { type CliIo, human, logger, printable, printableMessage, progressBar } from "./output.ts";
 
 const CONTAINER = {
   name: "container",
@@ -86,6 +86,15 @@ const KEEP_GOING = {
   option: "keepGoing",
   help: "go on after an entry fails (exit code is still 1)",
 } as const satisfies Flag;
+const SALVAGE = {
+  name: "salvage",
+  type: "boolean",
+  origin: "ctnr",
+  option: "salvage",
+  help: "of a container cut short, extract every entry whose payload\nsurvives (verified) and " +
+    "list the others on stdout, one a\nline; reads what is left of a cut trailer; exit 1 if " +
+    "any is\nleft out",
+} as const satisfies Flag;
 const LENIENT = {
   name: "lenient",
   type: "boolean",
@@ -145,6 +154,7 @@ export const EXTRACT = {
     },
     LOOKBACK,
     KEEP_GOING,
+    SALVAGE,
     LENIENT,
     ALLOW_UNSAFE_LINKS,
     {
@@ -165,7 +175,10 @@ export const EXTRACT = {
   ],
 } as const satisfies CommandSpec;
 
-/** The flags of `verify`: the reading flags of `extract`. */
+/**
+ * The flags of `verify`: the reading flags of `extract`. It checks every entry (always going
+ * on after a fault, as `sha256sum -c` does) and names each fault.
+ */
 export const VERIFY = {
   name: "verify",
   usage: "ctnr verify --container FILE [options]   (or: ctnr verify FILE)",
@@ -179,7 +192,8 @@ export const VERIFY = {
     STATUS_FORMAT,
     VERBOSE,
     LOOKBACK,
-    KEEP_GOING,
+    { ...KEEP_GOING, help: "accepted; verify always checks every entry" },
+    { ...SALVAGE, help: "of a container cut short, check what survives (see extract)" },
     LENIENT,
     ALLOW_UNSAFE_LINKS,
   ],
@@ -218,11 +232,15 @@ export async function runExtract(
   const verbosity = values.verbose?.length ?? 0;
   const log = logger(io, verbosity);
   const dryRun = verifyOnly || (values["dry-run"] ?? false);
+  const salvage = values.salvage ?? false;
+  // verify checks every entry; --salvage goes on past the entries it leaves out.
+  const keepGoing = verifyOnly || salvage || (values["keep-going"] ?? false);
   const options: ExtractOptions = {
     dryRun,
     skipExisting: values["skip-existing"] ?? false,
     verifyExisting: values["verify-existing"] ?? false,
-    keepGoing: values["keep-going"] ?? false,
+    keepGoing,
+    salvage,
     lenient: values.lenient ?? false,
     allowUnsafeLinks: values["allow-unsafe-links"] ?? false,
     fsync: values.fsync ?? false,
@@ -230,12 +248,17 @@ export async function runExtract(
     statusFormat: statusFormat(values["status-format"]),
     onWarning: (warning) => io.stderr(`ctnr: warning: ${printableMessage(warning.message)}`),
   };
-  // Without --keep-going the run stops at the first fault, which the caller prints once.
+  // Without keepGoing the run stops at the first fault, which the caller prints once. With it,
+  // each fault is one line on stderr naming the entry; --salvage lists every entry it did not
+  // restore on stdout, one a line (those past the cut are not each explained: the summary is).
   let failed = 0;
-  if (values["keep-going"]) {
-    options.onEntryError = (_entry, error) => {
+  if (keepGoing) {
+    options.onEntryError = (entry, error) => {
       failed++;
-      io.stderr(`ctnr: error: ${printableMessage(messageWithFlags(error, [EXTRACT, VERIFY]))}`);
+      if (salvage) io.stdout(printable(entry.relpath));
+      if (!salvage || error.code !== "CONTAINER_CUT") {
+        io.stderr(`ctnr: error: ${printableMessage(messageWithFlags(error, [EXTRACT, VERIFY]))}`);
+      }
     };
   }
   if (values.index !== undefined) options.index = values.index;
@@ -246,7 +269,9 @@ export async function runExtract(
   if (values.concurrency !== undefined) options.concurrency = workers(values.concurrency);
   const bar = values.tqdm ? await progressBar(io) : undefined;
   let done = 0;
+  let entries = 0;
   options.onPlan = (plan) => {
+    entries = plan.entries + plan.leftOut;
     log(
       1,
       `Index: ${plan.entries} entries (${plan.files} files, ${plan.dirs} folders, ${plan.symlinks} links), ${
@@ -266,14 +291,27 @@ export async function runExtract(
   try {
     result = await extractContainer(container, outdir, options);
   } catch (error) {
-    if (!options.keepGoing || failed === 0 || !(error instanceof CtnrError)) {
-      throw error;
-    }
+    if (!keepGoing || !(error instanceof CtnrError)) throw error;
+    if (error.code === "INTERRUPTED" || error.code === "ENVIRONMENT") throw error;
+    const summary = salvage && error.code === "CONTAINER_CUT";
+    if (failed === 0 && !summary) throw error;
     bar?.stop();
-    io.stderr(
-      `ctnr: ${dryRun ? "verification" : "extraction"} incomplete: ${failed} entries failed ` +
-        `(named above); the rest was ${dryRun ? "verified" : "extracted"}`,
-    );
+    if (summary) {
+      io.stderr(
+        `ctnr: ${printableMessage(error.message)}` +
+          (failed > 0 ? `; the ${failed} entries not restored are listed on stdout` : ""),
+      );
+    } else if (verifyOnly) {
+      io.stderr(
+        `ctnr: verify: ${failed} of ${entries} entries failed (named above); ` +
+          `${entries - failed} verified`,
+      );
+    } else {
+      io.stderr(
+        `ctnr: ${dryRun ? "verification" : "extraction"} incomplete: ${failed} entries failed ` +
+          `(named above); the rest was ${dryRun ? "verified" : "extracted"}`,
+      );
+    }
     return error.exitCode;
   } finally {
     bar?.stop();

@@ -12,6 +12,10 @@ export type CtnrErrorCode =
   | "INDEX_FORMAT"
   | "INDEX_TORN"
   | "CONTAINER_FORMAT"
+  | "NOT_A_CONTAINER"
+  | "CONTAINER_CUT"
+  | "INDEX_MISSING"
+  | "INDEX_CONFLICT"
   | "UNSAFE_ENTRY"
   | "INTEGRITY"
   | "SOURCE"
@@ -88,15 +92,37 @@ export class IndexFormatError extends CtnrError {
   }
 }
 
-/** The container's bytes are not a CTNRv1 container (no index, bad trailer, too short). */
+/**
+ * The codes of a {@link ContainerFormatError}: what can be told about a container that cannot be
+ * read as it is (README "What ctnr refuses to do").
+ *
+ * - `CONTAINER_FORMAT`: a damaged trailer or footer, a payload past the payload area
+ * - `NOT_A_CONTAINER`: no trailer (whole or cut) and no index: an empty file, a tar, a text
+ * - `CONTAINER_CUT`: the file ends before what its index or its trailer says
+ * - `INDEX_MISSING`: a container whose index is gone (its trailer header cut, or `salvage`
+ *   without any index)
+ * - `INDEX_CONFLICT`: the sibling index and the trailer both exist and hold different entries
+ */
+export type ContainerFormatCode =
+  | "CONTAINER_FORMAT"
+  | "NOT_A_CONTAINER"
+  | "CONTAINER_CUT"
+  | "INDEX_MISSING"
+  | "INDEX_CONFLICT";
+
+/** The container's bytes are not a CTNRv1 container (no index, bad trailer, cut short). */
 export class ContainerFormatError extends CtnrError {
   /**
    * Create the error.
    * @param message what is wrong
-   * @param options `options`: the library options the message names
+   * @param options `options`: the library options the message names; `code`: what kind of
+   *   fault (default `CONTAINER_FORMAT`)
    */
-  constructor(message: string, options: { options?: readonly string[] } = {}) {
-    super("CONTAINER_FORMAT", message, 1, options);
+  constructor(
+    message: string,
+    options: { options?: readonly string[]; code?: ContainerFormatCode } = {},
+  ) {
+    super(options.code ?? "CONTAINER_FORMAT", message, 1, options);
   }
 }
 

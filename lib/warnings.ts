@@ -15,6 +15,7 @@
  * | `STARTED_OVER`         | create (resume)     | an empty index beside a container without trailer: started from zero   |
  * | `INDEX_LINE_SKIPPED`   | readers, `lenient`  | a malformed or torn index line skipped                                 |
  * | `TEMP_FILES_REMOVED`   | extract             | temp files of a run that was killed removed from the output folder     |
+ * | `CONTAINER_CUT`        | extract, `salvage`  | the container is cut short (in its footer), yet no entry was left out  |
  *
  * @module
  */
@@ -30,7 +31,8 @@ export type WarningCode =
   | "BYTES_CUT"
   | "STARTED_OVER"
   | "INDEX_LINE_SKIPPED"
-  | "TEMP_FILES_REMOVED";
+  | "TEMP_FILES_REMOVED"
+  | "CONTAINER_CUT";
 
 /** One warning. */
 export interface CtnrWarning {

@@ -656,7 +656,7 @@ Deno.test("main shows the flag where the library names an option", async () => {
     await Deno.writeFile(`${dir}/c.ctnr`, new Uint8Array(100));
     const list = await runCli("list", "--container", `${dir}/c.ctnr`);
     assert.equal(list.code, 1);
-    assert.match(list.stderr, /no trailer and no ".*c\.ctnr\.idx"; pass --index\n/);
+    assert.match(list.stderr, /no index ".*c\.ctnr\.idx" \(.*: pass --index\)\n/);
     await writeTree(`${dir}/src`, TREE);
     const create = await runCli("create", `${dir}/src`, `${dir}/d.ctnr`, "--fsync-every", "0");
     assert.equal(create.code, 2);

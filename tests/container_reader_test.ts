@@ -47,19 +47,23 @@ Deno.test("ContainerReader.open prefers --index over the original tool's trailer
   });
 });
 
-Deno.test("ContainerReader.open prefers a sibling .idx over ctnr's footer", async () => {
-  await withTempDir(async (dir) => {
-    const built = await writeContainer(`${dir}/c.ctnr`, FILES, "footer");
-    await writeIndex(`${dir}/c.ctnr.idx`, renamed(built.entries, "sib-"));
-    const reader = await ContainerReader.open(`${dir}/c.ctnr`);
-    try {
-      assert.equal(reader.indexOrigin, "sibling");
-      assert.equal(reader.indexPath, `${dir}/c.ctnr.idx`);
-      assert.deepEqual(await relpaths(reader), ["sib-a.txt", "sib-b/c.bin", "sib-d.txt"]);
-    } finally {
-      reader.close();
-    }
-  });
+Deno.test("ContainerReader.open reads a sibling .idx that holds the trailer's index", async () => {
+  for (const layout of ["footer", "legacy"] as const) {
+    await withTempDir(async (dir) => {
+      const built = await writeContainer(`${dir}/c.ctnr`, FILES, layout);
+      await writeIndex(`${dir}/c.ctnr.idx`, built.entries);
+      const reader = await ContainerReader.open(`${dir}/c.ctnr`);
+      try {
+        assert.equal(reader.indexOrigin, "sibling", layout);
+        assert.equal(reader.indexPath, `${dir}/c.ctnr.idx`);
+        assert.deepEqual(await relpaths(reader), ["a.txt", "b/c.bin", "d.txt"]);
+        // The trailer agrees: the payload area ends where it starts.
+        assert.equal(reader.payloadAreaEnd, built.payloadEnd, layout);
+      } finally {
+        reader.close();
+      }
+    });
+  }
 });
 
 Deno.test("ContainerReader.open reads ctnr's footer when there is no sibling .idx", async () => {
@@ -77,21 +81,19 @@ Deno.test("ContainerReader.open reads ctnr's footer when there is no sibling .id
   });
 });
 
-Deno.test("ContainerReader.open reads a sibling .idx when there is no footer", async () => {
-  for (const layout of ["legacy", "none"] as const) {
-    await withTempDir(async (dir) => {
-      const built = await writeContainer(`${dir}/c.ctnr`, FILES, layout);
-      await writeIndex(`${dir}/c.ctnr.idx`, renamed(built.entries, "sib-"));
-      const reader = await ContainerReader.open(`${dir}/c.ctnr`);
-      try {
-        assert.equal(reader.indexOrigin, "sibling", layout);
-        assert.equal(reader.indexPath, `${dir}/c.ctnr.idx`);
-        assert.deepEqual(await relpaths(reader), ["sib-a.txt", "sib-b/c.bin", "sib-d.txt"]);
-      } finally {
-        reader.close();
-      }
-    });
-  }
+Deno.test("ContainerReader.open reads a sibling .idx beside a container without trailer", async () => {
+  await withTempDir(async (dir) => {
+    const built = await writeContainer(`${dir}/c.ctnr`, FILES, "none");
+    await writeIndex(`${dir}/c.ctnr.idx`, renamed(built.entries, "sib-"));
+    const reader = await ContainerReader.open(`${dir}/c.ctnr`);
+    try {
+      assert.equal(reader.indexOrigin, "sibling");
+      assert.equal(reader.indexPath, `${dir}/c.ctnr.idx`);
+      assert.deepEqual(await relpaths(reader), ["sib-a.txt", "sib-b/c.bin", "sib-d.txt"]);
+    } finally {
+      reader.close();
+    }
+  });
 });
 
 Deno.test("ContainerReader.open finds the original tool's trailer by scan without a sibling", async () => {
@@ -427,16 +429,51 @@ Deno.test("ContainerReader.records refuses an entry past the end of a container 
   await withTempDir(async (dir) => {
     const built = await writeContainer(`${dir}/c.ctnr`, FILES, "none");
     const last = built.entries[built.entries.length - 1]!;
-    const entries = [...built.entries, { ...last, relpath: "beyond", offset: last.offset + 1 }];
-    await writeIndex(`${dir}/c.ctnr.idx`, entries);
+    const beyond = { ...last, relpath: "beyond", offset: last.offset + 1 };
+    const further = { ...last, relpath: "further", offset: last.offset + 1000 };
+    await writeIndex(`${dir}/c.ctnr.idx`, [...built.entries, beyond, further]);
     const reader = await ContainerReader.open(`${dir}/c.ctnr`);
     try {
+      const seen: string[] = [];
       await assert.rejects(
         async () => {
-          for await (const _ of reader.records()) { /* read all */ }
+          for await (const entry of reader.entries()) seen.push(entry.relpath);
         },
-        (error: unknown) => error instanceof ContainerFormatError && /"beyond"/.test(error.message),
+        (error: unknown) =>
+          error instanceof ContainerFormatError && error.code === "CONTAINER_CUT" &&
+          error.message ===
+            `Cannot read "${dir}/c.ctnr": cut short at byte ${built.bytes.length} ` +
+              `(index "${dir}/c.ctnr.idx" says its payloads run to byte ${
+                further.offset + further.payloadSize
+              }): the payloads of "beyond" and 1 more entry lie past the cut; \`salvage\` extracts the entries before it`,
       );
+      assert.deepEqual(seen, ["a.txt", "b/c.bin", "d.txt"]);
+    } finally {
+      reader.close();
+    }
+  });
+});
+
+Deno.test("ContainerReader.records leaves out entries past the end with onPastEnd", async () => {
+  await withTempDir(async (dir) => {
+    const built = await writeContainer(`${dir}/c.ctnr`, FILES, "none");
+    const last = built.entries[built.entries.length - 1]!;
+    const beyond = { ...last, relpath: "beyond", offset: last.offset + 1 };
+    await writeIndex(`${dir}/c.ctnr.idx`, [built.entries[0]!, beyond, ...built.entries.slice(1)]);
+    const reader = await ContainerReader.open(`${dir}/c.ctnr`);
+    try {
+      const seen: string[] = [];
+      const left: [string, string, boolean][] = [];
+      const onPastEnd = (entry: IndexEntry, detail: string, cut: boolean) =>
+        left.push([entry.relpath, detail, cut]);
+      for await (const { entry } of reader.records({ onPastEnd })) seen.push(entry.relpath);
+      assert.deepEqual(seen, ["a.txt", "b/c.bin", "d.txt"]);
+      assert.deepEqual(left, [[
+        "beyond",
+        `its payload (offset ${beyond.offset}, ${beyond.payloadSize} bytes) runs past the end of ` +
+        `"${dir}/c.ctnr", which is cut short at byte ${built.bytes.length}`,
+        true,
+      ]]);
     } finally {
       reader.close();
     }

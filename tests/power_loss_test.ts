@@ -14,7 +14,12 @@
  */
 
 import assert from "node:assert/strict";
-import { ContainerReader, createContainer, type CreateOptions } from "../mod.ts";
+import {
+  ContainerFormatError,
+  ContainerReader,
+  createContainer,
+  type CreateOptions,
+} from "../mod.ts";
 import { withTempDir, writeTree } from "./_helpers.ts";
 import {
   buildTree,
@@ -346,6 +351,7 @@ Deno.test("createContainer resumes after its container and index are cut at rand
     };
     await fresh();
     const problems: string[] = [];
+    let refused = 0;
     for (let round = 0; round < 30; round++) {
       const cut = await cutAtRandom(container, random);
       // The index file stays: without it, a cut container may rightly be refused.
@@ -354,8 +360,23 @@ Deno.test("createContainer resumes after its container and index are cut at rand
         removeIndexOnFinalize: false,
       };
       const label = `seed ${seed}, round ${round}: ${cut}, then ${describeOptions(options)}`;
+      const sizes = async () => `${await sizeOf(container)} ${await sizeOf(`${container}.idx`)}`;
+      const before = await sizes();
       try {
-        await createContainer(src, container, options);
+        try {
+          await createContainer(src, container, options);
+        } catch (error) {
+          // An index cut beside a trailer still whole is a stale, shorter copy of the trailer's
+          // index: resuming with it would cut off the trailer, so it is refused, changing
+          // nothing. Moved away, the index is taken from the trailer.
+          if (!(error instanceof ContainerFormatError && error.code === "INDEX_CONFLICT")) {
+            throw error;
+          }
+          refused++;
+          if (await sizes() !== before) problems.push(`${label}: the refused resume changed files`);
+          await Deno.remove(`${container}.idx`);
+          await createContainer(src, container, options);
+        }
       } catch (error) {
         problems.push(`${label}: the resume failed: ${describeError(error)}`);
         await fresh();
@@ -371,6 +392,7 @@ Deno.test("createContainer resumes after its container and index are cut at rand
       }
     }
     assert.deepEqual(problems, []);
+    console.log(`  ${refused} resumes refused an index cut beside a whole trailer, then resumed`);
   });
 });
 

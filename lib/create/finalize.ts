@@ -7,6 +7,7 @@
 
 import { ConflictError } from "../errors.ts";
 import { IndexReader } from "../format/index_reader.ts";
+import { refuseDisagreement } from "../format/index_agreement.ts";
 import { encodeFooter, encodeTrailerHeader, findTrailer } from "../format/trailer.ts";
 import {
   DENO_FILE_LAYER,
@@ -42,6 +43,9 @@ export interface FinalizeOptions {
  *   link)
  * @throws {ConflictError} when the index or container is missing, or the container
  *   is shorter than its index says
+ * @throws {ContainerFormatError} code `INDEX_CONFLICT` when the container ends with a trailer
+ *   that holds other entries than the index: nothing is cut or written
+ *   (lib/format/index_agreement.ts)
  */
 export async function finalizeContainer(
   container: string,
@@ -89,6 +93,15 @@ export async function finalizeContainer(
           `needs ${payloadEnd}`,
       );
     }
+    // A trailer at the end for other entries (this index is stale): cutting back to the end of
+    // its payloads would cut off that trailer and the payloads only it indexes.
+    await refuseDisagreement(
+      "finalize",
+      { container, index: indexPath },
+      containerFile,
+      indexFile,
+      { from: payloadEnd },
+    );
     const existing = await findTrailer(containerFile, { at: payloadEnd });
     if (existing === null) {
       if (containerFile.size > payloadEnd) await containerFile.truncate(payloadEnd);

@@ -12,6 +12,7 @@
 import { dirname, resolve } from "node:path";
 import { ConflictError } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
+import { refuseDisagreement } from "../format/index_agreement.ts";
 import { IndexReader, type IndexRecord } from "../format/index_reader.ts";
 import { findTrailer } from "../format/trailer.ts";
 import {
@@ -83,6 +84,9 @@ export interface CommittedIndex {
  * @returns the state, with the open files unless `dryRun`
  * @throws {ConflictError} when a non-empty container has neither index nor trailer, or the
  *   index is a JSON document
+ * @throws {ContainerFormatError} code `INDEX_CONFLICT` when the index and the trailer at the
+ *   end of the container hold different entries: resuming would cut off the trailer and the
+ *   payloads only it indexes (lib/format/index_agreement.ts); nothing is changed
  */
 export async function readResumeState(
   container: string,
@@ -110,6 +114,10 @@ export async function readResumeState(
         admitCommitted(committed, entry, line, where.path);
         entries++;
         payloadEnd = Math.max(payloadEnd, entry.offset + entry.payloadSize);
+      }
+      // The same refusal as a real run's (scanIndex), so that a dry run tells it first.
+      if (where.path === rules.indexPath && containerExists) {
+        await refuseIndexDisagreeing(container, rules.indexPath, payloadEnd);
       }
     }
     const state: ResumeState = { committed, entries, payloadEnd };
@@ -142,7 +150,7 @@ export async function readResumeState(
     if (!containerExists) await layer.syncFolder(dirname(resolve(container)));
     if (!indexExists) await layer.syncFolder(dirname(resolve(rules.indexPath)));
     const state: ResumeState = {
-      ...await scanIndex(indexFile, containerFile, rules, onWarning),
+      ...await scanIndex(indexFile, containerFile, rules, onWarning, container),
       containerFile,
       indexFile,
     };
@@ -154,6 +162,31 @@ export async function readResumeState(
     containerFile.close();
     indexFile?.close();
     throw error;
+  }
+}
+
+/** {@link refuseDisagreement} for a dry run, which has no file open: both opened read only. */
+async function refuseIndexDisagreeing(
+  container: string,
+  indexPath: string,
+  payloadEnd: number,
+): Promise<void> {
+  const containerAccess = await openRandomAccess(container);
+  try {
+    const indexAccess = await openRandomAccess(indexPath);
+    try {
+      await refuseDisagreement(
+        "continue",
+        { container, index: indexPath },
+        containerAccess,
+        indexAccess,
+        { from: Math.min(payloadEnd, containerAccess.size) },
+      );
+    } finally {
+      indexAccess.close();
+    }
+  } finally {
+    containerAccess.close();
   }
 }
 
@@ -191,11 +224,18 @@ async function recoverIndexFromTrailer(
   await layer.rename(tmp, target);
 }
 
+/**
+ * Read the index, repair it, and cut the container back to its last good payload.
+ *
+ * @param container the container's path, on the first call: the index is then first compared
+ *   with the trailer at the end of the container, before anything is changed
+ */
 async function scanIndex(
   indexFile: LayerFile,
   containerFile: LayerFile,
   rules: ResumeRules,
   onWarning: WarningHandler | undefined,
+  container?: string,
 ): Promise<Omit<ResumeState, "containerFile" | "indexFile">> {
   const committed = new PathGuard(false, PathGuard.expectedEntries(indexFile.size));
   if (indexFile.size === 0) {
@@ -237,6 +277,17 @@ async function scanIndex(
     throw new ConflictError(
       `Cannot continue with index "${rules.indexPath}": it is a JSON array/object, not NDJSON; ` +
         `convert it first`,
+    );
+  }
+  if (container !== undefined) {
+    // A trailer at the end that holds other entries than this index (a stale, shorter .idx
+    // beside a finalized container): every repair below would cut it off.
+    await refuseDisagreement(
+      "continue",
+      { container, index: rules.indexPath },
+      containerFile,
+      indexFile,
+      { from: payloadEnd },
     );
   }
   if (reader.tornTail && entries === 0 && cutAt === undefined) {

@@ -11,16 +11,28 @@
  */
 
 import { resolve } from "node:path";
-import { type UnsafeEntryError, UsageError } from "../errors.ts";
+import {
+  ContainerFormatError,
+  type CtnrError,
+  EnvironmentError,
+  InterruptedError,
+  type UnsafeEntryError,
+  UsageError,
+} from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
 import { WORKER_THRESHOLD, WorkerPool } from "../io/worker_pool.ts";
-import { ContainerReader, type ContainerReaderOptions } from "../read/container_reader.ts";
+import {
+  ContainerReader,
+  type ContainerReaderOptions,
+  describeCut,
+} from "../read/container_reader.ts";
 import { isCaseInsensitive } from "../safety/case_probe.ts";
 import { containerFiles, refuseSameFile } from "../safety/output_paths.ts";
 import { OutputTree } from "../safety/output_tree.ts";
+import { warning } from "../warnings.ts";
 import { ExtractJob } from "./job.ts";
 import type { ExtractOptions, ExtractResult } from "./options.ts";
-import { planExtraction, type PlanOptions } from "./plan.ts";
+import { type ExtractPlan, planExtraction, type PlanOptions } from "./plan.ts";
 import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
 
 const WRITE_WORKER = new URL("./_extract_worker.ts", import.meta.url);
@@ -34,7 +46,10 @@ const WRITE_WORKER = new URL("./_extract_worker.ts", import.meta.url);
  * @returns a summary
  * @throws {UsageError} on bad options; when the status file is the container or its index
  *   (the same path, a link to it, a hard link), or a folder
- * @throws {ContainerFormatError} when the index cannot be found
+ * @throws {ContainerFormatError} when the index cannot be found, or the index and the trailer
+ *   disagree (see {@link ContainerReader.open}); when a payload lies past the payload area (code
+ *   `CONTAINER_CUT` when the container is cut short; nothing is written, unless `keepGoing`
+ *   or `salvage`); with `salvage`, at the end, when entries were left out or index lines lost
  * @throws {IndexFormatError} on a bad index (nothing is written)
  * @throws {UnsafeEntryError} on an unsafe or clashing entry (nothing is written when
  *   found by the plan; a symlink met on disk stops that entry)
@@ -79,6 +94,9 @@ export async function extractContainer(
       containerFiles(container, options.index),
     );
   }
+  if (options.salvage) readerOptions.salvage = true;
+  const keepGoing = (options.keepGoing ?? false) || (options.salvage ?? false);
+  const verb = options.dryRun ? "verify" : "extract";
   const target = resolve(outdir);
   const existing = await Deno.stat(target).catch(() => undefined);
   if (existing !== undefined && !existing.isDirectory) {
@@ -92,13 +110,23 @@ export async function extractContainer(
     const planOptions: PlanOptions = {
       allowUnsafeLinks: options.allowUnsafeLinks ?? false,
       foldCase: await isCaseInsensitive(target),
+      verb,
     };
     if (!options.dryRun) planOptions.outdir = target;
     const refused: [IndexEntry, UnsafeEntryError][] = [];
-    if (options.keepGoing) {
+    // With keepGoing, entries past the end of a container cut short are reported as they are
+    // met (not kept: a container cut early leaves most of its entries out) and left out.
+    let pastEnd = 0;
+    let firstPastEnd: CtnrError | undefined;
+    if (keepGoing) {
       planOptions.onUnsafeLink = (entry, error) => {
         refusedLinks.add(entry.relpath);
         refused.push([entry, error]);
+      };
+      planOptions.onPastEnd = (entry, error) => {
+        pastEnd++;
+        firstPastEnd ??= error;
+        options.onEntryError?.(entry, error);
       };
     }
     // Two write workers: file creation and rename do scale on 2 cores, unlike create's reads
@@ -121,15 +149,67 @@ export async function extractContainer(
       tree,
       plan,
       chunkSize,
-      options,
+      { ...options, keepGoing },
       refusedLinks,
       pool,
       startTime,
     );
+    job.failedBefore(pastEnd, firstPastEnd);
     for (const [entry, error] of refused) job.fail(entry, error);
-    return await job.run();
+    if (!options.salvage) return await job.run();
+    let result: ExtractResult;
+    try {
+      result = await job.run();
+    } catch (error) {
+      if (error instanceof InterruptedError || error instanceof EnvironmentError) throw error;
+      if (plan.leftOut === 0 && !reader.indexLinesLost) throw error;
+      throw salvageError(reader, plan, job.result, verb);
+    }
+    if (plan.leftOut > 0 || reader.indexLinesLost) {
+      throw salvageError(reader, plan, result, verb);
+    }
+    const cut = describeCut(reader);
+    if (cut !== undefined) {
+      options.onWarning?.(warning(
+        "CONTAINER_CUT",
+        `"${container}" is ${cut}; every entry its index names was ${
+          verb === "verify" ? "verified" : "extracted"
+        }`,
+      ));
+    }
+    return result;
   } finally {
     pool?.terminate();
     reader.close();
   }
+}
+
+/**
+ * What a salvage left out: the entries past the end of the file (named through
+ * `onEntryError`), the index lines lost with a cut trailer, the entries that failed.
+ */
+function salvageError(
+  reader: ContainerReader,
+  plan: ExtractPlan,
+  result: ExtractResult,
+  verb: "extract" | "verify",
+): ContainerFormatError {
+  const cut = describeCut(reader) ??
+    (reader.payloadAreaEnd === reader.size
+      ? `cut short at byte ${reader.size} (index "${reader.indexPath}" says its payloads run ` +
+        `to byte ${plan.payloadEnd})`
+      : `its index names payloads past its payload area, which ends at byte ${reader.payloadAreaEnd}`);
+  const known = plan.entries + plan.leftOut;
+  const failed = result.failed - plan.leftOut;
+  const done = verb === "verify" ? "verified" : "extracted and verified";
+  const parts = [`${result.extracted + result.skipped} of ${known} entries ${done}`];
+  if (plan.leftOut > 0) parts.push(`${plan.leftOut} left out`);
+  if (failed > 0) parts.push(`${failed} failed`);
+  const lost = reader.indexLinesLost
+    ? `; entries after the first ${known} are unknown (the rest of the index was cut off)`
+    : "";
+  return new ContainerFormatError(
+    `Cannot salvage all of "${reader.path}": ${cut}; ${parts.join(", ")}${lost}`,
+    { code: "CONTAINER_CUT" },
+  );
 }

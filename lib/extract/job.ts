@@ -141,7 +141,9 @@ export class ExtractJob {
     try {
       await this.#updateStatus("running", "", true);
       if (!options.dryRun) await this.#tree.open();
-      reading: for await (const batch of this.#reader.recordBatches({ quiet: true })) {
+      // Entries past the payload area were left out by the plan (`onPastEnd`): here too.
+      const records = this.#reader.recordBatches({ quiet: true, onPastEnd: () => {} });
+      reading: for await (const batch of records) {
         for (const { entry } of batch) {
           if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break reading;
           try {
@@ -197,20 +199,40 @@ export class ExtractJob {
    * @param error what went wrong
    */
   fail(entry: IndexEntry, error: unknown): void {
+    const verb = this.#options.dryRun ? "verify" : "extract";
     error = environmentFault(
       error,
-      `Cannot extract "${entry.relpath}"`,
-      "fix that and run extract again: it can skip the files already there",
+      `Cannot ${verb} "${entry.relpath}"`,
+      `fix that and run ${verb} again${
+        verb === "extract" ? ": it can skip the files already there" : ""
+      }`,
     );
     const wrapped = error instanceof CtnrError ? error : new CtnrError(
       "IO",
-      `Cannot extract "${entry.relpath}": ${(error as Error).message}`,
+      `Cannot ${verb} "${entry.relpath}": ${(error as Error).message}`,
       1,
       { cause: error },
     );
     this.#result.failed++;
     this.#firstError ??= wrapped;
     this.#options.onEntryError?.(entry, wrapped);
+  }
+
+  /**
+   * Count entries that failed before the run, already reported to `onEntryError` (the plan's
+   * entries past the payload area).
+   *
+   * @param count how many
+   * @param first the first one's error
+   */
+  failedBefore(count: number, first: CtnrError | undefined): void {
+    this.#result.failed += count;
+    this.#firstError ??= first;
+  }
+
+  /** The counts so far (also after `run` threw). */
+  get result(): ExtractResult {
+    return this.#result;
   }
 
   async #handle(entry: IndexEntry): Promise<void> {

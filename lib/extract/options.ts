@@ -25,8 +25,21 @@ export interface ExtractOptions {
   verifyExisting?: boolean;
   /** Read and verify every payload, write nothing. @default false */
   dryRun?: boolean;
-  /** Go on with the other entries after an entry fails; the run still fails at the end. @default false */
+  /**
+   * Go on with the other entries after an entry fails (its payload does not verify, or lies
+   * past the end of a container cut short); the run still fails at the end. @default false
+   */
   keepGoing?: boolean;
+  /**
+   * Extract what survives of a container cut short (README "What ctnr refuses to do"): every
+   * entry whose payload lies wholly inside the file, each verified as usual; the others go to
+   * `onEntryError` (code `CONTAINER_CUT`). Without an index file, the whole lines of a
+   * trailer cut inside its index are read. Implies `keepGoing`. The run then throws a
+   * `ContainerFormatError` (code `CONTAINER_CUT`) that counts what was left out, when
+   * an entry was left out or index lines were lost; when nothing was, it returns, with a
+   * `CONTAINER_CUT` warning if the file was cut (in ctnr's footer). @default false
+   */
+  salvage?: boolean;
   /** Skip malformed index lines with a warning. @default false */
   lenient?: boolean;
   /** Accept symlinks that point outside the output folder. @default false */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { UnsafeEntryError } from "../errors.ts";
+import { ContainerFormatError, UnsafeEntryError } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
 import type { ContainerReader } from "../read/container_reader.ts";
 import { RelpathSet } from "../safety/relpath_set.ts";
@@ -35,6 +35,16 @@ export interface PlanOptions {
    * the whole index and throws one {@link UnsafeEntryError} naming them.
    */
   onUnsafeLink?: (entry: IndexEntry, error: UnsafeEntryError) => void;
+  /**
+   * Called for each entry whose payload runs past the payload area (a container cut short,
+   * or an index naming bytes the container does not hold); the entry is then left out of
+   * the plan (and of the run: the caller reads with the same `onPastEnd` rule) and the plan
+   * goes on. The error's code is `CONTAINER_CUT` when the file ends before the payload.
+   * Without it, the first such entry fails the plan.
+   */
+  onPastEnd?: (entry: IndexEntry, error: ContainerFormatError) => void;
+  /** The word the messages use for what failed: `Cannot verify ...`. @default "extract" */
+  verb?: "extract" | "verify";
 }
 
 /** What the index holds, known before anything is written. */
@@ -53,6 +63,13 @@ export interface ExtractPlan {
   payloadBytes: number;
   /** Symlinks refused for their target (only with `onUnsafeLink`). */
   unsafeLinks: number;
+  /** Entries left out because their payload runs past the payload area (only with `onPastEnd`). */
+  leftOut: number;
+  /**
+   * Where the index says the payloads end: the largest `offset + payload_size`, in bytes,
+   * counting the entries left out.
+   */
+  payloadEnd: number;
 }
 
 /**
@@ -69,8 +86,11 @@ export async function planExtraction(
   reader: ContainerReader,
   options: PlanOptions = {},
 ): Promise<ExtractPlan> {
+  const verb = options.verb ?? "extract";
   const plan: ExtractPlan = {
     unsafeLinks: 0,
+    leftOut: 0,
+    payloadEnd: 0,
     entries: 0,
     files: 0,
     dirs: 0,
@@ -85,22 +105,36 @@ export async function planExtraction(
   const key = (relpath: string) => pathKey(relpath, options.foldCase ?? false);
   const links: IndexEntry[] = [];
   const linkKeys = new RelpathSet();
-  const order = new PayloadOrder();
+  const order = new PayloadOrder(verb);
   const limits = pathLimits(Deno.build.os);
   const rootLength = options.outdir === undefined ? undefined : pathLength(options.outdir, limits);
-  for await (const batch of reader.recordBatches()) {
+  const onPastEnd = options.onPastEnd;
+  const recordOptions = onPastEnd === undefined ? {} : {
+    onPastEnd: (entry: IndexEntry, detail: string, cut: boolean) => {
+      plan.leftOut++;
+      plan.payloadEnd = Math.max(plan.payloadEnd, entry.offset + entry.payloadSize);
+      onPastEnd(
+        entry,
+        new ContainerFormatError(`Cannot ${verb} "${entry.relpath}": ${detail}`, {
+          code: cut ? "CONTAINER_CUT" : "CONTAINER_FORMAT",
+        }),
+      );
+    },
+  };
+  for await (const batch of reader.recordBatches(recordOptions)) {
     for (const { entry } of batch) {
       plan.entries++;
+      plan.payloadEnd = Math.max(plan.payloadEnd, entry.offset + entry.payloadSize);
       order.add(entry);
       if (rootLength !== undefined) {
         const tooLong = pathTooLong(rootLength, entry.relpath, limits);
-        if (tooLong) throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${tooLong}`);
+        if (tooLong) throw new UnsafeEntryError(`Cannot ${verb} "${entry.relpath}": ${tooLong}`);
       }
       const reserved = reservedName(entry.relpath);
       if (reserved) throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${reserved}`);
       const clash = guard.admit(entry.relpath, entry.entryType === "dir" ? FOLDER : 1);
       if (clash !== undefined) {
-        throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${clash}`);
+        throw new UnsafeEntryError(`Cannot ${verb} "${entry.relpath}": ${clash}`);
       }
       if (entry.entryType === "file") {
         plan.files++;
@@ -116,12 +150,12 @@ export async function planExtraction(
       }
     }
   }
-  if (!order.ordered) await checkOverlaps(reader);
+  if (!order.ordered) await checkOverlaps(reader, verb);
   // Link targets are checked once every link is known (a chain can run through a later one).
   const unsafe: UnsafeEntryError[] = [];
   for (const link of links) {
     try {
-      checkLinkTarget(link, (relpath) => linkKeys.has(key(relpath)));
+      checkLinkTarget(link, (relpath) => linkKeys.has(key(relpath)), verb);
     } catch (error) {
       if (!(error instanceof UnsafeEntryError)) throw error;
       plan.unsafeLinks++;
@@ -133,7 +167,7 @@ export async function planExtraction(
   if (unsafe.length > 1) {
     const shown = unsafe.slice(0, 10).map((e) => `  ${e.message}`).join("\n");
     throw new UnsafeEntryError(
-      `Cannot extract: ${unsafe.length} symlinks point outside the output folder ` +
+      `Cannot ${verb}: ${unsafe.length} symlinks point outside the output folder ` +
         `(pass \`allowUnsafeLinks\` to keep them, or \`keepGoing\` to extract the rest without them):\n` +
         shown + (unsafe.length > 10 ? `\n  ... and ${unsafe.length - 10} more` : ""),
       { options: ["allowUnsafeLinks", "keepGoing", ...unsafe.flatMap((e) => e.options)] },
@@ -148,21 +182,23 @@ export async function planExtraction(
  *
  * @throws {UnsafeEntryError} when two payloads overlap
  */
-async function checkOverlaps(reader: ContainerReader): Promise<void> {
+async function checkOverlaps(reader: ContainerReader, verb: string): Promise<void> {
+  // The entries left out by the first pass are left out here too, quietly.
+  const quietly = { quiet: true, onPastEnd: () => {} };
   const ranges = new PayloadRanges();
-  for await (const batch of reader.recordBatches({ quiet: true })) {
+  for await (const batch of reader.recordBatches(quietly)) {
     for (const { entry } of batch) ranges.add(entry);
   }
   const found = ranges.findOverlap();
   if (found === undefined) return;
   const names: string[] = [];
   let position = 0;
-  for await (const batch of reader.recordBatches({ quiet: true })) {
+  for await (const batch of reader.recordBatches(quietly)) {
     for (const { entry } of batch) {
       if (entry.entryType !== "file" || entry.payloadSize === 0) continue;
       if (position === found[0] || position === found[1]) names.push(entry.relpath);
       position++;
     }
   }
-  throw overlap(names[1]!, names[0]!);
+  throw overlap(names[1]!, names[0]!, verb);
 }

@@ -1,6 +1,7 @@
 /**
- * Open a container for reading: find its index (external file, ctnr's
- * footer, a sibling `.idx`, or the original tools' trailer), list its
+ * Open a container for reading: find its index (external file, a sibling
+ * `.idx` that agrees with any trailer, ctnr's footer, or the original tools'
+ * trailer; with `salvage`, what survives of a trailer cut short), list its
  * entries, and read one entry's bytes as a verified stream.
  *
  * @module
@@ -8,23 +9,43 @@
 
 import { ContainerFormatError, CtnrError, IntegrityError } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
+import { refuseDisagreement } from "../format/index_agreement.ts";
 import { IndexReader, type IndexRecord } from "../format/index_reader.ts";
-import { findTrailer, type TrailerLocation } from "../format/trailer.ts";
+import { type CutTrailer, searchTrailer, type TrailerLocation } from "../format/trailer.ts";
 import { copyInTurns } from "../io/copy.ts";
 import { openRandomAccess } from "../io/file_layer.ts";
 import { gunzipStream, stoppedPastOrigSize } from "../io/gunzip.ts";
 import { type RandomAccess, readInto } from "../io/random_access.ts";
 import { Sha256, Sha256CheckStream, sha256Mismatch, sha256OfRange } from "../io/sha256.ts";
 import type { WarningHandler } from "../warnings.ts";
+import { cutShort, noIndexError } from "./no_index.ts";
 
 /** Options of {@link ContainerReader.open}. */
 export interface ContainerReaderOptions {
-  /** External index file; preferred over an embedded one when given. */
+  /** External index file; used alone, whatever the container holds, when given. */
   index?: string;
   /** Skip malformed index lines with a warning instead of failing. @default false */
   lenient?: boolean;
   /** Receives warnings (skipped index lines, see lib/warnings.ts). */
   onWarning?: WarningHandler;
+  /**
+   * Read what survives of a container cut short: without an index file, a trailer the file
+   * stops inside its index is read up to its last whole line (the payload area ends at the
+   * trailer's magic); see {@link ContainerReader.cutTrailer}. @default false
+   */
+  salvage?: boolean;
+}
+
+/** Options of {@link ContainerReader.recordBatches}. */
+export interface RecordOptions {
+  /** Send no warnings (for a second pass over the index). @default false */
+  quiet?: boolean;
+  /**
+   * Receives each entry whose payload runs past the payload area, which is then left out of
+   * the records instead of failing the pass; `detail` says where it lies (for a message
+   * `Cannot extract "<relpath>": <detail>`), `cut` whether the container is cut short there.
+   */
+  onPastEnd?: (entry: IndexEntry, detail: string, cut: boolean) => void;
 }
 
 /** Where the index of an open container came from. */
@@ -61,7 +82,10 @@ export class ContainerReader {
   #file: RandomAccess & { close(): void };
   #indexFile: (RandomAccess & { close(): void }) | undefined;
   #trailer: TrailerLocation | null;
+  #cut: CutTrailer | undefined;
   #options: ContainerReaderOptions;
+  #linesLost = false;
+  #siblingChecked = false;
   /** Path of the container. */
   readonly path: string;
   /** Where the index came from. */
@@ -77,10 +101,12 @@ export class ContainerReader {
     origin: IndexOrigin,
     indexPath: string,
     options: ContainerReaderOptions,
+    cut: CutTrailer | undefined,
   ) {
     this.path = path;
     this.#file = file;
     this.#trailer = trailer;
+    this.#cut = cut;
     this.#indexFile = indexFile;
     this.indexOrigin = origin;
     this.indexPath = indexPath;
@@ -90,16 +116,22 @@ export class ContainerReader {
   /**
    * Open `path` and locate its index.
    *
-   * Order: `options.index` when given; else `<path>.idx` when it exists
-   * (after a resume it is newer than any trailer); else the embedded index
-   * found through ctnr's footer (one read); else the original tools'
-   * trailer, by an exact backward scan with no size limit. An external
-   * index is used alone: the container's last bytes are then not read.
+   * Order: `options.index` when given, used alone; else `<path>.idx` when it exists, which
+   * must hold the same bytes as the trailer at the end of the container when there is one
+   * (found through ctnr's footer, or the original tools' trailer of the `.idx`'s size; one of
+   * another size is found by the first full pass of {@link ContainerReader.records}); else the
+   * embedded index found through ctnr's footer (one read); else the original tools' trailer,
+   * by an exact backward scan with no size limit; else, with `salvage`, the whole lines of a
+   * trailer the file stops inside.
    *
    * @param path container file
-   * @param options external index and strictness
+   * @param options external index, strictness, `salvage`
    * @returns the open container; call `close()` when done
-   * @throws {ContainerFormatError} when no index is found or the trailer is inconsistent
+   * @throws {ContainerFormatError} when no index is found: code `NOT_A_CONTAINER` (no trailer
+   *   and no index), `CONTAINER_CUT` (a trailer cut short, without `salvage`), `INDEX_MISSING`
+   *   (a trailer cut in its header, or nothing of its index left; `salvage` without any index),
+   *   `CONTAINER_FORMAT` (an inconsistent footer); code `INDEX_CONFLICT` when `<path>.idx` and
+   *   the trailer disagree
    */
   static async open(path: string, options: ContainerReaderOptions = {}): Promise<ContainerReader> {
     const file = await openRandomAccess(path).catch((error) => {
@@ -107,14 +139,14 @@ export class ContainerReader {
         `Cannot open container "${path}": ${(error as Error).message}`,
       );
     });
+    let indexFile: (RandomAccess & { close(): void }) | undefined;
     try {
       let trailer: TrailerLocation | null = null;
-      let indexFile: (RandomAccess & { close(): void }) | undefined;
+      let cut: CutTrailer | undefined;
       let origin: IndexOrigin = "trailer";
       let indexPath = path;
       const external = options.index ?? await siblingIndex(path);
       if (external !== undefined) {
-        // An external index is used alone: whatever the container's last bytes say is not read.
         indexFile = await openRandomAccess(external).catch((error) => {
           throw new ContainerFormatError(
             `Cannot open index "${external}": ${(error as Error).message}`,
@@ -122,37 +154,60 @@ export class ContainerReader {
         });
         origin = options.index !== undefined ? "external" : "sibling";
         indexPath = external;
-      } else {
-        let footerFault: ContainerFormatError | undefined;
-        try {
-          trailer = await findTrailer(file, { scan: false });
-        } catch (error) {
-          if (!(error instanceof ContainerFormatError)) throw error;
-          footerFault = error;
-        }
-        trailer ??= await findTrailer(file);
-        if (trailer === null) {
-          if (footerFault) {
-            throw new ContainerFormatError(
-              `Cannot open container "${path}": ${footerFault.message}`,
-            );
-          }
-          throw new ContainerFormatError(
-            `Cannot find the index of "${path}": no trailer and no "${path}.idx"; pass \`index\``,
-            { options: ["index"] },
+        // An explicit index is used alone. A sibling must agree with the trailer, if any.
+        if (origin === "sibling") {
+          trailer = await refuseDisagreement(
+            "read",
+            { container: path, index: external },
+            file,
+            indexFile,
           );
         }
+      } else {
+        const search = await searchTrailer(file);
+        trailer = search.trailer;
+        if (trailer === null) {
+          if (options.salvage && search.cut !== null && await linesSurvive(file, search.cut)) {
+            cut = search.cut;
+          } else throw await noIndexError(path, file, search, options.salvage ?? false);
+        }
       }
-      return new ContainerReader(path, file, trailer, indexFile, origin, indexPath, options);
+      return new ContainerReader(
+        path,
+        file,
+        trailer,
+        indexFile,
+        origin,
+        indexPath,
+        options,
+        cut,
+      );
     } catch (error) {
       file.close();
+      indexFile?.close();
       throw error;
     }
   }
 
-  /** Size in bytes of the index (external file or embedded). */
+  /** Size in bytes of the index (external file, embedded, or what is left of a cut one). */
   get indexLength(): number {
-    return this.#indexFile?.size ?? this.#trailer?.indexLength ?? 0;
+    return this.#indexFile?.size ?? this.#trailer?.indexLength ?? this.#cut?.indexBytes ?? 0;
+  }
+
+  /**
+   * The trailer the file stops inside, when the index is read from what is left of it
+   * (`salvage`); `undefined` otherwise.
+   */
+  get cutTrailer(): CutTrailer | undefined {
+    return this.#cut;
+  }
+
+  /**
+   * Whether index lines were lost with the end of a cut trailer: known once a pass of
+   * {@link ContainerReader.records} has ended; `false` for a whole index.
+   */
+  get indexLinesLost(): boolean {
+    return this.#linesLost;
   }
 
   /** Size in bytes of the container file. */
@@ -160,57 +215,154 @@ export class ContainerReader {
     return this.#file.size;
   }
 
-  /** End of the payload area: the trailer's offset, or the file size when there is none. */
+  /**
+   * End of the payload area in bytes: the trailer's offset (a whole or a cut one), or the
+   * file size when there is none.
+   */
   get payloadAreaEnd(): number {
-    return this.#trailer?.trailerOffset ?? this.#file.size;
+    return this.#trailer?.trailerOffset ?? this.#cut?.trailerOffset ?? this.#file.size;
   }
 
   /**
    * Iterate the index records in order, each checked to lie inside the payload area.
    *
-   * @param options `quiet`: send no warnings (for a second pass over the index)
+   * @param options `quiet`: send no warnings (for a second pass over the index); `onPastEnd`:
+   *   leave out entries past the payload area instead of failing
    * @returns records with line numbers
    * @throws {IndexFormatError} on a bad index (see {@link IndexReader.records})
-   * @throws {ContainerFormatError} when an entry's payload lies past the payload area
+   * @throws {ContainerFormatError} when an entry's payload lies past the payload area (code
+   *   `CONTAINER_CUT` when the file ends before it: the message says where the index says the
+   *   payloads end), or, at the end of a full pass over a sibling index, code
+   *   `INDEX_CONFLICT` when an original tools' trailer after the indexed payloads disagrees
    */
-  async *records(options: { quiet?: boolean } = {}): AsyncGenerator<IndexRecord> {
+  async *records(options: RecordOptions = {}): AsyncGenerator<IndexRecord> {
     for await (const batch of this.recordBatches(options)) yield* batch;
   }
 
   /**
    * {@link ContainerReader.records} in batches (see {@link IndexReader.batches}).
    *
-   * @param options `quiet`: send no warnings (for a second pass over the index)
+   * @param options as {@link ContainerReader.records}
    * @returns arrays of records, in index order
    * @throws {IndexFormatError} as {@link ContainerReader.records}
    * @throws {ContainerFormatError} as {@link ContainerReader.records}
    */
-  async *recordBatches(options: { quiet?: boolean } = {}): AsyncGenerator<IndexRecord[]> {
+  async *recordBatches(options: RecordOptions = {}): AsyncGenerator<IndexRecord[]> {
+    const cut = this.#cut;
     const reader = this.#indexFile
       ? new IndexReader(this.#indexFile, {
         ...this.#readerOptions(`index "${this.indexPath}"`),
         quiet: options.quiet ?? false,
       })
       : new IndexReader(this.#file, {
-        ...this.#readerOptions(`embedded index of "${this.path}"`),
+        ...this.#readerOptions(
+          cut ? `index of "${this.path}" (cut short)` : `embedded index of "${this.path}"`,
+        ),
         quiet: options.quiet ?? false,
-        start: this.#trailer!.indexOffset,
-        length: this.#trailer!.indexLength,
+        start: this.#trailer?.indexOffset ?? cut!.indexOffset,
+        length: this.#trailer?.indexLength ?? cut!.indexBytes,
+        // Of an index cut short, only the whole lines are read.
+        allowTornTail: cut?.kind === "index",
       });
     const end = this.payloadAreaEnd;
-    for await (const batch of reader.batches()) {
-      for (let i = 0; i < batch.length; i++) {
-        const { entry } = batch[i]!;
-        if (entry.offset + entry.payloadSize > end) {
-          if (i > 0) yield batch.slice(0, i);
-          throw new ContainerFormatError(
-            `Cannot read entry "${entry.relpath}": its payload (offset ${entry.offset}, ` +
-              `${entry.payloadSize} bytes) lies past the payload area, which ends at byte ${end}`,
-          );
+    let maxEnd = 0;
+    let pastEnd: IndexEntry | undefined;
+    let pastEndCount = 0;
+    try {
+      for await (const batch of reader.batches()) {
+        if (pastEnd !== undefined) {
+          for (const { entry } of batch) {
+            const stop = entry.offset + entry.payloadSize;
+            if (stop > maxEnd) maxEnd = stop;
+            if (stop > end) pastEndCount++;
+          }
+          continue;
         }
+        let kept: IndexRecord[] | undefined;
+        for (let i = 0; i < batch.length; i++) {
+          const record = batch[i]!;
+          const stop = record.entry.offset + record.entry.payloadSize;
+          if (stop > maxEnd) maxEnd = stop;
+          if (stop <= end) {
+            kept?.push(record);
+            continue;
+          }
+          if (options.onPastEnd !== undefined) {
+            const detail = this.#pastEndDetail(record.entry);
+            options.onPastEnd(record.entry, detail, this.#endsAtFileEnd);
+            kept ??= batch.slice(0, i);
+            continue;
+          }
+          if (!this.#endsAtFileEnd) {
+            if (i > 0) yield batch.slice(0, i);
+            throw this.#pastAreaError(record.entry);
+          }
+          // The file ends before this payload: read on to say where the index says they end.
+          pastEnd = record.entry;
+          for (const { entry } of batch.slice(i)) {
+            const stop = entry.offset + entry.payloadSize;
+            if (stop > maxEnd) maxEnd = stop;
+            if (stop > end) pastEndCount++;
+          }
+          kept = batch.slice(0, i);
+          break;
+        }
+        const out = kept ?? batch;
+        if (out.length > 0) yield out;
       }
-      yield batch;
+    } catch (error) {
+      if (pastEnd === undefined) throw error; // else: a fault further on; the end so far is said
     }
+    if (pastEnd !== undefined) {
+      const others = pastEndCount - 1;
+      const which = others === 0
+        ? `the payload of "${pastEnd.relpath}" lies`
+        : `the payloads of "${pastEnd.relpath}" and ${others} more ${
+          others === 1 ? "entry" : "entries"
+        } lie`;
+      throw new ContainerFormatError(
+        `Cannot read "${this.path}": cut short at byte ${this.#file.size} (index ` +
+          `"${this.indexPath}" says its payloads run to byte ${maxEnd}): ${which} past the cut; ` +
+          `\`salvage\` extracts the entries before it`,
+        { code: "CONTAINER_CUT", options: ["salvage"] },
+      );
+    }
+    if (cut?.kind === "index") {
+      // Every line is known only when the file lost no more than the last newline.
+      this.#linesLost = !(cut.indexBytes === cut.indexLength - 1 && reader.missingFinalNewline);
+    }
+    if (this.indexOrigin === "sibling" && this.#trailer === null && !this.#siblingChecked) {
+      // An original tools' trailer of another size than the sibling, after the indexed
+      // payloads: found by scanning only the bytes no entry accounts for.
+      this.#siblingChecked = true;
+      if (maxEnd < this.#file.size) {
+        await refuseDisagreement(
+          "read",
+          { container: this.path, index: this.indexPath },
+          this.#file,
+          this.#indexFile!,
+          { from: maxEnd },
+        );
+      }
+    }
+  }
+
+  /** Whether the payload area ends where the file does (an external index, no trailer). */
+  get #endsAtFileEnd(): boolean {
+    return this.#trailer === null && this.#cut === undefined;
+  }
+
+  #pastEndDetail(entry: IndexEntry): string {
+    const where = `its payload (offset ${entry.offset}, ${entry.payloadSize} bytes)`;
+    return this.#endsAtFileEnd
+      ? `${where} runs past the end of "${this.path}", which is cut short at byte ${this.#file.size}`
+      : `${where} lies past the payload area, which ends at byte ${this.payloadAreaEnd}`;
+  }
+
+  #pastAreaError(entry: IndexEntry): ContainerFormatError {
+    return new ContainerFormatError(
+      `Cannot read entry "${entry.relpath}": ${this.#pastEndDetail(entry)}`,
+    );
   }
 
   /** Iterate the entries in index order; see {@link ContainerReader.records}. */
@@ -385,6 +537,30 @@ export class ContainerReader {
     if (this.#options.onWarning !== undefined) options.onWarning = this.#options.onWarning;
     return options;
   }
+}
+
+/**
+ * Whether a whole entry is left of a trailer the file stops inside: a newline in what is left,
+ * or what is left is one whole JSON line that lost only its newline (as IndexReader reads a
+ * last line). Lines are at most 1 MiB (IndexReaderOptions.maxLineBytes), so the first 1 MiB
+ * and a byte tell.
+ */
+async function linesSurvive(file: RandomAccess, cut: CutTrailer): Promise<boolean> {
+  if (cut.kind !== "index") return cut.kind === "footer";
+  const head = await file.readAt(cut.indexOffset, Math.min(cut.indexBytes, (1 << 20) + 1));
+  if (head.includes(0x0a)) return true;
+  if (head.length < cut.indexBytes) return false;
+  try {
+    JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(head));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `cut short at byte N (...)` for a reader's cut trailer; see lib/read/no_index.ts. */
+export function describeCut(reader: ContainerReader): string | undefined {
+  return reader.cutTrailer ? cutShort(reader.size, reader.cutTrailer) : undefined;
 }
 
 async function siblingIndex(path: string): Promise<string | undefined> {

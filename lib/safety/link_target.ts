@@ -18,13 +18,18 @@ import type { IndexEntry } from "../format/entry.ts";
  *
  * @param entry a symlink entry
  * @param isLink tells whether a relpath (under the output folder) is a link
+ * @param verb what failed (`Cannot verify symlink ...`)
  * @throws {UnsafeEntryError} when the target leaves the output folder
  */
-export function checkLinkTarget(entry: IndexEntry, isLink?: (relpath: string) => boolean): void {
+export function checkLinkTarget(
+  entry: IndexEntry,
+  isLink?: (relpath: string) => boolean,
+  verb = "extract",
+): void {
   const target = entry.linkTarget ?? "";
   const refuse = (why: string) =>
     new UnsafeEntryError(
-      `Cannot extract symlink "${entry.relpath}" -> "${target}": ${why} (pass \`allowUnsafeLinks\` to keep it)`,
+      `Cannot ${verb} symlink "${entry.relpath}" -> "${target}": ${why} (pass \`allowUnsafeLinks\` to keep it)`,
       { options: ["allowUnsafeLinks"] },
     );
   if (target.startsWith("/") || /^[A-Za-z]:/.test(target) || target.includes("\\")) {

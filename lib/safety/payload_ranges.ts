@@ -21,6 +21,12 @@ export class PayloadOrder {
   #end = 0;
   #last: string | undefined;
   #ordered = true;
+  #verb: string;
+
+  /** @param verb what an overlap fails (`Cannot verify ...`) */
+  constructor(verb = "extract") {
+    this.#verb = verb;
+  }
 
   /** Whether every payload so far came after the one before it. */
   get ordered(): boolean {
@@ -39,8 +45,9 @@ export class PayloadOrder {
       this.#lastStart = entry.offset;
       this.#end = entry.offset + entry.payloadSize;
       this.#last = entry.relpath;
-    } else if (entry.offset >= this.#lastStart) throw overlap(entry.relpath, this.#last!);
-    else this.#ordered = false; // out of offset order: only a sort can tell
+    } else if (entry.offset >= this.#lastStart) {
+      throw overlap(entry.relpath, this.#last!, this.#verb);
+    } else this.#ordered = false; // out of offset order: only a sort can tell
   }
 }
 
@@ -97,11 +104,12 @@ function grow(array: Float64Array): Float64Array<ArrayBuffer> {
  *
  * @param relpath the later entry
  * @param other the entry whose payload it overlaps
+ * @param verb what failed (`Cannot verify ...`)
  * @returns an {@link UnsafeEntryError} naming both
  */
-export function overlap(relpath: string, other: string): UnsafeEntryError {
+export function overlap(relpath: string, other: string, verb = "extract"): UnsafeEntryError {
   return new UnsafeEntryError(
-    `Cannot extract "${relpath}": its payload overlaps the payload of "${other}" ` +
+    `Cannot ${verb} "${relpath}": its payload overlaps the payload of "${other}" ` +
       `(an entry's bytes belong to one entry)`,
   );
 }

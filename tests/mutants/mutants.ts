@@ -31,6 +31,8 @@ const GUARD = "path_guard_test.ts";
 const LINKS = "link_target_test.ts";
 const TREE = "output_tree_test.ts";
 const OUTPUTS = "output_paths_test.ts";
+const AGREEMENT = "index_agreement_test.ts";
+const CUT = "cut_container_test.ts";
 
 /** Every mutant; the runner applies them one at a time. */
 export const MUTANTS: Mutant[] = [
@@ -120,8 +122,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "payload-past-area-allowed",
-    find: `if (entry.offset + entry.payloadSize > end) {`,
-    replace: `if (false) {`,
+    find: `if (stop <= end) {`,
+    replace: `if (true) {`,
     killedBy: {
       file: READER,
       test:
@@ -815,8 +817,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "payload-overlap-in-order-allowed",
-    find: `else if (entry.offset >= this.#lastStart) throw overlap(entry.relpath, this.#last!);`,
-    replace: `else if (entry.offset >= this.#lastStart) this.#ordered = true;`,
+    find: `throw overlap(entry.relpath, this.#last!, this.#verb);`,
+    replace: `this.#ordered = true;`,
     killedBy: {
       file: SECURITY,
       test:
@@ -825,7 +827,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "payload-overlap-out-of-order-unchecked",
-    find: `if (!order.ordered) await checkOverlaps(reader);`,
+    find: `if (!order.ordered) await checkOverlaps(reader, verb);`,
     replace: ``,
     killedBy: {
       file: SECURITY,
@@ -836,7 +838,7 @@ export const MUTANTS: Mutant[] = [
   {
     name: "output-path-length-unchecked",
     find:
-      'if (tooLong) throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${tooLong}`);',
+      'if (tooLong) throw new UnsafeEntryError(`Cannot ${verb} "${entry.relpath}": ${tooLong}`);',
     replace: ``,
     killedBy: {
       file: SECURITY,
@@ -1109,6 +1111,120 @@ export const MUTANTS: Mutant[] = [
       file: "crash_phase_test.ts",
       test:
         "createContainer leaves out files named like ctnr's run marker or temp files, with a warning",
+    },
+  },
+  // --- A container cut short, one that is none, and an index that disagrees with the trailer
+  // (lib/format/trailer.ts searchTrailer, lib/format/index_agreement.ts, lib/read/, cli/extract.ts)
+  {
+    name: "reader-trusts-a-disagreeing-sibling-index",
+    find: `if (origin === "sibling") {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: AGREEMENT,
+      test: "readers refuse a stale .idx beside a finalized container (it would restore a subset)",
+    },
+  },
+  {
+    name: "reader-skips-the-scan-for-an-original-tools-trailer",
+    find: `if (maxEnd < this.#file.size) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: AGREEMENT,
+      test:
+        "readers refuse a stale .idx beside the original tools' container before writing anything",
+    },
+  },
+  {
+    name: "resume-cuts-a-disagreeing-trailer",
+    find: `if (container !== undefined) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: AGREEMENT,
+      test:
+        "create refuses to resume with a stale .idx beside a finalized container (it would cut the trailer)",
+    },
+  },
+  {
+    name: "finalize-cuts-a-disagreeing-trailer",
+    find: `await refuseDisagreement(
+      "finalize",`,
+    replace: `await (async (..._: unknown[]) => null)(
+      "finalize",`,
+    killedBy: {
+      file: AGREEMENT,
+      test:
+        "create --finalize-only refuses a stale .idx beside a finalized container (it would cut the trailer)",
+    },
+  },
+  {
+    name: "index-agreement-decided-on-sizes",
+    find: `const same = trailer.indexLength === index.size &&
+    await sameBytes(container, trailer.indexOffset, index, 0, index.size);`,
+    replace: `const same = trailer.indexLength === index.size;`,
+    killedBy: {
+      file: AGREEMENT,
+      test:
+        "indexAgreement tells the trailer's own index from a stale, a longer and a same-size one",
+    },
+  },
+  {
+    name: "cut-trailer-read-without-salvage",
+    find: `if (options.salvage && search.cut !== null && await linesSurvive(file, search.cut)) {`,
+    replace: `if (search.cut !== null && await linesSurvive(file, search.cut)) {`,
+    killedBy: {
+      file: CUT,
+      test: "readers say where a container is cut short and what its index or trailer says",
+    },
+  },
+  {
+    name: "cut-trailer-found-in-payload-bytes",
+    find: `if (!INDEX_START.includes(first)) return null;`,
+    replace: ``,
+    killedBy: {
+      file: CUT,
+      test: "a payload holding CTNRv1__ is not taken for a trailer cut short",
+    },
+  },
+  {
+    name: "footer-cut-read-as-a-header-cut",
+    find: `if (k <= MAGICS_COMMON && await footerCutAt(source, at)) return null;`,
+    replace: ``,
+    killedBy: {
+      file: CUT,
+      test:
+        "extract --salvage at every byte of the trailer header and footer and around each index line end",
+    },
+  },
+  {
+    name: "salvage-hides-lost-index-lines",
+    find:
+      `this.#linesLost = !(cut.indexBytes === cut.indexLength - 1 && reader.missingFinalNewline);`,
+    replace: `this.#linesLost = false;`,
+    killedBy: {
+      file: CUT,
+      test:
+        "extract --salvage at every byte of the trailer header and footer and around each index line end",
+    },
+  },
+  {
+    name: "salvage-exits-0-with-entries-left-out",
+    find: `if (plan.leftOut > 0 || reader.indexLinesLost) {
+      throw salvageError(reader, plan, result, verb);`,
+    replace: `if (false) {
+      throw salvageError(reader, plan, result, verb);`,
+    killedBy: {
+      file: CUT,
+      test:
+        "extract --salvage at every byte of the trailer header and footer and around each index line end",
+    },
+  },
+  {
+    name: "verify-stops-at-the-first-fault",
+    find: `const keepGoing = verifyOnly || salvage || (values["keep-going"] ?? false);`,
+    replace: `const keepGoing = salvage || (values["keep-going"] ?? false);`,
+    killedBy: {
+      file: "verify_test.ts",
+      test: "verify lists every bad entry in one run, then a summary, and exits 1",
     },
   },
 ];
