@@ -75,6 +75,7 @@ export {
   type IndexRecord,
 } from "./lib/format/index_reader.ts";
 export { checkRelpath } from "./lib/safety/relpath.ts";
+export { type CaseFolding } from "./lib/safety/path_guard.ts";
 export {
   EMPTY_SHA256,
   encodeEntry,

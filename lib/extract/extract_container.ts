@@ -15,7 +15,7 @@ import { type UnsafeEntryError, UsageError } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
 import { WORKER_THRESHOLD, WorkerPool } from "../io/worker_pool.ts";
 import { ContainerReader, type ContainerReaderOptions } from "../read/container_reader.ts";
-import { isCaseInsensitive } from "../safety/case_probe.ts";
+import { probeCaseFolding } from "../safety/case_probe.ts";
 import { containerFiles, refuseSameFile } from "../safety/output_paths.ts";
 import { OutputTree } from "../safety/output_tree.ts";
 import { ExtractJob } from "./job.ts";
@@ -91,7 +91,7 @@ export async function extractContainer(
     const refusedLinks = new Set<string>();
     const planOptions: PlanOptions = {
       allowUnsafeLinks: options.allowUnsafeLinks ?? false,
-      foldCase: await isCaseInsensitive(target),
+      foldCase: await probeCaseFolding(target),
     };
     if (!options.dryRun) planOptions.outdir = target;
     const refused: [IndexEntry, UnsafeEntryError][] = [];

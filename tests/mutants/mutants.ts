@@ -168,11 +168,30 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "guard-case-folding-ignored",
-    find: `return foldCase ? nfc.toLowerCase() : nfc;`,
-    replace: `return nfc;`,
+    find: `if (PRINTABLE_ASCII.test(relpath)) return fold ? relpath.toLowerCase() : relpath;`,
+    replace: `if (PRINTABLE_ASCII.test(relpath)) return relpath;`,
     killedBy: {
       file: GUARD,
       test: "PathGuard with foldCase refuses names equal after case folding",
+    },
+  },
+  {
+    name: "guard-case-folding-simple-lowercase",
+    find: `return fold ? foldCase(nfc) : nfc;`,
+    replace: `return fold ? nfc.toLowerCase() : nfc;`,
+    killedBy: {
+      file: GUARD,
+      test:
+        "pathKey folds case fully (case-insensitive twins refused): sigma and final sigma (exFAT, NTFS: one upper case)",
+    },
+  },
+  {
+    name: "guard-case-folding-of-mounts-ignored",
+    find: `folding = below.get(key) ?? folding;`,
+    replace: `folding = folding;`,
+    killedBy: {
+      file: GUARD,
+      test: "PathGuard with a CaseFolding folds names only below a case-insensitive mount point",
     },
   },
   {
@@ -242,11 +261,21 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "outdir-case-probe-unused",
-    find: `foldCase: await isCaseInsensitive(target),`,
+    find: `foldCase: await probeCaseFolding(target),`,
     replace: `foldCase: false,`,
     killedBy: {
       file: "case_probe_test.ts",
       test: "extractContainer refuses names equal after case folding on a real exFAT folder",
+    },
+  },
+  {
+    name: "mount-points-below-outdir-not-probed",
+    find: `mounts.push({ relpath, foldCase: await isCaseInsensitive(point, fs) });`,
+    replace: `mounts.push({ relpath, foldCase: false });`,
+    killedBy: {
+      file: "case_probe_test.ts",
+      test:
+        "probeCaseFolding probes every mount point below the output folder, found through links",
     },
   },
   {
