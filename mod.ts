@@ -77,6 +77,7 @@ export {
 export { checkRelpath } from "./lib/safety/relpath.ts";
 export { type CaseFolding } from "./lib/safety/path_guard.ts";
 export {
+  DEFAULT_FOLDER_MODE,
   EMPTY_SHA256,
   encodeEntry,
   type EntryType,

@@ -5,7 +5,9 @@ import {
   parseMountInfo,
   probeCaseFolding,
 } from "../lib/safety/case_probe.ts";
-import { createContainer, extractContainer, UnsafeEntryError } from "../mod.ts";
+import { createHash } from "node:crypto";
+import { type FileJob, writeFileJob } from "../lib/extract/file_writer.ts";
+import { ConflictError, createContainer, extractContainer, UnsafeEntryError } from "../mod.ts";
 import {
   DENO_CHILD_TIMEOUT_MS,
   listPaths,
@@ -251,6 +253,44 @@ Deno.test({
         assert.equal(await Deno.readTextFile(`${out}/README.TXT`), "second");
         assert.equal(await Deno.readTextFile(`${out}/usb/other.txt`), "other");
       }, `${out}/usb`);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "writeFileJob never renames over a file of this run that the file system folds together with its name (exFAT)",
+  ignore: EXFAT_MISSING !== undefined,
+  fn: async () => {
+    await withExfat(async (mount) => {
+      await Deno.mkdir(`${mount}/out`);
+      const settings = { skipExisting: false, verifyExisting: false, fsync: false, umask: 0o022 };
+      const job = (name: string, text: string): [FileJob, Uint8Array] => {
+        const bytes = new TextEncoder().encode(text);
+        return [{
+          relpath: `out/${name}`,
+          target: `${mount}/out/${name}`,
+          tmp: `${mount}/out/.ctnr-tmp-test-${text}`,
+          sha256: createHash("sha256").update(bytes).digest("hex"),
+          compressed: false,
+          origSize: bytes.length,
+          mode: 0o644,
+          mtime: null,
+          origSha256: null,
+          fresh: true, // the run made the folder: nothing in it was there before
+        }, bytes];
+      };
+      assert.equal(writeFileJob(...job("Readme.txt", "first"), settings), "extracted");
+      assert.throws(() => writeFileJob(...job("README.TXT", "second"), settings), (error) => {
+        assert.ok(error instanceof ConflictError, String(error));
+        assert.match(error.message, /"out\/README\.TXT".*same file as "out\/Readme\.txt"/);
+        return true;
+      });
+      assert.equal(await Deno.readTextFile(`${mount}/out/Readme.txt`), "first", "kept");
+      assert.deepEqual(await listPaths(`${mount}/out`), ["Readme.txt"], "no temp file left");
+      // The same name again (another run into the same folder) is replaced as before.
+      assert.equal(writeFileJob(...job("Readme.txt", "again"), settings), "extracted");
+      assert.equal(await Deno.readTextFile(`${mount}/out/Readme.txt`), "again");
     });
   },
 });

@@ -18,7 +18,8 @@ import { ContainerReader, type ContainerReaderOptions } from "../read/container_
 import { probeCaseFolding } from "../safety/case_probe.ts";
 import { containerFiles, refuseSameFile } from "../safety/output_paths.ts";
 import { OutputTree } from "../safety/output_tree.ts";
-import { ExtractJob } from "./job.ts";
+import { RelpathSet } from "../safety/relpath_set.ts";
+import { currentUmask, ExtractJob } from "./job.ts";
 import type { ExtractOptions, ExtractResult } from "./options.ts";
 import { planExtraction, type PlanOptions } from "./plan.ts";
 import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
@@ -94,6 +95,9 @@ export async function extractContainer(
       foldCase: await probeCaseFolding(target),
     };
     if (!options.dryRun) planOptions.outdir = target;
+    // Folders with an entry are made 0700 and given their mode last, wherever the entry stands.
+    const recordedFolders = new RelpathSet();
+    planOptions.onFolder = (entry) => recordedFolders.add(entry.relpath);
     const refused: [IndexEntry, UnsafeEntryError][] = [];
     if (options.keepGoing) {
       planOptions.onUnsafeLink = (entry, error) => {
@@ -115,7 +119,14 @@ export async function extractContainer(
       pool = undefined;
     } else if (pool === undefined && workers > 0) pool = startPool();
     const startTime = Date.now();
-    const tree = new OutputTree(target, startTime);
+    // As tar: as root, modes as recorded (`-p` is its default there); else the umask is taken
+    // off, unless `samePermissions`.
+    const samePermissions = options.samePermissions ?? Deno.uid() === 0;
+    const umask = samePermissions ? 0 : currentUmask();
+    const tree = new OutputTree(target, startTime, {
+      permissions: (mode) => mode & 0o777 & ~umask,
+      hasEntry: (relDir) => recordedFolders.has(relDir),
+    });
     const job = new ExtractJob(
       reader,
       tree,

@@ -38,6 +38,8 @@ export interface PlanOptions {
    * the whole index and throws one {@link UnsafeEntryError} naming them.
    */
   onUnsafeLink?: (entry: IndexEntry, error: UnsafeEntryError) => void;
+  /** Called for each folder entry once it is admitted (extract notes which folders have one). */
+  onFolder?: (entry: IndexEntry) => void;
 }
 
 /** What the index holds, known before anything is written. */
@@ -109,8 +111,10 @@ export async function planExtraction(
         plan.files++;
         plan.totalBytes += entry.origSize;
         plan.payloadBytes += entry.payloadSize;
-      } else if (entry.entryType === "dir") plan.dirs++;
-      else {
+      } else if (entry.entryType === "dir") {
+        plan.dirs++;
+        options.onFolder?.(entry);
+      } else {
         plan.symlinks++;
         if (!options.allowUnsafeLinks) {
           links.push(entry);
