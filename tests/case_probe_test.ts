@@ -7,6 +7,7 @@ import {
 } from "../lib/safety/case_probe.ts";
 import { createHash } from "node:crypto";
 import { type FileJob, writeFileJob } from "../lib/extract/file_writer.ts";
+import { OutputTree } from "../lib/safety/output_tree.ts";
 import { ConflictError, createContainer, extractContainer, UnsafeEntryError } from "../mod.ts";
 import {
   DENO_CHILD_TIMEOUT_MS,
@@ -291,6 +292,35 @@ Deno.test({
       // The same name again (another run into the same folder) is replaced as before.
       assert.equal(writeFileJob(...job("Readme.txt", "again"), settings), "extracted");
       assert.equal(await Deno.readTextFile(`${mount}/out/Readme.txt`), "again");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "OutputTree checks renames in the folders it makes where names fold: an exFAT mounted below is probed when met",
+  ignore: EXFAT_MISSING !== undefined,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const out = `${dir}/out`;
+      await Deno.mkdir(`${out}/plain`, { recursive: true });
+      await withExfat(async () => {
+        const tree = new OutputTree(out, Date.now(), { foldsAtTop: false });
+        await tree.open();
+        try {
+          tree.ensureDir("usb/new/deeper");
+          tree.ensureDir("plain/new");
+          tree.ensureDir("other");
+          assert.equal(tree.checksRenames("usb/new"), true, "made on the exFAT");
+          assert.equal(tree.checksRenames("usb/new/deeper"), true, "as its parent");
+          assert.equal(tree.checksRenames("usb"), false, "there before: its files may be");
+          assert.equal(tree.checksRenames("plain/new"), false, "case-sensitive");
+          assert.equal(tree.checksRenames("other"), false);
+          assert.deepEqual(await listPaths(`${out}/usb`), ["new", "new/deeper"], "no probe left");
+        } finally {
+          await tree.close();
+        }
+      }, `${out}/usb`);
     });
   },
 });

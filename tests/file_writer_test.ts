@@ -100,6 +100,7 @@ Deno.test("writeBatch writes nothing into a folder swapped for a link since the 
       dev: info.dev,
       ino: info.ino!,
       made: true,
+      folds: false,
     };
     const bytes = new TextEncoder().encode("payload");
     const batch = () => {

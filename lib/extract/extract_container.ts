@@ -90,9 +90,10 @@ export async function extractContainer(
   try {
     // With keepGoing, links pointing outside are reported and skipped; the rest is extracted.
     const refusedLinks = new Set<string>();
+    const folding = await probeCaseFolding(target);
     const planOptions: PlanOptions = {
       allowUnsafeLinks: options.allowUnsafeLinks ?? false,
-      foldCase: await probeCaseFolding(target),
+      foldCase: folding,
     };
     if (!options.dryRun) planOptions.outdir = target;
     // Folders with an entry are made 0700 and given their mode last, wherever the entry stands.
@@ -126,6 +127,7 @@ export async function extractContainer(
     const tree = new OutputTree(target, startTime, {
       permissions: (mode) => mode & 0o777 & ~umask,
       hasEntry: (relDir) => recordedFolders.has(relDir),
+      foldsAtTop: folding.top,
     });
     const job = new ExtractJob(
       reader,

@@ -42,9 +42,9 @@ export interface FileJob {
   /** The stored bytes were already checked against `sha256` (by the main thread). */
   verified?: boolean;
   /**
-   * The run made the target's folder, so nothing stands in it but what the run wrote: the
-   * rename first checks that no file of another name is already at the target (see
-   * {@link renameOver}).
+   * The run made the target's folder, so nothing stands in it but what the run wrote, and names
+   * fold case there: the rename first checks that no file of another name is already at the
+   * target (see {@link renameOver}).
    */
   fresh?: boolean;
 }

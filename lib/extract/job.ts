@@ -343,7 +343,7 @@ export class ExtractJob {
       compressed: entry.compressed,
       origSize: entry.origSize,
       mode: entry.mode !== undefined ? this.#tree.permissions(entry.mode) : 0o666 & ~this.#umask,
-      fresh: this.#tree.madeByRun(parentRel),
+      fresh: this.#tree.checksRenames(parentRel),
       mtime: entry.mtime ?? null,
       origSha256: entry.origSha256 ?? null,
     };

@@ -73,6 +73,33 @@ export function parseMountInfo(text: string): string[] {
 }
 
 /**
+ * Whether names that differ only in case name the same file in the existing folder `folder`,
+ * probed at once with synchronous calls (as {@link isCaseInsensitive}: a temp file, looked up
+ * under its upper-case name, removed).
+ *
+ * @param folder absolute path of an existing folder
+ * @returns `false` also when no probe file can be made there
+ */
+export function foldsNames(folder: string): boolean {
+  const name = CASE_PROBE_PREFIX + Math.random().toString(36).slice(2, 10);
+  try {
+    Deno.writeFileSync(`${folder}/${name}`, new Uint8Array(0), { createNew: true });
+  } catch {
+    return false;
+  }
+  try {
+    Deno.lstatSync(`${folder}/${name.toUpperCase()}`);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    try {
+      Deno.removeSync(`${folder}/${name}`);
+    } catch { /* removed already */ }
+  }
+}
+
+/**
  * Probe where names fold case under `outdir`: in the output folder itself, and in every file
  * system mounted below it.
  *

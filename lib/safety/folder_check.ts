@@ -25,6 +25,8 @@ export interface FolderCheck {
   ino: number;
   /** The run made the folder (so nothing in it was there before the run). */
   made: boolean;
+  /** Names that differ in case are one file in this folder (probed, or as its parent). */
+  folds: boolean;
 }
 
 /**

@@ -19,7 +19,9 @@
  * | batch is written into it, and before its mode is set                      | here, the write workers        |
  * | folders are made 0700; their modes are set after their contents, through  | here (`finishFolders`)         |
  * | a handle opened without following a link                                  |                                |
- * | no rename over a file of this run under another name in a folder it made  | lib/extract/file_writer.ts     |
+ * | no rename over a file of this run under another name in a folder it made  | lib/extract/file_writer.ts,    |
+ * | where names fold (each folder met is probed; a made one folds as its      | here (`ensureDir`)             |
+ * | parent)                                                                   |                                |
  * | links are made after the files, their targets checked again on disk       | lib/extract/job.ts             |
  * | a payload is verified (SHA-256) before its file appears, on every path    | lib/io/sha256.ts               |
  * | gzip stops one byte past `orig_size`; big payloads are streamed           | lib/io/gunzip.ts               |
@@ -38,6 +40,7 @@ import { DEFAULT_FOLDER_MODE, type IndexEntry } from "../format/entry.ts";
 import { DENO_FILE_LAYER } from "../io/file_layer.ts";
 import { TEMP_NAME, TempNames } from "../io/temp_file.ts";
 import { checkFolder, type FolderCheck, swapped } from "./folder_check.ts";
+import { foldsNames } from "./case_probe.ts";
 import { RunMarker } from "./run_marker.ts";
 
 /** Options of {@link OutputTree}. */
@@ -54,6 +57,12 @@ export interface OutputTreeOptions {
    * @default no folder has one
    */
   hasEntry?: (relDir: string) => boolean;
+  /**
+   * Names fold case in the output folder (lib/safety/case_probe.ts). A folder the run makes
+   * folds as its parent does; a folder that was there before is probed when first met (a
+   * mount point, an ext4 `+F` folder). @default false
+   */
+  foldsAtTop?: boolean;
 }
 
 /** The output folder of one extraction run. */
@@ -68,6 +77,7 @@ export class OutputTree {
   #swept = 0;
   #permissions: (mode: number) => number;
   #hasEntry: (relDir: string) => boolean;
+  #foldsAtTop: boolean;
 
   /**
    * @param root absolute path of the output folder
@@ -80,6 +90,7 @@ export class OutputTree {
     this.#startTime = startTime;
     this.#permissions = options.permissions ?? ((mode) => mode & 0o777);
     this.#hasEntry = options.hasEntry ?? (() => false);
+    this.#foldsAtTop = options.foldsAtTop ?? false;
   }
 
   /**
@@ -100,6 +111,7 @@ export class OutputTree {
       dev: info.dev,
       ino: info.ino ?? 0,
       made: this.#createdRoot,
+      folds: this.#foldsAtTop,
     });
     this.#marker = await RunMarker.open(this.root);
     if (existed && this.#marker.interruptedBefore) this.#sweep(this.root);
@@ -187,7 +199,8 @@ export class OutputTree {
       }
     }
     const info = Deno.lstatSync(path);
-    const check = { relpath: relDir, path, dev: info.dev, ino: info.ino ?? 0, made };
+    const folds = made ? this.folderCheck(parent).folds : foldsNames(path);
+    const check = { relpath: relDir, path, dev: info.dev, ino: info.ino ?? 0, made, folds };
     if (!info.isDirectory) throw swapped(check);
     // A umask that takes more off than the recorded mode does (as root, 077): set it exactly.
     if (made && ((info.mode ?? mode) & 0o777) !== mode) setFolderMeta(check, mode, undefined);
@@ -206,13 +219,15 @@ export class OutputTree {
   }
 
   /**
-   * Whether this run made the folder `relDir` (so nothing in it was there before the run).
+   * Whether a rename into `relDir` first checks that no file of another name stands at its
+   * target: the run made the folder (nothing in it was there before) and names fold case there.
    *
    * @param relDir a folder's relpath
    * @returns `false` also for a folder not made or met yet
    */
-  madeByRun(relDir: string): boolean {
-    return this.#dirs.get(relDir)?.made ?? false;
+  checksRenames(relDir: string): boolean {
+    const check = this.#dirs.get(relDir);
+    return check !== undefined && check.made && check.folds;
   }
 
   /**

@@ -261,7 +261,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "outdir-case-probe-unused",
-    find: `foldCase: await probeCaseFolding(target),`,
+    find: `foldCase: folding,`,
     replace: `foldCase: false,`,
     killedBy: {
       file: "case_probe_test.ts",
@@ -286,6 +286,16 @@ export const MUTANTS: Mutant[] = [
       file: "case_probe_test.ts",
       test:
         "writeFileJob never renames over a file of this run that the file system folds together with its name (exFAT)",
+    },
+  },
+  {
+    name: "folders-met-not-probed-for-folding",
+    find: `const folds = made ? this.folderCheck(parent).folds : foldsNames(path);`,
+    replace: `const folds = made ? this.folderCheck(parent).folds : false;`,
+    killedBy: {
+      file: "case_probe_test.ts",
+      test:
+        "OutputTree checks renames in the folders it makes where names fold: an exFAT mounted below is probed when met",
     },
   },
   // --- Folder modes (lib/create/walk.ts, lib/safety/output_tree.ts) ---
