@@ -162,7 +162,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "guard-nfc-ignored",
-    find: `const nfc = PRINTABLE_ASCII.test(relpath) ? relpath : relpath.normalize("NFC");`,
+    find: `const nfc = relpath.normalize("NFC");`,
     replace: `const nfc = relpath;`,
     killedBy: { file: GUARD, test: "PathGuard.admit: names equal after NFC" },
   },
