@@ -76,7 +76,9 @@ export {
   type IndexRecord,
 } from "./lib/format/index_reader.ts";
 export { checkRelpath } from "./lib/safety/relpath.ts";
+export { type CaseFolding } from "./lib/safety/path_guard.ts";
 export {
+  DEFAULT_FOLDER_MODE,
   EMPTY_SHA256,
   encodeEntry,
   type EntryType,

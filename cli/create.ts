@@ -165,7 +165,8 @@ export const CREATE = {
       name: "compat",
       type: "boolean",
       origin: "ctnr",
-      help: "only entries the original extractor reads (= --symlinks skip --no-empty-dirs)",
+      help:
+        "only entries the original extractor reads (= --symlinks skip --no-empty-dirs,\nand no entries for folders of mode other than 0755)",
     },
     {
       name: "concurrency",
@@ -265,6 +266,7 @@ export async function runCreate(args: string[], io: CliIo, signal: AbortSignal):
   }
   options.symlinks = symlinks;
   options.emptyDirs = !(values["no-empty-dirs"] || values.compat);
+  if (values.compat) options.folderModes = false;
   if (values["print-each"] || verbosity >= 1) {
     options.onEntry = (entry) => log(0, describe(entry));
   }

@@ -158,6 +158,14 @@ export const EXTRACT = {
     LENIENT,
     ALLOW_UNSAFE_LINKS,
     {
+      name: "same-permissions",
+      short: "p",
+      type: "boolean",
+      origin: "ctnr",
+      option: "samePermissions",
+      help: "modes exactly as recorded, the umask not taken off (as tar -p;\nthe default for root)",
+    },
+    {
       name: "fsync",
       type: "boolean",
       origin: "ctnr",
@@ -267,6 +275,7 @@ export async function runExtract(
     options.chunkSize = integer("--chunk-size", values["chunk-size"]);
   }
   if (values.concurrency !== undefined) options.concurrency = workers(values.concurrency);
+  if (values["same-permissions"]) options.samePermissions = true;
   const bar = values.tqdm ? await progressBar(io) : undefined;
   let done = 0;
   let entries = 0;

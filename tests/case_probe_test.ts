@@ -1,20 +1,49 @@
 import assert from "node:assert/strict";
-import { type CaseProbeFs, isCaseInsensitive } from "../lib/safety/case_probe.ts";
-import { createContainer, extractContainer, UnsafeEntryError } from "../mod.ts";
-import { listPaths, runCommand, withTempDir, writeTree } from "./_helpers.ts";
+import {
+  type CaseProbeFs,
+  isCaseInsensitive,
+  parseMountInfo,
+  probeCaseFolding,
+} from "../lib/safety/case_probe.ts";
+import { createHash } from "node:crypto";
+import { type FileJob, writeFileJob } from "../lib/extract/file_writer.ts";
+import { OutputTree } from "../lib/safety/output_tree.ts";
+import { ConflictError, createContainer, extractContainer, UnsafeEntryError } from "../mod.ts";
+import {
+  DENO_CHILD_TIMEOUT_MS,
+  listPaths,
+  runCommand,
+  withTempDir,
+  writeTree,
+} from "./_helpers.ts";
 
-/** A file system in memory that compares names with or without case, as told. */
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/**
+ * A file system in memory that compares names with or without case, as told (for the whole of
+ * it, or for the paths a function says), with links (`realPath`) and mount points.
+ */
 function fakeFs(
   folders: string[],
-  options: { caseInsensitive: boolean; readOnly?: boolean },
+  options: {
+    caseInsensitive: boolean | ((path: string) => boolean);
+    readOnly?: boolean;
+    links?: Record<string, string>;
+    mounts?: string[];
+  },
 ): CaseProbeFs & { files: Set<string>; made: string[] } {
-  const key = (path: string) => options.caseInsensitive ? path.toLowerCase() : path;
+  const folds = typeof options.caseInsensitive === "function"
+    ? options.caseInsensitive
+    : () => options.caseInsensitive as boolean;
+  const key = (path: string) => folds(path) ? path.toLowerCase() : path;
   const files = new Set<string>();
   const made: string[] = [];
   return {
     files,
     made,
-    isFolder: (path) => Promise.resolve(folders.includes(path)),
+    realPath: (path) => Promise.resolve(options.links?.[path] ?? path),
+    mountPoints: () => Promise.resolve(options.mounts ?? []),
+    isFolder: (path) => Promise.resolve(folders.includes(path) || path in (options.links ?? {})),
     createNew(path) {
       if (options.readOnly) return Promise.reject(new Deno.errors.PermissionDenied(path));
       if (files.has(key(path))) return Promise.reject(new Deno.errors.AlreadyExists(path));
@@ -55,12 +84,40 @@ Deno.test("isCaseInsensitive says false for this machine's temp folder", async (
   });
 });
 
-/** A real exFAT file system (case-insensitive) mounted through FUSE on a loop device, as root. */
-async function withExfat(fn: (mount: string) => Promise<void>): Promise<void> {
+Deno.test("parseMountInfo reads each mount point, the kernel's escapes undone", () => {
+  const text = [
+    "22 27 0:21 / /proc rw,relatime - proc proc rw",
+    "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw",
+    "42 27 7:0 / /data/out/my\\040usb\\134x rw,nosuid - fuseblk /dev/loop0 rw",
+    "",
+  ].join("\n");
+  assert.deepEqual(parseMountInfo(text), ["/proc", "/", "/data/out/my usb\\x"]);
+});
+
+Deno.test("probeCaseFolding probes every mount point below the output folder, found through links", async () => {
+  const fs = fakeFs(["/", "/real", "/real/out", "/real/out/usb", "/real/out/usb/deep", "/other"], {
+    caseInsensitive: (path) => path.startsWith("/real/out/usb/") && !path.includes("/deep/"),
+    links: { "/data/out": "/real/out" },
+    mounts: ["/", "/other", "/real/out/usb", "/real/out/usb/deep", "/real/outside", "/real/out"],
+  });
+  assert.deepEqual(await probeCaseFolding("/data/out", fs), {
+    top: false,
+    mounts: [{ relpath: "usb", foldCase: true }, { relpath: "usb/deep", foldCase: false }],
+  });
+  assert.equal(fs.files.size, 0, "every probe file removed");
+  // An output folder still to be made has nothing mounted below it.
+  assert.deepEqual(await probeCaseFolding("/real/new", fs), { top: false, mounts: [] });
+});
+
+/**
+ * A real exFAT file system (case-insensitive) mounted through FUSE on a loop device, as root:
+ * at `at` when given (created when missing), else in a temp folder of its own.
+ */
+async function withExfat(fn: (mount: string) => Promise<void>, at?: string): Promise<void> {
   await withTempDir(async (dir) => {
     const image = `${dir}/exfat.img`;
-    const mount = `${dir}/mnt`;
-    await Deno.mkdir(mount);
+    const mount = at ?? `${dir}/mnt`;
+    await Deno.mkdir(mount, { recursive: true });
     const run = (cmd: string, ...args: string[]) =>
       runCommand(cmd, args, { timeoutMs: 30_000 }).then((r) => {
         if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr.trim()}`);
@@ -134,6 +191,136 @@ Deno.test({
           "docs/other.txt",
         ]);
       });
+    });
+  },
+});
+
+/** Run the CLI in a child process (a real `ctnr` run: its exit code and stderr). */
+async function ctnr(...args: string[]): Promise<{ code: number; stderr: string }> {
+  const run = await runCommand(Deno.execPath(), ["run", "--allow-all", `${ROOT}cli.ts`, ...args], {
+    timeoutMs: DENO_CHILD_TIMEOUT_MS,
+    cwd: ROOT,
+  });
+  return { code: run.code, stderr: run.stderr };
+}
+
+Deno.test({
+  name:
+    "ctnr extract refuses sigma and final sigma on a real exFAT folder: the second would replace the first",
+  ignore: EXFAT_MISSING !== undefined,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      await writeTree(`${dir}/src`, { "\u03c3.txt": "sigma", "\u03c2.txt": "final sigma" });
+      await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+      await withExfat(async (mount) => {
+        const run = await ctnr(
+          "extract",
+          "--container",
+          `${dir}/c.ctnr`,
+          "--outdir",
+          `${mount}/out`,
+        );
+        assert.equal(run.code, 1, run.stderr);
+        assert.match(run.stderr, /\u03c3\.txt.*case folding/);
+        assert.deepEqual(await listPaths(mount), [], "nothing written");
+      });
+    });
+  },
+});
+
+Deno.test({
+  name: "ctnr extract refuses case twins inside an exFAT disk mounted below the output folder",
+  ignore: EXFAT_MISSING !== undefined,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      await writeTree(`${dir}/src`, { "usb/Readme.txt": "first", "usb/README.TXT": "second" });
+      await createContainer(`${dir}/src`, `${dir}/twins.ctnr`, { finalize: true });
+      await writeTree(`${dir}/top`, {
+        "Readme.txt": "first",
+        "README.TXT": "second",
+        "usb/other.txt": "other",
+      });
+      await createContainer(`${dir}/top`, `${dir}/top.ctnr`, { finalize: true });
+      const out = `${dir}/out`;
+      await withExfat(async () => {
+        const refused = await ctnr("extract", "--container", `${dir}/twins.ctnr`, "--outdir", out);
+        assert.equal(refused.code, 1, refused.stderr);
+        assert.match(refused.stderr, /usb\/(Readme\.txt|README\.TXT).*case folding/);
+        assert.deepEqual(await listPaths(`${out}/usb`), [], "nothing written on the disk");
+        // Above the mount point the file system is case-sensitive: both names are kept there.
+        const kept = await ctnr("extract", "--container", `${dir}/top.ctnr`, "--outdir", out);
+        assert.equal(kept.code, 0, kept.stderr);
+        assert.equal(await Deno.readTextFile(`${out}/Readme.txt`), "first");
+        assert.equal(await Deno.readTextFile(`${out}/README.TXT`), "second");
+        assert.equal(await Deno.readTextFile(`${out}/usb/other.txt`), "other");
+      }, `${out}/usb`);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "writeFileJob never renames over a file of this run that the file system folds together with its name (exFAT)",
+  ignore: EXFAT_MISSING !== undefined,
+  fn: async () => {
+    await withExfat(async (mount) => {
+      await Deno.mkdir(`${mount}/out`);
+      const settings = { skipExisting: false, verifyExisting: false, fsync: false, umask: 0o022 };
+      const job = (name: string, text: string): [FileJob, Uint8Array] => {
+        const bytes = new TextEncoder().encode(text);
+        return [{
+          relpath: `out/${name}`,
+          target: `${mount}/out/${name}`,
+          tmp: `${mount}/out/.ctnr-tmp-test-${text}`,
+          sha256: createHash("sha256").update(bytes).digest("hex"),
+          compressed: false,
+          origSize: bytes.length,
+          mode: 0o644,
+          mtime: null,
+          origSha256: null,
+          fresh: true, // the run made the folder: nothing in it was there before
+        }, bytes];
+      };
+      assert.equal(writeFileJob(...job("Readme.txt", "first"), settings), "extracted");
+      assert.throws(() => writeFileJob(...job("README.TXT", "second"), settings), (error) => {
+        assert.ok(error instanceof ConflictError, String(error));
+        assert.match(error.message, /"out\/README\.TXT".*same file as "out\/Readme\.txt"/);
+        return true;
+      });
+      assert.equal(await Deno.readTextFile(`${mount}/out/Readme.txt`), "first", "kept");
+      assert.deepEqual(await listPaths(`${mount}/out`), ["Readme.txt"], "no temp file left");
+      // The same name again (another run into the same folder) is replaced as before.
+      assert.equal(writeFileJob(...job("Readme.txt", "again"), settings), "extracted");
+      assert.equal(await Deno.readTextFile(`${mount}/out/Readme.txt`), "again");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "OutputTree checks renames in the folders it makes where names fold: an exFAT mounted below is probed when met",
+  ignore: EXFAT_MISSING !== undefined,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const out = `${dir}/out`;
+      await Deno.mkdir(`${out}/plain`, { recursive: true });
+      await withExfat(async () => {
+        const tree = new OutputTree(out, Date.now(), { foldsAtTop: false });
+        await tree.open();
+        try {
+          tree.ensureDir("usb/new/deeper");
+          tree.ensureDir("plain/new");
+          tree.ensureDir("other");
+          assert.equal(tree.checksRenames("usb/new"), true, "made on the exFAT");
+          assert.equal(tree.checksRenames("usb/new/deeper"), true, "as its parent");
+          assert.equal(tree.checksRenames("usb"), false, "there before: its files may be");
+          assert.equal(tree.checksRenames("plain/new"), false, "case-sensitive");
+          assert.equal(tree.checksRenames("other"), false);
+          assert.deepEqual(await listPaths(`${out}/usb`), ["new", "new/deeper"], "no probe left");
+        } finally {
+          await tree.close();
+        }
+      }, `${out}/usb`);
     });
   },
 });

@@ -3,6 +3,7 @@ import { ContainerWriter } from "../mod.ts";
 import { PROJECT } from "./_crash.ts";
 import {
   type CliRun,
+  DENO_CHILD_TIMEOUT_MS,
   diffTrees,
   exists,
   listPaths,
@@ -12,6 +13,8 @@ import {
   withTempDir,
   writeTree,
 } from "./_helpers.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
 
 const TREE = {
   "a.txt": "alpha\n",
@@ -786,6 +789,124 @@ Deno.test({
       for (const raw of ["\u202e", "\u0007", "\u001b[31m"]) {
         assert.ok(!run.stdout.includes(raw), `a raw ${JSON.stringify(raw)} reached the terminal`);
       }
+    });
+  },
+});
+
+/**
+ * Run the CLI as a real process, through `sh -c` with a umask, optionally as another user
+ * (`setpriv`, as root): its exit code and stderr.
+ */
+async function ctnrProcess(
+  args: string[],
+  options: { umask: string; user?: number; denoDir?: string },
+): Promise<{ code: number; stderr: string }> {
+  const quoted = [Deno.execPath(), "run", "--allow-all", `${ROOT}cli.ts`, ...args]
+    .map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
+  const script = `umask ${options.umask} && exec ${quoted}`;
+  const [cmd, ...rest] = options.user === undefined ? ["sh", "-c", script] : [
+    "setpriv",
+    `--reuid=${options.user}`,
+    `--regid=${options.user}`,
+    "--clear-groups",
+    "sh",
+    "-c",
+    script,
+  ];
+  const run = await runCommand(cmd!, rest, {
+    timeoutMs: DENO_CHILD_TIMEOUT_MS,
+    cwd: ROOT,
+    ...(options.denoDir === undefined
+      ? {}
+      : { env: { DENO_DIR: options.denoDir, HOME: options.denoDir } }),
+  });
+  return { code: run.code, stderr: run.stderr };
+}
+
+/** The permission bits of each path under `root`, in octal. */
+async function modesUnder(root: string, paths: string[]): Promise<string[]> {
+  return await Promise.all(
+    paths.map(async (p) => ((await Deno.lstat(`${root}/${p}`)).mode! & 0o777).toString(8)),
+  );
+}
+
+Deno.test("ctnr create and extract keep a 0700 folder 0700, so the file in it stays private", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "private/notes.txt": { content: "secret", mode: 0o644 } });
+    await Deno.chmod(`${dir}/src/private`, 0o700);
+    const made = await ctnrProcess(["create", `${dir}/src`, `${dir}/c.ctnr`, "--finalize"], {
+      umask: "022",
+    });
+    assert.equal(made.code, 0, made.stderr);
+    const run = await ctnrProcess(["extract", `${dir}/c.ctnr`, `${dir}/out`], { umask: "022" });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(await modesUnder(`${dir}/out`, ["private", "private/notes.txt"]), [
+      "700",
+      "644",
+    ]);
+    assert.equal(await Deno.readTextFile(`${dir}/out/private/notes.txt`), "secret");
+  });
+});
+
+const NOBODY = 65534;
+const NOT_ROOT_MISSING = Deno.uid() !== 0
+  ? "not root (setpriv needs it)"
+  : (await runCommand("sh", ["-c", "command -v setpriv"], { timeoutMs: TOOL_TIMEOUT_MS }))
+      .code !== 0
+  ? "setpriv is not installed"
+  : undefined;
+
+Deno.test({
+  name:
+    "ctnr extract takes the umask off modes as a user other than root, keeps them with -p and as root",
+  ignore: NOT_ROOT_MISSING !== undefined,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      await writeTree(`${dir}/src`, {
+        "group/file.txt": { content: "f", mode: 0o666 },
+        "private/secret.txt": { content: "s", mode: 0o600 },
+        "implied/x.txt": { content: "x", mode: 0o644 },
+      });
+      await Deno.chmod(`${dir}/src/group`, 0o775);
+      await Deno.chmod(`${dir}/src/private`, 0o700);
+      await ctnrProcess(["create", `${dir}/src`, `${dir}/c.ctnr`, "--finalize"], { umask: "022" });
+      // The other user reads the container and writes beside it, with a Deno cache of its own.
+      await Deno.chmod(dir, 0o777);
+      await Deno.chmod(`${dir}/c.ctnr`, 0o644);
+      await Deno.mkdir(`${dir}/home`, { mode: 0o777 });
+      await Deno.chmod(`${dir}/home`, 0o777);
+      const paths = [
+        "group",
+        "group/file.txt",
+        "private",
+        "private/secret.txt",
+        "implied",
+        "implied/x.txt",
+      ];
+      const extract = async (out: string, options: { user?: number }, ...flags: string[]) => {
+        const run = await ctnrProcess(["extract", `${dir}/c.ctnr`, `${dir}/${out}`, ...flags], {
+          umask: "027",
+          denoDir: `${dir}/home`,
+          ...options,
+        });
+        assert.equal(run.code, 0, run.stderr);
+        return await modesUnder(`${dir}/${out}`, paths);
+      };
+      assert.deepEqual(
+        await extract("user", { user: NOBODY }),
+        ["750", "640", "700", "600", "750", "640"],
+        "a user: the umask 027 taken off",
+      );
+      assert.deepEqual(
+        await extract("user-p", { user: NOBODY }, "-p"),
+        ["775", "666", "700", "600", "755", "644"],
+        "a user with -p: as recorded",
+      );
+      assert.deepEqual(
+        await extract("root", {}),
+        ["775", "666", "700", "600", "755", "644"],
+        "root: as recorded",
+      );
     });
   },
 });

@@ -751,6 +751,36 @@ Deno.test("createContainer records mode and mtime of file entries", async () => 
   });
 });
 
+Deno.test("createContainer records a folder of another mode than 0755 as an entry before its contents, a 0755 one not at all", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, {
+      "open/a.txt": "a",
+      "private/secret.txt": "s",
+      "private/deeper/x.txt": "x",
+      "shared/g.txt": "g",
+    });
+    await Deno.chmod(`${dir}/src/open`, 0o755);
+    await Deno.chmod(`${dir}/src/private/deeper`, 0o755);
+    await Deno.chmod(`${dir}/src/private`, 0o700);
+    await Deno.chmod(`${dir}/src/shared`, 0o2775);
+    await Deno.utime(`${dir}/src/private`, 1_500_000_000, 1_500_000_000.25);
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
+    const entries = await readIndex(`${dir}/c.ctnr.idx`);
+    assert.deepEqual(entries.map((e) => `${e.entry_type ?? "file"}:${e.relpath}`), [
+      "file:open/a.txt",
+      "dir:private",
+      "file:private/deeper/x.txt",
+      "file:private/secret.txt",
+      "dir:shared",
+      "file:shared/g.txt",
+    ]);
+    const map = byRelpath(entries);
+    assert.equal(map.get("private")?.mode, 0o700);
+    assert.equal(map.get("private")?.mtime, 1_500_000_000.25);
+    assert.equal(map.get("shared")?.mode, 0o2775, "setgid recorded, as for files");
+  });
+});
+
 Deno.test("createContainer records orig_sha256 of compressed entries", async () => {
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/src`, {

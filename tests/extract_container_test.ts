@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { decodePayload, type FileJob, packJobs, unpackJobs } from "../lib/extract/file_writer.ts";
 import {
+  ContainerWriter,
   createContainer,
   DENO_FILE_LAYER,
   type ExtractAction,
@@ -651,6 +652,63 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   for (let w = 0; w < bytes.length;) w += await file.write(bytes.subarray(w));
 }
 
+Deno.test("extractContainer keeps a private folder private at every moment: made 0700, its mode set after its contents", async () => {
+  await withTempDir(async (dir) => {
+    // The folder entry comes after the files (as another writer may put it): the plan knows.
+    const writer = await ContainerWriter.open(`${dir}/c.ctnr`);
+    const text = new TextEncoder();
+    await writer.addFile({ relpath: "priv/a.txt", mode: 0o644 }, text.encode("a"));
+    await writer.addFile({ relpath: "priv/sub/b.txt", mode: 0o644 }, text.encode("b"));
+    await writer.addFile({ relpath: "pub/c.txt", mode: 0o644 }, text.encode("c"));
+    await writer.addFolder({ relpath: "priv", mode: 0o500, mtime: 1_400_000_000 });
+    await writer.finalize();
+    const seen: string[] = [];
+    const modeOf = (relpath: string) => (Deno.statSync(`${dir}/out/${relpath}`).mode ?? 0) & 0o777;
+    for (const concurrency of [0, 2]) {
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, {
+        concurrency,
+        onEntry: (entry) => {
+          if (entry.relpath.startsWith("priv/")) seen.push(modeOf("priv").toString(8));
+        },
+      });
+      assert.equal(modeOf("priv"), 0o500, "its mode, once its files are in");
+      assert.equal(modeOf("priv/sub"), 0o755, "a folder without entry is 0755");
+      assert.equal(modeOf("pub"), 0o755);
+      assert.equal(await Deno.readTextFile(`${dir}/out/priv/sub/b.txt`), "b");
+      assert.equal((await Deno.stat(`${dir}/out/priv`)).mtime?.getTime(), 1_400_000_000_000);
+      await Deno.chmod(`${dir}/out/priv`, 0o755);
+      await Deno.remove(`${dir}/out`, { recursive: true });
+    }
+    assert.deepEqual(seen, ["700", "700", "700", "700"], "never open to others while filled");
+  });
+});
+
+Deno.test("extractContainer takes the umask off recorded modes unless samePermissions (tar -p)", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, {
+      "group/file.txt": { content: "f", mode: 0o666 },
+      "implied/x.txt": { content: "x", mode: 0o644 },
+    });
+    await Deno.chmod(`${dir}/src/group`, 0o775);
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
+    const modes = async (out: string) =>
+      await Promise.all(
+        ["group", "group/file.txt", "implied", "implied/x.txt"].map(async (p) =>
+          ((await Deno.stat(`${out}/${p}`)).mode! & 0o777).toString(8)
+        ),
+      );
+    const before = Deno.umask(0o027);
+    try {
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/masked`, { samePermissions: false });
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/exact`, { samePermissions: true });
+    } finally {
+      Deno.umask(before);
+    }
+    assert.deepEqual(await modes(`${dir}/masked`), ["750", "640", "750", "640"]);
+    assert.deepEqual(await modes(`${dir}/exact`), ["775", "666", "755", "644"]);
+  });
+});
+
 Deno.test("packJobs and unpackJobs carry every field of a write job to a worker", () => {
   const jobs: FileJob[] = [
     {
@@ -664,6 +722,7 @@ Deno.test("packJobs and unpackJobs carry every field of a write job to a worker"
       mtime: 1700000000.123,
       origSha256: "cd".repeat(32),
       verified: true,
+      fresh: true,
     },
     {
       relpath: "b",
@@ -676,6 +735,7 @@ Deno.test("packJobs and unpackJobs carry every field of a write job to a worker"
       mtime: null,
       origSha256: null,
       verified: false,
+      fresh: false,
     },
   ];
   assert.deepEqual(unpackJobs(packJobs(jobs)), jobs);

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
-import { fromFault, toFault } from "../lib/extract/file_writer.ts";
-import { CtnrError, IntegrityError, UnsafeEntryError } from "../mod.ts";
+import { createHash } from "node:crypto";
+import { type FileJob, fromFault, packJobs, toFault } from "../lib/extract/file_writer.ts";
+import { writeBatch } from "../lib/extract/_extract_worker.ts";
+import { ConflictError, CtnrError, IntegrityError, UnsafeEntryError } from "../mod.ts";
+import { listPaths, withTempDir } from "./_helpers.ts";
 
 /** What a write worker's error becomes on the main thread (structured clone between). */
 function acrossWorkers(error: unknown, relpath = "a/b.txt"): CtnrError {
@@ -62,4 +65,61 @@ Deno.test("toFault cuts a cause chain that loops", () => {
   const error = new Error("a");
   error.cause = error;
   assert.equal(toFault(error).causes.length, 8);
+});
+
+Deno.test("fromFault gives back a ConflictError as its class", () => {
+  const error = acrossWorkers(new ConflictError('Cannot extract "b": same file as "a"'));
+  assert.ok(error instanceof ConflictError);
+  assert.equal(error.message, 'Cannot extract "b": same file as "a"');
+});
+
+/** A write job for `bytes` at `folder/name`. */
+function jobFor(folder: string, name: string, bytes: Uint8Array, fresh: boolean): FileJob {
+  return {
+    relpath: name,
+    target: `${folder}/${name}`,
+    tmp: `${folder}/.ctnr-tmp-test-${name.length}-${bytes.length}`,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    compressed: false,
+    origSize: bytes.length,
+    mode: 0o644,
+    mtime: null,
+    origSha256: null,
+    fresh,
+  };
+}
+
+Deno.test("writeBatch writes nothing into a folder swapped for a link since the run made it (a racing process)", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/out/a`, { recursive: true });
+    await Deno.mkdir(`${dir}/outside`);
+    const info = await Deno.lstat(`${dir}/out/a`);
+    const folder = {
+      relpath: "a",
+      path: `${dir}/out/a`,
+      dev: info.dev,
+      ino: info.ino!,
+      made: true,
+      folds: false,
+    };
+    const bytes = new TextEncoder().encode("payload");
+    const batch = () => {
+      const jobs = [jobFor(folder.path, "x.txt", bytes, true)];
+      return {
+        jobs: packJobs(jobs),
+        at: new Float64Array([0, bytes.length]),
+        payloads: bytes,
+        settings: { skipExisting: false, verifyExisting: false, fsync: false, umask: 0o022 },
+        folder,
+      };
+    };
+    assert.deepEqual([...writeBatch(batch()).codes], [0], "the folder as it was made");
+    await Deno.rename(`${dir}/out/a`, `${dir}/out/a-moved`);
+    await Deno.symlink(`${dir}/outside`, `${dir}/out/a`);
+    const result = writeBatch(batch());
+    assert.deepEqual([...result.codes], [2]);
+    assert.equal(result.faults[0]?.code, "UNSAFE_ENTRY");
+    assert.match(result.faults[0]!.message, /"a": it is no longer the folder this run made/);
+    assert.deepEqual(await listPaths(`${dir}/outside`), [], "nothing through the link");
+  });
 });

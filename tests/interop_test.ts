@@ -154,3 +154,34 @@ Deno.test("encodeEntry escapes every line break of Python's splitlines(), so no 
     assert.deepEqual([...files.keys()].sort(), [...names].sort());
   });
 });
+
+Deno.test("createContainer keeps a tree of 0755 folders readable by the original extractor; a private folder's entry needs folderModes false (--compat)", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "pub/a.txt": "a", "priv/b.txt": "b" });
+    await Deno.chmod(`${dir}/src/pub`, 0o755);
+    await createContainer(`${dir}/src`, `${dir}/open.ctnr`, { finalize: true });
+    assert.deepEqual(
+      [...originalExtract(await Deno.readFile(`${dir}/open.ctnr`)).keys()].sort(),
+      ["priv/b.txt", "pub/a.txt"],
+      "0755 folders get no entries",
+    );
+    await Deno.chmod(`${dir}/src/priv`, 0o700);
+    await createContainer(`${dir}/src`, `${dir}/private.ctnr`, { finalize: true });
+    assert.throws(
+      () => originalExtract(Deno.readFileSync(`${dir}/private.ctnr`)),
+      /KeyError: offset/,
+      "the folder entry has no offset: the original extractor stops, writes no file as it",
+    );
+    const warnings: string[] = [];
+    await createContainer(`${dir}/src`, `${dir}/compat.ctnr`, {
+      finalize: true,
+      folderModes: false,
+      onWarning: (w) => warnings.push(`${w.code} ${w.message}`),
+    });
+    assert.deepEqual(warnings, ['LEFT_OUT Left out folder entry "priv" (mode 0700: not kept)']);
+    assert.deepEqual(
+      [...originalExtract(await Deno.readFile(`${dir}/compat.ctnr`)).keys()].sort(),
+      ["priv/b.txt", "pub/a.txt"],
+    );
+  });
+});

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { DENO_FILE_LAYER, type IndexEntry, UnsafeEntryError } from "../mod.ts";
+import {
+  ContainerWriter,
+  DENO_FILE_LAYER,
+  extractContainer,
+  type IndexEntry,
+  UnsafeEntryError,
+} from "../mod.ts";
 import { OutputTree, parentOf } from "../lib/safety/output_tree.ts";
 import { TEMP_NAME } from "../lib/io/temp_file.ts";
 import { exists, listPaths, withTempDir, writeTree } from "./_helpers.ts";
@@ -107,7 +113,7 @@ Deno.test("OutputTree.finishFolders applies folder modes and mtimes, deepest fir
       mode,
       mtime,
     });
-    await tree.finishFolders(
+    tree.finishFolders(
       [folder("a", 0o750, 1_000_000), folder("a/b", 0o700, 2_000_000)],
       (s) => s,
     );
@@ -141,5 +147,75 @@ Deno.test("OutputTree.syncFolders fsyncs every folder made or met, and the new o
       DENO_FILE_LAYER.syncFolder = real;
     }
     assert.deepEqual(synced.sort(), [dir, `${dir}/out`, `${dir}/out/a`, `${dir}/out/a/b`].sort());
+  });
+});
+
+Deno.test("extractContainer stops when a folder is swapped for a link while it extracts (a racing local process)", async () => {
+  await withTempDir(async (dir) => {
+    const writer = await ContainerWriter.open(`${dir}/c.ctnr`);
+    const text = new TextEncoder();
+    await writer.addFile({ relpath: "a/1.txt" }, text.encode("1"));
+    await writer.addFile({ relpath: "b/2.txt" }, text.encode("2"));
+    await writer.addFile({ relpath: "a/3.txt" }, text.encode("3"));
+    await writer.finalize();
+    await Deno.mkdir(`${dir}/outside`);
+    let swapped = false;
+    await assert.rejects(
+      extractContainer(`${dir}/c.ctnr`, `${dir}/out`, {
+        concurrency: 0,
+        onEntry: (entry) => {
+          if (entry.relpath !== "a/1.txt") return;
+          // Another process moves the folder away and leaves a link in its place.
+          Deno.renameSync(`${dir}/out/a`, `${dir}/moved`);
+          Deno.symlinkSync(`${dir}/outside`, `${dir}/out/a`);
+          swapped = true;
+        },
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof UnsafeEntryError, String(error));
+        assert.match(error.message, /into "a": it is no longer the folder this run made/);
+        return true;
+      },
+    );
+    assert.ok(swapped);
+    assert.deepEqual(await listPaths(`${dir}/outside`), [], "nothing written through the link");
+    assert.equal(await Deno.readTextFile(`${dir}/out/b/2.txt`), "2", "other folders are fine");
+  });
+});
+
+Deno.test("OutputTree.finishFolders never sets a mode through a folder swapped for a link or another folder", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/outside`, { mode: 0o755 });
+    const folder = (relpath: string): IndexEntry => ({
+      relpath,
+      entryType: "dir",
+      offset: 0,
+      payloadSize: 0,
+      origSize: 0,
+      sha256: "0".repeat(64),
+      compressed: false,
+      mode: 0o777,
+    });
+    for (const swap of ["link", "folder"]) {
+      const out = `${dir}/out-${swap}`;
+      const tree = new OutputTree(out, Date.now(), { hasEntry: () => true });
+      await tree.open();
+      try {
+        tree.ensureDir("priv");
+        assert.equal((await Deno.lstat(`${out}/priv`)).mode! & 0o777, 0o700, "made 0700");
+        await Deno.rename(`${out}/priv`, `${out}/moved`);
+        if (swap === "link") await Deno.symlink(`${dir}/outside`, `${out}/priv`);
+        else await Deno.mkdir(`${out}/priv`, { mode: 0o755 });
+        assert.throws(() => tree.checkDir("priv"), /"priv": it is no longer the folder/);
+        assert.throws(
+          () => tree.finishFolders([folder("priv")], (s) => s),
+          /"priv": it is no longer the folder this run made/,
+        );
+      } finally {
+        await tree.close();
+      }
+      assert.equal((await Deno.stat(`${out}/priv`)).mode! & 0o777, 0o755, `${swap}: untouched`);
+    }
+    assert.equal((await Deno.stat(`${dir}/outside`)).mode! & 0o777, 0o755, "outside untouched");
   });
 });

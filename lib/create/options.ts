@@ -51,6 +51,13 @@ export interface CreateOptions {
   symlinks?: "store" | "skip";
   /** Record empty folders as `dir` entries. @default true */
   emptyDirs?: boolean;
+  /**
+   * Record a `dir` entry for each folder whose permission bits are not 0755 (before its
+   * contents), so `extract` restores its mode: a 0700 folder stays private. `false` leaves
+   * them out with a warning each (`--compat`: the original extractor reads no folder entries).
+   * @default true
+   */
+  folderModes?: boolean;
   /** Walk first to count files (`count`) or files and bytes (`sizes`) for progress. */
   prescan?: "count" | "sizes";
   /**
@@ -141,6 +148,7 @@ export interface Settings {
   emptyDirs: boolean;
   /** Device and inode numbers, in pairs, of the container and index: never read as sources. */
   own?: number[];
+  folderModes: boolean;
 }
 
 /**
@@ -169,6 +177,7 @@ export function checkOptions(container: string, options: CreateOptions): Setting
     dryRun: options.dryRun ?? false,
     symlinks: options.symlinks ?? "store",
     emptyDirs: options.emptyDirs ?? true,
+    folderModes: options.folderModes ?? true,
   };
 }
 

@@ -249,7 +249,11 @@ function prepare(item: WalkEntry, settings: Settings): LoadedItem {
   if (item.kind === "symlink" && settings.symlinks === "skip") {
     return { leftOut: leftOut(item.relpath, "symlink", `-> "${item.linkTarget}"`) };
   }
-  if (item.kind === "dir" && !settings.emptyDirs) {
+  if (item.kind === "dir" && item.keepsMode && !settings.folderModes) {
+    const mode = (item.mode ?? 0).toString(8).padStart(4, "0");
+    return { leftOut: leftOut(item.relpath, "folder entry", `(mode ${mode}: not kept)`) };
+  }
+  if (item.kind === "dir" && !item.keepsMode && !settings.emptyDirs) {
     return { leftOut: leftOut(item.relpath, "empty folder", "") };
   }
   return { walk: item };

@@ -3,7 +3,12 @@
  * each folder sorted by Unicode code point (the order of their UTF-8 bytes,
  * like `LC_ALL=C sort`), nothing followed through a symlink. Files are
  * classified by the folder listing alone (no `lstat` per file): the reader
- * stats the open file, which is both cheaper and race-free.
+ * stats the open file, which is both cheaper and race-free. Folders are
+ * stat'ed (one `lstat` each): a folder whose permission bits are not
+ * {@link DEFAULT_FOLDER_MODE} is yielded as a `dir` entry before its
+ * contents, so `extract` restores its mode (a 0700 folder stays private);
+ * a tree of 0755 folders gets no folder entries, and stays readable by the
+ * original extractor.
  *
  * @module
  */
@@ -11,6 +16,7 @@
 import { dirname, resolve } from "node:path";
 import { SourceError } from "../errors.ts";
 import { checkRelpath } from "../safety/relpath.ts";
+import { DEFAULT_FOLDER_MODE } from "../format/entry.ts";
 
 /** Kinds of things met in a source tree. */
 export type WalkEntryKind = "file" | "dir" | "symlink" | "special";
@@ -21,8 +27,13 @@ export interface WalkEntry {
   relpath: string;
   /** Path on disk. */
   path: string;
-  /** `dir` entries are only yielded for folders with nothing recorded beneath them. */
+  /**
+   * `dir` entries are only yielded for folders with nothing recorded beneath them, and (before
+   * their contents, with `keepsMode`) for folders whose permission bits are not 0755.
+   */
   kind: WalkEntryKind;
+  /** A `dir` entry yielded for its mode (not 0755), before the folder's contents. */
+  keepsMode?: boolean;
   /** Permission bits `st_mode & 0o7777` (folders and links; files get theirs when read). */
   mode?: number;
   /** Modification time in seconds since the epoch, millisecond precision (folders and links). */
@@ -194,11 +205,19 @@ async function* walkFolder(
     const child = describeChild(path, relpath, name, kinds[order[k]!]!, options);
     if (child === null) continue;
     if (child.kind === "dir") {
+      const stat = statOf(child, options);
+      if (stat === null) continue;
+      // A folder of another mode than 0755 is an entry before its contents (extract then
+      // knows it is private before it writes into it); an empty one is an entry after them.
+      const keepsMode = ((stat.mode ?? DEFAULT_FOLDER_MODE) & 0o777) !== DEFAULT_FOLDER_MODE;
+      if (keepsMode) {
+        out.items.push({ ...stat, keepsMode });
+        recorded++;
+        if (out.items.length >= out.size) yield out.take();
+      }
       const below = yield* walkFolder(child.path, child.relpath, options, out);
+      if (keepsMode) continue;
       if (below === 0) {
-        // Only an empty folder becomes an entry: stat it for its mode and mtime.
-        const stat = statOf(child, options);
-        if (stat === null) continue;
         out.items.push(stat);
         recorded++;
       } else if (below > 0) recorded += below;

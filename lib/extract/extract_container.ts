@@ -26,11 +26,12 @@ import {
   type ContainerReaderOptions,
   describeCut,
 } from "../read/container_reader.ts";
-import { isCaseInsensitive } from "../safety/case_probe.ts";
+import { probeCaseFolding } from "../safety/case_probe.ts";
 import { containerFiles, refuseSameFile } from "../safety/output_paths.ts";
 import { OutputTree } from "../safety/output_tree.ts";
+import { RelpathSet } from "../safety/relpath_set.ts";
 import { warning } from "../warnings.ts";
-import { ExtractJob } from "./job.ts";
+import { currentUmask, ExtractJob } from "./job.ts";
 import type { ExtractOptions, ExtractResult } from "./options.ts";
 import { type ExtractPlan, planExtraction, type PlanOptions } from "./plan.ts";
 import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
@@ -107,12 +108,16 @@ export async function extractContainer(
   try {
     // With keepGoing, links pointing outside are reported and skipped; the rest is extracted.
     const refusedLinks = new Set<string>();
+    const folding = await probeCaseFolding(target);
     const planOptions: PlanOptions = {
       allowUnsafeLinks: options.allowUnsafeLinks ?? false,
-      foldCase: await isCaseInsensitive(target),
+      foldCase: folding,
       verb,
     };
     if (!options.dryRun) planOptions.outdir = target;
+    // Folders with an entry are made 0700 and given their mode last, wherever the entry stands.
+    const recordedFolders = new RelpathSet();
+    planOptions.onFolder = (entry) => recordedFolders.add(entry.relpath);
     const refused: [IndexEntry, UnsafeEntryError][] = [];
     // With keepGoing, entries past the end of a container cut short are reported as they are
     // met (not kept: a container cut early leaves most of its entries out) and left out.
@@ -143,7 +148,15 @@ export async function extractContainer(
       pool = undefined;
     } else if (pool === undefined && workers > 0) pool = startPool();
     const startTime = Date.now();
-    const tree = new OutputTree(target, startTime);
+    // As tar: as root, modes as recorded (`-p` is its default there); else the umask is taken
+    // off, unless `samePermissions`.
+    const samePermissions = options.samePermissions ?? Deno.uid() === 0;
+    const umask = samePermissions ? 0 : currentUmask();
+    const tree = new OutputTree(target, startTime, {
+      permissions: (mode) => mode & 0o777 & ~umask,
+      hasEntry: (relDir) => recordedFolders.has(relDir),
+      foldsAtTop: folding.top,
+    });
     const job = new ExtractJob(
       reader,
       tree,

@@ -11,7 +11,7 @@ import { CtnrError, environmentFault, InterruptedError, stoppedBy } from "../err
 import type { IndexEntry } from "../format/entry.ts";
 import { PLAIN_COPY_PIECE, writeAll } from "../io/copy.ts";
 import { progressFields, StatusFile } from "../io/status_file.ts";
-import type { WorkerPool } from "../io/worker_pool.ts";
+import { BATCH_FILES, type WorkerPool } from "../io/worker_pool.ts";
 import type { ContainerReader } from "../read/container_reader.ts";
 import { checkLinkTarget } from "../safety/link_target.ts";
 import { type OutputTree, parentOf } from "../safety/output_tree.ts";
@@ -40,8 +40,12 @@ function isSmall(entry: IndexEntry): boolean {
   return entry.payloadSize <= SMALL_PAYLOAD && entry.origSize <= SMALL_ORIGINAL;
 }
 
-/** The process umask; 0o022 where there is none (Windows: `Deno.umask` throws there). */
-function currentUmask(): number {
+/**
+ * The process umask.
+ *
+ * @returns the umask; 0o022 where there is none (Windows: `Deno.umask` throws there)
+ */
+export function currentUmask(): number {
   try {
     return Deno.umask();
   } catch {
@@ -68,6 +72,8 @@ export class ExtractJob {
   #links: IndexEntry[] = [];
   #refusedLinks: Set<string>;
   #startTime: number;
+  #checkedFolder: string | undefined;
+  #sinceCheck = 0;
 
   /**
    * @param reader the open container
@@ -108,6 +114,7 @@ export class ExtractJob {
       this.#dispatch = new WriteDispatch(pool, this.#settings, {
         done: (entry, outcome) => this.#done(entry, outcome),
         fail: (entry, error) => this.fail(entry, error),
+        folder: (relDir) => tree.folderCheck(relDir),
       });
     }
     this.#result = { extracted: 0, skipped: 0, failed: 0, bytes: 0, plan };
@@ -165,7 +172,7 @@ export class ExtractJob {
           this.fail(entry, error);
         }
       }
-      if (!options.dryRun) await this.#tree.finishFolders(this.#dirEntries, toUtime);
+      if (!options.dryRun) this.#tree.finishFolders(this.#dirEntries, toUtime);
       if (this.#settings.fsync) await this.#tree.syncFolders();
     } finally {
       this.#pool?.terminate();
@@ -268,6 +275,7 @@ export class ExtractJob {
       const payload = await this.#readSmall(entry);
       const dispatch = this.#dispatch;
       if (dispatch === undefined) {
+        this.#checkBatch(parentRel);
         return this.#done(entry, writeFileJob(job, payload, this.#settings));
       }
       if (!dispatch.accepts(parentRel)) await dispatch.send();
@@ -275,7 +283,22 @@ export class ExtractJob {
       if (dispatch.full) await dispatch.send();
       return;
     }
+    this.#tree.checkDir(parentRel); // a large file is a batch of its own
     this.#done(entry, await this.#writeLarge(entry, job));
+  }
+
+  /**
+   * Check the folder of a file or link written on this thread once per batch: when the folder
+   * changes, and every {@link BATCH_FILES} entries in one folder (the workers check once per
+   * batch they get).
+   *
+   * @throws {UnsafeEntryError} when the folder was swapped since the run made or met it
+   */
+  #checkBatch(relDir: string): void {
+    if (relDir === this.#checkedFolder && ++this.#sinceCheck < BATCH_FILES) return;
+    this.#tree.checkDir(relDir);
+    this.#checkedFolder = relDir;
+    this.#sinceCheck = 0;
   }
 
   /**
@@ -314,6 +337,7 @@ export class ExtractJob {
       checkLinkTarget(entry, (relpath) => this.#tree.isLink(relpath));
     }
     this.#tree.ensureDir(parentRel);
+    this.#checkBatch(parentRel);
     const job = this.#job(entry, parentRel);
     Deno.symlinkSync(entry.linkTarget!, job.tmp);
     try {
@@ -340,7 +364,8 @@ export class ExtractJob {
       sha256: entry.sha256,
       compressed: entry.compressed,
       origSize: entry.origSize,
-      mode: entry.mode !== undefined ? entry.mode & 0o777 : 0o666 & ~this.#umask,
+      mode: entry.mode !== undefined ? this.#tree.permissions(entry.mode) : 0o666 & ~this.#umask,
+      fresh: this.#tree.checksRenames(parentRel),
       mtime: entry.mtime ?? null,
       origSha256: entry.origSha256 ?? null,
     };

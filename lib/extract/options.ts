@@ -44,6 +44,12 @@ export interface ExtractOptions {
   lenient?: boolean;
   /** Accept symlinks that point outside the output folder. @default false */
   allowUnsafeLinks?: boolean;
+  /**
+   * Give files and folders their recorded permission bits exactly (`tar -p`); otherwise the
+   * process umask is taken off them, as tar does for a user other than root.
+   * @default true when running as root (user id 0), else false
+   */
+  samePermissions?: boolean;
   /** fsync each extracted file before its rename, and each folder written into at the end. @default false */
   fsync?: boolean;
   /** Write workers (0: write on the main thread). @default 2 */

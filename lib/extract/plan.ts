@@ -16,14 +16,17 @@ import { checkLinkTarget } from "../safety/link_target.ts";
 import { overlap, PayloadOrder, PayloadRanges } from "../safety/payload_ranges.ts";
 import { pathLength, pathLimits, pathTooLong } from "../safety/path_limits.ts";
 import { reservedName } from "../safety/reserved_names.ts";
-import { FOLDER, PathGuard, pathKey } from "../safety/path_guard.ts";
+import { type CaseFolding, FOLDER, PathGuard, pathKeyer } from "../safety/path_guard.ts";
 
 /** Options of {@link planExtraction}. */
 export interface PlanOptions {
   /** Accept symlinks whose target is absolute or leaves the output folder. @default false */
   allowUnsafeLinks?: boolean;
-  /** Treat names that differ only in case as the same (case-insensitive targets). @default false */
-  foldCase?: boolean;
+  /**
+   * Treat names that differ only in case as the same (case-insensitive targets): everywhere, or
+   * where a {@link CaseFolding} says (its top, the file systems mounted below it). @default false
+   */
+  foldCase?: boolean | CaseFolding;
   /**
    * The absolute path of the output folder: an entry whose path under it would be longer than
    * the platform allows is refused (lib/safety/path_limits.ts). Unchecked when not given.
@@ -45,6 +48,8 @@ export interface PlanOptions {
   onPastEnd?: (entry: IndexEntry, error: ContainerFormatError) => void;
   /** The word the messages use for what failed: `Cannot verify ...`. @default "extract" */
   verb?: "extract" | "verify";
+  /** Called for each folder entry once it is admitted (extract notes which folders have one). */
+  onFolder?: (entry: IndexEntry) => void;
 }
 
 /** What the index holds, known before anything is written. */
@@ -102,7 +107,7 @@ export async function planExtraction(
     options.foldCase ?? false,
     PathGuard.expectedEntries(reader.indexLength),
   );
-  const key = (relpath: string) => pathKey(relpath, options.foldCase ?? false);
+  const key = pathKeyer(options.foldCase ?? false);
   const links: IndexEntry[] = [];
   const linkKeys = new RelpathSet();
   const order = new PayloadOrder(verb);
@@ -140,8 +145,10 @@ export async function planExtraction(
         plan.files++;
         plan.totalBytes += entry.origSize;
         plan.payloadBytes += entry.payloadSize;
-      } else if (entry.entryType === "dir") plan.dirs++;
-      else {
+      } else if (entry.entryType === "dir") {
+        plan.dirs++;
+        options.onFolder?.(entry);
+      } else {
         plan.symlinks++;
         if (!options.allowUnsafeLinks) {
           links.push(entry);

@@ -18,15 +18,18 @@ import {
   packJobs,
   verifyStored,
 } from "./file_writer.ts";
+import type { FolderCheck } from "../safety/folder_check.ts";
 import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
 
 /** Most payload bytes in flight to the workers. */
 const IN_FLIGHT_BYTES = 8 << 20;
 
-/** What the dispatch reports back: each file done, or failed. */
+/** What the dispatch reports back (each file done, or failed), and where folders are. */
 export interface DispatchReport {
   done: (entry: IndexEntry, outcome: FileOutcome) => void;
   fail: (entry: IndexEntry, error: CtnrError | Error) => void;
+  /** The folder of a batch as the run made or met it, which the worker checks first. */
+  folder: (relDir: string) => FolderCheck;
 }
 
 /** The batches of small files on their way to the write workers. */
@@ -114,6 +117,7 @@ export class WriteDispatch {
       at,
       payloads: packed,
       settings: this.#settings,
+      folder: this.#report.folder(this.#batchFolder),
     };
     // Up to 16 batches of a folder in a row go to one worker, then the next worker takes over:
     // folders of up to 4,096 files each get one worker; a huge folder is still shared.

@@ -14,6 +14,13 @@ import { checkRelpath } from "../safety/relpath.ts";
 /** SHA-256 of zero bytes, the `sha256` of every empty payload. */
 export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+/**
+ * The permission bits of a folder that has no entry: `create` records a `dir` entry only for a
+ * folder that is empty or whose permission bits differ, and `extract` gives a folder it makes
+ * for the entries below it this mode.
+ */
+export const DEFAULT_FOLDER_MODE = 0o755;
+
 /** Kinds of entries. The original tools know only `file`. */
 export type EntryType = "file" | "dir" | "symlink";
 

@@ -6,6 +6,21 @@
  * a source item that would (on resume, the tree may have changed since the
  * committed entries were written). Memory is bounded: 96-bit hashes.
  *
+ * Case folding ({@link foldCase}) is full Unicode case folding, made of the
+ * engine's own case mappings: NFC, lower case, upper case, lower case, NFC.
+ * The upper-case step joins what an upper-case table joins (exFAT, NTFS:
+ * `σ`, `ς` and `Σ`; `ı` and `i`; `ſ` and `s`), the full mappings join what
+ * Unicode case folding joins (APFS, ext4 and f2fs `casefold`: `ß` and `ss`,
+ * `ﬁ` and `fi`), and the first lower-case step brings the singletons that
+ * upper-case to themselves in (`ẞ`, the Kelvin sign `K`, the Ohm sign `Ω`).
+ * So a pair that any of these file systems stores as one file is refused on
+ * every case-insensitive target, even where that one file system would keep
+ * both (`ß`/`ss` on exFAT): refusing costs a rename, a silent replace costs
+ * a file. NFC first and last: APFS and ext4 `casefold` also ignore the
+ * difference between NFC and NFD, and so does every key here, folded or not.
+ * The Turkish dotted `İ` folds to `i̇` (not `i`), as Unicode's default
+ * folding has it. Locale-independent: `toLowerCase`, not `toLocaleLowerCase`.
+ *
  * @module
  */
 
@@ -14,17 +29,76 @@ import { prefixHashes, RelpathSet } from "./relpath_set.ts";
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /**
- * The key two relpaths share when they name the same file: NFC form, lower case where case is
- * folded.
+ * The key two relpaths share when they name the same file: NFC form, with case folded
+ * ({@link foldCase}) where asked.
  *
  * @param relpath a relpath
- * @param foldCase whether case is folded
+ * @param fold whether case is folded
  * @returns the key
  */
-export function pathKey(relpath: string, foldCase: boolean): string {
+export function pathKey(relpath: string, fold: boolean): string {
   // ASCII is its own NFC form: skip normalize(), which allocates a copy per call.
-  const nfc = PRINTABLE_ASCII.test(relpath) ? relpath : relpath.normalize("NFC");
-  return foldCase ? nfc.toLowerCase() : nfc;
+  if (PRINTABLE_ASCII.test(relpath)) return fold ? relpath.toLowerCase() : relpath;
+  const nfc = relpath.normalize("NFC");
+  return fold ? foldCase(nfc) : nfc;
+}
+
+/**
+ * Full Unicode case folding of a name in NFC form, such that two names a case-insensitive file
+ * system (exFAT, NTFS, APFS, ext4 or f2fs `casefold`) stores as one file get the same result:
+ * see the module doc for why lower, upper, lower.
+ *
+ * @param nfc a name or relpath in NFC form
+ * @returns its folded form, in NFC form (`"Σ.txt"`, `"ς.txt"` -> `"σ.txt"`; `"ß"` -> `"ss"`)
+ */
+export function foldCase(nfc: string): string {
+  return nfc.toLowerCase().toUpperCase().toLowerCase().normalize("NFC");
+}
+
+/**
+ * Where names fold case under an output folder: at its top, and in each file system mounted
+ * below it (a case-insensitive USB disk mounted inside a case-sensitive folder, or the other way
+ * round).
+ */
+export interface CaseFolding {
+  /** Names fold case in the output folder itself. */
+  top: boolean;
+  /**
+   * Mount points below the output folder: each relpath (as the kernel spells it) and whether
+   * names fold case below it. A mount point nested in another is listed too.
+   */
+  mounts: readonly { relpath: string; foldCase: boolean }[];
+}
+
+/**
+ * The function that gives each relpath its key (see {@link pathKey}) under `fold`: one switch
+ * for the whole tree, or a {@link CaseFolding}, where each component is folded or not by the
+ * file system it lies on (a mount point's own name by the one above it).
+ *
+ * @param fold whether case is folded everywhere, or where
+ * @returns the key of a relpath
+ */
+export function pathKeyer(fold: boolean | CaseFolding): (relpath: string) => string {
+  if (typeof fold === "boolean") return (relpath) => pathKey(relpath, fold);
+  if (fold.mounts.length === 0) return (relpath) => pathKey(relpath, fold.top);
+  const below = new Map<string, boolean>(); // key of a mount point -> whether names fold below
+  const keyOf = (relpath: string): string => {
+    let folding = fold.top;
+    let key = "";
+    for (const part of relpath.split("/")) {
+      key += (key === "" ? "" : "/") + pathKey(part, folding);
+      folding = below.get(key) ?? folding;
+    }
+    return key;
+  };
+  // Shallower mount points first: a mount point's own name is keyed by the one above it.
+  const mounts = [...fold.mounts].sort((a, b) => depth(a.relpath) - depth(b.relpath));
+  for (const mount of mounts) below.set(keyOf(mount.relpath), mount.foldCase);
+  return keyOf;
+}
+
+function depth(relpath: string): number {
+  return relpath.split("/").length;
 }
 
 /** The value of a folder entry; any other value marks a file or link (nothing may lie below it). */
@@ -35,17 +109,22 @@ export class PathGuard {
   #seen: RelpathSet; // every key, with the caller's value (FOLDER for dir entries)
   #parents = new RelpathSet(); // every folder some admitted entry needs
   #foldCase: boolean;
+  #key: (relpath: string) => string;
   #lastParent = "";
 
   /**
    * Create an empty guard.
    *
-   * @param foldCase treat names that differ only in case as equal
+   * @param foldCase treat names that differ only in case as equal: everywhere (`true`), or
+   *   where a {@link CaseFolding} says
    * @param expected relpaths expected: sizes the table once instead of growing it (each growth
    *   holds the old and the new table at once)
    */
-  constructor(foldCase = false, expected = 1024) {
-    this.#foldCase = foldCase;
+  constructor(foldCase: boolean | CaseFolding = false, expected = 1024) {
+    this.#foldCase = typeof foldCase === "boolean"
+      ? foldCase
+      : foldCase.top || foldCase.mounts.some((mount) => mount.foldCase);
+    this.#key = pathKeyer(foldCase);
     this.#seen = new RelpathSet(expected);
   }
 
@@ -155,10 +234,6 @@ export class PathGuard {
     }
     if (record) this.#seen.addHash(hashes, self, value);
     return undefined;
-  }
-
-  #key(relpath: string): string {
-    return pathKey(relpath, this.#foldCase);
   }
 }
 

@@ -164,17 +164,36 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "guard-nfc-ignored",
-    find: `const nfc = PRINTABLE_ASCII.test(relpath) ? relpath : relpath.normalize("NFC");`,
+    find: `const nfc = relpath.normalize("NFC");`,
     replace: `const nfc = relpath;`,
     killedBy: { file: GUARD, test: "PathGuard.admit: names equal after NFC" },
   },
   {
     name: "guard-case-folding-ignored",
-    find: `return foldCase ? nfc.toLowerCase() : nfc;`,
-    replace: `return nfc;`,
+    find: `if (PRINTABLE_ASCII.test(relpath)) return fold ? relpath.toLowerCase() : relpath;`,
+    replace: `if (PRINTABLE_ASCII.test(relpath)) return relpath;`,
     killedBy: {
       file: GUARD,
       test: "PathGuard with foldCase refuses names equal after case folding",
+    },
+  },
+  {
+    name: "guard-case-folding-simple-lowercase",
+    find: `return fold ? foldCase(nfc) : nfc;`,
+    replace: `return fold ? nfc.toLowerCase() : nfc;`,
+    killedBy: {
+      file: GUARD,
+      test:
+        "pathKey folds case fully (case-insensitive twins refused): sigma and final sigma (exFAT, NTFS: one upper case)",
+    },
+  },
+  {
+    name: "guard-case-folding-of-mounts-ignored",
+    find: `folding = below.get(key) ?? folding;`,
+    replace: `folding = folding;`,
+    killedBy: {
+      file: GUARD,
+      test: "PathGuard with a CaseFolding folds names only below a case-insensitive mount point",
     },
   },
   {
@@ -244,11 +263,126 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "outdir-case-probe-unused",
-    find: `foldCase: await isCaseInsensitive(target),`,
+    find: `foldCase: folding,`,
     replace: `foldCase: false,`,
     killedBy: {
       file: "case_probe_test.ts",
       test: "extractContainer refuses names equal after case folding on a real exFAT folder",
+    },
+  },
+  {
+    name: "mount-points-below-outdir-not-probed",
+    find: `mounts.push({ relpath, foldCase: await isCaseInsensitive(point, fs) });`,
+    replace: `mounts.push({ relpath, foldCase: false });`,
+    killedBy: {
+      file: "case_probe_test.ts",
+      test:
+        "probeCaseFolding probes every mount point below the output folder, found through links",
+    },
+  },
+  {
+    name: "rename-over-own-file-allowed",
+    find: `if (job.fresh) refuseOwnFile(job);`,
+    replace: ``,
+    killedBy: {
+      file: "case_probe_test.ts",
+      test:
+        "writeFileJob never renames over a file of this run that the file system folds together with its name (exFAT)",
+    },
+  },
+  {
+    name: "folders-met-not-probed-for-folding",
+    find: `const folds = made ? this.folderCheck(parent).folds : foldsNames(path);`,
+    replace: `const folds = made ? this.folderCheck(parent).folds : false;`,
+    killedBy: {
+      file: "case_probe_test.ts",
+      test:
+        "OutputTree checks renames in the folders it makes where names fold: an exFAT mounted below is probed when met",
+    },
+  },
+  // --- Folder modes (lib/create/walk.ts, lib/safety/output_tree.ts) ---
+  {
+    name: "folder-mode-not-recorded",
+    find: `const keepsMode = ((stat.mode ?? DEFAULT_FOLDER_MODE) & 0o777) !== DEFAULT_FOLDER_MODE;`,
+    replace: `const keepsMode = false;`,
+    killedBy: {
+      file: CREATOR,
+      test:
+        "createContainer records a folder of another mode than 0755 as an entry before its contents, a 0755 one not at all",
+    },
+  },
+  {
+    name: "folder-mode-not-applied",
+    find:
+      `setFolderMeta(check, mode, entry.mtime === undefined ? undefined : toUtime(entry.mtime));`,
+    replace: ``,
+    killedBy: {
+      file: EXTRACTOR,
+      test:
+        "extractContainer keeps a private folder private at every moment: made 0700, its mode set after its contents",
+    },
+  },
+  {
+    name: "private-folder-made-open",
+    find: `const mode = this.#hasEntry(relDir) ? 0o700 : this.#permissions(DEFAULT_FOLDER_MODE);`,
+    replace: `const mode = this.#permissions(DEFAULT_FOLDER_MODE);`,
+    killedBy: {
+      file: EXTRACTOR,
+      test:
+        "extractContainer keeps a private folder private at every moment: made 0700, its mode set after its contents",
+    },
+  },
+  {
+    name: "umask-not-taken-off-modes",
+    find: `const umask = samePermissions ? 0 : currentUmask();`,
+    replace: `const umask = 0;`,
+    killedBy: {
+      file: EXTRACTOR,
+      test: "extractContainer takes the umask off recorded modes unless samePermissions (tar -p)",
+    },
+  },
+  // --- Folders swapped while extracting (lib/safety/folder_check.ts) ---
+  {
+    name: "swapped-folder-not-noticed",
+    find:
+      `if (info?.isDirectory && info.dev === check.dev && (info.ino ?? 0) === check.ino) return;`,
+    replace: `return;`,
+    killedBy: {
+      file: TREE,
+      test:
+        "extractContainer stops when a folder is swapped for a link while it extracts (a racing local process)",
+    },
+  },
+  {
+    name: "worker-batch-folder-not-checked",
+    find: `    checkFolder(folder);
+  } catch (error) {`,
+    replace: `  } catch (error) {`,
+    killedBy: {
+      file: "file_writer_test.ts",
+      test:
+        "writeBatch writes nothing into a folder swapped for a link since the run made it (a racing process)",
+    },
+  },
+  {
+    name: "main-thread-batch-folder-not-checked",
+    find: `    this.#tree.checkDir(relDir);
+    this.#checkedFolder = relDir;`,
+    replace: `    this.#checkedFolder = relDir;`,
+    killedBy: {
+      file: TREE,
+      test:
+        "extractContainer stops when a folder is swapped for a link while it extracts (a racing local process)",
+    },
+  },
+  {
+    name: "folder-mode-set-through-a-swapped-folder",
+    find: `if (info.dev !== check.dev || info.ino !== check.ino) throw swapped(check);`,
+    replace: ``,
+    killedBy: {
+      file: TREE,
+      test:
+        "OutputTree.finishFolders never sets a mode through a folder swapped for a link or another folder",
     },
   },
   {
