@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { decodePayload, type FileJob, packJobs, unpackJobs } from "../lib/extract/file_writer.ts";
+import { TEMP_NAME } from "../lib/io/temp_file.ts";
 import {
   createContainer,
   DENO_FILE_LAYER,
@@ -12,14 +13,19 @@ import {
   UnsafeEntryError,
 } from "../mod.ts";
 import {
+  DENO_CHILD_TIMEOUT_MS,
   diffTrees,
   exists,
   listPaths,
   pseudoRandomBytes,
+  runCommand,
+  TOOL_TIMEOUT_MS,
   type TreeSpec,
   withTempDir,
   writeTree,
 } from "./_helpers.ts";
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
 Deno.test("extractContainer round-trips a generated tree", async () => {
   for (const compress of [false, true]) {
@@ -712,6 +718,73 @@ Deno.test("extractContainer with fsync fsyncs each folder after the renames into
       DENO_FILE_LAYER.syncFolder = real;
     }
   });
+});
+
+/** Whether strace can trace a child here: installed, and ptrace allowed. */
+const STRACE = Deno.build.os === "linux" && await runCommand(
+  "strace",
+  ["-f", "-qq", "-e", "trace=fsync", "-o", "/dev/null", "true"],
+  { timeoutMs: TOOL_TIMEOUT_MS },
+).then((run) => run.code === 0, () => false);
+if (!STRACE) {
+  console.log("the strace test of extract --fsync is ignored: strace missing or refused");
+}
+
+Deno.test({
+  name:
+    "main extract --fsync fsyncs each file's temp file before its rename, small and large files",
+  ignore: !STRACE,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const spec: TreeSpec = { "top.txt": "top", "sub/large.bin": pseudoRandomBytes(5 << 20, 12) };
+      for (let i = 0; i < 8; i++) spec[`sub/small-${i}.txt`] = `small file ${i}\n`;
+      await writeTree(`${dir}/src`, spec);
+      await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+      const trace = `${dir}/trace.txt`;
+      // -y prints the path of each fsync'ed descriptor; -f follows the write workers' threads.
+      const run = await runCommand("strace", [
+        "-f",
+        "-qq",
+        "-y",
+        "-e",
+        "trace=fsync,fdatasync,rename,renameat,renameat2",
+        "-o",
+        trace,
+        Deno.execPath(),
+        "run",
+        "--allow-all",
+        CLI,
+        "extract",
+        "--container",
+        `${dir}/c.ctnr`,
+        "--outdir",
+        `${dir}/out`,
+        "--fsync",
+      ], { timeoutMs: DENO_CHILD_TIMEOUT_MS });
+      assert.equal(run.code, 0, run.stderr);
+      // Per target: whether its temp file had been fsynced when it was renamed over it.
+      const synced = new Set<string>();
+      const renamed = new Map<string, boolean>();
+      for (const line of (await Deno.readTextFile(trace)).split("\n")) {
+        const fsync = line.match(/\b(?:fsync|fdatasync)\(\d+<([^>]*)>/);
+        if (fsync) synced.add(fsync[1]!);
+        const rename = line.match(
+          /\brename(?:at2?)?\((?:[^,"]*, )?"([^"]*)", (?:[^,"]*, )?"([^"]*)"/,
+        );
+        const [tmp, target] = [rename?.[1], rename?.[2]];
+        if (tmp === undefined || target === undefined) continue;
+        if (TEMP_NAME.test(tmp.slice(tmp.lastIndexOf("/") + 1))) {
+          renamed.set(target.slice(`${dir}/out/`.length), synced.has(tmp));
+        }
+      }
+      assert.deepEqual(
+        [...renamed].sort(),
+        Object.keys(spec).sort().map((relpath) => [relpath, true]),
+        "each file renamed once, from a temp file fsynced before",
+      );
+      assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+    });
+  },
 });
 
 Deno.test("decodePayload stops inflating a gzip payload one byte past orig_size", () => {

@@ -674,6 +674,26 @@ export const MUTANTS: Mutant[] = [
       test: "extractContainer re-run after a SIGKILL removes the killed run's temp files",
     },
   },
+  {
+    name: "extract-fsync-skips-small-files",
+    find: `if (settings.fsync) file.syncSync();`,
+    replace: ``,
+    killedBy: {
+      file: EXTRACTOR,
+      test:
+        "main extract --fsync fsyncs each file's temp file before its rename, small and large files",
+    },
+  },
+  {
+    name: "extract-fsync-skips-large-files",
+    find: `if (settings.fsync) await file.sync();`,
+    replace: ``,
+    killedBy: {
+      file: EXTRACTOR,
+      test:
+        "main extract --fsync fsyncs each file's temp file before its rename, small and large files",
+    },
+  },
   // --- More bounds: gzip, index documents and lines, the terminal ---
   {
     name: "gunzip-small-payload-unbounded",
