@@ -694,6 +694,15 @@ export const MUTANTS: Mutant[] = [
         "main extract --fsync fsyncs each file's temp file before its rename, small and large files",
     },
   },
+  {
+    name: "sweep-removes-a-concurrent-run-s-temp-files",
+    find: `if (made >= this.#startTime) continue;`,
+    replace: ``,
+    killedBy: {
+      file: TREE,
+      test: "OutputTree never sweeps a temp file made after its run started (a concurrent run's)",
+    },
+  },
   // --- More bounds: gzip, index documents and lines, the terminal ---
   {
     name: "gunzip-small-payload-unbounded",
