@@ -787,6 +787,72 @@ Deno.test({
   },
 });
 
+Deno.test("extractContainer skipExisting keeps only regular files: a link or FIFO of the entry's size is replaced", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "f.txt": "twelve bytes", "empty": "" });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    await writeTree(dir, { "other.txt": "not the entry's bytes" });
+    await Deno.mkdir(`${dir}/out`);
+    // A link's own size is the length of its target: 12, f.txt's orig_size.
+    await Deno.symlink("../other.txt", `${dir}/out/f.txt`);
+    assert.equal((await Deno.lstat(`${dir}/out/f.txt`)).size, 12);
+    const fifo = Deno.build.os === "linux";
+    if (fifo) {
+      const made = await runCommand("mkfifo", [`${dir}/out/empty`], { timeoutMs: TOOL_TIMEOUT_MS });
+      assert.equal(made.code, 0, made.stderr);
+    }
+    const actions = new Map<string, ExtractAction>();
+    await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, {
+      skipExisting: true,
+      onEntry: (entry, action) => actions.set(entry.relpath, action),
+    });
+    assert.equal(actions.get("f.txt"), "extracted");
+    assert.equal(actions.get("empty"), "extracted");
+    assert.equal((await Deno.lstat(`${dir}/out/f.txt`)).isFile, true, "the link is replaced");
+    assert.equal(await Deno.readTextFile(`${dir}/out/f.txt`), "twelve bytes");
+    assert.equal((await Deno.lstat(`${dir}/out/empty`)).isFile, true, "the FIFO is replaced");
+    assert.equal(await Deno.readTextFile(`${dir}/other.txt`), "not the entry's bytes");
+  });
+});
+
+Deno.test("extractContainer leaves no temp link behind when a link cannot be renamed over a folder", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a", "link": { symlink: "a.txt" } });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    await writeTree(`${dir}/out`, { "link/inside.txt": "a folder stands where the link goes" });
+    await assert.rejects(extractContainer(`${dir}/c.ctnr`, `${dir}/out`), (error: unknown) => {
+      assert.ok(error instanceof UnsafeEntryError);
+      assert.match(error.message, /"link": a folder stands at its path/);
+      return true;
+    });
+    assert.deepEqual(await listPaths(`${dir}/out`), ["a.txt", "link", "link/inside.txt"]);
+  });
+});
+
+Deno.test("extractContainer without keepGoing stops at a failed entry: the entries after it are not extracted", async () => {
+  await withTempDir(async (dir) => {
+    // In index order: the large file that fails (streamed on this thread), then everything else.
+    const spec: TreeSpec = { "a-large.bin": pseudoRandomBytes((2 << 20) + 5, 13), "c.txt": "c" };
+    for (let i = 0; i < 20; i++) spec[`b/f${i}.txt`] = `file ${i}`;
+    await writeTree(`${dir}/src`, spec);
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    await flipPayloadByte(`${dir}/c.ctnr`, "a-large.bin");
+    const extracted: string[] = [];
+    await assert.rejects(
+      extractContainer(`${dir}/c.ctnr`, `${dir}/out`, {
+        onEntry: (entry) => extracted.push(entry.relpath),
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof IntegrityError);
+        assert.match(error.message, /"a-large\.bin"/);
+        return true;
+      },
+    );
+    assert.deepEqual(extracted, []);
+    assert.deepEqual(await listPaths(`${dir}/out`), []);
+  });
+});
+
 Deno.test("decodePayload stops inflating a gzip payload one byte past orig_size", () => {
   const bomb = new Uint8Array(gzipSync(new Uint8Array(8 << 20), { level: 9 }));
   const job: FileJob = {

@@ -703,6 +703,49 @@ export const MUTANTS: Mutant[] = [
       test: "OutputTree never sweeps a temp file made after its run started (a concurrent run's)",
     },
   },
+  {
+    name: "skip-existing-keeps-a-link-of-the-entry-s-size",
+    find: `if (!info.isFile || info.size !== job.origSize) return false;`,
+    replace: `if (info.size !== job.origSize) return false;`,
+    killedBy: {
+      file: EXTRACTOR,
+      test:
+        "extractContainer skipExisting keeps only regular files: a link or FIFO of the entry's size is replaced",
+    },
+  },
+  {
+    // Deleting the line instead is equivalent: the digest is then compared with null, never
+    // equal, so the file is extracted again (after a needless read).
+    name: "verify-existing-keeps-an-entry-without-orig-sha256",
+    find: `if (expected === null) return false;`,
+    replace: `if (expected === null) return true;`,
+    killedBy: {
+      file: "peer_fixtures_test.ts",
+      test:
+        "extractContainer verifyExisting re-extracts gzip.ctnr's entries, which have no orig_sha256, instead of keeping a damaged file",
+    },
+  },
+  {
+    name: "temp-link-left-after-a-failed-rename",
+    find: `Deno.removeSync(job.tmp);
+      throw error;`,
+    replace: `throw error;`,
+    killedBy: {
+      file: EXTRACTOR,
+      test:
+        "extractContainer leaves no temp link behind when a link cannot be renamed over a folder",
+    },
+  },
+  {
+    name: "extract-goes-on-after-a-failed-entry",
+    find: `if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break reading;`,
+    replace: `if (options.signal?.aborted) break reading;`,
+    killedBy: {
+      file: EXTRACTOR,
+      test:
+        "extractContainer without keepGoing stops at a failed entry: the entries after it are not extracted",
+    },
+  },
   // --- More bounds: gzip, index documents and lines, the terminal ---
   {
     name: "gunzip-small-payload-unbounded",
