@@ -746,6 +746,25 @@ export const MUTANTS: Mutant[] = [
         "extractContainer without keepGoing stops at a failed entry: the entries after it are not extracted",
     },
   },
+  {
+    name: "resume-appends-to-a-json-document-index",
+    find: `if (document) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: CREATOR,
+      test: "createContainer refuses to resume over a JSON array index and appends nothing to it",
+    },
+  },
+  {
+    name: "finalize-only-trails-a-short-container",
+    find: `if (containerFile.size < payloadEnd) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: CREATOR,
+      test:
+        "create --finalize-only refuses a container shorter than its index says and leaves it as it is",
+    },
+  },
   // --- More bounds: gzip, index documents and lines, the terminal ---
   {
     name: "gunzip-small-payload-unbounded",
