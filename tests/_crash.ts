@@ -603,6 +603,16 @@ export class Random {
     return items[this.int(items.length)]!;
   }
 
+  /** A copy of `items` in random order (Fisher-Yates). */
+  shuffled<T>(items: readonly T[]): T[] {
+    const out = items.slice();
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [out[i], out[j]] = [out[j]!, out[i]!];
+    }
+    return out;
+  }
+
   /** One of `choices`, each as likely as its weight. */
   weighted<T>(choices: readonly (readonly [number, T])[]): T {
     let left = this.next() * choices.reduce((sum, [weight]) => sum + weight, 0);

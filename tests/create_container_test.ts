@@ -18,8 +18,10 @@ import {
 import {
   diffTrees,
   exists,
+  fixture,
   memorySource,
   pseudoRandomBytes,
+  runCli,
   runCommand,
   TOOL_TIMEOUT_MS,
   withTempDir,
@@ -651,6 +653,51 @@ Deno.test("createContainer refuses a non-empty container that has no index and n
     );
     assert.deepEqual(await Deno.readFile(`${dir}/c.ctnr`), precious);
     assert.equal(await exists(`${dir}/c.ctnr.idx`), false);
+  });
+});
+
+Deno.test("createContainer refuses to resume over a JSON array index and appends nothing to it", async () => {
+  await withTempDir(async (dir) => {
+    // An older tool's index: the entries of external.ctnr as one JSON array.
+    await Deno.copyFile(fixture("peer/external.ctnr"), `${dir}/c.ctnr`);
+    await Deno.copyFile(fixture("peer/array-index.json"), `${dir}/old.json`);
+    await Deno.mkdir(`${dir}/src`);
+    await Deno.copyFile(fixture("peer/src/hello.txt"), `${dir}/src/hello.txt`);
+    await Deno.writeTextFile(`${dir}/src/new.txt`, "a file the index does not hold yet");
+    const index = await Deno.readFile(`${dir}/old.json`);
+    const container = await Deno.readFile(`${dir}/c.ctnr`);
+    await assert.rejects(
+      createContainer(`${dir}/src`, `${dir}/c.ctnr`, { index: `${dir}/old.json` }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConflictError, String(error));
+        assert.match(error.message, /old\.json": it is a JSON array\/object, not NDJSON/);
+        return true;
+      },
+    );
+    assert.deepEqual(await Deno.readFile(`${dir}/old.json`), index);
+    assert.deepEqual(await Deno.readFile(`${dir}/c.ctnr`), container);
+  });
+});
+
+Deno.test("create --finalize-only refuses a container shorter than its index says and leaves it as it is", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "alpha", "big.bin": pseudoRandomBytes(100_000, 21) });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
+    // A copy cut short: the last payload lacks its last 1000 bytes.
+    const full = await Deno.readFile(`${dir}/c.ctnr`);
+    const short = full.subarray(0, full.length - 1000);
+    await Deno.writeFile(`${dir}/c.ctnr`, short);
+    const index = await Deno.readFile(`${dir}/c.ctnr.idx`);
+    const run = await runCli("create", "--container", `${dir}/c.ctnr`, "--finalize-only");
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      new RegExp(`it has ${short.length} bytes but its index needs ${full.length}`),
+    );
+    assert.deepEqual(await Deno.readFile(`${dir}/c.ctnr`), short, "no trailer written");
+    assert.deepEqual(await Deno.readFile(`${dir}/c.ctnr.idx`), index);
+    await assert.rejects(finalizeContainer(`${dir}/c.ctnr`), ConflictError);
+    assert.deepEqual(await Deno.readFile(`${dir}/c.ctnr`), short);
   });
 });
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { decodePayload, type FileJob, packJobs, unpackJobs } from "../lib/extract/file_writer.ts";
+import { TEMP_NAME } from "../lib/io/temp_file.ts";
 import {
   ContainerWriter,
   createContainer,
@@ -13,14 +14,19 @@ import {
   UnsafeEntryError,
 } from "../mod.ts";
 import {
+  DENO_CHILD_TIMEOUT_MS,
   diffTrees,
   exists,
   listPaths,
   pseudoRandomBytes,
+  runCommand,
+  TOOL_TIMEOUT_MS,
   type TreeSpec,
   withTempDir,
   writeTree,
 } from "./_helpers.ts";
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
 Deno.test("extractContainer round-trips a generated tree", async () => {
   for (const compress of [false, true]) {
@@ -771,6 +777,139 @@ Deno.test("extractContainer with fsync fsyncs each folder after the renames into
     } finally {
       DENO_FILE_LAYER.syncFolder = real;
     }
+  });
+});
+
+/** Whether strace can trace a child here: installed, and ptrace allowed. */
+const STRACE = Deno.build.os === "linux" && await runCommand(
+  "strace",
+  ["-f", "-qq", "-e", "trace=fsync", "-o", "/dev/null", "true"],
+  { timeoutMs: TOOL_TIMEOUT_MS },
+).then((run) => run.code === 0, () => false);
+if (!STRACE) {
+  console.log("the strace test of extract --fsync is ignored: strace missing or refused");
+}
+
+Deno.test({
+  name:
+    "main extract --fsync fsyncs each file's temp file before its rename, small and large files",
+  ignore: !STRACE,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const spec: TreeSpec = { "top.txt": "top", "sub/large.bin": pseudoRandomBytes(5 << 20, 12) };
+      for (let i = 0; i < 8; i++) spec[`sub/small-${i}.txt`] = `small file ${i}\n`;
+      await writeTree(`${dir}/src`, spec);
+      await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+      const trace = `${dir}/trace.txt`;
+      // -y prints the path of each fsync'ed descriptor; -f follows the write workers' threads.
+      const run = await runCommand("strace", [
+        "-f",
+        "-qq",
+        "-y",
+        "-e",
+        "trace=fsync,fdatasync,rename,renameat,renameat2",
+        "-o",
+        trace,
+        Deno.execPath(),
+        "run",
+        "--allow-all",
+        CLI,
+        "extract",
+        "--container",
+        `${dir}/c.ctnr`,
+        "--outdir",
+        `${dir}/out`,
+        "--fsync",
+      ], { timeoutMs: DENO_CHILD_TIMEOUT_MS });
+      assert.equal(run.code, 0, run.stderr);
+      // Per target: whether its temp file had been fsynced when it was renamed over it.
+      const synced = new Set<string>();
+      const renamed = new Map<string, boolean>();
+      for (const line of (await Deno.readTextFile(trace)).split("\n")) {
+        const fsync = line.match(/\b(?:fsync|fdatasync)\(\d+<([^>]*)>/);
+        if (fsync) synced.add(fsync[1]!);
+        const rename = line.match(
+          /\brename(?:at2?)?\((?:[^,"]*, )?"([^"]*)", (?:[^,"]*, )?"([^"]*)"/,
+        );
+        const [tmp, target] = [rename?.[1], rename?.[2]];
+        if (tmp === undefined || target === undefined) continue;
+        if (TEMP_NAME.test(tmp.slice(tmp.lastIndexOf("/") + 1))) {
+          renamed.set(target.slice(`${dir}/out/`.length), synced.has(tmp));
+        }
+      }
+      assert.deepEqual(
+        [...renamed].sort(),
+        Object.keys(spec).sort().map((relpath) => [relpath, true]),
+        "each file renamed once, from a temp file fsynced before",
+      );
+      assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+    });
+  },
+});
+
+Deno.test("extractContainer skipExisting keeps only regular files: a link or FIFO of the entry's size is replaced", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "f.txt": "twelve bytes", "empty": "" });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    await writeTree(dir, { "other.txt": "not the entry's bytes" });
+    await Deno.mkdir(`${dir}/out`);
+    // A link's own size is the length of its target: 12, f.txt's orig_size.
+    await Deno.symlink("../other.txt", `${dir}/out/f.txt`);
+    assert.equal((await Deno.lstat(`${dir}/out/f.txt`)).size, 12);
+    const fifo = Deno.build.os === "linux";
+    if (fifo) {
+      const made = await runCommand("mkfifo", [`${dir}/out/empty`], { timeoutMs: TOOL_TIMEOUT_MS });
+      assert.equal(made.code, 0, made.stderr);
+    }
+    const actions = new Map<string, ExtractAction>();
+    await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, {
+      skipExisting: true,
+      onEntry: (entry, action) => actions.set(entry.relpath, action),
+    });
+    assert.equal(actions.get("f.txt"), "extracted");
+    assert.equal(actions.get("empty"), "extracted");
+    assert.equal((await Deno.lstat(`${dir}/out/f.txt`)).isFile, true, "the link is replaced");
+    assert.equal(await Deno.readTextFile(`${dir}/out/f.txt`), "twelve bytes");
+    assert.equal((await Deno.lstat(`${dir}/out/empty`)).isFile, true, "the FIFO is replaced");
+    assert.equal(await Deno.readTextFile(`${dir}/other.txt`), "not the entry's bytes");
+  });
+});
+
+Deno.test("extractContainer leaves no temp link behind when a link cannot be renamed over a folder", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a", "link": { symlink: "a.txt" } });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    await writeTree(`${dir}/out`, { "link/inside.txt": "a folder stands where the link goes" });
+    await assert.rejects(extractContainer(`${dir}/c.ctnr`, `${dir}/out`), (error: unknown) => {
+      assert.ok(error instanceof UnsafeEntryError);
+      assert.match(error.message, /"link": a folder stands at its path/);
+      return true;
+    });
+    assert.deepEqual(await listPaths(`${dir}/out`), ["a.txt", "link", "link/inside.txt"]);
+  });
+});
+
+Deno.test("extractContainer without keepGoing stops at a failed entry: the entries after it are not extracted", async () => {
+  await withTempDir(async (dir) => {
+    // In index order: the large file that fails (streamed on this thread), then everything else.
+    const spec: TreeSpec = { "a-large.bin": pseudoRandomBytes((2 << 20) + 5, 13), "c.txt": "c" };
+    for (let i = 0; i < 20; i++) spec[`b/f${i}.txt`] = `file ${i}`;
+    await writeTree(`${dir}/src`, spec);
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    await flipPayloadByte(`${dir}/c.ctnr`, "a-large.bin");
+    const extracted: string[] = [];
+    await assert.rejects(
+      extractContainer(`${dir}/c.ctnr`, `${dir}/out`, {
+        onEntry: (entry) => extracted.push(entry.relpath),
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof IntegrityError);
+        assert.match(error.message, /"a-large\.bin"/);
+        return true;
+      },
+    );
+    assert.deepEqual(extracted, []);
+    assert.deepEqual(await listPaths(`${dir}/out`), []);
   });
 });
 

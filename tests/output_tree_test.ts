@@ -97,6 +97,35 @@ Deno.test("OutputTree sweeps a killed run's temp files only when its marker is s
   });
 });
 
+Deno.test("OutputTree never sweeps a temp file made after its run started (a concurrent run's)", async () => {
+  await withTempDir(async (dir) => {
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 50));
+    await writeTree(`${dir}/out`, {
+      ".ctnr-extract.lock": MARKER,
+      "sub/.ctnr-tmp-killed-1": "left by a killed run",
+    });
+    // File times come from a coarse clock: leave a margin on each side of the start.
+    await pause();
+    const sweeper = new OutputTree(`${dir}/out`, Date.now());
+    await sweeper.open(); // finds the killed run's marker
+    await pause();
+    // A second run starts while the first holds the marker: it sweeps nothing, and writes a
+    // temp file in a folder the first run has not reached yet.
+    const other = new OutputTree(`${dir}/out`, Date.now());
+    await other.open();
+    other.ensureDir("sub");
+    const working = other.tempIn("sub");
+    await Deno.writeTextFile(working, "being written");
+    sweeper.ensureDir("sub");
+    await sweeper.close();
+    await other.close();
+    assert.equal(sweeper.swept, 1);
+    assert.equal(other.swept, 0);
+    assert.equal(await exists(`${dir}/out/sub/.ctnr-tmp-killed-1`), false);
+    assert.equal(await Deno.readTextFile(working), "being written", "the other run's file stays");
+  });
+});
+
 Deno.test("OutputTree.finishFolders applies folder modes and mtimes, deepest first", async () => {
   await withTempDir(async (dir) => {
     const tree = new OutputTree(`${dir}/out`, Date.now());

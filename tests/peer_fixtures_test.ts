@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { extractContainer } from "../mod.ts";
+import { type ExtractAction, extractContainer } from "../mod.ts";
 import { IndexFormatError } from "../lib/errors.ts";
 import { fixture, runCli, withTempDir } from "./_helpers.ts";
 
@@ -205,6 +205,35 @@ Deno.test("ctnr extract --lenient extracts crashed.ctnr's 30 complete entries, w
     const warnings = run.stderr.split("\n").filter((line) => line.includes("warning"));
     assert.equal(warnings.length, 1, run.stderr);
     await assertExtracted(`${dir}/out`, await crashedRelpaths());
+  });
+});
+
+// ---------------------------------------------------------------------------
+// gzip.ctnr: compressed entries without orig_sha256
+
+Deno.test("extractContainer verifyExisting re-extracts gzip.ctnr's entries, which have no orig_sha256, instead of keeping a damaged file", async () => {
+  await withTempDir(async (dir) => {
+    const container = await copyFixtures(dir, {
+      name: "gzip.ctnr",
+      container: "gzip.ctnr",
+      alsoCopy: [],
+    });
+    await extractContainer(container, `${dir}/out`);
+    // Damaged in place at the same size: a small file and a large (streamed) one.
+    for (const relpath of ["hello.txt", "data/blob-1m.bin"]) {
+      const bytes = await Deno.readFile(`${dir}/out/${relpath}`);
+      bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
+      await Deno.writeFile(`${dir}/out/${relpath}`, bytes);
+    }
+    const actions = new Map<string, ExtractAction>();
+    await extractContainer(container, `${dir}/out`, {
+      verifyExisting: true,
+      onEntry: (entry, action) => actions.set(entry.relpath, action),
+    });
+    // Nothing to verify an existing file against: every one is extracted again.
+    assert.deepEqual([...actions.keys()].sort(), ALL_FILES);
+    assert.deepEqual([...actions.values()].filter((action) => action !== "extracted"), []);
+    await assertExtracted(`${dir}/out`, ALL_FILES);
   });
 });
 

@@ -294,15 +294,18 @@ export class OutputTree {
 
   /**
    * Remove the temp files that a killed run left in `folder` (a folder that existed before this
-   * run): names of the form `.ctnr-tmp-<tag>-<n>`, changed before this run started.
+   * run): names of the form `.ctnr-tmp-<tag>-<n>`, made before this run started.
    */
   #sweep(folder: string): void {
     for (const item of Deno.readDirSync(folder)) {
       if (item.isDirectory || !TEMP_NAME.test(item.name)) continue;
       const path = `${folder}/${item.name}`;
+      // A temp file made since this run started belongs to a run still going. Made: its birth
+      // time where the file system keeps one; else its ctime, which Deno gives cut to the whole
+      // second, so a ctime counts as before the start only when a whole second before it.
       const info = Deno.lstatSync(path);
-      // A temp file changed since this run started belongs to a run still going.
-      if ((info.ctime?.getTime() ?? Infinity) >= this.#startTime) continue;
+      const made = info.birthtime?.getTime() ?? (info.ctime?.getTime() ?? Infinity) + 1000;
+      if (made >= this.#startTime) continue;
       Deno.removeSync(path);
       this.#swept++;
     }

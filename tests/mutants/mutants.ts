@@ -810,6 +810,97 @@ export const MUTANTS: Mutant[] = [
       test: "extractContainer re-run after a SIGKILL removes the killed run's temp files",
     },
   },
+  {
+    name: "extract-fsync-skips-small-files",
+    find: `if (settings.fsync) file.syncSync();`,
+    replace: ``,
+    killedBy: {
+      file: EXTRACTOR,
+      test:
+        "main extract --fsync fsyncs each file's temp file before its rename, small and large files",
+    },
+  },
+  {
+    name: "extract-fsync-skips-large-files",
+    find: `if (settings.fsync) await file.sync();`,
+    replace: ``,
+    killedBy: {
+      file: EXTRACTOR,
+      test:
+        "main extract --fsync fsyncs each file's temp file before its rename, small and large files",
+    },
+  },
+  {
+    name: "sweep-removes-a-concurrent-run-s-temp-files",
+    find: `if (made >= this.#startTime) continue;`,
+    replace: ``,
+    killedBy: {
+      file: TREE,
+      test: "OutputTree never sweeps a temp file made after its run started (a concurrent run's)",
+    },
+  },
+  {
+    name: "skip-existing-keeps-a-link-of-the-entry-s-size",
+    find: `if (!info.isFile || info.size !== job.origSize) return false;`,
+    replace: `if (info.size !== job.origSize) return false;`,
+    killedBy: {
+      file: EXTRACTOR,
+      test:
+        "extractContainer skipExisting keeps only regular files: a link or FIFO of the entry's size is replaced",
+    },
+  },
+  {
+    // Deleting the line instead is equivalent: the digest is then compared with null, never
+    // equal, so the file is extracted again (after a needless read).
+    name: "verify-existing-keeps-an-entry-without-orig-sha256",
+    find: `if (expected === null) return false;`,
+    replace: `if (expected === null) return true;`,
+    killedBy: {
+      file: "peer_fixtures_test.ts",
+      test:
+        "extractContainer verifyExisting re-extracts gzip.ctnr's entries, which have no orig_sha256, instead of keeping a damaged file",
+    },
+  },
+  {
+    name: "temp-link-left-after-a-failed-rename",
+    find: `Deno.removeSync(job.tmp);
+      throw error;`,
+    replace: `throw error;`,
+    killedBy: {
+      file: EXTRACTOR,
+      test:
+        "extractContainer leaves no temp link behind when a link cannot be renamed over a folder",
+    },
+  },
+  {
+    name: "extract-goes-on-after-a-failed-entry",
+    find: `if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break reading;`,
+    replace: `if (options.signal?.aborted) break reading;`,
+    killedBy: {
+      file: EXTRACTOR,
+      test:
+        "extractContainer without keepGoing stops at a failed entry: the entries after it are not extracted",
+    },
+  },
+  {
+    name: "resume-appends-to-a-json-document-index",
+    find: `if (document) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: CREATOR,
+      test: "createContainer refuses to resume over a JSON array index and appends nothing to it",
+    },
+  },
+  {
+    name: "finalize-only-trails-a-short-container",
+    find: `if (containerFile.size < payloadEnd) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: CREATOR,
+      test:
+        "create --finalize-only refuses a container shorter than its index says and leaves it as it is",
+    },
+  },
   // --- More bounds: gzip, index documents and lines, the terminal ---
   {
     name: "gunzip-small-payload-unbounded",
