@@ -936,3 +936,26 @@ Deno.test("decodePayload stops inflating a gzip payload one byte past orig_size"
     return true;
   });
 });
+
+Deno.test("extractContainer in a dry run writes nothing, not even the case probe's temp file", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a" });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    await Deno.mkdir(`${dir}/watched`);
+    const watcher = Deno.watchFs(`${dir}/watched`);
+    const events: string[] = [];
+    const watching = (async () => {
+      for await (const event of watcher) events.push(`${event.kind} ${event.paths.join(",")}`);
+    })();
+    try {
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/watched/out`, { dryRun: true });
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/watched`, { dryRun: true });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      watcher.close();
+      await watching;
+    }
+    assert.deepEqual(events, []);
+    assert.deepEqual(await listPaths(`${dir}/watched`), []);
+  });
+});

@@ -108,7 +108,11 @@ export async function extractContainer(
   try {
     // With keepGoing, links pointing outside are reported and skipped; the rest is extracted.
     const refusedLinks = new Set<string>();
-    const folding = await probeCaseFolding(target);
+    // A dry run (and verify) writes nothing, not even the probe's temp file: it assumes the
+    // platform's usual rule (names fold on macOS and Windows).
+    const folding = options.dryRun
+      ? { top: Deno.build.os === "darwin" || Deno.build.os === "windows", mounts: [] }
+      : await probeCaseFolding(target);
     const planOptions: PlanOptions = {
       allowUnsafeLinks: options.allowUnsafeLinks ?? false,
       foldCase: folding,

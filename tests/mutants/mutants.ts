@@ -1452,4 +1452,15 @@ export const MUTANTS: Mutant[] = [
       test: "verify lists every bad entry in one run, then a summary, and exits 1",
     },
   },
+  {
+    name: "dry-run-writes-the-case-probe",
+    find: `const folding = options.dryRun
+      ?`,
+    replace: `const folding = false
+      ?`,
+    killedBy: {
+      file: EXTRACTOR,
+      test: "extractContainer in a dry run writes nothing, not even the case probe's temp file",
+    },
+  },
 ];
