@@ -373,15 +373,20 @@ async function reportMissing(
   if (writer.unmetCount === 0) return 0;
   const named: string[] = [];
   let missing = 0;
+  // Entries come in walk order, a folder's together: its folder is looked at once, and when it
+  // is gone so are they (1,000,000 entries against an empty source: 1,000 lstat calls, not a
+  // million; async ones took 40 s).
+  let folder: string | undefined;
+  let folderThere = true;
   for await (const entry of writer.unmet()) {
-    try {
-      await Deno.lstat(join(src, entry.relpath));
-      continue; // still there (unreadable, or a folder that is not empty now)
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory)) {
-        continue;
-      }
+    const slash = entry.relpath.lastIndexOf("/");
+    const parent = slash < 0 ? "" : entry.relpath.slice(0, slash);
+    if (parent !== folder) {
+      folder = parent;
+      folderThere = parent === "" || exists(join(src, parent));
     }
+    // Still there: unreadable, or a folder that is not empty now.
+    if (folderThere && exists(join(src, entry.relpath))) continue;
     missing++;
     if (named.length < MISSING_NAMED) named.push(`"${entry.relpath}"`);
   }
@@ -393,6 +398,16 @@ async function reportMissing(
     ));
   }
   return missing;
+}
+
+/** Whether something stands at `path` (an lstat; any error but "not there" counts as there). */
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (error) {
+    return !(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory);
+  }
 }
 
 /** Device and inode numbers, in pairs, of the files that exist among `paths`. */
