@@ -126,6 +126,11 @@ Deno.test("parseEntry keeps mode, mtime and orig_sha256 when present", () => {
 Deno.test("parseEntry normalises an uppercase sha256 to lowercase", () => {
   const entry = parseEntry(wireEntry({ sha256: SHA.toUpperCase() }), "x");
   assert.equal(entry.sha256, SHA);
+  const lastLetter = SHA.search(/[a-f][0-9]*$/);
+  const oneUpper = SHA.slice(0, lastLetter) + SHA[lastLetter]!.toUpperCase() +
+    SHA.slice(lastLetter + 1);
+  assert.notEqual(oneUpper, SHA);
+  assert.equal(parseEntry(wireEntry({ sha256: oneUpper }), "x").sha256, SHA);
 });
 
 const INTEGER_FIELDS = ["offset", "payload_size", "orig_size"] as const;
@@ -164,6 +169,19 @@ const BAD_ENTRIES: [string, unknown, RegExp][] = [
   ["a sha256 of 63 hex digits", wireEntry({ sha256: SHA.slice(1) }), /"sha256"/],
   ["a sha256 with a non-hex digit", wireEntry({ sha256: "g" + SHA.slice(1) }), /"sha256"/],
   ["a missing sha256", wireEntry({ sha256: undefined }), /"sha256"/],
+  // Each character just outside a range of hex digits (0-9, A-F, a-f), at the end.
+  // "\u0161" is a character whose low byte is "a".
+  ...["/", ":", "@", "G", "`", "g", "\u0161"].map((c): [string, unknown, RegExp] => [
+    `a sha256 ending in "${c}"`,
+    wireEntry({ sha256: SHA.slice(0, 63) + c }),
+    /"sha256"/,
+  ]),
+  ["a sha256 of 65 hex digits", wireEntry({ sha256: SHA + "a" }), /"sha256"/],
+  [
+    'an orig_sha256 ending in "G"',
+    wireEntry({ orig_sha256: SHA.slice(0, 63) + "G" }),
+    /"orig_sha256"/,
+  ],
   ["a numeric sha256", wireEntry({ sha256: 12 }), /"sha256"/],
   ["compressed as a string", wireEntry({ compressed: "true" }), /"compressed"/],
   ["compressed as a number", wireEntry({ compressed: 1 }), /"compressed"/],
