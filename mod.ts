@@ -71,6 +71,11 @@ export {
   type RecordOptions,
 } from "./lib/read/container_reader.ts";
 export {
+  type ContainerInfo,
+  containerInfo,
+  type IndexFileInfo,
+} from "./lib/read/container_info.ts";
+export {
   IndexReader,
   type IndexReaderOptions,
   type IndexRecord,
@@ -97,6 +102,7 @@ export {
 export { type RandomAccess } from "./lib/io/random_access.ts";
 export { DENO_FILE_LAYER, type FileLayer, type LayerFile } from "./lib/io/file_layer.ts";
 export {
+  type PrescanTotals,
   type WalkEntry,
   type WalkEntryKind,
   type WalkOptions,

@@ -106,8 +106,12 @@ async function pack(
 ): Promise<CreateResult> {
   const exclude = await excludedPaths([container, settings.indexPath], src);
 
-  let totals: { files: number; bytes: number } | undefined;
-  if (options.prescan) totals = await prescan(src, exclude, options.prescan === "sizes");
+  let totals: { files: number; bytes: number | undefined } | undefined;
+  if (options.prescan) {
+    const found = await prescan(src, exclude, options.prescan === "sizes");
+    options.onPrescan?.(found);
+    totals = { files: found.entries, bytes: options.prescan === "sizes" ? found.bytes : undefined };
+  }
 
   const result: CreateResult = {
     added: 0,
@@ -170,6 +174,9 @@ async function pack(
       processed_files: 0,
       bytes_written: 0,
       current_file: "",
+      current_file_bytes: 0,
+      speed_bps: 0,
+      eta_seconds: "",
       status: "running",
     }, true);
     const loaded = loadSources(
@@ -240,7 +247,7 @@ async function pack(
         };
         if (totals) {
           progress.totalFiles = totals.files;
-          progress.totalBytes = totals.bytes;
+          if (totals.bytes !== undefined) progress.totalBytes = totals.bytes;
         }
         options.onProgress?.(progress);
         if (status) {
@@ -248,6 +255,7 @@ async function pack(
             processed_files: processed,
             bytes_written: result.payloadBytes,
             current_file: entry.relpath,
+            current_file_bytes: entry.payloadSize,
             ...progressFields(startTime, result.payloadBytes, result.origBytes, totals?.bytes),
           });
         }
@@ -277,6 +285,9 @@ async function pack(
     processed_files: result.added + result.alreadyPresent,
     bytes_written: result.payloadBytes,
     current_file: "",
+    current_file_bytes: 0,
+    ...progressFields(startTime, result.payloadBytes, result.origBytes, totals?.bytes),
+    eta_seconds: 0,
     finished_time: new Date().toISOString(),
   }, true);
   return result;

@@ -11,6 +11,7 @@ import type { FileLayer } from "../io/file_layer.ts";
 import type { StatusFormat } from "../io/status_file.ts";
 import type { WarningHandler } from "../warnings.ts";
 import type { SourceError } from "../errors.ts";
+import type { PrescanTotals } from "./walk.ts";
 
 /** Options of `createContainer`. */
 export interface CreateOptions {
@@ -60,6 +61,8 @@ export interface CreateOptions {
   folderModes?: boolean;
   /** Walk first to count files (`count`) or files and bytes (`sizes`) for progress. */
   prescan?: "count" | "sizes";
+  /** Called with what the prescan found, before anything is packed (only with `prescan`). */
+  onPrescan?: (totals: PrescanTotals) => void;
   /**
    * Status file to rewrite about once a second (lib/io/status_file.ts: a regular file is
    * replaced atomically, a symlink keeps its link, a FIFO or device is written in turn). It may

@@ -400,31 +400,49 @@ export async function excludedPaths(paths: string[], src: string): Promise<Set<s
   return set;
 }
 
+/** What a walk before the run found ({@link prescan}): the run's totals for progress. */
+export interface PrescanTotals {
+  /** Items the run will take: files, folders and links (special files are not counted). */
+  entries: number;
+  /** Regular files among them. */
+  files: number;
+  /** Folders among them (those the walk yields: empty ones, and those of a mode not 0755). */
+  folders: number;
+  /** Symlinks among them. */
+  links: number;
+  /** Sum of the files' sizes in bytes (only when `sizes` was asked for, else 0). */
+  bytes: number;
+}
+
 /**
- * Walk first to count files (and with `sizes`, their bytes) for progress totals.
+ * Walk first to count the items (and with `sizes`, the files' bytes) for progress totals.
  *
  * @param src the source folder
  * @param exclude paths never walked
  * @param sizes also sum the sizes (an lstat per file)
- * @returns files and bytes
+ * @returns the counts and bytes
  */
 export async function prescan(
   src: string,
   exclude: Set<string>,
   sizes: boolean,
-): Promise<{ files: number; bytes: number }> {
-  let files = 0;
-  let bytes = 0;
+): Promise<PrescanTotals> {
+  const totals: PrescanTotals = { entries: 0, files: 0, folders: 0, links: 0, bytes: 0 };
   for await (const batch of walkTreeBatches(src, { exclude })) {
     for (const item of batch) {
       if (item.kind === "special") continue;
-      files++;
-      if (sizes && item.kind === "file") {
-        try {
-          bytes += Deno.lstatSync(item.path).size;
-        } catch { /* reported when it is read */ }
+      totals.entries++;
+      if (item.kind === "dir") totals.folders++;
+      else if (item.kind === "symlink") totals.links++;
+      else {
+        totals.files++;
+        if (sizes) {
+          try {
+            totals.bytes += Deno.lstatSync(item.path).size;
+          } catch { /* reported when it is read */ }
+        }
       }
     }
   }
-  return { files, bytes };
+  return totals;
 }

@@ -146,7 +146,7 @@ export class ExtractJob {
     const options = this.#options;
     const dispatch = this.#dispatch;
     try {
-      await this.#updateStatus("running", "", true);
+      await this.#updateStatus("running", undefined, true);
       if (!options.dryRun) await this.#tree.open();
       // Entries past the payload area were left out by the plan (`onPastEnd`): here too.
       const records = this.#reader.recordBatches({ quiet: true, onPastEnd: () => {} });
@@ -160,7 +160,7 @@ export class ExtractJob {
           } catch (error) {
             this.fail(entry, error);
           }
-          if (this.#status) await this.#updateStatus("running", entry.relpath);
+          if (this.#status) await this.#updateStatus("running", entry);
         }
       }
       await dispatch?.drain();
@@ -188,7 +188,7 @@ export class ExtractJob {
     const interrupted = options.signal?.aborted ?? false;
     await this.#updateStatus(
       interrupted ? "interrupted" : this.#result.failed > 0 ? "failed" : "finished",
-      "",
+      undefined,
       true,
     );
     if (interrupted) {
@@ -397,22 +397,33 @@ export class ExtractJob {
     });
   }
 
-  async #updateStatus(status: string, current: string, force = false): Promise<void> {
+  /**
+   * Rewrite the status file (throttled unless `force`); keys are the original extractor's
+   * (README "Status file"), `current_file_bytes` the original size of the entry just done.
+   */
+  async #updateStatus(
+    status: string,
+    current: IndexEntry | undefined,
+    force = false,
+  ): Promise<void> {
     if (!this.#status) return;
     await this.#status.update({
       start_time: new Date(this.#startTime).toISOString(),
-      status,
+      start_ts: this.#startTime / 1000,
       total_files: this.#plan.entries,
       total_bytes: this.#plan.totalBytes,
       processed_files: this.#result.extracted + this.#result.skipped,
       bytes_extracted: this.#result.bytes,
-      current_file: current,
+      current_file: current?.relpath ?? "",
+      current_file_bytes: current?.origSize ?? 0,
       ...progressFields(
         this.#startTime,
         this.#result.bytes,
         this.#result.bytes,
         this.#plan.totalBytes,
       ),
+      ...(status === "finished" ? { eta_seconds: 0 } : {}),
+      status,
       ...(status === "running" ? {} : { finished_time: new Date().toISOString() }),
     }, force);
   }

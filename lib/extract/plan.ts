@@ -10,7 +10,7 @@
 
 import { ContainerFormatError, UnsafeEntryError } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
-import type { ContainerReader } from "../read/container_reader.ts";
+import type { ContainerReader, IndexOrigin } from "../read/container_reader.ts";
 import { RelpathSet } from "../safety/relpath_set.ts";
 import { checkLinkTarget } from "../safety/link_target.ts";
 import { overlap, PayloadOrder, PayloadRanges } from "../safety/payload_ranges.ts";
@@ -75,6 +75,10 @@ export interface ExtractPlan {
    * counting the entries left out.
    */
   payloadEnd: number;
+  /** Where the index was read from (see {@link ContainerReader.indexOrigin}). */
+  indexOrigin: IndexOrigin;
+  /** Path of the index file, or of the container for an embedded index. */
+  indexPath: string;
 }
 
 /**
@@ -102,6 +106,8 @@ export async function planExtraction(
     symlinks: 0,
     totalBytes: 0,
     payloadBytes: 0,
+    indexOrigin: reader.indexOrigin,
+    indexPath: reader.indexPath,
   };
   const guard = new PathGuard(
     options.foldCase ?? false,

@@ -11,7 +11,12 @@ import { ContainerFormatError, CtnrError, IntegrityError } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
 import { refuseDisagreement } from "../format/index_agreement.ts";
 import { IndexReader, type IndexRecord } from "../format/index_reader.ts";
-import { type CutTrailer, searchTrailer, type TrailerLocation } from "../format/trailer.ts";
+import {
+  type CutTrailer,
+  findTrailer,
+  searchTrailer,
+  type TrailerLocation,
+} from "../format/trailer.ts";
 import { copyInTurns } from "../io/copy.ts";
 import { openRandomAccess } from "../io/file_layer.ts";
 import { gunzipStream, stoppedPastOrigSize } from "../io/gunzip.ts";
@@ -86,6 +91,7 @@ export class ContainerReader {
   #options: ContainerReaderOptions;
   #linesLost = false;
   #siblingChecked = false;
+  #indexedEnd: number | undefined;
   /** Path of the container. */
   readonly path: string;
   /** Where the index came from. */
@@ -210,6 +216,42 @@ export class ContainerReader {
     return this.#linesLost;
   }
 
+  /**
+   * The whole trailer (the embedded index) found when the container was opened: `null` when
+   * there is none, when it was not looked for (an index file given as `index` is used alone),
+   * or when only a trailer cut short is left (see {@link ContainerReader.cutTrailer}).
+   */
+  get trailer(): TrailerLocation | null {
+    return this.#trailer;
+  }
+
+  /**
+   * The whole trailer at the end of the container: the one found when it was opened, else
+   * looked for now (ctnr's footer, one read; then the original tools' trailer, by a backward
+   * scan down to the end of the indexed payloads once a full pass of
+   * {@link ContainerReader.records} has ended, else down to the start of the file).
+   *
+   * @returns where the trailer lies, or `null` when there is none (a footer that names an
+   *   index that is not there counts as none; so does a trailer cut short)
+   */
+  async findTrailer(): Promise<TrailerLocation | null> {
+    if (this.#trailer !== null || this.#cut !== undefined) return this.#trailer;
+    try {
+      return await findTrailer(this.#file, { from: this.#indexedEnd ?? 0 });
+    } catch (error) {
+      if (error instanceof ContainerFormatError) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * Where the index says the payloads end (the largest `offset + payload_size`, in bytes),
+   * known once a full pass of {@link ContainerReader.records} has ended; `undefined` before.
+   */
+  get indexedEnd(): number | undefined {
+    return this.#indexedEnd;
+  }
+
   /** Size in bytes of the container file. */
   get size(): number {
     return this.#file.size;
@@ -327,6 +369,7 @@ export class ContainerReader {
         { code: "CONTAINER_CUT", options: ["salvage"] },
       );
     }
+    this.#indexedEnd = maxEnd;
     if (cut?.kind === "index") {
       // Every line is known only when the file lost no more than the last newline.
       this.#linesLost = !(cut.indexBytes === cut.indexLength - 1 && reader.missingFinalNewline);
