@@ -4,10 +4,14 @@
  * ```text
  * ctnr create  --src DIR --container FILE [options]
  * ctnr extract --container FILE --outdir DIR [options]
- * ctnr list    --container FILE [--index FILE] [--json]
- * ctnr verify  --container FILE [--index FILE]
+ * ctnr verify  --container FILE [options]
+ * ctnr list    --container FILE [-l | --json]
+ * ctnr info    --container FILE [--json]
  * ctnr cat     --container FILE RELPATH
  * ```
+ *
+ * With `--json` (create, extract, verify, info), one JSON summary ends the run on stdout
+ * (cli/summary.ts), also when it fails.
  *
  * Exit codes: 0 done; 1 a data fault (corrupt, unsafe, mismatch, conflict);
  * 2 a usage error; 3 created but incomplete (unreadable source files);
@@ -22,7 +26,9 @@ import { CAT, runCat } from "./cli/cat.ts";
 import { CREATE, runCreate } from "./cli/create.ts";
 import { EXTRACT, runExtract, VERIFY } from "./cli/extract.ts";
 import { messageWithFlags } from "./cli/flags.ts";
+import { INFO, runInfo } from "./cli/info.ts";
 import { LIST, runList } from "./cli/list.ts";
+import { RunSummary } from "./cli/summary.ts";
 import { type CliIo, DEFAULT_IO, printableMessage, StdoutClosed } from "./cli/output.ts";
 import { environmentFault } from "./lib/errors.ts";
 
@@ -30,16 +36,17 @@ export type { CliIo } from "./cli/output.ts";
 
 const VERSION = "0.1.0";
 
-const COMMANDS = [CREATE, EXTRACT, VERIFY, LIST, CAT];
+const COMMANDS = [CREATE, EXTRACT, VERIFY, LIST, INFO, CAT];
 
 const USAGE = `ctnr ${VERSION}: pack a folder tree into one verified container file (CTNRv1)
 
 Usage:
   ctnr create  --src DIR --container FILE [options]   (or: ctnr create DIR FILE)
   ctnr extract --container FILE --outdir DIR [options] (or: ctnr extract FILE DIR)
-  ctnr list    --container FILE [--index FILE] [--json]
-  ctnr verify  --container FILE [--index FILE]
-  ctnr cat     --container FILE RELPATH
+  ctnr verify  --container FILE [options]              (or: ctnr verify FILE)
+  ctnr list    --container FILE [-l | --json]          entries: names, -l details, --json index lines
+  ctnr info    --container FILE [--json]               totals, compression, where the index is
+  ctnr cat     --container FILE RELPATH                one file to stdout
 
 Run "ctnr COMMAND --help" for the options of a command.
 Exit codes: 0 ok, 1 data fault, 2 usage, 3 created but incomplete, 4 container busy,
@@ -58,11 +65,11 @@ export async function main(args: string[], io: CliIo = DEFAULT_IO): Promise<numb
   const listeners: [Deno.Signal, () => void][] = [];
   // SIGHUP (a closed terminal, a dropped ssh connection) is handled as SIGTERM is: the work
   // done is committed and the run ends, 129. A second signal ends the run at once (what was
-  // committed stays; a later run sweeps its temp files). `list` and `cat` have nothing to commit
-  // or clean up, so they take no signal: the default action ends them at once, even when they
+  // committed stays; a later run sweeps its temp files). `list`, `info` and `cat` have nothing to
+  // commit or clean up, so they take no signal: the default action ends them at once, even when they
   // are blocked writing into a pipe nobody reads (the JavaScript thread is then stuck in
   // write(2) and no listener could run).
-  const signals = command === "list" || command === "cat"
+  const signals = command === "list" || command === "cat" || command === "info"
     ? []
     : (["SIGINT", "SIGTERM", "SIGHUP"] as const);
   for (const signal of signals) {
@@ -78,35 +85,60 @@ export async function main(args: string[], io: CliIo = DEFAULT_IO): Promise<numb
       listeners.push([signal, listener]);
     } catch { /* not supported on this platform */ }
   }
+  const summary = new RunSummary(command ?? "");
+  let code: number;
   try {
-    switch (command) {
-      case "create":
-        return await runCreate(rest, io, controller.signal);
-      case "extract":
-        return await runExtract(rest, io, controller.signal, false);
-      case "verify":
-        return await runExtract(rest, io, controller.signal, true);
-      case "list":
-        return await runList(rest, io);
-      case "cat":
-        return await runCat(rest, io);
-      case "--version":
-      case "version":
-        io.stdout(`ctnr ${VERSION}`);
-        return 0;
-      case undefined:
-      case "-h":
-      case "--help":
-      case "help":
-        io.stdout(USAGE);
-        return command === undefined ? 2 : 0;
-      default:
-        throw new UsageError(`Unknown command "${command}"`);
-    }
+    code = await run(command, rest, io, controller.signal, summary);
   } catch (error) {
-    return report(error, io, command);
+    code = report(error, io, command, summary);
   } finally {
     for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  }
+  // With --json, the summary ends every run whose flags were read, failed or not; not one
+  // whose stdout is gone (141).
+  if (summary.json && code !== 141) {
+    try {
+      io.stdout(summary.toJson(code));
+    } catch (error) {
+      return report(error, io, command, undefined);
+    }
+  }
+  return code;
+}
+
+/** Dispatch to the command; its exit code, or the error it ends with. */
+async function run(
+  command: string | undefined,
+  rest: string[],
+  io: CliIo,
+  signal: AbortSignal,
+  summary: RunSummary,
+): Promise<number> {
+  switch (command) {
+    case "create":
+      return await runCreate(rest, io, signal, summary);
+    case "extract":
+      return await runExtract(rest, io, signal, false, summary);
+    case "verify":
+      return await runExtract(rest, io, signal, true, summary);
+    case "list":
+      return await runList(rest, io);
+    case "info":
+      return await runInfo(rest, io, summary);
+    case "cat":
+      return await runCat(rest, io);
+    case "--version":
+    case "version":
+      io.stdout(`ctnr ${VERSION}`);
+      return 0;
+    case undefined:
+    case "-h":
+    case "--help":
+    case "help":
+      io.stdout(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`Unknown command "${command}"`);
   }
 }
 
@@ -116,40 +148,65 @@ function helpCommand(command: string | undefined): string {
     : "ctnr --help";
 }
 
-/** Print an error in one line (no stack trace for any fault ctnr expects) and pick the exit code. */
-function report(error: unknown, io: CliIo, command: string | undefined): number {
+/**
+ * Print an error in one line (no stack trace for any fault ctnr expects), name it in the
+ * summary, and pick the exit code.
+ */
+function report(
+  error: unknown,
+  io: CliIo,
+  command: string | undefined,
+  summary: RunSummary | undefined,
+): number {
   if (error instanceof StdoutClosed) return 141; // `ctnr list | head`: quietly, as cat does
+  const fault = describeError(error);
+  io.stderr(`ctnr: ${printableMessage(fault.message)}`);
+  if (fault.hint) io.stderr(`Run "${helpCommand(command)}" for usage.`);
+  summary?.fail({ code: fault.code, message: fault.message });
+  return fault.exitCode;
+}
+
+/** An error's code, message (flags named as the command line spells them) and exit code. */
+function describeError(
+  error: unknown,
+): { code: string; message: string; exitCode: number; hint: boolean } {
   error = environmentFault(error, "ctnr", "what was committed is kept");
   if (error instanceof CtnrError) {
-    io.stderr(`ctnr: ${printableMessage(messageWithFlags(error, COMMANDS))}`);
-    if (error instanceof UsageError) io.stderr(`Run "${helpCommand(command)}" for usage.`);
-    return error.exitCode;
+    return {
+      code: error.code,
+      message: messageWithFlags(error, COMMANDS),
+      exitCode: error.exitCode,
+      hint: error instanceof UsageError,
+    };
   }
   if (
     error instanceof TypeError && (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
   ) {
     const unknown = /Unknown option '([^']*)'/.exec(error.message);
-    io.stderr(`ctnr: ${unknown ? `Unknown option "${unknown[1]}"` : error.message}`);
-    io.stderr(`Run "${helpCommand(command)}" for usage.`);
-    return 2;
+    const message = unknown ? `Unknown option "${unknown[1]}"` : error.message;
+    return { code: "USAGE", message, exitCode: 2, hint: true };
   }
   if (error instanceof Deno.errors.NotCapable) {
-    io.stderr(
-      `ctnr: Deno did not grant access: ${
+    return {
+      code: "USAGE",
+      message: `Deno did not grant access: ${
         (error as Error).message.replace(/, run again.*$/, "")
-      }; ` +
-        `run ctnr with --allow-all (paths under /dev and /proc, such as /dev/shm, need it)`,
-    );
-    return 2;
+      }; run ctnr with --allow-all (paths under /dev and /proc, such as /dev/shm, need it)`,
+      exitCode: 2,
+      hint: false,
+    };
   }
   if (error instanceof Error && Object.values(Deno.errors).some((kind) => error instanceof kind)) {
     // An operating-system error (missing file, permission, a folder where a file should be):
     // the message names the path; no stack trace.
-    io.stderr(`ctnr: ${printableMessage(error.message)}`);
-    return 1;
+    return { code: "IO", message: error.message, exitCode: 1, hint: false };
   }
-  io.stderr(`ctnr: unexpected error: ${(error as Error)?.stack ?? error}`);
-  return 1;
+  return {
+    code: "UNEXPECTED",
+    message: `unexpected error: ${(error as Error)?.stack ?? error}`,
+    exitCode: 1,
+    hint: false,
+  };
 }
 
 if (import.meta.main) {

@@ -1,11 +1,12 @@
 /**
- * Opening a container for the reading commands (`list`, `cat`).
+ * Opening a container for the reading commands (`list`, `info`, `cat`).
  *
  * @module
  */
 
 import { ContainerReader, UsageError } from "../mod.ts";
 import { type CliIo, printableMessage } from "./output.ts";
+import type { RunSummary } from "./summary.ts";
 
 /**
  * Open `container` with the commands' options, warnings printed to stderr.
@@ -14,6 +15,7 @@ import { type CliIo, printableMessage } from "./output.ts";
  * @param index an external index
  * @param lenient skip malformed index lines
  * @param io where warnings go
+ * @param summary counts the warnings, when the command has a summary
  * @returns the open container
  * @throws {UsageError} when no container was given
  */
@@ -22,11 +24,15 @@ export async function openReader(
   index: string | undefined,
   lenient: boolean | undefined,
   io: CliIo,
+  summary?: RunSummary,
 ): Promise<ContainerReader> {
   if (container === undefined) throw new UsageError("Missing --container FILE");
   const options: Parameters<typeof ContainerReader.open>[1] = {
     lenient: lenient ?? false,
-    onWarning: (warning) => io.stderr(`ctnr: warning: ${printableMessage(warning.message)}`),
+    onWarning: (warning) => {
+      summary?.warning(warning);
+      io.stderr(`ctnr: warning: ${printableMessage(warning.message)}`);
+    },
   };
   if (index !== undefined) options.index = index;
   return await ContainerReader.open(container, options);

@@ -4,16 +4,28 @@
  * @module
  */
 
-import { createContainer, type CreateOptions, finalizeContainer, UsageError } from "../mod.ts";
+import {
+  createContainer,
+  type CreateOptions,
+  type CreateResult,
+  finalizeContainer,
+  type IndexEntry,
+  type PrescanTotals,
+  UsageError,
+} from "../mod.ts";
 import {
   type CommandSpec,
   helpText,
   integer,
+  JSON_SUMMARY,
   parseCommand,
+  QUIET,
   statusFormat,
   workers,
 } from "./flags.ts";
-import { type CliIo, describe, human, logger, printableMessage, progressBar } from "./output.ts";
+import { type CliIo, logger, printable, printableMessage, progressBar } from "./output.ts";
+import type { RunSummary } from "./summary.ts";
+import { count, size } from "./units.ts";
 
 /** The flags of `create`. */
 export const CREATE = {
@@ -55,19 +67,19 @@ export const CREATE = {
       name: "count",
       type: "boolean",
       origin: "original",
-      help: "count files first (progress total)",
+      help: "count the entries first, print the count (progress total)",
     },
     {
       name: "scan-sizes",
       type: "boolean",
       origin: "original",
-      help: "count files and bytes first (progress total and ETA)",
+      help: "count the entries and bytes first, print them (progress total\nand ETA)",
     },
     {
       name: "print-each",
       type: "boolean",
       origin: "original",
-      help: "print each entry as it is committed",
+      help: "print each entry as it is committed (Completed: ...)",
     },
     {
       name: "status-file",
@@ -117,7 +129,8 @@ export const CREATE = {
       type: "boolean",
       multiple: true,
       origin: "original",
-      help: "more output (repeatable)",
+      help:
+        "-v: each entry as it is added ([n] Appending: ...); -vv: also\neach as it is committed (as --print-each)",
     },
     {
       name: "dry-run",
@@ -137,14 +150,15 @@ export const CREATE = {
       name: "finalize-only",
       type: "boolean",
       origin: "original",
-      help: "only embed the existing index, pack nothing",
+      help:
+        "only embed the existing index, pack nothing (--src and the\npacking options are not used)",
     },
     {
       name: "remove-index-on-finalize",
       type: "boolean",
       origin: "original",
       option: "removeIndexOnFinalize",
-      help: "delete the standalone index after embedding it",
+      help: "delete the standalone index after embedding it (with --finalize\nor --finalize-only)",
     },
     {
       name: "symlinks",
@@ -190,6 +204,8 @@ export const CREATE = {
       option: "append",
       help: "add a source that shares no path with the container's entries\n(else refused)",
     },
+    QUIET,
+    JSON_SUMMARY,
   ],
 } as const satisfies CommandSpec;
 
@@ -199,23 +215,45 @@ export const CREATE = {
  * @param args arguments after `create`
  * @param io where to print
  * @param signal aborted with `SIGINT`/`SIGTERM`
+ * @param summary the `--json` summary, filled in as the run goes
  * @returns the exit code
  */
-export async function runCreate(args: string[], io: CliIo, signal: AbortSignal): Promise<number> {
+export async function runCreate(
+  args: string[],
+  io: CliIo,
+  signal: AbortSignal,
+  summary: RunSummary,
+): Promise<number> {
   const { values, positionals } = parseCommand(CREATE, args);
   if (values.help) {
     io.stdout(helpText(CREATE));
     return 0;
   }
+  summary.json = values.json ?? false;
+  // The positionals: SRC and CONTAINER, when the flags do not give them.
   const rest = [...positionals];
   const src = values.src ?? rest.shift();
   const container = values.container ?? rest.shift();
   if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
   if (container === undefined) throw new UsageError("Missing --container FILE");
   const verbosity = values.verbose?.length ?? 0;
-  const log = logger(io, verbosity);
+  const quiet = values.quiet ?? false;
+  if (quiet && verbosity > 0) throw new UsageError("Options --quiet and --verbose contradict");
+  const finalizing = values.finalize || values["finalize-only"];
+  if (values["remove-index-on-finalize"] && !finalizing) {
+    throw new UsageError(
+      "Option --remove-index-on-finalize needs --finalize or --finalize-only (the index is " +
+        "only removed once it is embedded)",
+    );
+  }
+  // With --json, stdout holds the summary alone: the lines for people go to stderr.
+  const human: CliIo = summary.json ? { ...io, stdout: io.stderr } : io;
+  const log = logger(human, quiet ? -1 : verbosity);
+  const each = logger(human, 0); // asked for with --print-each: printed even with --quiet
+  summary.set({ container });
 
   if (values["finalize-only"]) {
+    summary.set({ finalize_only: true, dry_run: values["dry-run"] ?? false, finalized: false });
     if (values["dry-run"]) {
       log(0, "Dry-run: would finalize (no changes).");
       return 0;
@@ -225,6 +263,7 @@ export async function runCreate(args: string[], io: CliIo, signal: AbortSignal):
     };
     if (values.index !== undefined) options.index = values.index;
     const written = await finalizeContainer(container, options);
+    summary.set({ finalized: written, container_bytes: (await Deno.stat(container)).size });
     log(0, written ? "Finalized container." : "Container already has a trailer; nothing to do.");
     return 0;
   }
@@ -241,8 +280,14 @@ export async function runCreate(args: string[], io: CliIo, signal: AbortSignal):
     append: values.append ?? false,
     signal,
     statusFormat: statusFormat(values["status-format"]),
-    onWarning: (warning) => io.stderr(`ctnr: warning: ${printableMessage(warning.message)}`),
-    onSourceError: (error) => io.stderr(`ctnr: error: ${printableMessage(error.message)}`),
+    onWarning: (warning) => {
+      summary.warning(warning);
+      io.stderr(`ctnr: warning: ${printableMessage(warning.message)}`);
+    },
+    onSourceError: (error) => {
+      summary.fault({ code: error.code, message: error.message });
+      io.stderr(`ctnr: error: ${printableMessage(error.message)}`);
+    },
   };
   if (values.index !== undefined) options.index = values.index;
   if (values["status-file"] !== undefined) options.statusFile = values["status-file"];
@@ -260,6 +305,18 @@ export async function runCreate(args: string[], io: CliIo, signal: AbortSignal):
   if (values.concurrency !== undefined) options.concurrency = workers(values.concurrency);
   if (values["scan-sizes"]) options.prescan = "sizes";
   else if (values.count) options.prescan = "count";
+  if (options.prescan !== undefined) {
+    const sizes = options.prescan === "sizes";
+    options.onPrescan = (totals) => {
+      summary.set({ prescan: prescanFields(totals, sizes) });
+      log(
+        0,
+        sizes
+          ? `Scan: ${entryKinds(totals)}, ${size(totals.bytes)} total`
+          : `Count: ${entryKinds(totals)}`,
+      );
+    };
+  }
   const symlinks = values.symlinks ?? (values.compat ? "skip" : "store");
   if (symlinks !== "store" && symlinks !== "skip") {
     throw new UsageError(`Option --symlinks must be "store" or "skip", got "${symlinks}"`);
@@ -267,51 +324,111 @@ export async function runCreate(args: string[], io: CliIo, signal: AbortSignal):
   options.symlinks = symlinks;
   options.emptyDirs = !(values["no-empty-dirs"] || values.compat);
   if (values.compat) options.folderModes = false;
-  if (values["print-each"] || verbosity >= 1) {
-    options.onEntry = (entry) => log(0, describe(entry));
+  // The original tool's lines: "[n] Appending: rel" at -v as each entry is added; "Completed:
+  // rel (size) sha=... offset=..." at -vv or with --print-each, here once it is committed (so a
+  // line printed is an entry that survives a crash).
+  if (values["print-each"] || verbosity >= 2) {
+    options.onEntry = (entry) => each(0, completed(entry));
   }
   const bar = values.tqdm ? await progressBar(io) : undefined;
-  if (bar) {
-    options.onProgress = (p) => bar.update(p.processedFiles, p.totalFiles, p.currentFile);
+  if (bar || verbosity >= 1) {
+    options.onProgress = (p) => {
+      bar?.update(p.processedFiles, p.totalFiles, p.currentFile);
+      log(1, `[${p.processedFiles}] Appending: ${printable(p.currentFile)}`);
+    };
   }
-  let result;
+  summary.set({ src, index: options.index ?? `${container}.idx`, dry_run: options.dryRun });
+  let result: CreateResult;
   try {
     result = await createContainer(src, container, options);
   } finally {
     bar?.stop();
   }
+  summary.set(createFields(result));
   log(0, `Done.${result.resumed ? " (resumed)" : ""}`);
   if (!options.dryRun) {
     log(
       0,
       result.finalized
-        ? `Index embedded in: ${container}`
-        : `Index file (NDJSON): ${result.indexPath}`,
+        ? `Index embedded in: ${printable(container)}`
+        : `Index file (NDJSON): ${printable(result.indexPath)}`,
     );
   }
-  log(0, `Container file: ${container} (dry-run=${options.dryRun})`);
+  log(0, `Container file: ${printable(container)} (dry-run=${options.dryRun})`);
   log(
     0,
-    `Added ${result.added} entries (${human(result.origBytes)} read, ${
-      human(result.payloadBytes)
-    } stored)` +
-      `, ${result.alreadyPresent} already present, ${result.totalEntries} in the index`,
+    `Added ${count(result.added, "entry", "entries")} (${size(result.origBytes)} read, ` +
+      `${size(result.payloadBytes)} stored), ${result.alreadyPresent} already present, ` +
+      `${count(result.totalEntries, "entry", "entries")} in the index`,
   );
-  if (result.leftOut > 0) {
-    log(0, `Left out ${result.leftOut} items (see warnings)`);
-  }
+  if (result.leftOut > 0) log(0, `Left out ${count(result.leftOut, "item")} (see warnings)`);
   if (result.sourceErrors > 0) {
-    io.stderr(
-      `ctnr: ${result.sourceErrors} source files or folders could not be read; ` +
-        `the container is incomplete (run create again to add them once readable)`,
-    );
+    const message = `${
+      count(result.sourceErrors, "source file or folder", "source files or folders")
+    } could not be read; the container is incomplete (run create again to add ${
+      result.sourceErrors === 1 ? "it" : "them"
+    } once readable)`;
+    summary.fail({ code: "SOURCE", message });
+    io.stderr(`ctnr: ${message}`);
   }
   if (result.staleEntries > 0) {
-    io.stderr(
-      `ctnr: ${result.staleEntries} files changed after they were committed; ` +
-        `the container holds their older version (see warnings)`,
-    );
+    const one = result.staleEntries === 1;
+    const message = `${count(result.staleEntries, "file")} changed after ${
+      one ? "it was" : "they were"
+    } committed; the container holds ${one ? "its" : "their"} older version (see warnings)`;
+    if (summary.error === undefined) summary.fail({ code: "SOURCE", message });
+    io.stderr(`ctnr: ${message}`);
   }
   if (result.sourceErrors > 0 || result.staleEntries > 0) return 3;
   return 0;
+}
+
+/** `Completed: rel (size) sha=<12 hex> offset=N`, as the original prints it; folders and links. */
+function completed(entry: IndexEntry): string {
+  const name = printable(entry.relpath);
+  if (entry.entryType === "dir") return `Completed: ${name}/ (folder)`;
+  if (entry.entryType === "symlink") {
+    return `Completed: ${name} -> ${printable(entry.linkTarget ?? "")} (link)`;
+  }
+  return `Completed: ${name} (${size(entry.payloadSize)}) sha=${entry.sha256.slice(0, 12)} ` +
+    `offset=${entry.offset}`;
+}
+
+/** `6 entries (4 files, 1 folder, 1 link)`, or `4 files` when all are files. */
+function entryKinds(totals: PrescanTotals): string {
+  const files = count(totals.files, "file");
+  if (totals.entries === totals.files) return files;
+  return `${count(totals.entries, "entry", "entries")} (${files}, ${
+    count(totals.folders, "folder")
+  }, ${count(totals.links, "link")})`;
+}
+
+function prescanFields(totals: PrescanTotals, sizes: boolean): Record<string, number> {
+  const fields: Record<string, number> = {
+    entries: totals.entries,
+    files: totals.files,
+    folders: totals.folders,
+    links: totals.links,
+  };
+  if (sizes) fields.bytes = totals.bytes;
+  return fields;
+}
+
+/** The summary fields of a finished create (README "Output for scripts"). */
+function createFields(result: CreateResult): Record<string, unknown> {
+  return {
+    index: result.indexPath,
+    resumed: result.resumed,
+    finalized: result.finalized,
+    added: result.added,
+    already_present: result.alreadyPresent,
+    entries: result.totalEntries,
+    left_out: result.leftOut,
+    missing: result.missing,
+    source_errors: result.sourceErrors,
+    changed_since_commit: result.staleEntries,
+    orig_bytes: result.origBytes,
+    stored_bytes: result.payloadBytes,
+    container_bytes: result.containerSize,
+  };
 }

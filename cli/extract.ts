@@ -4,19 +4,29 @@
  * @module
  */
 
-import { CtnrError, extractContainer, type ExtractOptions, UsageError } from "../mod.ts";
+import {
+  CtnrError,
+  extractContainer,
+  type ExtractOptions,
+  type ExtractPlan,
+  UsageError,
+} from "../mod.ts";
 import {
   type CommandSpec,
   type Flag,
   type FlagValues,
   helpText,
   integer,
+  JSON_SUMMARY,
   messageWithFlags,
   parseCommand,
+  QUIET,
   statusFormat,
   workers,
 } from "./flags.ts";
-import { type CliIo, human, logger, printable, printableMessage, progressBar } from "./output.ts";
+import { type CliIo, logger, printable, printableMessage, progressBar } from "./output.ts";
+import type { RunSummary } from "./summary.ts";
+import { count, size } from "./units.ts";
 
 const CONTAINER = {
   name: "container",
@@ -70,7 +80,7 @@ const VERBOSE = {
   type: "boolean",
   multiple: true,
   origin: "original",
-  help: "more output (repeatable)",
+  help: "-v: where the index was loaded from, each entry skipped; -vv: also\neach entry done",
 } as const satisfies Flag;
 const LOOKBACK = {
   name: "lookback",
@@ -180,12 +190,16 @@ export const EXTRACT = {
       option: "concurrency",
       help: "write workers, 0 to 16 (default 2; 0 writes on the main thread)",
     },
+    QUIET,
+    JSON_SUMMARY,
   ],
 } as const satisfies CommandSpec;
 
 /**
- * The flags of `verify`: the reading flags of `extract`. It checks every entry (always going
- * on after a fault, as `sha256sum -c` does) and names each fault.
+ * The flags of `verify`: the reading flags of `extract` that it uses. It checks every entry
+ * (always going on after a fault, as `sha256sum -c` does) and names each fault; the flags that
+ * only matter when writing (`--outdir`, `--skip-existing`, `--fsync`, ...) or that change
+ * nothing here (`--keep-going`, `--lookback`) are refused.
  */
 export const VERIFY = {
   name: "verify",
@@ -199,11 +213,14 @@ export const VERIFY = {
     STATUS_FILE,
     STATUS_FORMAT,
     VERBOSE,
-    LOOKBACK,
-    { ...KEEP_GOING, help: "accepted; verify always checks every entry" },
     { ...SALVAGE, help: "of a container cut short, check what survives (see extract)" },
     LENIENT,
-    ALLOW_UNSAFE_LINKS,
+    {
+      ...ALLOW_UNSAFE_LINKS,
+      help: "do not count symlinks that point outside the output folder as faults",
+    },
+    QUIET,
+    JSON_SUMMARY,
   ],
 } as const satisfies CommandSpec;
 
@@ -214,6 +231,7 @@ export const VERIFY = {
  * @param io where to print
  * @param signal aborted with `SIGINT`/`SIGTERM`
  * @param verifyOnly verify: read and check every payload, write nothing
+ * @param summary the `--json` summary, filled in as the run goes
  * @returns the exit code
  */
 export async function runExtract(
@@ -221,6 +239,7 @@ export async function runExtract(
   io: CliIo,
   signal: AbortSignal,
   verifyOnly: boolean,
+  summary: RunSummary,
 ): Promise<number> {
   const spec = verifyOnly ? VERIFY : EXTRACT;
   const parsed = verifyOnly ? parseCommand(VERIFY, args) : parseCommand(EXTRACT, args);
@@ -230,6 +249,8 @@ export async function runExtract(
     io.stdout(helpText(spec));
     return 0;
   }
+  summary.json = values.json ?? false;
+  // The positionals: CONTAINER (and OUTDIR for extract), when the flags do not give them.
   const rest = [...parsed.positionals];
   const container = values.container ?? rest.shift();
   const outdir = verifyOnly ? "." : values.outdir ?? rest.shift();
@@ -238,7 +259,11 @@ export async function runExtract(
   if (outdir === undefined) throw new UsageError("Missing --outdir DIR");
   if (values.lookback !== undefined) integer("--lookback", values.lookback);
   const verbosity = values.verbose?.length ?? 0;
-  const log = logger(io, verbosity);
+  const quiet = values.quiet ?? false;
+  if (quiet && verbosity > 0) throw new UsageError("Options --quiet and --verbose contradict");
+  // With --json, stdout holds the summary alone: the lines for people go to stderr.
+  const human: CliIo = summary.json ? { ...io, stdout: io.stderr } : io;
+  const log = logger(human, quiet ? -1 : verbosity);
   const dryRun = verifyOnly || (values["dry-run"] ?? false);
   const salvage = values.salvage ?? false;
   // verify checks every entry; --salvage goes on past the entries it leaves out.
@@ -254,18 +279,25 @@ export async function runExtract(
     fsync: values.fsync ?? false,
     signal,
     statusFormat: statusFormat(values["status-format"]),
-    onWarning: (warning) => io.stderr(`ctnr: warning: ${printableMessage(warning.message)}`),
+    onWarning: (warning) => {
+      summary.warning(warning);
+      io.stderr(`ctnr: warning: ${printableMessage(warning.message)}`);
+    },
   };
+  const counts = { extracted: 0, skipped: 0, failed: 0, bytes: 0 };
+  let plan: ExtractPlan | undefined;
+  summary.set({ container, ...(verifyOnly ? {} : { outdir }), dry_run: dryRun });
   // Without keepGoing the run stops at the first fault, which the caller prints once. With it,
   // each fault is one line on stderr naming the entry; --salvage lists every entry it did not
   // restore on stdout, one a line (those past the cut are not each explained: the summary is).
-  let failed = 0;
   if (keepGoing) {
     options.onEntryError = (entry, error) => {
-      failed++;
-      if (salvage) io.stdout(printable(entry.relpath));
+      counts.failed++;
+      const message = messageWithFlags(error, [EXTRACT, VERIFY]);
+      summary.fault({ code: error.code, message, relpath: entry.relpath });
+      if (salvage) human.stdout(printable(entry.relpath));
       if (!salvage || error.code !== "CONTAINER_CUT") {
-        io.stderr(`ctnr: error: ${printableMessage(messageWithFlags(error, [EXTRACT, VERIFY]))}`);
+        io.stderr(`ctnr: error: ${printableMessage(message)}`);
       }
     };
   }
@@ -277,71 +309,114 @@ export async function runExtract(
   if (values.concurrency !== undefined) options.concurrency = workers(values.concurrency);
   if (values["same-permissions"]) options.samePermissions = true;
   const bar = values.tqdm ? await progressBar(io) : undefined;
-  let done = 0;
-  let entries = 0;
-  options.onPlan = (plan) => {
-    entries = plan.entries + plan.leftOut;
+  options.onPlan = (planned) => {
+    plan = planned;
     log(
       1,
-      `Index: ${plan.entries} entries (${plan.files} files, ${plan.dirs} folders, ${plan.symlinks} links), ${
-        human(plan.totalBytes)
-      }`,
+      planned.indexOrigin !== "trailer"
+        ? `Loaded index from ${printable(planned.indexPath)} (${
+          count(planned.entries, "entry", "entries")
+        })`
+        : `Loaded embedded index (${count(planned.entries, "entry", "entries")})`,
     );
-    bar?.start(plan.entries);
+    bar?.start(planned.entries);
   };
+  const verb = dryRun ? "Verified" : "Extracted";
   options.onEntry = (entry, action) => {
-    done++;
-    bar?.update(done, undefined, entry.relpath);
-    if (verbosity >= 2 || (verbosity >= 1 && action === "skipped")) {
-      log(0, `${action}: ${entry.relpath}`);
+    if (action === "skipped") counts.skipped++;
+    else {
+      counts.extracted++;
+      if (entry.entryType === "file") counts.bytes += entry.origSize;
+    }
+    bar?.update(counts.extracted + counts.skipped, undefined, entry.relpath);
+    if (action === "skipped") {
+      log(
+        1,
+        `${
+          options.verifyExisting
+            ? "Skipping existing verified file"
+            : "Skipping existing file (size match)"
+        }: ${printable(entry.relpath)}`,
+      );
+    } else if (verbosity >= 2) {
+      log(
+        2,
+        `${verb} entry: ${
+          printable(entry.relpath)
+        } (offset=${entry.offset} size=${entry.payloadSize})`,
+      );
     }
   };
-  let result;
   try {
-    result = await extractContainer(container, outdir, options);
+    await extractContainer(container, outdir, options);
   } catch (error) {
     if (!keepGoing || !(error instanceof CtnrError)) throw error;
     if (error.code === "INTERRUPTED" || error.code === "ENVIRONMENT") throw error;
-    const summary = salvage && error.code === "CONTAINER_CUT";
-    if (failed === 0 && !summary) throw error;
+    const cut = salvage && error.code === "CONTAINER_CUT";
+    if (counts.failed === 0 && !cut) throw error;
     bar?.stop();
-    if (summary) {
-      io.stderr(
-        `ctnr: ${printableMessage(error.message)}` +
-          (failed > 0 ? `; the ${failed} entries not restored are listed on stdout` : ""),
-      );
+    const entries = plan === undefined ? 0 : plan.entries + plan.leftOut;
+    let message: string;
+    if (cut) {
+      message = error.message +
+        (counts.failed > 0
+          ? `; the ${count(counts.failed, "entry", "entries")} not restored ${
+            counts.failed === 1 ? "is" : "are"
+          } listed on ${summary.json ? "stderr" : "stdout"}`
+          : "");
     } else if (verifyOnly) {
-      io.stderr(
-        `ctnr: verify: ${failed} of ${entries} entries failed (named above); ` +
-          `${entries - failed} verified`,
-      );
+      message = `verify: ${counts.failed} of ${count(entries, "entry", "entries")} failed ` +
+        `(named above); ${counts.extracted} verified`;
     } else {
-      io.stderr(
-        `ctnr: ${dryRun ? "verification" : "extraction"} incomplete: ${failed} entries failed ` +
-          `(named above); the rest was ${dryRun ? "verified" : "extracted"}`,
-      );
+      message = `${dryRun ? "verification" : "extraction"} incomplete: ${
+        count(counts.failed, "entry", "entries")
+      } failed (named above); the rest was ${dryRun ? "verified" : "extracted"}`;
     }
+    summary.fail({ code: error.code, message });
+    io.stderr(`ctnr: ${printableMessage(message)}`);
     return error.exitCode;
   } finally {
     bar?.stop();
+    summary.set(extractFields(plan, counts, verifyOnly));
   }
-  if (verifyOnly || dryRun) {
+  const done = counts.extracted + counts.skipped;
+  if (dryRun) {
     log(
       0,
-      `Verified ${result.extracted} entries, ${
-        human(result.bytes)
-      }: all payloads match their SHA-256`,
+      `Verified ${count(done, "entry", "entries")}, ${size(counts.bytes)}: ` +
+        `all payloads match their SHA-256`,
     );
   } else {
     log(0, "Done.");
     log(
       0,
-      `Extracted entries: ${result.extracted}/${result.plan.entries} (${result.plan.files} files, ` +
-        `${result.plan.dirs} folders, ${result.plan.symlinks} links)  bytes: ${
-          human(result.bytes)
-        }` +
-        (result.skipped ? `  skipped existing: ${result.skipped}` : ""),
+      `Extracted ${counts.extracted} of ${count(plan!.entries, "entry", "entries")} (` +
+        `${count(plan!.files, "file")}, ${count(plan!.dirs, "folder")}, ${
+          count(plan!.symlinks, "link")
+        }), ${size(counts.bytes)}` +
+        (counts.skipped > 0 ? `; skipped ${counts.skipped} already there` : ""),
     );
   }
   return 0;
+}
+
+/** The summary fields of an extract or verify, finished or not (README "Output for scripts"). */
+function extractFields(
+  plan: ExtractPlan | undefined,
+  counts: { extracted: number; skipped: number; failed: number; bytes: number },
+  verifyOnly: boolean,
+): Record<string, unknown> {
+  return {
+    entries: plan?.entries ?? 0,
+    files: plan?.files ?? 0,
+    folders: plan?.dirs ?? 0,
+    links: plan?.symlinks ?? 0,
+    [verifyOnly ? "verified" : "extracted"]: counts.extracted,
+    ...(verifyOnly ? {} : { skipped: counts.skipped }),
+    failed: counts.failed,
+    left_out: plan?.leftOut ?? 0,
+    orig_bytes: counts.bytes,
+    total_orig_bytes: plan?.totalBytes ?? 0,
+    stored_bytes: plan?.payloadBytes ?? 0,
+  };
 }

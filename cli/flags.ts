@@ -83,14 +83,48 @@ export function parseCommand<F extends readonly Flag[]>(
     if (flag.multiple) option.multiple = true;
     options[flag.name] = option;
   }
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args,
     options,
     allowPositionals: true,
     strict: true,
+    tokens: true,
   });
+  // parseArgs keeps the last of a value given twice: `--src A --src B` would pack B alone,
+  // silently. A flag that takes one value is refused when it comes twice.
+  const seen = new Map<string, string>();
+  for (const token of tokens) {
+    if (token.kind !== "option" || options[token.name]?.type !== "string") continue;
+    if (options[token.name]?.multiple) continue;
+    const first = seen.get(token.name);
+    if (first !== undefined) {
+      throw new UsageError(
+        `Option --${token.name} given twice ("${first}" and "${token.value ?? ""}"); give it once`,
+      );
+    }
+    seen.set(token.name, token.value ?? "");
+  }
   return { values: values as FlagValues<F> & { help?: boolean }, positionals };
 }
+
+/** `--json`: one JSON summary on stdout (cli/summary.ts), human lines on stderr. */
+export const JSON_SUMMARY = {
+  name: "json",
+  type: "boolean",
+  origin: "ctnr",
+  help: "print one JSON summary on stdout at the end (also when the run fails);\n" +
+    "the other lines go to stderr",
+} as const satisfies Flag;
+
+/** `-q`, `--quiet`: only the requested output on stdout. */
+export const QUIET = {
+  name: "quiet",
+  short: "q",
+  type: "boolean",
+  origin: "ctnr",
+  help: "print nothing on stdout but what was asked for (--print-each, --json);\n" +
+    "errors and warnings still go to stderr",
+} as const satisfies Flag;
 
 /** Column where the help text of each flag starts. */
 const HELP_COLUMN = 28;

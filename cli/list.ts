@@ -1,18 +1,22 @@
 /**
- * `ctnr list`: the entries of a container, one line each (or NDJSON).
+ * `ctnr list`: the entries of a container, one line each: relpaths alone (as
+ * `tar -t`), `-l` details and totals (as `tar -tv`), or `--json` index lines
+ * (NDJSON). Lines go out in 64 KiB blocks (cli/line_buffer.ts).
  *
  * @module
  */
 
-import { encodeEntry, UsageError } from "../mod.ts";
+import { encodeEntry, type IndexEntry, UsageError } from "../mod.ts";
 import { type CommandSpec, helpText, parseCommand } from "./flags.ts";
-import { type CliIo, describe } from "./output.ts";
+import { LineBuffer } from "./line_buffer.ts";
+import { type CliIo, printable } from "./output.ts";
 import { openReader } from "./_reader.ts";
+import { count, size } from "./units.ts";
 
 /** The flags of `list`. */
 export const LIST = {
   name: "list",
-  usage: "ctnr list --container FILE [--index FILE] [--json] [--lenient]",
+  usage: "ctnr list --container FILE [--index FILE] [-l | --json] [--lenient]",
   flags: [
     { name: "container", type: "string", arg: "FILE", origin: "ctnr", help: "container to read" },
     {
@@ -24,10 +28,18 @@ export const LIST = {
       help: "external index (preferred over the embedded one)",
     },
     {
+      name: "long",
+      short: "l",
+      type: "boolean",
+      origin: "ctnr",
+      help: "mode, size, stored size, mtime (UTC) and relpath of each entry,\n" +
+        "then the totals",
+    },
+    {
       name: "json",
       type: "boolean",
       origin: "ctnr",
-      help: "print each entry as its index line (NDJSON)",
+      help: "print each entry as its index line (NDJSON, full SHA-256); no summary",
     },
     {
       name: "lenient",
@@ -52,16 +64,102 @@ export async function runList(args: string[], io: CliIo): Promise<number> {
     io.stdout(helpText(LIST));
     return 0;
   }
+  // The positionals: CONTAINER, when --container does not give it.
   const rest = [...positionals];
   const container = values.container ?? rest.shift();
   if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
+  if (values.long && values.json) {
+    throw new UsageError("Options --long and --json do not go together (--json has every field)");
+  }
   const reader = await openReader(container, values.index, values.lenient, io);
+  const out = new LineBuffer(io);
+  const line = values.json ? jsonLine : values.long ? new LongLines().line : shortLine;
+  const totals = new Totals();
   try {
-    for await (const entry of reader.entries()) {
-      io.stdout(values.json ? encodeEntry(entry).trimEnd() : describe(entry));
+    for await (const batch of reader.recordBatches()) {
+      for (const { entry } of batch) {
+        out.push(line(entry));
+        totals.add(entry);
+      }
     }
+    if (values.long) out.push(totals.line());
   } finally {
     reader.close();
+    // What was listed before a fault is printed before the fault is reported.
+    out.flush();
   }
   return 0;
+}
+
+/** The relpath, as `tar -t` prints it: folders end with `/`. */
+function shortLine(entry: IndexEntry): string {
+  return entry.entryType === "dir" ? `${printable(entry.relpath)}/` : printable(entry.relpath);
+}
+
+/** The entry as its index line, without the newline. */
+function jsonLine(entry: IndexEntry): string {
+  const line = encodeEntry(entry);
+  return line.slice(0, -1);
+}
+
+/**
+ * `-l` lines: `0644      50000       1203 2024-05-01T12:00:00Z data/noise.bin` (mode in octal,
+ * size and stored size in bytes, mtime in UTC to the second, relpath; `-` for a mode or mtime
+ * the entry does not record).
+ */
+class LongLines {
+  #second = NaN;
+  #time = "";
+
+  line = (entry: IndexEntry): string => {
+    const mode = entry.mode === undefined ? "   -" : entry.mode.toString(8).padStart(4, "0");
+    let name = printable(entry.relpath);
+    if (entry.entryType === "dir") name += "/";
+    else if (entry.entryType === "symlink") name += ` -> ${printable(entry.linkTarget ?? "")}`;
+    return `${mode} ${String(entry.origSize).padStart(10)} ${
+      String(entry.payloadSize).padStart(10)
+    } ${this.#mtime(entry.mtime)} ${name}`;
+  };
+
+  /** ISO 8601 in UTC to the second; the text of the last second is reused (entries of a tree share many). */
+  #mtime(mtime: number | undefined): string {
+    if (mtime === undefined) return "                   -";
+    const second = Math.floor(mtime);
+    if (second !== this.#second) {
+      this.#second = second;
+      const date = new Date(second * 1000);
+      const year = date.getUTCFullYear(); // NaN for a time past what Date holds
+      // Years 0 to 9999 in ISO 8601's four digits; outside them, seconds since the epoch.
+      this.#time = year >= 0 && year <= 9999
+        ? date.toISOString().slice(0, 19) + "Z"
+        : String(second).padStart(20);
+    }
+    return this.#time;
+  }
+}
+
+/** The totals `list -l` ends with. */
+class Totals {
+  entries = 0;
+  files = 0;
+  folders = 0;
+  links = 0;
+  origBytes = 0;
+  storedBytes = 0;
+
+  add(entry: IndexEntry): void {
+    this.entries++;
+    if (entry.entryType === "dir") this.folders++;
+    else if (entry.entryType === "symlink") this.links++;
+    else this.files++;
+    this.origBytes += entry.origSize;
+    this.storedBytes += entry.payloadSize;
+  }
+
+  /** `total: 6 entries (4 files, 1 folder, 1 link), 48.9 KiB, 12.1 KiB stored` */
+  line(): string {
+    return `total: ${count(this.entries, "entry", "entries")} (${count(this.files, "file")}, ${
+      count(this.folders, "folder")
+    }, ${count(this.links, "link")}), ${size(this.origBytes)}, ${size(this.storedBytes)} stored`;
+  }
 }

@@ -1,13 +1,12 @@
 /**
  * What the CLI prints and how: where output goes ({@link CliIo}), names
- * made safe for a terminal, entry lines, sizes, timestamped log lines, and
- * the progress bar.
+ * made safe for a terminal, timestamped log lines, and the progress bar
+ * (sizes and counts: cli/units.ts).
  *
  * @module
  */
 
 import process from "node:process";
-import type { IndexEntry } from "../mod.ts";
 import { environmentFault } from "../lib/errors.ts";
 import { writeAll } from "../lib/io/copy.ts";
 
@@ -116,27 +115,6 @@ function escapeChar(c: string): string {
   return code < 0x100
     ? `\\x${code.toString(16).padStart(2, "0")}`
     : `\\u${code.toString(16).padStart(4, "0")}`;
-}
-
-/** One line describing an entry (`list`, `--print-each`). */
-export function describe(entry: IndexEntry): string {
-  const name = printable(entry.relpath);
-  if (entry.entryType === "dir") return `${name}/`;
-  if (entry.entryType === "symlink") return `${name} -> ${printable(entry.linkTarget ?? "")}`;
-  return `${name}  ${entry.origSize} bytes` +
-    (entry.compressed ? ` (gzip ${entry.payloadSize})` : "") +
-    `  sha256=${entry.sha256.slice(0, 12)}`;
-}
-
-/** A size in bytes for people (`1.50MiB`). */
-export function human(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let n = bytes;
-  for (const unit of units) {
-    if (n < 1024 || unit === "TiB") return `${n.toFixed(2)}${unit}`;
-    n /= 1024;
-  }
-  return `${n}`;
 }
 
 /** A progress bar: started with a total, updated per entry, stopped at the end. */

@@ -38,7 +38,10 @@ Deno.test("main create accepts every flag its help lists", async () => {
     let n = 0;
     for (const { flag, placeholder } of flags) {
       const container = `${dir}/c${++n}.ctnr`;
-      let args = ["--src", `${dir}/src`, "--container", container];
+      let args = [
+        ...(flag === "--src" ? [] : ["--src", `${dir}/src`]),
+        ...(flag === "--container" ? [] : ["--container", container]),
+      ];
       if (flag === "--finalize-only") {
         assert.equal((await runCli("create", ...args)).code, 0);
         args = ["--container", container];
@@ -46,10 +49,15 @@ Deno.test("main create accepts every flag its help lists", async () => {
       args.push(flag);
       if (placeholder !== undefined) {
         args.push(
-          flag === "--src" ? `${dir}/src` : valueFor(flag, placeholder, `${dir}/v${n}`),
+          flag === "--src"
+            ? `${dir}/src`
+            : flag === "--container"
+            ? container
+            : valueFor(flag, placeholder, `${dir}/v${n}`),
         );
       }
       if (flag === "--index-batch") args.push("--fsync-every", "2");
+      if (flag === "--remove-index-on-finalize") args.push("--finalize");
       const run = await runCli("create", ...args);
       assert.equal(run.code, 0, `create ${flag}: ${run.stderr}`);
     }
@@ -69,7 +77,11 @@ Deno.test("main extract accepts every flag its help lists", async () => {
     let n = 0;
     for (const { flag, placeholder } of flags) {
       const out = `${dir}/out${++n}`;
-      const args = ["--container", `${dir}/c.ctnr`, "--outdir", out, flag];
+      const args = [
+        ...(flag === "--container" ? [] : ["--container", `${dir}/c.ctnr`]),
+        ...(flag === "--outdir" ? [] : ["--outdir", out]),
+        flag,
+      ];
       if (placeholder !== undefined) {
         const value = flag === "--index"
           ? `${dir}/c.ctnr.idx`
@@ -87,20 +99,53 @@ Deno.test("main extract accepts every flag its help lists", async () => {
   });
 });
 
-Deno.test("main create prints each entry with --print-each and -v", async () => {
+Deno.test("main create prints Appending lines at -v, Completed lines at -vv and with --print-each", async () => {
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/src`, TREE);
-    for (const flag of ["--print-each", "-v", "--verbose"]) {
-      const run = await runCli("create", `${dir}/src`, `${dir}/c${flag}.ctnr`, flag);
-      assert.equal(run.code, 0);
-      for (const relpath of [...FILES, "empty/", "link -> a.txt"]) {
-        assert.ok(run.stdout.includes(relpath), `${flag} prints ${relpath}:\n${run.stdout}`);
-      }
+    const run = (name: string, ...flags: string[]) =>
+      runCli("create", `${dir}/src`, `${dir}/${name}.ctnr`, ...flags);
+    const appending = /^\[[^\]]+\] \[(\d+)\] Appending: (.*)$/gm;
+    const completed = /^\[[^\]]+\] Completed: (.*)$/gm;
+    const plain = await run("plain");
+    assert.equal(plain.code, 0);
+    assert.doesNotMatch(plain.stdout, /Appending|Completed/);
+    assert.match(plain.stdout, /Added 6 entries \(48\.8 KiB read, 48\.8 KiB stored\)/);
+
+    for (const flag of ["-v", "--verbose"]) {
+      const v = await run(`v${flag}`, flag);
+      assert.equal(v.code, 0);
+      const lines = [...v.stdout.matchAll(appending)].map((m) => `${m[1]} ${m[2]}`);
+      assert.deepEqual(lines, [
+        "1 a.txt",
+        "2 data/noise.bin",
+        "3 docs/deep/note.txt",
+        "4 docs/readme.md",
+        "5 empty",
+        "6 link",
+      ]);
+      assert.doesNotMatch(v.stdout, /Completed/);
     }
-    const quiet = await runCli("create", `${dir}/src`, `${dir}/quiet.ctnr`);
+    const lines = (stdout: string) => [...stdout.matchAll(completed)].map((m) => m[1]);
+    const expected = [
+      "a.txt (6 B) sha=b6a98d9ce9a2 offset=0",
+      "data/noise.bin (48.8 KiB) sha=ab8f07056f06 offset=6",
+      "docs/deep/note.txt (4 B) sha=edb465624291 offset=50006",
+      "docs/readme.md (9 B) sha=4b2b418bbeeb offset=50010",
+      "empty/ (folder)",
+      "link -> a.txt (link)",
+    ];
+    const each = await run("each", "--print-each");
+    assert.equal(each.code, 0);
+    assert.deepEqual(lines(each.stdout), expected);
+    assert.doesNotMatch(each.stdout, /Appending/);
+    const vv = await run("vv", "-vv");
+    assert.deepEqual(lines(vv.stdout), expected);
+    assert.equal([...vv.stdout.matchAll(appending)].length, 6);
+    // --quiet: the summary lines go, the lines asked for with --print-each stay.
+    const quiet = await run("quiet", "--print-each", "-q");
     assert.equal(quiet.code, 0);
-    assert.ok(!quiet.stdout.includes("docs/readme.md"), quiet.stdout);
-    assert.match(quiet.stdout, /Added 6 entries/);
+    assert.deepEqual(lines(quiet.stdout), expected);
+    assert.doesNotMatch(quiet.stdout, /Added|Done/);
   });
 });
 
@@ -297,8 +342,8 @@ Deno.test("main extract --skip-existing and --verify-existing keep or replace ex
     await writeTree(`${dir}/out`, { "a.txt": "xxxx", "b.txt": "BBBB" });
     const skip = await runCli("extract", `${dir}/c.ctnr`, `${dir}/out`, "--skip-existing", "-v");
     assert.equal(skip.code, 0);
-    assert.match(skip.stdout, /skipped: a\.txt/);
-    assert.match(skip.stdout, /skipped existing: 2/);
+    assert.match(skip.stdout, /Skipping existing file \(size match\): a\.txt$/m);
+    assert.match(skip.stdout, /Extracted 0 of 2 entries .*; skipped 2 already there$/m);
     assert.equal(await Deno.readTextFile(`${dir}/out/a.txt`), "xxxx");
 
     const verify = await runCli(
@@ -309,8 +354,9 @@ Deno.test("main extract --skip-existing and --verify-existing keep or replace ex
       "-v",
     );
     assert.equal(verify.code, 0);
-    assert.match(verify.stdout, /skipped: b\.txt/);
-    assert.doesNotMatch(verify.stdout, /skipped: a\.txt/);
+    assert.match(verify.stdout, /Skipping existing verified file: b\.txt$/m);
+    assert.doesNotMatch(verify.stdout, /Skipping .*a\.txt/);
+    assert.match(verify.stdout, /Extracted 1 of 2 entries .*; skipped 1 already there$/m);
     assert.equal(await Deno.readTextFile(`${dir}/out/a.txt`), "AAAA");
   });
 });
@@ -521,16 +567,10 @@ Deno.test("main list, list --json, cat and verify print the container's contents
       const flags = compress ? ["--compress", "--finalize"] : ["--finalize"];
       assert.equal((await runCli("create", `${dir}/src`, c, ...flags)).code, 0);
 
+      // As tar -t: relpaths alone, folders with a slash.
       const list = await runCli("list", c);
       assert.equal(list.code, 0);
-      const lines = list.stdout.trimEnd().split("\n");
-      assert.equal(lines.length, 6);
-      assert.ok(lines.includes("empty/"));
-      assert.ok(lines.includes("link -> a.txt"));
-      for (const file of FILES) {
-        assert.ok(lines.some((l) => l.startsWith(`${file}  `)), `list shows ${file}`);
-      }
-      assert.ok(lines.some((l) => l.startsWith("data/noise.bin  50000 bytes")));
+      assert.deepEqual(list.stdout.trimEnd().split("\n"), [...FILES, "empty/", "link"]);
 
       const json = await runCli("list", "--json", "--container", c);
       assert.equal(json.code, 0);
@@ -758,8 +798,13 @@ Deno.test("main extract --keep-going names flags, not library options, in each e
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/src`, { "a.txt": "a", "abs": { symlink: "/etc/hostname" } });
     assert.equal((await runCli("create", `${dir}/src`, `${dir}/c.ctnr`)).code, 0);
-    for (const args of [["extract", `${dir}/c.ctnr`, `${dir}/out`], ["verify", `${dir}/c.ctnr`]]) {
-      const run = await runCli(...args, "--keep-going");
+    for (
+      const args of [["extract", `${dir}/c.ctnr`, `${dir}/out`, "--keep-going"], [
+        "verify",
+        `${dir}/c.ctnr`,
+      ]]
+    ) {
+      const run = await runCli(...args);
       assert.equal(run.code, 1, run.stderr);
       assert.match(run.stderr, /^ctnr: error: .*"abs".*--allow-unsafe-links/m);
       assert.doesNotMatch(run.stderr, /allowUnsafeLinks/);

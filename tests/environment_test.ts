@@ -243,13 +243,15 @@ Deno.test("main list into a closed pipe stops quietly with 141, as cat does", as
       await writer.addFile({ relpath: `folder/file-${i}.txt` }, new Uint8Array());
     }
     await writer.finalize({ removeIndex: true });
-    const run = await runCommand("bash", [
-      "-c",
-      `set -o pipefail; '${Deno.execPath()}' run -A '${CLI}' list --container '${dir}/c.ctnr' | head -1`,
-    ], { timeoutMs: 60_000, cwd: PROJECT });
-    assert.equal(run.code, 141, run.stderr);
-    assert.equal(run.stderr, "");
-    assert.equal(run.stdout.trim().split("\n").length, 1);
+    for (const flag of ["--container", "-l", "--json"]) {
+      const run = await runCommand("bash", [
+        "-c",
+        `set -o pipefail; '${Deno.execPath()}' run -A '${CLI}' list ${flag} '${dir}/c.ctnr' | head -1`,
+      ], { timeoutMs: 60_000, cwd: PROJECT });
+      assert.equal(run.code, 141, `${flag}: ${run.stderr}`);
+      assert.equal(run.stderr, "");
+      assert.equal(run.stdout.trim().split("\n").length, 1);
+    }
   });
 });
 

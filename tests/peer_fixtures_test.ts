@@ -101,15 +101,17 @@ for (const c of CASES) {
       assert.equal(verify.code, 0, verify.stderr);
       assert.match(verify.stdout, /all payloads match/);
 
-      const list = await runCli("list", "--container", container, ...index);
+      const list = await runCli("list", "-l", "--container", container, ...index);
       assert.equal(list.code, 0, list.stderr);
       const listed = list.stdout.trimEnd().split("\n");
-      assert.equal(listed.length, ALL_FILES.length);
+      assert.equal(listed.length, ALL_FILES.length + 1, "a line an entry, then the totals");
+      assert.match(listed.at(-1)!, new RegExp(`^total: ${ALL_FILES.length} entries `));
       for (const relpath of ALL_FILES) {
         const size = MANIFEST.files[relpath]!.size;
+        // The original tools record no mode or mtime: "-" stands for each.
         assert.ok(
-          listed.some((line) => line.startsWith(`${relpath}  ${size} bytes`)),
-          `list does not show ${relpath} with ${size} bytes`,
+          listed.some((line) => new RegExp(`^ +- +${size} +\\d+ +- ${relpath}$`).test(line)),
+          `list -l does not show ${relpath} with ${size} bytes:\n${list.stdout}`,
         );
       }
       // Nothing was written beside the container by any of the three commands.

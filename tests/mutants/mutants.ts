@@ -1218,7 +1218,7 @@ export const MUTANTS: Mutant[] = [
   // --- Every command ends promptly on a signal (cli.ts, stream_source.ts, job.ts, gunzip.ts) ---
   {
     name: "list-and-cat-wait-for-a-blocked-write-on-a-signal",
-    find: `const signals = command === "list" || command === "cat"`,
+    find: `const signals = command === "list" || command === "cat" || command === "info"`,
     replace: `const signals = command === "never"`,
     killedBy: {
       file: "signals_test.ts",

@@ -1,0 +1,134 @@
+/**
+ * `ctnr info`: what a container holds (entries by kind, original and stored
+ * bytes), whether it is finalized, and which index was read and which exist.
+ *
+ * @module
+ */
+
+import { type ContainerInfo, containerInfo, UsageError } from "../mod.ts";
+import { type CommandSpec, helpText, JSON_SUMMARY, parseCommand } from "./flags.ts";
+import { type CliIo, printable } from "./output.ts";
+import type { RunSummary } from "./summary.ts";
+import { openReader } from "./_reader.ts";
+import { count, size } from "./units.ts";
+
+/** The flags of `info`. */
+export const INFO = {
+  name: "info",
+  usage: "ctnr info --container FILE [--index FILE] [--json] [--lenient]   (or: ctnr info FILE)",
+  flags: [
+    { name: "container", type: "string", arg: "FILE", origin: "ctnr", help: "container to read" },
+    {
+      name: "index",
+      type: "string",
+      arg: "FILE",
+      origin: "ctnr",
+      option: "index",
+      help: "external index (preferred over the embedded one)",
+    },
+    {
+      name: "lenient",
+      type: "boolean",
+      origin: "ctnr",
+      option: "lenient",
+      help: "skip malformed index lines with a warning",
+    },
+    { ...JSON_SUMMARY, help: "print the facts as one JSON object on stdout (also on failure)" },
+  ],
+} as const satisfies CommandSpec;
+
+/**
+ * Run `ctnr info`.
+ *
+ * @param args arguments after `info`
+ * @param io where to print
+ * @param summary the `--json` summary: the facts go in it
+ * @returns the exit code
+ */
+export async function runInfo(args: string[], io: CliIo, summary: RunSummary): Promise<number> {
+  const { values, positionals } = parseCommand(INFO, args);
+  if (values.help) {
+    io.stdout(helpText(INFO));
+    return 0;
+  }
+  summary.json = values.json ?? false;
+  // The positionals: CONTAINER, when --container does not give it.
+  const rest = [...positionals];
+  const container = values.container ?? rest.shift();
+  if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
+  summary.set({ container: container ?? null });
+  const reader = await openReader(container, values.index, values.lenient, io, summary);
+  let info: ContainerInfo;
+  try {
+    info = await containerInfo(reader);
+  } finally {
+    reader.close();
+  }
+  summary.set(infoFields(info));
+  if (!summary.json) { for (const line of infoLines(info)) io.stdout(line); }
+  return 0;
+}
+
+/** `stored / original`, to three decimals (as `xz --list`); `null` when nothing is stored. */
+function ratio(info: ContainerInfo): number | null {
+  return info.origBytes === 0 ? null : Math.round(info.storedBytes / info.origBytes * 1000) / 1000;
+}
+
+/** The `--json` fields (README "Output for scripts"); sizes in bytes. */
+function infoFields(info: ContainerInfo): Record<string, unknown> {
+  const trailer = info.trailer;
+  return {
+    container_bytes: info.containerBytes,
+    entries: info.entries,
+    files: info.files,
+    folders: info.folders,
+    links: info.links,
+    compressed_files: info.compressedFiles,
+    orig_bytes: info.origBytes,
+    stored_bytes: info.storedBytes,
+    compression_ratio: ratio(info),
+    payload_end: info.payloadEnd,
+    finalized: trailer !== null,
+    trailer: trailer === null ? null : {
+      offset: trailer.trailerOffset,
+      index_offset: trailer.indexOffset,
+      index_bytes: trailer.indexLength,
+      footer: trailer.hasFooter,
+    },
+    index_used: info.index.origin,
+    index_path: info.index.path,
+    index_bytes: info.index.bytes,
+    sibling_index: info.siblingIndex,
+  };
+}
+
+/** The lines for people. */
+function infoLines(info: ContainerInfo): string[] {
+  const bytes = (n: number) => n < 1024 ? size(n) : `${size(n)} (${n} bytes)`;
+  const trailer = info.trailer;
+  const r = ratio(info);
+  const used = info.index.origin === "trailer"
+    ? "the trailer"
+    : `${printable(info.index.path)} (${info.index.origin === "sibling" ? "sibling" : "--index"})`;
+  return [
+    `Container:    ${printable(info.path)}, ${bytes(info.containerBytes)}`,
+    `Entries:      ${info.entries} (${count(info.files, "file")}, ${
+      count(info.folders, "folder")
+    }, ${count(info.links, "link")})`,
+    `Original:     ${bytes(info.origBytes)}`,
+    `Stored:       ${bytes(info.storedBytes)}` +
+    (r === null ? "" : `, ratio ${r.toFixed(3)} (stored / original)`) +
+    `, ${info.compressedFiles} of ${count(info.files, "file")} compressed`,
+    trailer === null
+      ? `Finalized:    no (no trailer: the index is only in a separate file)`
+      : `Finalized:    yes: trailer at byte ${trailer.trailerOffset}, index of ${trailer.indexLength} bytes${
+        trailer.hasFooter ? ", ctnr footer" : ", no footer (the original tools')"
+      }`,
+    `Index read:   ${used}, ${bytes(info.index.bytes)}`,
+    `Sibling .idx: ${
+      info.siblingIndex === null
+        ? "none"
+        : `${printable(info.siblingIndex.path)}, ${bytes(info.siblingIndex.bytes)}`
+    }`,
+  ];
+}

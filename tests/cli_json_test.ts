@@ -1,0 +1,237 @@
+/**
+ * `--json` on every command: one JSON summary on stdout at the end, also when
+ * the run fails; the lines for people on stderr (README "Output for scripts").
+ */
+
+import assert from "node:assert/strict";
+import { ContainerWriter } from "../mod.ts";
+import { FAULTS_LISTED } from "../cli/summary.ts";
+import { runCli, runCommand, TOOL_TIMEOUT_MS, withTempDir, writeTree } from "./_helpers.ts";
+
+const TREE = {
+  "a.txt": "alpha\n",
+  "docs/readme.md": "# readme\n",
+  "data/noise.bin": "0123456789".repeat(5000),
+  "empty": { dir: true },
+  "link": { symlink: "a.txt" },
+} as const;
+
+/** Keys every summary has, in order, around the command's own. */
+const HEAD = ["command", "ok", "exit_code", "error"];
+const TAIL = ["duration_s", "faults", "fault_list", "warnings", "warning_codes"];
+
+/** stdout must be exactly one JSON object and a newline. */
+function summaryOf(run: { stdout: string; stderr: string }): Record<string, unknown> {
+  assert.ok(run.stdout.endsWith("}\n"), `stdout is not one JSON line:\n${run.stdout}`);
+  assert.equal(
+    run.stdout.indexOf("\n"),
+    run.stdout.length - 1,
+    `more than one line:\n${run.stdout}`,
+  );
+  const summary = JSON.parse(run.stdout);
+  const keys = Object.keys(summary);
+  assert.deepEqual(keys.slice(0, HEAD.length), HEAD);
+  assert.deepEqual(keys.slice(-TAIL.length), TAIL);
+  assert.equal(typeof summary.duration_s, "number");
+  assert.ok(summary.duration_s >= 0 && summary.duration_s < 60);
+  return summary;
+}
+
+Deno.test("main create --json prints one summary on stdout and the log on stderr", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    const c = `${dir}/c.ctnr`;
+    const run = await runCli("create", `${dir}/src`, c, "--json", "--finalize", "-v");
+    assert.equal(run.code, 0, run.stderr);
+    const s = summaryOf(run);
+    assert.deepEqual({ ...s, duration_s: 0 }, {
+      command: "create",
+      ok: true,
+      exit_code: 0,
+      error: null,
+      container: c,
+      src: `${dir}/src`,
+      index: `${c}.idx`,
+      dry_run: false,
+      resumed: false,
+      finalized: true,
+      added: 5,
+      already_present: 0,
+      entries: 5,
+      left_out: 0,
+      missing: 0,
+      source_errors: 0,
+      changed_since_commit: 0,
+      orig_bytes: 50015,
+      stored_bytes: 50015,
+      container_bytes: (await Deno.stat(c)).size,
+      duration_s: 0,
+      faults: 0,
+      fault_list: [],
+      warnings: 0,
+      warning_codes: {},
+    });
+    // The lines for people, -v's included, went to stderr.
+    assert.match(run.stderr, /\] \[1\] Appending: a\.txt$/m);
+    assert.match(run.stderr, /\] Added 5 entries/);
+  });
+});
+
+Deno.test("main create --json counts warnings by code", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    const run = await runCli("create", `${dir}/src`, `${dir}/c.ctnr`, "--json", "--compat");
+    assert.equal(run.code, 0, run.stderr);
+    const s = summaryOf(run);
+    assert.equal(s.warnings, 2);
+    assert.deepEqual(s.warning_codes, { LEFT_OUT: 2 });
+    assert.equal(s.left_out, 2);
+    assert.match(run.stderr, /^ctnr: warning: Left out/m);
+  });
+});
+
+Deno.test("main create --json names the source errors of a run that exits 3", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "ok.txt": "fine" });
+    const made = await runCommand("bash", ["-c", "touch \"$1\"/$'\\xff.txt'", "_", `${dir}/src`], {
+      timeoutMs: TOOL_TIMEOUT_MS,
+    });
+    assert.equal(made.code, 0, made.stderr);
+    const run = await runCli("create", `${dir}/src`, `${dir}/c.ctnr`, "--json");
+    assert.equal(run.code, 3);
+    const s = summaryOf(run);
+    assert.equal(s.ok, false);
+    assert.equal(s.exit_code, 3);
+    assert.equal(s.source_errors, 1);
+    assert.equal(s.added, 1);
+    assert.equal(s.faults, 1);
+    const [fault] = s.fault_list as { code: string; message: string }[];
+    assert.equal(fault!.code, "SOURCE");
+    assert.match(fault!.message, /not valid UTF-8/);
+    assert.deepEqual(s.error, {
+      code: "SOURCE",
+      message: "1 source file or folder could not be read; the container is incomplete " +
+        "(run create again to add it once readable)",
+    });
+  });
+});
+
+Deno.test("main extract --json reports the fault that stopped it, with the same exit code", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "alpha\n", "b.txt": "bravo\n" });
+    const c = `${dir}/c.ctnr`;
+    assert.equal((await runCli("create", `${dir}/src`, c)).code, 0);
+    const bytes = await Deno.readFile(c);
+    bytes[0] = bytes[0]! ^ 0xff; // a.txt's payload
+    await Deno.writeFile(c, bytes);
+    const run = await runCli("extract", c, `${dir}/out`, "--json");
+    assert.equal(run.code, 1);
+    const s = summaryOf(run);
+    assert.equal(s.ok, false);
+    assert.equal(s.exit_code, 1);
+    const error = s.error as { code: string; message: string };
+    assert.equal(error.code, "INTEGRITY");
+    assert.match(error.message, /^Cannot verify "a\.txt": payload SHA-256 mismatch/);
+    assert.match(run.stderr, /^ctnr: Cannot verify "a\.txt"/m, "the line on stderr as always");
+    assert.equal(s.entries, 2);
+    assert.equal(s.outdir, `${dir}/out`);
+
+    // verify goes on and lists every fault with its entry.
+    const verify = await runCli("verify", c, "--json");
+    assert.equal(verify.code, 1);
+    const v = summaryOf(verify);
+    assert.equal(v.command, "verify");
+    assert.equal(v.faults, 1);
+    assert.equal(v.verified, 1);
+    assert.equal(v.failed, 1);
+    const [fault] = v.fault_list as { code: string; message: string; relpath: string }[];
+    assert.equal(fault!.code, "INTEGRITY");
+    assert.equal(fault!.relpath, "a.txt");
+    assert.deepEqual(v.error, {
+      code: "INTEGRITY",
+      message: "verify: 1 of 2 entries failed (named above); 1 verified",
+    });
+  });
+});
+
+Deno.test("main verify --json lists the first faults and counts them all", async () => {
+  await withTempDir(async (dir) => {
+    const c = `${dir}/c.ctnr`;
+    const writer = await ContainerWriter.open(c);
+    const n = FAULTS_LISTED + 5;
+    for (let i = 0; i < n; i++) {
+      await writer.addFile({ relpath: `f${i}` }, new Uint8Array([i & 0xff]));
+    }
+    await writer.finalize();
+    const bytes = await Deno.readFile(c);
+    for (let i = 0; i < n; i++) bytes[i] = bytes[i]! ^ 0xff; // every one-byte payload
+    await Deno.writeFile(c, bytes);
+    const run = await runCli("verify", c, "--json");
+    assert.equal(run.code, 1);
+    const s = summaryOf(run);
+    assert.equal(s.faults, n);
+    assert.equal((s.fault_list as unknown[]).length, FAULTS_LISTED);
+    assert.equal(s.failed, n);
+  });
+});
+
+Deno.test("main --json: an unparsable command line gets no summary; a bad value found later does", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a" });
+    const c = `${dir}/c.ctnr`;
+    for (
+      const args of [
+        ["create", `${dir}/src`, c, "--json", "--bogus"],
+        ["create", "--src", `${dir}/src`, "--src", `${dir}/other`, "--container", c, "--json"],
+        ["verify", c, "--json", "--outdir", dir],
+        ["info", "--json", "--index"],
+      ]
+    ) {
+      const run = await runCli(...args);
+      assert.equal(run.code, 2, args.join(" "));
+      assert.equal(run.stdout, "", args.join(" "));
+      assert.match(run.stderr, /^ctnr: /);
+    }
+    const late = await runCli("create", `${dir}/src`, c, "--json", "--fsync-every", "often");
+    assert.equal(late.code, 2);
+    const s = summaryOf(late);
+    assert.deepEqual(s.error, {
+      code: "USAGE",
+      message: 'Option --fsync-every takes a whole number, got "often"',
+    });
+    // A status file that is the container: refused by the library, after the flags were read.
+    assert.equal((await runCli("create", `${dir}/src`, c)).code, 0);
+    const status = await runCli("extract", c, `${dir}/out`, "--json", "--status-file", c);
+    assert.equal(status.code, 2);
+    assert.equal((summaryOf(status).error as { code: string }).code, "USAGE");
+  });
+});
+
+Deno.test("main info --json on a missing container is a summary with the error", async () => {
+  await withTempDir(async (dir) => {
+    const run = await runCli("info", `${dir}/missing.ctnr`, "--json");
+    assert.equal(run.code, 1);
+    const s = summaryOf(run);
+    assert.equal(s.command, "info");
+    assert.equal(s.container, `${dir}/missing.ctnr`);
+    assert.match((s.error as { message: string }).message, /missing\.ctnr/);
+  });
+});
+
+Deno.test("main list --json prints index lines only, no summary line", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    assert.equal((await runCli("create", `${dir}/src`, `${dir}/c.ctnr`, "--finalize")).code, 0);
+    const run = await runCli("list", `${dir}/c.ctnr`, "--json");
+    assert.equal(run.code, 0);
+    const lines = run.stdout.trimEnd().split("\n").map((line) => JSON.parse(line));
+    assert.deepEqual(lines.map((e) => e.relpath), [
+      "a.txt",
+      "data/noise.bin",
+      "docs/readme.md",
+      "empty",
+      "link",
+    ]);
+    assert.equal(lines[0].sha256.length, 64, "the full SHA-256");
+  });
+});
