@@ -208,11 +208,12 @@ export const VERIFY = {
   flags: [
     CONTAINER,
     INDEX,
-    CHUNK_SIZE,
+    // Verify streams every large payload through its check in pieces of this size.
+    { ...CHUNK_SIZE, help: "read size for large payloads, minimum 1024 (default 1048576)" },
     TQDM,
     STATUS_FILE,
     STATUS_FORMAT,
-    VERBOSE,
+    { ...VERBOSE, help: "-v: where the index was loaded from; -vv: also each entry verified" },
     { ...SALVAGE, help: "of a container cut short, check what survives (see extract)" },
     LENIENT,
     {

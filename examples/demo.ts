@@ -35,7 +35,7 @@ try {
     "--compress",
     "--finalize",
   );
-  await run("list", "--container", `${work}/sample.ctnr`);
+  await run("list", "-l", "--container", `${work}/sample.ctnr`);
   await run("extract", "--container", `${work}/sample.ctnr`, "--outdir", `${work}/out`);
 
   const diff = await new Deno.Command("diff", {

@@ -6,7 +6,15 @@
 import assert from "node:assert/strict";
 import { ContainerWriter } from "../mod.ts";
 import { FAULTS_LISTED } from "../cli/summary.ts";
-import { runCli, runCommand, TOOL_TIMEOUT_MS, withTempDir, writeTree } from "./_helpers.ts";
+import {
+  pseudoRandomBytes,
+  runCli,
+  runCommand,
+  TOOL_TIMEOUT_MS,
+  withTempDir,
+  writeTree,
+} from "./_helpers.ts";
+import { CLI, PROJECT } from "./_crash.ts";
 
 const TREE = {
   "a.txt": "alpha\n",
@@ -233,5 +241,39 @@ Deno.test("main list --json prints index lines only, no summary line", async () 
       "link",
     ]);
     assert.equal(lines[0].sha256.length, 64, "the full SHA-256");
+  });
+});
+
+Deno.test("main create --json stopped by SIGTERM prints its summary and exits 143", async () => {
+  await withTempDir(async (dir) => {
+    // 64 MiB gzipped at about 40 MB/s: over a second of work in one file.
+    await writeTree(`${dir}/src`, { "big.bin": pseudoRandomBytes(64 << 20, 5) });
+    const container = `${dir}/c.ctnr`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", CLI, "create", `${dir}/src`, container, "--compress", "--json"],
+      cwd: PROJECT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const watchdog = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    try {
+      // Once the file's payload has started.
+      for (let i = 0; i < 6000; i++) {
+        const size = await Deno.stat(container).then((info) => info.size, () => 0);
+        if (size > 1 << 20) break;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      child.kill("SIGTERM");
+      const { code, stdout, stderr } = await child.output();
+      const text = new TextDecoder().decode(stdout);
+      assert.equal(code, 143, new TextDecoder().decode(stderr));
+      const s = summaryOf({ stdout: text, stderr: "" });
+      assert.equal(s.exit_code, 143);
+      assert.equal((s.error as { code: string }).code, "INTERRUPTED");
+      assert.equal(s.command, "create");
+    } finally {
+      clearTimeout(watchdog);
+    }
   });
 });

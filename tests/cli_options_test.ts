@@ -341,10 +341,26 @@ Deno.test("main prints counts and sizes with singular and plural, and sizes as 1
     for (const run of [create, extract, verify, list, info, empty]) {
       assert.doesNotMatch(run.stdout, /\d\.\d\d[KMG]?i?B|\dB\b/, "the original's 0.00B style");
     }
-    // A file that changed after its commit: "1 file changed after it was committed".
-    await writeTree(`${dir}/big`, { "a.txt": "x".repeat(1536) });
+    await writeTree(`${dir}/big`, { "a.txt": "x".repeat(1536), "b.txt": "b" });
     const big = await runCli("create", `${dir}/big`, `${dir}/b.ctnr`);
-    assert.match(big.stdout, /Added 1 entry \(1\.5 KiB read, 1\.5 KiB stored\)/);
+    assert.match(big.stdout, /Added 2 entries \(1\.5 KiB read, 1\.5 KiB stored\)/);
+    // The warnings and errors that count: one entry.
+    await Deno.remove(`${dir}/big/b.txt`);
+    const gone = await runCli("create", `${dir}/big`, `${dir}/b.ctnr`);
+    assert.match(
+      gone.stderr,
+      /warning: 1 committed entry is no longer in the source; the container keeps it: "b\.txt"$/m,
+    );
+    await writeTree(`${dir}/other`, { "z.txt": "z" });
+    const other = await runCli("create", `${dir}/other`, c);
+    assert.match(other.stderr, /: the entry committed in it is not in this source, /);
+    await Deno.writeTextFile(`${dir}/big/a.txt`, "changed");
+    const changed = await runCli("create", `${dir}/big`, `${dir}/b.ctnr`);
+    assert.equal(changed.code, 3);
+    assert.match(
+      changed.stderr,
+      /^ctnr: 1 file changed after it was committed; the container holds its older version/m,
+    );
   });
 });
 
@@ -362,5 +378,33 @@ Deno.test("main create --finalize-only --json reports whether it wrote a trailer
     assert.match(first.stderr, /Finalized container/);
     const again = await runCli("create", "--container", c, "--finalize-only", "--json");
     assert.equal(JSON.parse(again.stdout).finalized, false);
+  });
+});
+
+Deno.test("main verify --allow-unsafe-links does not count a link pointing outside as a fault", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a", "abs": { symlink: "/etc/hostname" } });
+    const c = `${dir}/c.ctnr`;
+    assert.equal((await runCli("create", `${dir}/src`, c)).code, 0);
+    const strict = await runCli("verify", c, "--json");
+    assert.equal(strict.code, 1);
+    assert.equal(JSON.parse(strict.stdout).faults, 1);
+    const allowed = await runCli("verify", c, "--allow-unsafe-links", "--json");
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.equal(JSON.parse(allowed.stdout).faults, 0);
+  });
+});
+
+Deno.test("main verify -v names the index it loaded, -vv each entry verified", async () => {
+  await withTempDir(async (dir) => {
+    const c = await finalized(dir);
+    const v = await runCli("verify", c, "-v");
+    assert.match(v.stdout, /\] Loaded index from .*c\.ctnr\.idx \(5 entries\)$/m);
+    assert.doesNotMatch(v.stdout, /Verified entry/);
+    await Deno.rename(`${c}.idx`, `${dir}/moved.idx`);
+    const vv = await runCli("verify", c, "-vv");
+    assert.match(vv.stdout, /\] Loaded embedded index \(5 entries\)$/m);
+    assert.match(vv.stdout, /\] Verified entry: a\.txt \(offset=0 size=6\)$/m);
+    assert.equal(vv.stdout.match(/Verified entry: /g)?.length, 5);
   });
 });

@@ -371,7 +371,11 @@ async function checkSalvage(
       const known = restored.length + (withIndex ? leftOut.length : 0);
       assert.match(
         run.stderr,
-        new RegExp(`${restored.length} of ${known} entries extracted and verified`),
+        new RegExp(
+          `${restored.length} of ${known} ${
+            known === 1 ? "entry" : "entries"
+          } extracted and verified`,
+        ),
         label,
       );
       assert.match(

@@ -181,7 +181,7 @@ Deno.test("readers refuse a .idx with an entry more than the trailer", async () 
     assert.equal(run.code, 1, run.stderr);
     assert.match(
       run.stderr,
-      /\(4 entries\) and its trailer \(3 entries\) disagree: .* has 1 more entries than the trailer/,
+      /\(4 entries\) and its trailer \(3 entries\) disagree: .* has 1 entry more than the trailer/,
     );
   });
 });

@@ -346,8 +346,11 @@ async function refuseUnrelatedSource(
     }
   }
   throw new ConflictError(
-    `Cannot add "${src}" to "${container}": none of the ${entries} entries committed in it ` +
-      `is in this source, which looks like another tree; give \`append\` to add it to this ` +
+    `Cannot add "${src}" to "${container}": ${
+      entries === 1 ? "the entry" : `none of the ${entries} entries`
+    } committed in it is${
+      entries === 1 ? " not" : ""
+    } in this source, which looks like another tree; give \`append\` to add it to this ` +
       `container, \`fresh\` to start the container anew, or pack into a new container`,
     { options: ["append", "fresh"] },
   );
@@ -404,7 +407,8 @@ async function reportMissing(
   if (missing > 0) {
     options.onWarning?.(warning(
       "MISSING_FROM_SOURCE",
-      `${missing} committed entries are no longer in the source; the container keeps them: ` +
+      `${missing} committed ${missing === 1 ? "entry is" : "entries are"} no longer in the ` +
+        `source; the container keeps ${missing === 1 ? "it" : "them"}: ` +
         named.join(", ") + (missing > named.length ? `, and ${missing - named.length} more` : ""),
     ));
   }

@@ -219,7 +219,9 @@ function salvageError(
   const known = plan.entries + plan.leftOut;
   const failed = result.failed - plan.leftOut;
   const done = verb === "verify" ? "verified" : "extracted and verified";
-  const parts = [`${result.extracted + result.skipped} of ${known} entries ${done}`];
+  const parts = [
+    `${result.extracted + result.skipped} of ${known} ${known === 1 ? "entry" : "entries"} ${done}`,
+  ];
   if (plan.leftOut > 0) parts.push(`${plan.leftOut} left out`);
   if (failed > 0) parts.push(`${failed} failed`);
   const lost = reader.indexLinesLost

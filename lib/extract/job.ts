@@ -181,7 +181,9 @@ export class ExtractJob {
     if (this.#tree.swept > 0) {
       options.onWarning?.(warning(
         "TEMP_FILES_REMOVED",
-        `Removed ${this.#tree.swept} temp files left in the output folder by an extraction ` +
+        `Removed ${this.#tree.swept} temp ${
+          this.#tree.swept === 1 ? "file" : "files"
+        } left in the output folder by an extraction ` +
           `that was killed`,
       ));
     }

@@ -126,7 +126,7 @@ export function disagreementError(
   const relation = how.indexIsPrefix
     ? `"${indexPath}" is an older, shorter copy of the trailer's index`
     : how.trailerIsPrefix
-    ? `"${indexPath}" has ${how.indexLines - how.trailerLines} more entries than the trailer`
+    ? `"${indexPath}" has ${entries(how.indexLines - how.trailerLines)} more than the trailer`
     : `they differ from line ${how.firstDifferentLine} on`;
   const advice = action === "read"
     ? `move "${indexPath}" away to read the trailer's index, or pass \`index\` "${indexPath}" ` +
@@ -135,8 +135,8 @@ export function disagreementError(
       `payloads only it indexes; move "${indexPath}" away (create then takes the index from ` +
       `the trailer), or pack into a new container`;
   return new ContainerFormatError(
-    `Cannot ${action} "${container}": its index "${indexPath}" (${how.indexLines} entries) and ` +
-      `its trailer (${how.trailerLines} entries) disagree: ${relation}; ${advice}`,
+    `Cannot ${action} "${container}": its index "${indexPath}" (${entries(how.indexLines)}) and ` +
+      `its trailer (${entries(how.trailerLines)}) disagree: ${relation}; ${advice}`,
     { code: "INDEX_CONFLICT", options: action === "read" ? ["index"] : [] },
   );
 }
@@ -225,4 +225,9 @@ async function countLines(source: RandomAccess, start: number, length: number): 
     last = bytes[bytes.length - 1]!;
   }
   return last === 0x0a ? lines : lines + 1;
+}
+
+/** `1 entry`, `2 entries`. */
+function entries(n: number): string {
+  return `${n} ${n === 1 ? "entry" : "entries"}`;
 }

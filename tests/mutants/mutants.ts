@@ -1296,7 +1296,16 @@ export const MUTANTS: Mutant[] = [
       test: "ContainerWriter.finalize closes its files even when the last commit fails",
     },
   },
-  // --- What the CLI prints (cli/output.ts, cli/extract.ts) ---
+  // --- What the CLI prints (cli/output.ts, cli/extract.ts, cli/flags.ts) ---
+  {
+    name: "option-given-twice-keeps-the-last",
+    find: `if (first !== undefined) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: "cli_options_test.ts",
+      test: "main refuses an option that takes one value given twice, naming it",
+    },
+  },
   {
     name: "progress-bar-prints-raw-names",
     find: `const name = printable(file);`,
@@ -1308,8 +1317,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "keep-going-shows-library-option-names",
-    find: `printableMessage(messageWithFlags(error, [EXTRACT, VERIFY]))`,
-    replace: `printableMessage(error.message)`,
+    find: `const message = messageWithFlags(error, [EXTRACT, VERIFY]);`,
+    replace: `const message = error.message;`,
     killedBy: {
       file: "cli_test.ts",
       test: "main extract --keep-going names flags, not library options, in each entry's error",
