@@ -395,7 +395,7 @@ Deno.test("main verify --allow-unsafe-links does not count a link pointing outsi
   });
 });
 
-Deno.test("main verify -v names the index it loaded, -vv each entry verified", async () => {
+Deno.test("main verify and extract -v name the index they loaded, -vv each entry done", async () => {
   await withTempDir(async (dir) => {
     const c = await finalized(dir);
     const v = await runCli("verify", c, "-v");
@@ -406,5 +406,9 @@ Deno.test("main verify -v names the index it loaded, -vv each entry verified", a
     assert.match(vv.stdout, /\] Loaded embedded index \(5 entries\)$/m);
     assert.match(vv.stdout, /\] Verified entry: a\.txt \(offset=0 size=6\)$/m);
     assert.equal(vv.stdout.match(/Verified entry: /g)?.length, 5);
+    const extract = await runCli("extract", c, `${dir}/out`, "-vv");
+    assert.match(extract.stdout, /\] Loaded embedded index \(5 entries\)$/m);
+    assert.match(extract.stdout, /\] Extracted entry: a\.txt \(offset=0 size=6\)$/m);
+    assert.equal(extract.stdout.match(/Extracted entry: /g)?.length, 5);
   });
 });
