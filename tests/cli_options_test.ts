@@ -412,3 +412,26 @@ Deno.test("main verify and extract -v name the index they loaded, -vv each entry
     assert.equal(extract.stdout.match(/Extracted entry: /g)?.length, 5);
   });
 });
+
+Deno.test("main extract --salvage -q prints only the relpaths it left out", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "alpha\n", "b.txt": "bravo\n", "c.txt": "charlie\n" });
+    const c = `${dir}/c.ctnr`;
+    assert.equal((await runCli("create", `${dir}/src`, c)).code, 0);
+    await Deno.truncate(c, 8); // a.txt (6 bytes) whole, b.txt cut, c.txt gone
+    const run = await runCli("extract", c, `${dir}/out`, "--salvage", "-q");
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, "b.txt\nc.txt\n");
+    assert.match(run.stderr, /the 2 entries not restored are listed on stdout$/m);
+    const json = await runCli("extract", c, `${dir}/out2`, "--salvage", "--json");
+    assert.equal(json.code, 1);
+    const s = JSON.parse(json.stdout);
+    assert.deepEqual(
+      (s.fault_list as { relpath: string; code: string }[]).map((f) => [f.relpath, f.code]),
+      [["b.txt", "CONTAINER_CUT"], ["c.txt", "CONTAINER_CUT"]],
+    );
+    assert.equal(s.left_out, 2);
+    assert.match(json.stderr, /^b\.txt$/m, "the list goes to stderr with --json");
+    assert.match(json.stderr, /listed on stderr$/m);
+  });
+});
