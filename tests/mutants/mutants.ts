@@ -435,7 +435,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "sha256-skipped-on-verify-existing",
-    find: `return hash.digest() === expected;`,
+    find: `return sha256OfExisting(job.target, job.origSize) === expected;`,
     replace: `return true;`,
     killedBy: {
       file: EXTRACTOR,
