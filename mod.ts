@@ -76,6 +76,7 @@ export {
   type IndexRecord,
 } from "./lib/format/index_reader.ts";
 export { checkRelpath } from "./lib/safety/relpath.ts";
+export { Selection } from "./lib/selection.ts";
 export { type CaseFolding } from "./lib/safety/path_guard.ts";
 export {
   DEFAULT_FOLDER_MODE,
