@@ -101,6 +101,7 @@ export {
   type WalkEntry,
   type WalkEntryKind,
   type WalkOptions,
+  type WalkPatterns,
   walkTree,
 } from "./lib/create/walk.ts";
 export { type StatusFields, StatusFile, type StatusFormat } from "./lib/io/status_file.ts";

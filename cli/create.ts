@@ -4,7 +4,13 @@
  * @module
  */
 
-import { createContainer, type CreateOptions, finalizeContainer, UsageError } from "../mod.ts";
+import {
+  createContainer,
+  type CreateOptions,
+  CtnrError,
+  finalizeContainer,
+  UsageError,
+} from "../mod.ts";
 import {
   type CommandSpec,
   helpText,
@@ -190,6 +196,34 @@ export const CREATE = {
       option: "append",
       help: "add a source that shares no path with the container's entries\n(else refused)",
     },
+    {
+      name: "include",
+      type: "string",
+      multiple: true,
+      arg: "PATTERN",
+      origin: "ctnr",
+      option: "include",
+      help: "store only what PATTERN selects, and the folders on the way\n" +
+        '(repeatable; README "Selecting entries"); a pattern that\nselects nothing: exit 1',
+    },
+    {
+      name: "exclude",
+      type: "string",
+      multiple: true,
+      arg: "PATTERN",
+      origin: "ctnr",
+      option: "exclude",
+      help: "leave out what PATTERN selects, and never enter such a folder\n" +
+        "(repeatable; wins over --include): '*.tmp', node_modules, /build",
+    },
+    {
+      name: "exclude-from",
+      type: "string",
+      multiple: true,
+      arg: "FILE",
+      origin: "ctnr",
+      help: "--exclude each line of FILE (blank lines and lines starting\nwith # are skipped)",
+    },
   ],
 } as const satisfies CommandSpec;
 
@@ -258,6 +292,12 @@ export async function runCreate(args: string[], io: CliIo, signal: AbortSignal):
     options.chunkSize = integer("--chunk-size", values["chunk-size"]);
   }
   if (values.concurrency !== undefined) options.concurrency = workers(values.concurrency);
+  if (values.include !== undefined) options.include = values.include;
+  const exclude = [
+    ...(values.exclude ?? []),
+    ...(values["exclude-from"] ?? []).flatMap(readPatternFile),
+  ];
+  if (exclude.length > 0) options.exclude = exclude;
   if (values["scan-sizes"]) options.prescan = "sizes";
   else if (values.count) options.prescan = "count";
   const symlinks = values.symlinks ?? (values.compat ? "skip" : "store");
@@ -300,6 +340,12 @@ export async function runCreate(args: string[], io: CliIo, signal: AbortSignal):
   if (result.leftOut > 0) {
     log(0, `Left out ${result.leftOut} items (see warnings)`);
   }
+  if (result.excluded > 0) {
+    log(0, `Excluded ${result.excluded} items (--include, --exclude)`);
+  }
+  for (const pattern of result.unmatched) {
+    io.stderr(`ctnr: pattern "${printableMessage(pattern)}" matched nothing in "${src}"`);
+  }
   if (result.sourceErrors > 0) {
     io.stderr(
       `ctnr: ${result.sourceErrors} source files or folders could not be read; ` +
@@ -312,6 +358,31 @@ export async function runCreate(args: string[], io: CliIo, signal: AbortSignal):
         `the container holds their older version (see warnings)`,
     );
   }
+  // A pattern that selects nothing is the user's mistake, as tar's "Not found in archive": the
+  // code of an entry not found (cat, extract), before "incomplete".
+  if (result.unmatched.length > 0) return 1;
   if (result.sourceErrors > 0 || result.staleEntries > 0) return 3;
   return 0;
+}
+
+/**
+ * The patterns of an `--exclude-from` file: one a line, as tar's `-X` and rsync's
+ * `--exclude-from` read them; blank lines and lines starting with `#` are skipped, a line's
+ * other spaces kept (a CR before the newline is dropped).
+ *
+ * @param path the file
+ * @returns its patterns
+ * @throws {CtnrError} code `NOT_FOUND` (exit 1) when it cannot be read, naming it
+ */
+function readPatternFile(path: string): string[] {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    const detail = (error as Error).message.replace(/: [a-z]+ '.*$/s, "");
+    throw new CtnrError("NOT_FOUND", `Cannot read --exclude-from "${path}": ${detail}`);
+  }
+  return text.split("\n")
+    .map((line) => line.endsWith("\r") ? line.slice(0, -1) : line)
+    .filter((line) => line !== "" && !line.startsWith("#"));
 }

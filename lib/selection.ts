@@ -15,7 +15,10 @@
  *   `**` does (`a/**\/z`); `{x,y}` is either; `\` escapes the next character.
  *   Names starting with `.` match `*` like any other (as tar does).
  * - A pattern equal to a relpath (or to a name, for a pattern without `/`)
- *   always selects it, even when it holds glob characters: `a[1].txt`.
+ *   always selects it, even when it holds glob characters: `a[1].txt`. When
+ *   an entry (or a source item) has exactly that relpath, the pattern is
+ *   taken literally and is no glob at all: `a[1].txt` then does not select
+ *   `a1.txt` ({@link Selection.takeLiterally}).
  * - Case and Unicode are compared as stored: no case folding, no NFC/NFD
  *   normalisation (a pattern typed in NFC does not select a name stored in
  *   NFD; `ctnr list` shows the names as stored).
@@ -42,6 +45,8 @@ interface Pattern {
   anchored: boolean;
   /** A trailing `/`: it selects folders only. */
   foldersOnly: boolean;
+  /** Whether it holds glob characters (a candidate for {@link Selection.takeLiterally}). */
+  globbing: boolean;
   test: (path: string) => boolean;
 }
 
@@ -131,6 +136,30 @@ export class Selection {
     return selected;
   }
 
+  /**
+   * The patterns that hold glob characters, as they are matched (`/a[1].txt` is `a[1].txt`):
+   * where one of them is the relpath of an entry, give it to {@link Selection.takeLiterally}.
+   */
+  get globs(): ReadonlySet<string> {
+    return new Set(this.#patterns.filter((p) => p.globbing).map((p) => p.glob));
+  }
+
+  /**
+   * Take the patterns equal to `relpath` literally, since an entry has that relpath: they no
+   * longer act as globs (`a[1].txt` then selects `a[1].txt` and what lies under it, not
+   * `a1.txt`). Call it before the first {@link Selection.matches}.
+   *
+   * @param relpath a relpath that one of {@link Selection.globs} equals
+   */
+  takeLiterally(relpath: string): void {
+    for (const pattern of this.#patterns) {
+      if (pattern.globbing && pattern.glob === relpath) {
+        pattern.globbing = false;
+        pattern.test = NEVER;
+      }
+    }
+  }
+
   /** The patterns, as given, that have selected nothing so far, in the order given. */
   get unmatched(): string[] {
     return this.#patterns.filter((_, i) => this.#used[i] === 0).map((p) => p.text);
@@ -161,5 +190,9 @@ function compile(text: string): Pattern {
   } catch (error) {
     throw new UsageError(`Pattern "${text}" is not a valid glob: ${(error as Error).message}`);
   }
-  return { text, glob, anchored, foldersOnly, test };
+  const globbing = picomatch.scan(glob, GLOB_OPTIONS).isGlob;
+  return { text, glob, anchored, foldersOnly, globbing, test };
 }
+
+/** The test of a pattern taken literally: only its literal comparison counts. */
+const NEVER = () => false;

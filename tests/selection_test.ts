@@ -1,5 +1,24 @@
 import assert from "node:assert/strict";
-import { Selection, UsageError } from "../mod.ts";
+import {
+  ContainerReader,
+  createContainer,
+  type CreateOptions,
+  type CtnrWarning,
+  Selection,
+  UsageError,
+} from "../mod.ts";
+import {
+  DENO_CHILD_TIMEOUT_MS,
+  exists,
+  runCli,
+  runCommand,
+  TOOL_TIMEOUT_MS,
+  type TreeSpec,
+  withTempDir,
+  writeTree,
+} from "./_helpers.ts";
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
 /** [pattern, relpath, is it a folder, selected?] */
 const TABLE: [string, string, boolean, boolean][] = [
@@ -113,6 +132,20 @@ Deno.test("Selection gives the same answers whatever order the relpaths come in 
   }
 });
 
+Deno.test("Selection takes a pattern literally once an entry has it as its relpath: a[1].txt is then not a1.txt", () => {
+  const selection = new Selection(["a[1].txt", "/d/*[x]", "plain", "b?"]);
+  assert.deepEqual([...selection.globs], ["a[1].txt", "d/*[x]", "b?"]);
+  selection.takeLiterally("a[1].txt");
+  selection.takeLiterally("d/*[x]");
+  assert.deepEqual([...selection.globs], ["b?"]);
+  assert.equal(selection.matches("a[1].txt"), true);
+  assert.equal(selection.matches("a1.txt"), false);
+  assert.equal(selection.matches("sub/a[1].txt"), true, "still a name at any depth");
+  assert.equal(selection.matches("d/*[x]/y"), true, "still its subtree");
+  assert.equal(selection.matches("d/ax"), false);
+  assert.equal(selection.matches("bc"), true, "the others are still globs");
+});
+
 Deno.test("Selection refuses a pattern that names no path", () => {
   for (const pattern of ["", "/", "./", ".", "//"]) {
     assert.throws(() => new Selection([pattern]), (error: unknown) => {
@@ -131,4 +164,285 @@ Deno.test("Selection without patterns is empty and selects nothing", () => {
   assert.equal(selection.empty, true);
   assert.equal(selection.matches("a"), false);
   assert.deepEqual(selection.unmatched, []);
+});
+
+// --- create --include / --exclude ---
+
+/** A source tree with names to select at several depths. */
+function sourceTree(): TreeSpec {
+  return {
+    "README.md": "read me",
+    "a.tmp": "scratch",
+    "build/out.js": "built",
+    "app/build/keep.js": "not the top build",
+    "app/node_modules/pkg/index.js": "dependency",
+    "app/src/main.ts": "main",
+    "app/src/notes.md": "notes",
+    "app/src/x.tmp": "scratch",
+    "docs/guide/intro.md": "intro",
+    "docs/img/logo.png": "png",
+    "docs/empty": { dir: true },
+    "a[1].txt": "brackets",
+    "a1.txt": "one",
+  };
+}
+
+/** The relpaths of a container's entries, in index order, folders with a trailing "/". */
+async function relpathsOf(container: string): Promise<string[]> {
+  const reader = await ContainerReader.open(container);
+  try {
+    const out: string[] = [];
+    for await (const entry of reader.entries()) {
+      out.push(entry.entryType === "dir" ? `${entry.relpath}/` : entry.relpath);
+    }
+    return out;
+  } finally {
+    reader.close();
+  }
+}
+
+/** Pack `sourceTree()` with `options`; the stored relpaths and the result. */
+async function packWith(dir: string, options: CreateOptions) {
+  await writeTree(`${dir}/src`, sourceTree());
+  const warnings: CtnrWarning[] = [];
+  const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+    finalize: true,
+    onWarning: (w) => warnings.push(w),
+    ...options,
+  });
+  return { result, stored: await relpathsOf(`${dir}/c.ctnr`), warnings };
+}
+
+Deno.test("createContainer exclude leaves out a name at any depth, a path anchored at the root and a whole folder, and counts them", async () => {
+  await withTempDir(async (dir) => {
+    const { result, stored, warnings } = await packWith(dir, {
+      exclude: ["*.tmp", "node_modules", "/build", "docs/img"],
+    });
+    assert.deepEqual(stored, [
+      "README.md",
+      "a1.txt",
+      "a[1].txt",
+      "app/build/keep.js",
+      "app/src/main.ts",
+      "app/src/notes.md",
+      "docs/empty/",
+      "docs/guide/intro.md",
+    ]);
+    // a.tmp, app/src/x.tmp, app/node_modules (once), build (once), docs/img (once)
+    assert.equal(result.excluded, 5);
+    assert.deepEqual(result.unmatched, []);
+    assert.deepEqual(warnings, [], "exclusions are not warnings");
+  });
+});
+
+Deno.test("createContainer include stores only what it selects, with the folders on the way, and names a pattern that selects nothing", async () => {
+  await withTempDir(async (dir) => {
+    const { result, stored } = await packWith(dir, {
+      include: ["*.md", "/docs/empty", "a[1].txt", "nothing*"],
+    });
+    assert.deepEqual(stored, [
+      "README.md",
+      "a[1].txt", // literally, not a1.txt
+      "app/src/notes.md",
+      "docs/empty/",
+      "docs/guide/intro.md",
+    ]);
+    assert.deepEqual(result.unmatched, ["nothing*"]);
+    // Every file, link or special file not selected: 12 files in the tree, 4 selected.
+    assert.equal(result.excluded, 8);
+  });
+});
+
+Deno.test("createContainer include of a folder stores its whole subtree, and exclude wins over include", async () => {
+  await withTempDir(async (dir) => {
+    const { result, stored } = await packWith(dir, {
+      include: ["app", "README.md"],
+      exclude: ["*.tmp", "README.md"],
+    });
+    assert.deepEqual(stored, [
+      "app/build/keep.js",
+      "app/node_modules/pkg/index.js",
+      "app/src/main.ts",
+      "app/src/notes.md",
+    ]);
+    // README.md was excluded before include could select it: it selected nothing stored.
+    assert.deepEqual(result.unmatched, ["README.md"]);
+  });
+});
+
+Deno.test("createContainer include records a private folder on the way to a selected file, and none on the way to nothing", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, {
+      "private/inner/doc.md": "secret",
+      "private/inner/other.txt": "x",
+      "closed/x.txt": "x",
+    });
+    await Deno.chmod(`${dir}/src/private`, 0o700);
+    await Deno.chmod(`${dir}/src/private/inner`, 0o750);
+    await Deno.chmod(`${dir}/src/closed`, 0o700);
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { include: ["*.md"], finalize: true });
+    assert.deepEqual(await relpathsOf(`${dir}/c.ctnr`), [
+      "private/",
+      "private/inner/",
+      "private/inner/doc.md",
+    ]);
+  });
+});
+
+Deno.test("createContainer exclude never lists an excluded folder, in the walk and in the prescan", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, sourceTree());
+    const listed: string[] = [];
+    const readDirSync = Deno.readDirSync;
+    Deno.readDirSync = (path: string | URL) => {
+      listed.push(String(path));
+      return readDirSync(path);
+    };
+    try {
+      for (const prescan of ["count", "sizes"] as const) {
+        listed.length = 0;
+        const result = await createContainer(`${dir}/src`, `${dir}/c-${prescan}.ctnr`, {
+          exclude: ["node_modules", "docs"],
+          prescan,
+        });
+        assert.equal(result.excluded, 2, "counted once: by the walk that packs");
+        assert.ok(listed.some((p) => p.endsWith("/app/src")), "the walk lists folders");
+        const entered = listed.filter((p) => /node_modules|docs/.test(p));
+        assert.deepEqual(entered, [], `${prescan}: an excluded folder was listed`);
+      }
+    } finally {
+      Deno.readDirSync = readDirSync;
+    }
+  });
+});
+
+Deno.test("createContainer resumed with exclude keeps what is committed and reports nothing missing", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, sourceTree());
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { exclude: ["docs"] });
+    await Deno.writeTextFile(`${dir}/src/new.txt`, "new");
+    const warnings: CtnrWarning[] = [];
+    const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+      exclude: ["*.md"],
+      finalize: true,
+      onWarning: (w) => warnings.push(w),
+    });
+    assert.equal(result.resumed, true);
+    assert.equal(result.missing, 0);
+    assert.deepEqual(warnings.map((w) => w.code), []);
+    const stored = await relpathsOf(`${dir}/c.ctnr`);
+    assert.ok(stored.includes("README.md"), "committed before, excluded now: kept");
+    assert.ok(stored.includes("new.txt"));
+    assert.ok(stored.includes("docs/img/logo.png"), "added now that docs is not excluded");
+    assert.ok(!stored.includes("docs/guide/intro.md"), "*.md excluded now, not committed before");
+  });
+});
+
+Deno.test("createContainer refuses a pattern that names no path before it writes anything", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a" });
+    for (const options of [{ include: ["/"] }, { exclude: [""] }]) {
+      await assert.rejects(
+        createContainer(`${dir}/src`, `${dir}/c.ctnr`, options),
+        UsageError,
+      );
+      assert.equal(await exists(`${dir}/c.ctnr`), false);
+    }
+  });
+});
+
+Deno.test("ctnr create --include, --exclude and --exclude-from: comments, blank lines and CRLF in the file; a pattern that selects nothing exits 1 naming it, after packing the rest", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, sourceTree());
+    await Deno.writeTextFile(
+      `${dir}/ignore.txt`,
+      "# build output\n\n/build\r\nnode_modules\n  \n*.tmp\n",
+    );
+    const run = await runCli(
+      "create",
+      `${dir}/src`,
+      `${dir}/c.ctnr`,
+      "--exclude-from",
+      `${dir}/ignore.txt`,
+      "--exclude",
+      "docs",
+      "--include",
+      "app",
+      "--include",
+      "*.txt",
+      "--include",
+      "missing",
+      "--finalize",
+    );
+    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.stderr, `ctnr: pattern "missing" matched nothing in "${dir}/src"\n`);
+    assert.match(run.stdout, /Excluded \d+ items/);
+    assert.deepEqual(await relpathsOf(`${dir}/c.ctnr`), [
+      "a1.txt",
+      "a[1].txt",
+      "app/build/keep.js",
+      "app/src/main.ts",
+      "app/src/notes.md",
+    ]);
+  });
+});
+
+Deno.test("ctnr create --exclude-from a file that is missing exits 1 in one line, writing nothing", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a" });
+    const run = await runCli(
+      "create",
+      `${dir}/src`,
+      `${dir}/c.ctnr`,
+      "--exclude-from",
+      `${dir}/no`,
+    );
+    assert.equal(run.code, 1);
+    assert.equal(
+      run.stderr,
+      `ctnr: Cannot read --exclude-from "${dir}/no": No such file or directory (os error 2)\n`,
+    );
+    assert.equal(await exists(`${dir}/c.ctnr`), false);
+  });
+});
+
+/** Why the unreadable-folder test cannot run here, or undefined when it can. */
+const CANNOT_DROP_READ = Deno.uid() !== 0
+  ? undefined
+  : (await runCommand("sh", ["-c", "command -v setpriv"], { timeoutMs: TOOL_TIMEOUT_MS }))
+      .code !== 0
+  ? "root, and setpriv is not installed to drop its right to read any folder"
+  : undefined;
+
+Deno.test({
+  name: "ctnr create --exclude of an unreadable folder gives no error (it is never entered)",
+  ignore: CANNOT_DROP_READ !== undefined,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      await writeTree(`${dir}/src`, { "a.txt": "a", "locked/secret.txt": "s" });
+      await Deno.chmod(`${dir}/src/locked`, 0o000);
+      // As root, without the capabilities that let root read any folder.
+      const asReader = Deno.uid() === 0
+        ? ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+        : [];
+      const create = (...flags: string[]) =>
+        runCommand(asReader[0] ?? Deno.execPath(), [
+          ...asReader.slice(1),
+          ...(asReader.length > 0 ? [Deno.execPath()] : []),
+          "run",
+          "-A",
+          CLI,
+          "create",
+          `${dir}/src`,
+          ...flags,
+        ], { timeoutMs: DENO_CHILD_TIMEOUT_MS });
+      const plain = await create(`${dir}/plain.ctnr`);
+      assert.equal(plain.code, 3, "without --exclude the folder cannot be listed");
+      assert.match(plain.stderr, /Cannot list folder "locked"/);
+      const run = await create(`${dir}/c.ctnr`, "--exclude", "locked", "--scan-sizes");
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stderr, "");
+      assert.deepEqual(await relpathsOf(`${dir}/c.ctnr`), ["a.txt"]);
+    });
+  },
 });

@@ -36,12 +36,15 @@ import {
   prescan,
   type WalkEntry,
   type WalkOptions,
+  type WalkPatterns,
   walkTreeBatches,
 } from "./walk.ts";
 import { findCommittedIndex, readCommittedIndex } from "./resume.ts";
 import { pathKey } from "../safety/path_guard.ts";
 import { RelpathSet } from "../safety/relpath_set.ts";
 import { warning } from "../warnings.ts";
+import { Selection } from "../selection.ts";
+import { checkRelpath } from "../safety/relpath.ts";
 import { join } from "node:path";
 
 /**
@@ -82,7 +85,11 @@ export async function createContainer(
   options: CreateOptions = {},
 ): Promise<CreateResult> {
   const settings = checkOptions(container, options);
+  // Patterns are checked before anything is opened too.
+  const include = new Selection(options.include ?? []);
+  const patterns = { include, exclude: new Selection(options.exclude ?? []) };
   await checkSourceFolder(src); // before any file is opened or created
+  for (const selection of [include, patterns.exclude]) takeLiterally(selection, src);
   await refuseIndexIsContainer(settings.indexPath, container);
   if (options.statusFile) await checkStatusPath(options.statusFile, src, container, settings);
   const status = options.statusFile
@@ -90,7 +97,7 @@ export async function createContainer(
     : undefined;
   try {
     await status?.prepare();
-    return await pack(src, container, options, settings, status);
+    return await pack(src, container, options, settings, status, patterns);
   } finally {
     status?.close();
   }
@@ -103,11 +110,14 @@ async function pack(
   options: CreateOptions,
   settings: Settings,
   status: StatusFile | undefined,
+  patterns: WalkPatterns & { include: Selection },
 ): Promise<CreateResult> {
   const exclude = await excludedPaths([container, settings.indexPath], src);
 
   let totals: { files: number; bytes: number } | undefined;
-  if (options.prescan) totals = await prescan(src, exclude, options.prescan === "sizes");
+  if (options.prescan) {
+    totals = await prescan(src, exclude, options.prescan === "sizes", patterns);
+  }
 
   const result: CreateResult = {
     added: 0,
@@ -119,6 +129,8 @@ async function pack(
     sourceErrors: 0,
     staleEntries: 0,
     missing: 0,
+    excluded: 0,
+    unmatched: [],
     resumed: false,
     finalized: false,
     containerSize: 0,
@@ -128,8 +140,12 @@ async function pack(
     result.sourceErrors++;
     options.onSourceError?.(error);
   };
-  const walkOptions = { exclude, linksLeftOut: settings.symlinks === "skip" };
-  const walk = walkTreeBatches(src, { ...walkOptions, onError: reportError });
+  const walkOptions = { exclude, linksLeftOut: settings.symlinks === "skip", patterns };
+  const walk = walkTreeBatches(src, {
+    ...walkOptions,
+    onError: reportError,
+    patterns: { ...patterns, onExcluded: () => result.excluded++ },
+  });
   // A different tree packed into an existing container by mistake would merge into it: refused
   // before the writer opens (which may cut a trailer), unless `append` or `fresh` say so.
   let walked: WalkEntry[][] = [];
@@ -268,6 +284,7 @@ async function pack(
   }
   result.totalEntries = writer.entries;
   result.containerSize = writer.size;
+  result.unmatched = patterns.include.unmatched;
   if (interrupted) {
     await status?.update({ status: "interrupted", finished_time: new Date().toISOString() }, true);
     throw new InterruptedError(interrupted);
@@ -407,6 +424,18 @@ function exists(path: string): boolean {
     return true;
   } catch (error) {
     return !(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory);
+  }
+}
+
+/**
+ * Take literally each pattern with glob characters that is the relpath of something in `src`
+ * (`a[1].txt` is then that file, not `a1.txt`): one lstat each.
+ */
+function takeLiterally(selection: Selection, src: string): void {
+  for (const glob of selection.globs) {
+    if (checkRelpath(glob) === undefined && exists(join(src, glob))) {
+      selection.takeLiterally(glob);
+    }
   }
 }
 
