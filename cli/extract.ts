@@ -4,7 +4,7 @@
  * @module
  */
 
-import { CtnrError, extractContainer, type ExtractOptions, UsageError } from "../mod.ts";
+import { CtnrError, extractContainer, type ExtractOptions, Selection, UsageError } from "../mod.ts";
 import {
   type CommandSpec,
   type Flag,
@@ -113,7 +113,7 @@ const ALLOW_UNSAFE_LINKS = {
 /** The flags of `extract`. */
 export const EXTRACT = {
   name: "extract",
-  usage: "ctnr extract --container FILE --outdir DIR [options]",
+  usage: "ctnr extract --container FILE --outdir DIR [options] [PATTERN...]",
   originalHeading:
     "Options of the original extract_container_updated.py (same names, same meaning):",
   flags: [
@@ -189,7 +189,8 @@ export const EXTRACT = {
  */
 export const VERIFY = {
   name: "verify",
-  usage: "ctnr verify --container FILE [options]   (or: ctnr verify FILE)",
+  usage:
+    "ctnr verify --container FILE [options] [PATTERN...]   (or: ctnr verify FILE [PATTERN...])",
   originalHeading: "Options of the original extractor (same names, same meaning):",
   flags: [
     CONTAINER,
@@ -233,7 +234,8 @@ export async function runExtract(
   const rest = [...parsed.positionals];
   const container = values.container ?? rest.shift();
   const outdir = verifyOnly ? "." : values.outdir ?? rest.shift();
-  if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
+  // What is left are patterns (README "Selecting entries"), checked before the container is read.
+  const selection = rest.length > 0 ? new Selection(rest) : undefined;
   if (container === undefined) throw new UsageError("Missing --container FILE");
   if (outdir === undefined) throw new UsageError("Missing --outdir DIR");
   if (values.lookback !== undefined) integer("--lookback", values.lookback);
@@ -276,6 +278,7 @@ export async function runExtract(
   }
   if (values.concurrency !== undefined) options.concurrency = workers(values.concurrency);
   if (values["same-permissions"]) options.samePermissions = true;
+  if (selection !== undefined) options.select = selection;
   const bar = values.tqdm ? await progressBar(io) : undefined;
   let done = 0;
   let entries = 0;
@@ -302,6 +305,7 @@ export async function runExtract(
   } catch (error) {
     if (!keepGoing || !(error instanceof CtnrError)) throw error;
     if (error.code === "INTERRUPTED" || error.code === "ENVIRONMENT") throw error;
+    reportUnmatched(selection, io);
     const summary = salvage && error.code === "CONTAINER_CUT";
     if (failed === 0 && !summary) throw error;
     bar?.stop();
@@ -325,6 +329,7 @@ export async function runExtract(
   } finally {
     bar?.stop();
   }
+  const unmatched = reportUnmatched(selection, io);
   if (verifyOnly || dryRun) {
     log(
       0,
@@ -343,5 +348,26 @@ export async function runExtract(
         (result.skipped ? `  skipped existing: ${result.skipped}` : ""),
     );
   }
-  return 0;
+  return unmatched ? 1 : 0;
+}
+
+/**
+ * Name each pattern that selected no entry, one line each on stderr (as tar names a member
+ * not found, after doing the rest).
+ *
+ * @param selection the patterns given, if any
+ * @param io where to print
+ * @param what what the patterns were to select
+ * @returns whether any pattern selected nothing (exit 1: the code of an entry not found)
+ */
+export function reportUnmatched(
+  selection: Selection | undefined,
+  io: CliIo,
+  what = "entry",
+): boolean {
+  const unmatched = selection?.unmatched ?? [];
+  for (const pattern of unmatched) {
+    io.stderr(`ctnr: pattern "${printableMessage(pattern)}" matched no ${what}`);
+  }
+  return unmatched.length > 0;
 }

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { encodeEntry, UsageError } from "../mod.ts";
+import { encodeEntry, Selection } from "../mod.ts";
+import { reportUnmatched } from "./extract.ts";
 import { type CommandSpec, helpText, parseCommand } from "./flags.ts";
 import { type CliIo, describe } from "./output.ts";
 import { openReader } from "./_reader.ts";
@@ -12,7 +13,7 @@ import { openReader } from "./_reader.ts";
 /** The flags of `list`. */
 export const LIST = {
   name: "list",
-  usage: "ctnr list --container FILE [--index FILE] [--json] [--lenient]",
+  usage: "ctnr list --container FILE [--index FILE] [--json] [--lenient] [PATTERN...]",
   flags: [
     { name: "container", type: "string", arg: "FILE", origin: "ctnr", help: "container to read" },
     {
@@ -54,14 +55,16 @@ export async function runList(args: string[], io: CliIo): Promise<number> {
   }
   const rest = [...positionals];
   const container = values.container ?? rest.shift();
-  if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
+  // What is left are patterns (README "Selecting entries").
+  const select = rest.length > 0 ? new Selection(rest) : undefined;
   const reader = await openReader(container, values.index, values.lenient, io);
   try {
-    for await (const entry of reader.entries()) {
+    if (select !== undefined) await reader.takeLiterally(select);
+    for await (const entry of reader.entries(select === undefined ? {} : { select })) {
       io.stdout(values.json ? encodeEntry(entry).trimEnd() : describe(entry));
     }
   } finally {
     reader.close();
   }
-  return 0;
+  return reportUnmatched(select, io) ? 1 : 0;
 }

@@ -14,11 +14,15 @@
  * - `*`, `?` and `[...]` (with `[!...]` and `[[:alpha:]]`) do not cross `/`;
  *   `**` does (`a/**\/z`); `{x,y}` is either; `\` escapes the next character.
  *   Names starting with `.` match `*` like any other (as tar does).
- * - A pattern equal to a relpath (or to a name, for a pattern without `/`)
- *   always selects it, even when it holds glob characters: `a[1].txt`. When
- *   an entry (or a source item) has exactly that relpath, the pattern is
- *   taken literally and is no glob at all: `a[1].txt` then does not select
- *   `a1.txt` ({@link Selection.takeLiterally}).
+ * - A pattern equal to a name (without `/`) or a relpath always selects it,
+ *   even when it holds glob characters: `a[1].txt`.
+ * - A pattern that is exactly a path the run knows is that path, taken
+ *   literally ({@link Selection.takeLiterally}): in `extract`, `list`, `verify`
+ *   and `cat`, a path in the container (an entry, or a folder holding
+ *   entries) is that path alone, from the root (`a.txt` is `a.txt`, not
+ *   `sub/a.txt`; `a[1].txt` is not `a1.txt`), as tar takes member names; in
+ *   `create`, a path in the source is taken literally but keeps the reach of a
+ *   name (`--exclude node_modules` leaves out every one).
  * - Case and Unicode are compared as stored: no case folding, no NFC/NFD
  *   normalisation (a pattern typed in NFC does not select a name stored in
  *   NFD; `ctnr list` shows the names as stored).
@@ -45,7 +49,7 @@ interface Pattern {
   anchored: boolean;
   /** A trailing `/`: it selects folders only. */
   foldersOnly: boolean;
-  /** Whether it holds glob characters (a candidate for {@link Selection.takeLiterally}). */
+  /** Whether it holds glob characters (and was not taken literally since). */
   globbing: boolean;
   test: (path: string) => boolean;
 }
@@ -137,26 +141,36 @@ export class Selection {
   }
 
   /**
-   * The patterns that hold glob characters, as they are matched (`/a[1].txt` is `a[1].txt`):
-   * where one of them is the relpath of an entry, give it to {@link Selection.takeLiterally}.
+   * The patterns, as they are matched (`/a[1].txt` is `a[1].txt`), that
+   * {@link Selection.takeLiterally} would change when they turn out to be a path: those with
+   * glob characters and, `fromRoot`, those without `/` too.
+   *
+   * @param options `fromRoot`: as {@link Selection.takeLiterally} would take them
+   * @returns the patterns' paths
    */
-  get globs(): ReadonlySet<string> {
-    return new Set(this.#patterns.filter((p) => p.globbing).map((p) => p.glob));
+  literalCandidates(options: { fromRoot?: boolean } = {}): Set<string> {
+    const fromRoot = options.fromRoot ?? false;
+    return new Set(
+      this.#patterns.filter((p) => p.globbing || (fromRoot && !p.anchored)).map((p) => p.glob),
+    );
   }
 
   /**
-   * Take the patterns equal to `relpath` literally, since an entry has that relpath: they no
-   * longer act as globs (`a[1].txt` then selects `a[1].txt` and what lies under it, not
-   * `a1.txt`). Call it before the first {@link Selection.matches}.
+   * Take the patterns equal to `path` as that path, since it is one the run knows (an entry's
+   * relpath, a folder in the container, a path in the source): no glob any more (`a[1].txt` is
+   * then not `a1.txt`) and, with `fromRoot`, matched against the relpath from the root even
+   * without a `/` (`a.txt` is then not `sub/a.txt`). Call it before the first
+   * {@link Selection.matches}.
    *
-   * @param relpath a relpath that one of {@link Selection.globs} equals
+   * @param path a path that one of {@link Selection.literalCandidates} equals
+   * @param options `fromRoot`: anchor them at the root
    */
-  takeLiterally(relpath: string): void {
+  takeLiterally(path: string, options: { fromRoot?: boolean } = {}): void {
     for (const pattern of this.#patterns) {
-      if (pattern.globbing && pattern.glob === relpath) {
-        pattern.globbing = false;
-        pattern.test = NEVER;
-      }
+      if (pattern.glob !== path) continue;
+      pattern.globbing = false;
+      pattern.test = NEVER;
+      if (options.fromRoot) pattern.anchored = true;
     }
   }
 

@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 import {
   ContainerReader,
+  ContainerWriter,
   createContainer,
   type CreateOptions,
   type CtnrWarning,
+  type ExtractAction,
+  extractContainer,
   Selection,
+  UnsafeEntryError,
   UsageError,
 } from "../mod.ts";
 import {
@@ -132,18 +136,33 @@ Deno.test("Selection gives the same answers whatever order the relpaths come in 
   }
 });
 
-Deno.test("Selection takes a pattern literally once an entry has it as its relpath: a[1].txt is then not a1.txt", () => {
+Deno.test("Selection takes a pattern literally once it is a path: a[1].txt is then not a1.txt, and still a name at any depth", () => {
   const selection = new Selection(["a[1].txt", "/d/*[x]", "plain", "b?"]);
-  assert.deepEqual([...selection.globs], ["a[1].txt", "d/*[x]", "b?"]);
+  assert.deepEqual([...selection.literalCandidates()], ["a[1].txt", "d/*[x]", "b?"]);
+  assert.deepEqual(
+    [...selection.literalCandidates({ fromRoot: true })],
+    ["a[1].txt", "d/*[x]", "plain", "b?"],
+  );
   selection.takeLiterally("a[1].txt");
   selection.takeLiterally("d/*[x]");
-  assert.deepEqual([...selection.globs], ["b?"]);
+  assert.deepEqual([...selection.literalCandidates()], ["b?"]);
   assert.equal(selection.matches("a[1].txt"), true);
   assert.equal(selection.matches("a1.txt"), false);
   assert.equal(selection.matches("sub/a[1].txt"), true, "still a name at any depth");
   assert.equal(selection.matches("d/*[x]/y"), true, "still its subtree");
   assert.equal(selection.matches("d/ax"), false);
   assert.equal(selection.matches("bc"), true, "the others are still globs");
+});
+
+Deno.test("Selection takes a pattern from the root once it is a path in the container: a.txt is then not sub/a.txt", () => {
+  const selection = new Selection(["a.txt", "docs", "*.md"]);
+  selection.takeLiterally("a.txt", { fromRoot: true });
+  selection.takeLiterally("docs", { fromRoot: true });
+  assert.equal(selection.matches("a.txt"), true);
+  assert.equal(selection.matches("sub/a.txt"), false);
+  assert.equal(selection.matches("docs/x/y"), true);
+  assert.equal(selection.matches("src/docs/y"), false);
+  assert.equal(selection.matches("src/z.md"), true, "the others keep their reach");
 });
 
 Deno.test("Selection refuses a pattern that names no path", () => {
@@ -445,4 +464,214 @@ Deno.test({
       assert.deepEqual(await relpathsOf(`${dir}/c.ctnr`), ["a.txt"]);
     });
   },
+});
+
+// --- extract, list, verify, cat with patterns ---
+
+/** A container of `sourceTree()` plus a private folder, finalized, at `${dir}/c.ctnr`. */
+async function packed(dir: string): Promise<string> {
+  await writeTree(`${dir}/src`, {
+    ...sourceTree(),
+    "private/inner/secret.md": { content: "secret", mode: 0o600 },
+    "private/other.txt": "other",
+  });
+  await Deno.chmod(`${dir}/src/private`, 0o700);
+  await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+  return `${dir}/c.ctnr`;
+}
+
+/** Every path under `root`, relative, sorted, folders with a trailing "/". */
+async function treeOf(root: string, rel = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const item of Deno.readDir(rel ? `${root}/${rel}` : root)) {
+    const r = rel ? `${rel}/${item.name}` : item.name;
+    if (item.isDirectory) out.push(`${r}/`, ...await treeOf(root, r));
+    else out.push(r);
+  }
+  return out.sort();
+}
+
+Deno.test("extractContainer select extracts what the patterns select, makes the folders on the way (a private one 0700) and lists the patterns that selected nothing", async () => {
+  await withTempDir(async (dir) => {
+    const container = await packed(dir);
+    const result = await extractContainer(container, `${dir}/out`, {
+      select: ["*.md", "/build", "nothing", "docs/*/nothing"],
+    });
+    assert.deepEqual(await treeOf(`${dir}/out`), [
+      "README.md",
+      "app/",
+      "app/src/",
+      "app/src/notes.md",
+      "build/",
+      "build/out.js",
+      "docs/",
+      "docs/guide/",
+      "docs/guide/intro.md",
+      "private/",
+      "private/inner/",
+      "private/inner/secret.md",
+    ]);
+    assert.equal((await Deno.stat(`${dir}/out/private`)).mode! & 0o777, 0o700);
+    assert.deepEqual(result.unmatched, ["nothing", "docs/*/nothing"]);
+    assert.equal(result.plan.entries, 5, "the plan counts the selected entries");
+    assert.equal(result.extracted, 5);
+  });
+});
+
+Deno.test("extractContainer select takes a pattern that is a path in the container as that path, from the root and literally", async () => {
+  await withTempDir(async (dir) => {
+    const container = await packed(dir);
+    await extractContainer(container, `${dir}/out`, { select: ["a[1].txt", "build"] });
+    assert.deepEqual(await treeOf(`${dir}/out`), [
+      "a[1].txt", // not a1.txt
+      "build/", // the top-level folder, not app/build
+      "build/out.js",
+    ]);
+    // "src" is no path of the container: a name at any depth.
+    await extractContainer(container, `${dir}/out2`, { select: ["src"] });
+    assert.deepEqual(await treeOf(`${dir}/out2`), [
+      "app/",
+      "app/src/",
+      "app/src/main.ts",
+      "app/src/notes.md",
+      "app/src/x.tmp",
+    ]);
+  });
+});
+
+Deno.test("extractContainer select plans only what it selects: an unsafe link or a clash outside it does not stop it", async () => {
+  await withTempDir(async (dir) => {
+    const writer = await ContainerWriter.open(`${dir}/c.ctnr`);
+    await writer.addFile({ relpath: "ok/a.txt" }, new TextEncoder().encode("a"));
+    await writer.addSymlink({ relpath: "bad/escape" }, "/etc/passwd");
+    await writer.finalize();
+    await assert.rejects(extractContainer(`${dir}/c.ctnr`, `${dir}/all`), UnsafeEntryError);
+    const result = await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, { select: ["ok"] });
+    assert.equal(result.extracted, 1);
+    assert.deepEqual(await treeOf(`${dir}/out`), ["ok/", "ok/a.txt"]);
+  });
+});
+
+Deno.test("extractContainer verifyExisting with select re-extracts a changed selected file and keeps a same one", async () => {
+  await withTempDir(async (dir) => {
+    const container = await packed(dir);
+    await extractContainer(container, `${dir}/out`);
+    await Deno.writeTextFile(`${dir}/out/docs/guide/intro.md`, "INTRO"); // same size, changed
+    const actions = new Map<string, ExtractAction>();
+    const result = await extractContainer(container, `${dir}/out`, {
+      select: ["docs"],
+      verifyExisting: true,
+      onEntry: (entry, action) => actions.set(entry.relpath, action),
+    });
+    assert.deepEqual(Object.fromEntries(actions), {
+      "docs/empty": "extracted",
+      "docs/guide/intro.md": "extracted",
+      "docs/img/logo.png": "skipped",
+    });
+    assert.equal(result.skipped, 1);
+    assert.equal(await Deno.readTextFile(`${dir}/out/docs/guide/intro.md`), "intro");
+  });
+});
+
+Deno.test("ContainerReader entries({ select }) gives the selected entries in index order, after takeLiterally", async () => {
+  await withTempDir(async (dir) => {
+    const container = await packed(dir);
+    const reader = await ContainerReader.open(container);
+    try {
+      const select = new Selection(["private", "*.js", "a[1].txt"]);
+      await reader.takeLiterally(select);
+      const names: string[] = [];
+      for await (const entry of reader.entries({ select })) names.push(entry.relpath);
+      assert.deepEqual(names, [
+        "a[1].txt",
+        "app/build/keep.js",
+        "app/node_modules/pkg/index.js",
+        "build/out.js",
+        "private",
+        "private/inner/secret.md",
+        "private/other.txt",
+      ]);
+      assert.deepEqual(select.unmatched, []);
+    } finally {
+      reader.close();
+    }
+  });
+});
+
+Deno.test("ctnr extract, list, verify and cat take patterns after their positionals; each pattern that selects nothing is named, after the rest is done, exit 1 as a missing entry", async () => {
+  await withTempDir(async (dir) => {
+    const c = await packed(dir);
+    const extract = await runCli("extract", c, `${dir}/out`, "docs", "*.tmp", "nope");
+    assert.equal(extract.code, 1);
+    assert.equal(extract.stderr, 'ctnr: pattern "nope" matched no entry\n');
+    assert.deepEqual(await treeOf(`${dir}/out`), [
+      "a.tmp",
+      "app/",
+      "app/src/",
+      "app/src/x.tmp",
+      "docs/",
+      "docs/empty/",
+      "docs/guide/",
+      "docs/guide/intro.md",
+      "docs/img/",
+      "docs/img/logo.png",
+    ]);
+    const flags = await runCli("extract", "--container", c, "--outdir", `${dir}/out2`, "/a1.txt");
+    assert.equal(flags.code, 0, flags.stderr);
+    assert.deepEqual(await treeOf(`${dir}/out2`), ["a1.txt"]);
+
+    const list = await runCli("list", c, "*.md", "none/*");
+    assert.equal(list.code, 1);
+    assert.deepEqual(list.stdout.trim().split("\n").map((l) => l.split(/\s+/)[0]), [
+      "README.md",
+      "app/src/notes.md",
+      "docs/guide/intro.md",
+      "private/inner/secret.md",
+    ]);
+    assert.equal(list.stderr, 'ctnr: pattern "none/*" matched no entry\n');
+    const listed = await runCli("list", "--container", c, "--json", "build");
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.deepEqual(listed.stdout.trim().split("\n").map((l) => JSON.parse(l).relpath), [
+      "build/out.js",
+    ]);
+
+    const verify = await runCli("verify", c, "app/**/*.ts", "x/");
+    assert.equal(verify.code, 1);
+    assert.match(verify.stdout, /Verified 1 entries/);
+    assert.equal(verify.stderr, 'ctnr: pattern "x/" matched no entry\n');
+
+    // cat: each file selected, in index order (not the order of the patterns).
+    const cat = await runCli("cat", c, "docs/guide", "README.md", "a[1].txt");
+    assert.equal(cat.code, 0, cat.stderr);
+    assert.equal(cat.stdout, "read me" + "brackets" + "intro");
+    const none = await runCli("cat", c, "docs/empty", "README.md");
+    assert.equal(none.code, 1);
+    assert.equal(none.stdout, "read me", "the rest is written");
+    assert.equal(none.stderr, 'ctnr: pattern "docs/empty" matched no file\n');
+    const usage = await runCli("cat", c);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /Missing PATTERN/);
+  });
+});
+
+Deno.test("ctnr refuses a pattern that names no path as a usage error, before reading the container", async () => {
+  await withTempDir(async (dir) => {
+    const c = await packed(dir);
+    for (
+      const args of [
+        ["extract", c, `${dir}/out`, "/"],
+        ["list", c, ""],
+        ["verify", c, "./"],
+        ["cat", c, "."],
+        ["create", `${dir}/src`, `${dir}/new.ctnr`, "--exclude", "/"],
+        ["extract", `${dir}/missing.ctnr`, `${dir}/out`, "/"],
+      ]
+    ) {
+      const run = await runCli(...args);
+      assert.equal(run.code, 2, `ctnr ${args.join(" ")}: ${run.stderr}`);
+      assert.match(run.stderr, /^ctnr: Pattern ".*" names no path/);
+    }
+    assert.equal(await exists(`${dir}/out`), false);
+    assert.equal(await exists(`${dir}/new.ctnr`), false);
+  });
 });

@@ -429,10 +429,10 @@ function exists(path: string): boolean {
 
 /**
  * Take literally each pattern with glob characters that is the relpath of something in `src`
- * (`a[1].txt` is then that file, not `a1.txt`): one lstat each.
+ * (`a[1].txt` is then that file, not `a1.txt`; a name still at any depth): one lstat each.
  */
 function takeLiterally(selection: Selection, src: string): void {
-  for (const glob of selection.globs) {
+  for (const glob of selection.literalCandidates()) {
     if (checkRelpath(glob) === undefined && exists(join(src, glob))) {
       selection.takeLiterally(glob);
     }
