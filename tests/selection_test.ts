@@ -675,3 +675,38 @@ Deno.test("ctnr refuses a pattern that names no path as a usage error, before re
     assert.equal(await exists(`${dir}/new.ctnr`), false);
   });
 });
+
+Deno.test("extractContainer select refuses a selected link that climbs out through a link it does not select (a symlink chain split by the selection)", async () => {
+  await withTempDir(async (dir) => {
+    const writer = await ContainerWriter.open(`${dir}/c.ctnr`);
+    await writer.addSymlink({ relpath: "t" }, ".");
+    await writer.addSymlink({ relpath: "s" }, "t/..");
+    await writer.finalize();
+    // Extracting t later would make s point out of the output folder.
+    await assert.rejects(
+      extractContainer(`${dir}/c.ctnr`, `${dir}/out`, { select: ["s"] }),
+      (error: unknown) => {
+        assert.ok(error instanceof UnsafeEntryError);
+        assert.match(error.message, /"s"/);
+        return true;
+      },
+    );
+    assert.equal(await exists(`${dir}/out/s`), false);
+  });
+});
+
+Deno.test("extractContainer select gives a folder on the way its recorded mode when the run made it, and leaves one that was there as it was", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "shared/in/a.txt": "a", "shared/b.txt": "b" });
+    await Deno.chmod(`${dir}/src/shared`, 0o750);
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    const options = { select: ["a.txt"], samePermissions: true };
+    await extractContainer(`${dir}/c.ctnr`, `${dir}/made`, options);
+    assert.equal((await Deno.stat(`${dir}/made/shared`)).mode! & 0o777, 0o750);
+    assert.deepEqual(await treeOf(`${dir}/made`), ["shared/", "shared/in/", "shared/in/a.txt"]);
+    await Deno.mkdir(`${dir}/there/shared`, { recursive: true });
+    await Deno.chmod(`${dir}/there/shared`, 0o755);
+    await extractContainer(`${dir}/c.ctnr`, `${dir}/there`, options);
+    assert.equal((await Deno.stat(`${dir}/there/shared`)).mode! & 0o777, 0o755);
+  });
+});
