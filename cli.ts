@@ -2,11 +2,11 @@
  * The `ctnr` command: dispatch to a command (cli/), signals, and exit codes.
  *
  * ```text
- * ctnr create  --src DIR --container FILE [options]
- * ctnr extract --container FILE --outdir DIR [options]
- * ctnr list    --container FILE [--index FILE] [--json]
- * ctnr verify  --container FILE [--index FILE]
- * ctnr cat     --container FILE RELPATH
+ * ctnr create  --src DIR --container FILE [--include P] [--exclude P] [options]
+ * ctnr extract --container FILE --outdir DIR [options] [PATTERN...]
+ * ctnr list    --container FILE [--index FILE] [--json] [PATTERN...]
+ * ctnr verify  --container FILE [--index FILE] [PATTERN...]
+ * ctnr cat     --container FILE PATTERN...
  * ```
  *
  * Exit codes: 0 done; 1 a data fault (corrupt, unsafe, mismatch, conflict);
@@ -36,10 +36,14 @@ const USAGE = `ctnr ${VERSION}: pack a folder tree into one verified container f
 
 Usage:
   ctnr create  --src DIR --container FILE [options]   (or: ctnr create DIR FILE)
-  ctnr extract --container FILE --outdir DIR [options] (or: ctnr extract FILE DIR)
-  ctnr list    --container FILE [--index FILE] [--json]
-  ctnr verify  --container FILE [--index FILE]
-  ctnr cat     --container FILE RELPATH
+  ctnr extract --container FILE --outdir DIR [options] [PATTERN...]
+                                                       (or: ctnr extract FILE DIR [PATTERN...])
+  ctnr list    --container FILE [--index FILE] [--json] [PATTERN...]
+  ctnr verify  --container FILE [--index FILE] [PATTERN...]
+  ctnr cat     --container FILE PATTERN...            (each file selected, to stdout)
+
+PATTERN: a name at any depth (*.md, node_modules), or a path from the root (docs/*.md, /build);
+a folder brings its subtree; create takes --include/--exclude PATTERN (README "Selecting entries").
 
 Run "ctnr COMMAND --help" for the options of a command.
 Exit codes: 0 ok, 1 data fault, 2 usage, 3 created but incomplete, 4 container busy,
