@@ -710,3 +710,19 @@ Deno.test("extractContainer select gives a folder on the way its recorded mode w
     assert.equal((await Deno.stat(`${dir}/there/shared`)).mode! & 0o777, 0o755);
   });
 });
+
+Deno.test("createContainer packs a tree in parts into one container: include one part, then another, then exclude what is packed", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, sourceTree());
+    const c = `${dir}/c.ctnr`;
+    await createContainer(`${dir}/src`, c, { include: ["docs"] });
+    const second = await createContainer(`${dir}/src`, c, { include: ["app"] });
+    assert.equal(second.resumed, true);
+    assert.ok(second.added > 0);
+    await createContainer(`${dir}/src`, c, { exclude: ["docs", "app"], finalize: true });
+    const stored = await relpathsOf(c);
+    assert.equal(stored.length, 13, stored.join());
+    assert.ok(stored.includes("docs/img/logo.png") && stored.includes("app/src/main.ts"));
+    assert.ok(stored.includes("README.md"));
+  });
+});

@@ -307,7 +307,8 @@ const LOOK_AHEAD = 1024;
  * (another tree, or a container name given by mistake): nothing is opened for writing. The
  * walk's first batches are compared with the index, read until one matches (at once, when
  * the run continues the same tree); only when none of them does are the index and the whole
- * tree compared (a second walk, its errors left to the real one).
+ * tree compared (a second walk, its errors left to the real one, without the `include` and
+ * `exclude` patterns: a tree packed in parts is one tree).
  *
  * @returns the batches taken from `walk`, to be handed on before the rest of it
  * @throws {ConflictError} naming the container and the source, and the options `append` and
@@ -335,7 +336,10 @@ async function refuseUnrelatedSource(
     for (const item of next.value) keys.add(pathKey(item.relpath, false));
   }
   if (keys.size === 0) return taken; // an empty source adds nothing
-  const committed = ended ? undefined : new RelpathSet();
+  // A walk that ended has met the whole tree, unless patterns left part of it out.
+  const patterns = walkOptions.patterns;
+  const filtered = patterns?.include?.empty === false || patterns?.exclude?.empty === false;
+  const committed = ended && !filtered ? undefined : new RelpathSet();
   let entries = 0;
   for await (const { entry } of readCommittedIndex(where)) {
     const key = pathKey(entry.relpath, false);
@@ -345,7 +349,10 @@ async function refuseUnrelatedSource(
   }
   if (entries === 0) return taken;
   if (committed !== undefined) {
-    for await (const batch of walkTreeBatches(src, walkOptions)) {
+    // The whole source, whatever the patterns say: packing a tree in parts (`include` one part,
+    // then another) is the same tree.
+    const { patterns: _, ...whole } = walkOptions;
+    for await (const batch of walkTreeBatches(src, whole)) {
       for (const item of batch) {
         if (committed.has(pathKey(item.relpath, false))) return taken;
       }
