@@ -2,12 +2,12 @@
  * The `ctnr` command: dispatch to a command (cli/), signals, and exit codes.
  *
  * ```text
- * ctnr create  --src DIR --container FILE [options]
- * ctnr extract --container FILE --outdir DIR [options]
- * ctnr verify  --container FILE [options]
- * ctnr list    --container FILE [-l | --json]
+ * ctnr create  --src DIR --container FILE [--include P] [--exclude P] [options]
+ * ctnr extract --container FILE --outdir DIR [options] [PATTERN...]
+ * ctnr verify  --container FILE [options] [PATTERN...]
+ * ctnr list    --container FILE [-l | --json] [PATTERN...]
  * ctnr info    --container FILE [--json]
- * ctnr cat     --container FILE RELPATH
+ * ctnr cat     --container FILE PATTERN...
  * ```
  *
  * With `--json` (create, extract, verify, info), one JSON summary ends the run on stdout
@@ -42,11 +42,16 @@ const USAGE = `ctnr ${VERSION}: pack a folder tree into one verified container f
 
 Usage:
   ctnr create  --src DIR --container FILE [options]   (or: ctnr create DIR FILE)
-  ctnr extract --container FILE --outdir DIR [options] (or: ctnr extract FILE DIR)
-  ctnr verify  --container FILE [options]              (or: ctnr verify FILE)
-  ctnr list    --container FILE [-l | --json]          entries: names, -l details, --json index lines
+  ctnr extract --container FILE --outdir DIR [options] [PATTERN...]
+                                                       (or: ctnr extract FILE DIR [PATTERN...])
+  ctnr verify  --container FILE [options] [PATTERN...] (or: ctnr verify FILE [PATTERN...])
+  ctnr list    --container FILE [-l | --json] [PATTERN...]
+                                                       names, -l details, --json index lines
   ctnr info    --container FILE [--json]               totals, compression, where the index is
-  ctnr cat     --container FILE RELPATH                one file to stdout
+  ctnr cat     --container FILE PATTERN...             each file selected, to stdout
+
+PATTERN: a name at any depth (*.md, node_modules), or a path from the root (docs/*.md, /build);
+a folder brings its subtree; create takes --include/--exclude PATTERN (README "Selecting entries").
 
 Run "ctnr COMMAND --help" for the options of a command.
 Exit codes: 0 ok, 1 data fault, 2 usage, 3 created but incomplete, 4 container busy,

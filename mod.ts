@@ -81,6 +81,7 @@ export {
   type IndexRecord,
 } from "./lib/format/index_reader.ts";
 export { checkRelpath } from "./lib/safety/relpath.ts";
+export { Selection } from "./lib/selection.ts";
 export { type CaseFolding } from "./lib/safety/path_guard.ts";
 export {
   DEFAULT_FOLDER_MODE,
@@ -106,6 +107,7 @@ export {
   type WalkEntry,
   type WalkEntryKind,
   type WalkOptions,
+  type WalkPatterns,
   walkTree,
 } from "./lib/create/walk.ts";
 export { type StatusFields, StatusFile, type StatusFormat } from "./lib/io/status_file.ts";

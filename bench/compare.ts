@@ -4,8 +4,8 @@
  * alternately (`--runs`, default 3), and prints one line per case with both
  * medians and the ratio ctnr/reference. Every ctnr run hashes every payload.
  *
- *   deno task bench                 # cases 1-3
- *   deno task bench --case small    # one case: small | big | gzip
+ *   deno task bench                 # every case
+ *   deno task bench --case small    # one case: small | big | gzip | verify-existing
  *
  * @module
  */
@@ -26,6 +26,7 @@ try {
   if (!values.case || values.case === "small") await smallFiles();
   if (!values.case || values.case === "big") await bigFiles();
   if (!values.case || values.case === "gzip") await gzipFiles();
+  if (!values.case || values.case === "verify-existing") await verifyExisting();
 } finally {
   await Deno.remove(root, { recursive: true });
 }
@@ -146,6 +147,67 @@ async function gzipFiles() {
     `rm -rf ${root}/gtx && mkdir ${root}/gtx && tar -xzf ${root}/g.tgz -C ${root}/gtx`,
   );
   for (const p of ["text", "g.ctnr", "g.ctnr.idx", "g.tgz", "gx", "gtx"]) {
+    await Deno.remove(`${root}/${p}`, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * `extract --verify-existing` over a complete output folder (every file hashed and kept)
+ * against `extract` into an empty one, alternated: checking what is there must not cost more
+ * than writing it again. Prints min/median/max seconds and peak RSS of each side.
+ */
+async function verifyExisting() {
+  const src = `${root}/v`;
+  const buf = new Uint8Array(4096);
+  for (let d = 0; d < 20; d++) {
+    await Deno.mkdir(`${src}/d${d}`, { recursive: true });
+    for (let f = 0; f < 1000; f++) {
+      fillRandom(buf, d * 1000 + f + 1);
+      Deno.writeFileSync(`${src}/d${d}/f${f}.bin`, buf);
+    }
+  }
+  const container = `${root}/v.ctnr`;
+  await measure(
+    `${ctnr} create --finalize --src ${src} --container ${container}`,
+    undefined,
+    false,
+  );
+  await measure(
+    `${ctnr} extract --container ${container} --outdir ${root}/vfull`,
+    undefined,
+    false,
+  );
+  const sides = {
+    "extract --verify-existing (full folder)": {
+      command: `${ctnr} extract --verify-existing --container ${container} --outdir ${root}/vfull`,
+      seconds: [] as number[],
+      peaks: [] as number[],
+    },
+    "extract (empty folder)": {
+      command: `${ctnr} extract --container ${container} --outdir ${root}/vx`,
+      seconds: [] as number[],
+      peaks: [] as number[],
+    },
+  };
+  for (let i = 0; i < Math.max(runs, 5); i++) {
+    for (const side of Object.values(sides)) {
+      await Deno.remove(`${root}/vx`, { recursive: true }).catch(() => {});
+      await new Deno.Command("sync").output();
+      const run = await measure(side.command);
+      side.seconds.push(run.seconds);
+      side.peaks.push(run.peakMiB);
+    }
+  }
+  console.log("verify-existing (20,000 x 4 KiB), min/median/max:");
+  for (const [name, { seconds, peaks }] of Object.entries(sides)) {
+    const s = [...seconds].sort((a, b) => a - b);
+    const p = [...peaks].sort((a, b) => a - b);
+    console.log(
+      `  ${name.padEnd(42)} ${s[0]!.toFixed(2)}/${median(s).toFixed(2)}/${s.at(-1)!.toFixed(2)} s` +
+        `  peak RSS ${p[0]!.toFixed(0)}/${median(p).toFixed(0)}/${p.at(-1)!.toFixed(0)} MiB`,
+    );
+  }
+  for (const p of ["v", "v.ctnr", "v.ctnr.idx", "vfull", "vx"]) {
     await Deno.remove(`${root}/${p}`, { recursive: true }).catch(() => {});
   }
 }

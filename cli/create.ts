@@ -8,6 +8,7 @@ import {
   createContainer,
   type CreateOptions,
   type CreateResult,
+  CtnrError,
   finalizeContainer,
   type IndexEntry,
   type PrescanTotals,
@@ -204,6 +205,34 @@ export const CREATE = {
       option: "append",
       help: "add a source that shares no path with the container's entries\n(else refused)",
     },
+    {
+      name: "include",
+      type: "string",
+      multiple: true,
+      arg: "PATTERN",
+      origin: "ctnr",
+      option: "include",
+      help: "store only what PATTERN selects, and the folders on the way\n" +
+        '(repeatable; README "Selecting entries"); a pattern that\nselects nothing: exit 1',
+    },
+    {
+      name: "exclude",
+      type: "string",
+      multiple: true,
+      arg: "PATTERN",
+      origin: "ctnr",
+      option: "exclude",
+      help: "leave out what PATTERN selects, and never enter such a folder\n" +
+        "(repeatable; wins over --include): '*.tmp', node_modules, /build",
+    },
+    {
+      name: "exclude-from",
+      type: "string",
+      multiple: true,
+      arg: "FILE",
+      origin: "ctnr",
+      help: "--exclude each line of FILE (blank lines and lines starting\nwith # are skipped)",
+    },
     QUIET,
     JSON_SUMMARY,
   ],
@@ -303,6 +332,12 @@ export async function runCreate(
     options.chunkSize = integer("--chunk-size", values["chunk-size"]);
   }
   if (values.concurrency !== undefined) options.concurrency = workers(values.concurrency);
+  if (values.include !== undefined) options.include = values.include;
+  const exclude = [
+    ...(values.exclude ?? []),
+    ...(values["exclude-from"] ?? []).flatMap(readPatternFile),
+  ];
+  if (exclude.length > 0) options.exclude = exclude;
   if (values["scan-sizes"]) options.prescan = "sizes";
   else if (values.count) options.prescan = "count";
   if (options.prescan !== undefined) {
@@ -362,6 +397,14 @@ export async function runCreate(
       `${count(result.totalEntries, "entry", "entries")} in the index`,
   );
   if (result.leftOut > 0) log(0, `Left out ${count(result.leftOut, "item")} (see warnings)`);
+  if (result.excluded > 0) {
+    log(0, `Excluded ${count(result.excluded, "item")} (--include, --exclude)`);
+  }
+  for (const pattern of result.unmatched) {
+    const message = `pattern "${pattern}" matched nothing in "${src}"`;
+    summary.fault({ code: "NOT_FOUND", message });
+    io.stderr(`ctnr: ${printableMessage(message)}`);
+  }
   if (result.sourceErrors > 0) {
     const message = `${
       count(result.sourceErrors, "source file or folder", "source files or folders")
@@ -378,6 +421,15 @@ export async function runCreate(
     } committed; the container holds ${one ? "its" : "their"} older version (see warnings)`;
     if (summary.error === undefined) summary.fail({ code: "SOURCE", message });
     io.stderr(`ctnr: ${message}`);
+  }
+  // A pattern that selects nothing is the user's mistake, as tar's "Not found in archive": the
+  // code of an entry not found (cat, extract), before "incomplete".
+  if (result.unmatched.length > 0) {
+    summary.fail({
+      code: "NOT_FOUND",
+      message: `${count(result.unmatched.length, "include pattern")} matched nothing`,
+    });
+    return 1;
   }
   if (result.sourceErrors > 0 || result.staleEntries > 0) return 3;
   return 0;
@@ -431,4 +483,26 @@ function createFields(result: CreateResult): Record<string, unknown> {
     stored_bytes: result.payloadBytes,
     container_bytes: result.containerSize,
   };
+}
+
+/**
+ * The patterns of an `--exclude-from` file: one a line, as tar's `-X` and rsync's
+ * `--exclude-from` read them; blank lines and lines starting with `#` are skipped, a line's
+ * other spaces kept (a CR before the newline is dropped).
+ *
+ * @param path the file
+ * @returns its patterns
+ * @throws {CtnrError} code `NOT_FOUND` (exit 1) when it cannot be read, naming it
+ */
+function readPatternFile(path: string): string[] {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    const detail = (error as Error).message.replace(/: [a-z]+ '.*$/s, "");
+    throw new CtnrError("NOT_FOUND", `Cannot read --exclude-from "${path}": ${detail}`);
+  }
+  return text.split("\n")
+    .map((line) => line.endsWith("\r") ? line.slice(0, -1) : line)
+    .filter((line) => line !== "" && !line.startsWith("#"));
 }

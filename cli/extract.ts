@@ -9,6 +9,7 @@ import {
   extractContainer,
   type ExtractOptions,
   type ExtractPlan,
+  Selection,
   UsageError,
 } from "../mod.ts";
 import {
@@ -123,7 +124,7 @@ const ALLOW_UNSAFE_LINKS = {
 /** The flags of `extract`. */
 export const EXTRACT = {
   name: "extract",
-  usage: "ctnr extract --container FILE --outdir DIR [options]",
+  usage: "ctnr extract --container FILE --outdir DIR [options] [PATTERN...]",
   originalHeading:
     "Options of the original extract_container_updated.py (same names, same meaning):",
   flags: [
@@ -203,7 +204,8 @@ export const EXTRACT = {
  */
 export const VERIFY = {
   name: "verify",
-  usage: "ctnr verify --container FILE [options]   (or: ctnr verify FILE)",
+  usage:
+    "ctnr verify --container FILE [options] [PATTERN...]   (or: ctnr verify FILE [PATTERN...])",
   originalHeading: "Options of the original extractor (same names, same meaning):",
   flags: [
     CONTAINER,
@@ -255,7 +257,8 @@ export async function runExtract(
   const rest = [...parsed.positionals];
   const container = values.container ?? rest.shift();
   const outdir = verifyOnly ? "." : values.outdir ?? rest.shift();
-  if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
+  // What is left are patterns (README "Selecting entries"), checked before the container is read.
+  const selection = rest.length > 0 ? new Selection(rest) : undefined;
   if (container === undefined) throw new UsageError("Missing --container FILE");
   if (outdir === undefined) throw new UsageError("Missing --outdir DIR");
   if (values.lookback !== undefined) integer("--lookback", values.lookback);
@@ -309,6 +312,7 @@ export async function runExtract(
   }
   if (values.concurrency !== undefined) options.concurrency = workers(values.concurrency);
   if (values["same-permissions"]) options.samePermissions = true;
+  if (selection !== undefined) options.select = selection;
   const bar = values.tqdm ? await progressBar(io) : undefined;
   options.onPlan = (planned) => {
     plan = planned;
@@ -353,6 +357,7 @@ export async function runExtract(
   } catch (error) {
     if (!keepGoing || !(error instanceof CtnrError)) throw error;
     if (error.code === "INTERRUPTED" || error.code === "ENVIRONMENT") throw error;
+    reportUnmatched(selection, io, "entry", summary);
     const cut = salvage && error.code === "CONTAINER_CUT";
     if (counts.failed === 0 && !cut) throw error;
     bar?.stop();
@@ -381,6 +386,7 @@ export async function runExtract(
     summary.set(extractFields(plan, counts, verifyOnly));
   }
   const done = counts.extracted + counts.skipped;
+  const unmatched = reportUnmatched(selection, io, "entry", summary);
   if (dryRun) {
     log(
       0,
@@ -398,7 +404,39 @@ export async function runExtract(
         (counts.skipped > 0 ? `; skipped ${counts.skipped} already there` : ""),
     );
   }
+  if (unmatched) {
+    summary.fail({
+      code: "NOT_FOUND",
+      message: `${count(selection!.unmatched.length, "pattern")} matched no entry`,
+    });
+    return 1;
+  }
   return 0;
+}
+
+/**
+ * Name each pattern that selected no entry, one line each on stderr (as tar names a member
+ * not found, after doing the rest).
+ *
+ * @param selection the patterns given, if any
+ * @param io where to print
+ * @param what what the patterns were to select
+ * @param summary the `--json` summary, which lists each as a `NOT_FOUND` fault
+ * @returns whether any pattern selected nothing (exit 1: the code of an entry not found)
+ */
+export function reportUnmatched(
+  selection: Selection | undefined,
+  io: CliIo,
+  what = "entry",
+  summary?: RunSummary,
+): boolean {
+  const unmatched = selection?.unmatched ?? [];
+  for (const pattern of unmatched) {
+    const message = `pattern "${pattern}" matched no ${what}`;
+    summary?.fault({ code: "NOT_FOUND", message });
+    io.stderr(`ctnr: ${printableMessage(message)}`);
+  }
+  return unmatched.length > 0;
 }
 
 /** The summary fields of an extract or verify, finished or not (README "Output for scripts"). */

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { encodeEntry, type IndexEntry, UsageError } from "../mod.ts";
+import { encodeEntry, type IndexEntry, Selection, UsageError } from "../mod.ts";
+import { reportUnmatched } from "./extract.ts";
 import { type CommandSpec, helpText, parseCommand } from "./flags.ts";
 import { LineBuffer } from "./line_buffer.ts";
 import { type CliIo, printable } from "./output.ts";
@@ -16,7 +17,7 @@ import { count, size } from "./units.ts";
 /** The flags of `list`. */
 export const LIST = {
   name: "list",
-  usage: "ctnr list --container FILE [--index FILE] [-l | --json] [--lenient]",
+  usage: "ctnr list --container FILE [--index FILE] [-l | --json] [--lenient] [PATTERN...]",
   flags: [
     { name: "container", type: "string", arg: "FILE", origin: "ctnr", help: "container to read" },
     {
@@ -67,17 +68,26 @@ export async function runList(args: string[], io: CliIo): Promise<number> {
   // The positionals: CONTAINER, when --container does not give it.
   const rest = [...positionals];
   const container = values.container ?? rest.shift();
-  if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
   if (values.long && values.json) {
     throw new UsageError("Options --long and --json do not go together (--json has every field)");
   }
+  // What is left are patterns (README "Selecting entries").
+  const select = rest.length > 0 ? new Selection(rest) : undefined;
   const reader = await openReader(container, values.index, values.lenient, io);
   const out = new LineBuffer(io);
   const line = values.json ? jsonLine : values.long ? new LongLines().line : shortLine;
   const totals = new Totals();
   try {
-    for await (const batch of reader.recordBatches()) {
-      for (const { entry } of batch) {
+    if (select === undefined) {
+      for await (const batch of reader.recordBatches()) {
+        for (const { entry } of batch) {
+          out.push(line(entry));
+          totals.add(entry);
+        }
+      }
+    } else {
+      await reader.takeLiterally(select);
+      for await (const entry of reader.entries({ select })) {
         out.push(line(entry));
         totals.add(entry);
       }
@@ -88,7 +98,7 @@ export async function runList(args: string[], io: CliIo): Promise<number> {
     // What was listed before a fault is printed before the fault is reported.
     out.flush();
   }
-  return 0;
+  return reportUnmatched(select, io) ? 1 : 0;
 }
 
 /** The relpath, as `tar -t` prints it: folders end with `/`. */

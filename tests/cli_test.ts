@@ -58,6 +58,7 @@ Deno.test("main create accepts every flag its help lists", async () => {
       }
       if (flag === "--index-batch") args.push("--fsync-every", "2");
       if (flag === "--remove-index-on-finalize") args.push("--finalize");
+      if (flag === "--exclude-from") await Deno.writeTextFile(args.at(-1)!, "*.tmp\n");
       const run = await runCli("create", ...args);
       assert.equal(run.code, 0, `create ${flag}: ${run.stderr}`);
     }
@@ -329,9 +330,10 @@ Deno.test("main accepts the positional forms of create and extract", async () =>
     const extracted = await runCli("extract", `${dir}/c.ctnr`, `${dir}/out`);
     assert.equal(extracted.code, 0, extracted.stderr);
     assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+    // What follows the container and the output folder are patterns.
     const extra = await runCli("extract", `${dir}/c.ctnr`, `${dir}/out2`, "surplus");
-    assert.equal(extra.code, 2);
-    assert.match(extra.stderr, /surplus/);
+    assert.equal(extra.code, 1);
+    assert.equal(extra.stderr, 'ctnr: pattern "surplus" matched no entry\n');
   });
 });
 
@@ -668,6 +670,7 @@ function valueFor(flag: string, placeholder: string, path: string): string {
   if (placeholder.includes("|")) return placeholder.split("|").at(-1)!;
   if (placeholder === "N") return "2";
   if (placeholder === "BYTES") return "4096";
+  if (placeholder === "PATTERN") return "*";
   if (placeholder === "FILE") return `${path}.${flag.slice(2)}`;
   return path;
 }
@@ -776,6 +779,10 @@ Deno.test("the same mistake gives the same exit code in every command", async ()
         ["extract", bad, `${dir}/out-bad`],
         ["verify", bad],
         ["cat", bad, "a.txt"],
+      ], 1],
+      ["a pattern that selects nothing", [
+        ...readers(good).map((args) => [...args, "no-such-name"]),
+        ["create", `${dir}/src`, `${dir}/p.ctnr`, "--include", "no-such-name"],
       ], 1],
       ["a bad number", [
         ["create", `${dir}/src`, `${dir}/y.ctnr`, "--chunk-size", "0"],

@@ -36,12 +36,15 @@ import {
   prescan,
   type WalkEntry,
   type WalkOptions,
+  type WalkPatterns,
   walkTreeBatches,
 } from "./walk.ts";
 import { findCommittedIndex, readCommittedIndex } from "./resume.ts";
 import { pathKey } from "../safety/path_guard.ts";
 import { RelpathSet } from "../safety/relpath_set.ts";
 import { warning } from "../warnings.ts";
+import { Selection } from "../selection.ts";
+import { checkRelpath } from "../safety/relpath.ts";
 import { join } from "node:path";
 
 /**
@@ -82,7 +85,11 @@ export async function createContainer(
   options: CreateOptions = {},
 ): Promise<CreateResult> {
   const settings = checkOptions(container, options);
+  // Patterns are checked before anything is opened too.
+  const include = new Selection(options.include ?? []);
+  const patterns = { include, exclude: new Selection(options.exclude ?? []) };
   await checkSourceFolder(src); // before any file is opened or created
+  for (const selection of [include, patterns.exclude]) takeLiterally(selection, src);
   await refuseIndexIsContainer(settings.indexPath, container);
   if (options.statusFile) await checkStatusPath(options.statusFile, src, container, settings);
   const status = options.statusFile
@@ -90,7 +97,7 @@ export async function createContainer(
     : undefined;
   try {
     await status?.prepare();
-    return await pack(src, container, options, settings, status);
+    return await pack(src, container, options, settings, status, patterns);
   } finally {
     status?.close();
   }
@@ -103,12 +110,13 @@ async function pack(
   options: CreateOptions,
   settings: Settings,
   status: StatusFile | undefined,
+  patterns: WalkPatterns & { include: Selection },
 ): Promise<CreateResult> {
   const exclude = await excludedPaths([container, settings.indexPath], src);
 
   let totals: { files: number; bytes: number | undefined } | undefined;
   if (options.prescan) {
-    const found = await prescan(src, exclude, options.prescan === "sizes");
+    const found = await prescan(src, exclude, options.prescan === "sizes", patterns);
     options.onPrescan?.(found);
     totals = { files: found.entries, bytes: options.prescan === "sizes" ? found.bytes : undefined };
   }
@@ -123,6 +131,8 @@ async function pack(
     sourceErrors: 0,
     staleEntries: 0,
     missing: 0,
+    excluded: 0,
+    unmatched: [],
     resumed: false,
     finalized: false,
     containerSize: 0,
@@ -132,8 +142,12 @@ async function pack(
     result.sourceErrors++;
     options.onSourceError?.(error);
   };
-  const walkOptions = { exclude, linksLeftOut: settings.symlinks === "skip" };
-  const walk = walkTreeBatches(src, { ...walkOptions, onError: reportError });
+  const walkOptions = { exclude, linksLeftOut: settings.symlinks === "skip", patterns };
+  const walk = walkTreeBatches(src, {
+    ...walkOptions,
+    onError: reportError,
+    patterns: { ...patterns, onExcluded: () => result.excluded++ },
+  });
   // A different tree packed into an existing container by mistake would merge into it: refused
   // before the writer opens (which may cut a trailer), unless `append` or `fresh` say so.
   let walked: WalkEntry[][] = [];
@@ -276,6 +290,7 @@ async function pack(
   }
   result.totalEntries = writer.entries;
   result.containerSize = writer.size;
+  result.unmatched = patterns.include.unmatched;
   if (interrupted) {
     await status?.update({ status: "interrupted", finished_time: new Date().toISOString() }, true);
     throw new InterruptedError(interrupted);
@@ -301,7 +316,8 @@ const LOOK_AHEAD = 1024;
  * (another tree, or a container name given by mistake): nothing is opened for writing. The
  * walk's first batches are compared with the index, read until one matches (at once, when
  * the run continues the same tree); only when none of them does are the index and the whole
- * tree compared (a second walk, its errors left to the real one).
+ * tree compared (a second walk, its errors left to the real one, without the `include` and
+ * `exclude` patterns: a tree packed in parts is one tree).
  *
  * @returns the batches taken from `walk`, to be handed on before the rest of it
  * @throws {ConflictError} naming the container and the source, and the options `append` and
@@ -329,7 +345,10 @@ async function refuseUnrelatedSource(
     for (const item of next.value) keys.add(pathKey(item.relpath, false));
   }
   if (keys.size === 0) return taken; // an empty source adds nothing
-  const committed = ended ? undefined : new RelpathSet();
+  // A walk that ended has met the whole tree, unless patterns left part of it out.
+  const patterns = walkOptions.patterns;
+  const filtered = patterns?.include?.empty === false || patterns?.exclude?.empty === false;
+  const committed = ended && !filtered ? undefined : new RelpathSet();
   let entries = 0;
   for await (const { entry } of readCommittedIndex(where)) {
     const key = pathKey(entry.relpath, false);
@@ -339,7 +358,10 @@ async function refuseUnrelatedSource(
   }
   if (entries === 0) return taken;
   if (committed !== undefined) {
-    for await (const batch of walkTreeBatches(src, walkOptions)) {
+    // The whole source, whatever the patterns say: packing a tree in parts (`include` one part,
+    // then another) is the same tree.
+    const { patterns: _, ...whole } = walkOptions;
+    for await (const batch of walkTreeBatches(src, whole)) {
       for (const item of batch) {
         if (committed.has(pathKey(item.relpath, false))) return taken;
       }
@@ -422,6 +444,18 @@ function exists(path: string): boolean {
     return true;
   } catch (error) {
     return !(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory);
+  }
+}
+
+/**
+ * Take literally each pattern with glob characters that is the relpath of something in `src`
+ * (`a[1].txt` is then that file, not `a1.txt`; a name still at any depth): one lstat each.
+ */
+function takeLiterally(selection: Selection, src: string): void {
+  for (const glob of selection.literalCandidates()) {
+    if (checkRelpath(glob) === undefined && exists(join(src, glob))) {
+      selection.takeLiterally(glob);
+    }
   }
 }
 

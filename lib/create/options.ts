@@ -59,6 +59,25 @@ export interface CreateOptions {
    * @default true
    */
   folderModes?: boolean;
+  /**
+   * Patterns (`--include`): when given, only the source items they select are stored, with the
+   * folders on the way to them (a folder's entry, for its mode or as an empty folder, only when
+   * it is selected or holds something selected). Rules in lib/selection.ts and the README
+   * ("Selecting entries"): a pattern without `/` matches a name at any depth, one with `/` the
+   * relpath from the root (a leading `/` or `./` anchors), a match on a folder selects its
+   * subtree, `*` stays within a name and `**` crosses `/`, an exact relpath is taken literally.
+   * A pattern that selects nothing is listed in {@link CreateResult.unmatched}.
+   * @throws {UsageError} (from `createContainer`) for a pattern that names no path (`""`, `/`)
+   */
+  include?: readonly string[];
+  /**
+   * Patterns (`--exclude`, `--exclude-from`) of source items to leave out, with the rules of
+   * `include`, which they win over: an excluded folder is not entered (its contents are not
+   * listed, read or reported, even when unreadable). Not warnings: they are counted in
+   * {@link CreateResult.excluded}. A resume keeps the entries already committed, excluded now
+   * or not.
+   */
+  exclude?: readonly string[];
   /** Walk first to count files (`count`) or files and bytes (`sizes`) for progress. */
   prescan?: "count" | "sizes";
   /** Called with what the prescan found, before anything is packed (only with `prescan`). */
@@ -118,6 +137,17 @@ export interface CreateResult {
    * symlinks and empty folders, names that are the container or its index (a hard link).
    */
   leftOut: number;
+  /**
+   * Source items the patterns left out: each one an `exclude` pattern selected (a folder counts
+   * once, its contents unseen) and, with `include`, each file, link or special file that no
+   * `include` pattern selects.
+   */
+  excluded: number;
+  /**
+   * The `include` patterns, as given, that selected nothing in the source (the CLI names each
+   * and exits 1); empty when every one selected something.
+   */
+  unmatched: string[];
   /**
    * Entries committed before this run that are no longer in the source (resume); the container
    * keeps them, and a `MISSING_FROM_SOURCE` warning names the first few.

@@ -17,6 +17,7 @@ import { dirname, resolve } from "node:path";
 import { SourceError } from "../errors.ts";
 import { checkRelpath } from "../safety/relpath.ts";
 import { DEFAULT_FOLDER_MODE } from "../format/entry.ts";
+import type { Selection } from "../selection.ts";
 
 /** Kinds of things met in a source tree. */
 export type WalkEntryKind = "file" | "dir" | "symlink" | "special";
@@ -53,6 +54,31 @@ export interface WalkOptions {
    * counts as empty and is yielded as a `dir` entry, so it is not lost. @default false
    */
   linksLeftOut?: boolean;
+  /** Patterns that choose what is walked and yielded (`create --include/--exclude`). */
+  patterns?: WalkPatterns;
+}
+
+/**
+ * What `create --include` and `--exclude` choose, as {@link Selection}s (lib/selection.ts
+ * gives the rules: a name at any depth, a path from the root, a folder's subtree).
+ */
+export interface WalkPatterns {
+  /**
+   * When it holds patterns, only the items it selects are yielded, with the folders on the way
+   * to them: a folder's `dir` entry (for its mode, or empty) only when it has something
+   * selected beneath it or is itself selected. Folders are still entered to look.
+   */
+  include?: Selection;
+  /**
+   * Items it selects are neither yielded nor reported (a name `create` could not store,
+   * unreadable), and a folder it selects is not entered. It wins over `include`.
+   */
+  exclude?: Selection;
+  /**
+   * Called for each item the patterns leave out: each one `exclude` selects (a folder once,
+   * its contents unseen) and, with `include`, each file, link or special file it does not.
+   */
+  onExcluded?: (relpath: string) => void;
 }
 
 /**
@@ -99,7 +125,7 @@ export async function* walkTreeBatches(
   await checkSourceFolder(root);
   const top = root.replace(/\/+$/, "") || "/";
   const out = new Batcher(batchSize);
-  const recorded = yield* walkFolder(top, "", options, out);
+  const recorded = yield* walkFolder(top, "", options, out, []);
   if (out.items.length > 0) yield out.take();
   return recorded;
 }
@@ -160,12 +186,17 @@ class Batcher {
 
 const TURN_EVERY = 1000;
 
-/** Yields a folder's subtree in batches; returns how many entries it recorded (dirs, files, links). */
+/**
+ * Yields a folder's subtree in batches; returns how many entries it recorded (dirs, files,
+ * links). `pending` holds the `dir` entries of folders on the way down that `include` does not
+ * select: each goes out just before the first item recorded beneath it, or never.
+ */
 async function* walkFolder(
   path: string,
   relpath: string,
   options: WalkOptions,
   out: Batcher,
+  pending: WalkEntry[],
 ): AsyncGenerator<WalkEntry[], number> {
   // Names and kinds only, in plain arrays: a folder of a million files costs about 45 MiB here,
   // against about 450 MiB as DirEntry objects. Listed synchronously: one op for the folder,
@@ -191,9 +222,33 @@ async function* walkFolder(
     .sort((a, b) => compareCodePoints(listed[a]!, listed[b]!));
   const sorted = Array.from(order, (i) => listed[i]!);
   const refused = refusedNames(sorted);
+  const patterns = options.patterns;
+  const include = patterns?.include?.empty === false ? patterns.include : undefined;
+  const exclude = patterns?.exclude?.empty === false ? patterns.exclude : undefined;
+  /** Record an entry, after the folders on the way that wait for one. */
+  const record = (entry: WalkEntry) => {
+    if (pending.length > 0) {
+      out.items.push(...pending);
+      pending.length = 0;
+    }
+    out.items.push(entry);
+  };
   let recorded = 0;
   for (let k = 0; k < order.length; k++) {
     const name = sorted[k]!;
+    const kind = kinds[order[k]!]!;
+    if (patterns !== undefined) {
+      const rel = relpath === "" ? name : `${relpath}/${name}`;
+      // An excluded folder is not entered: nothing in it is read, listed or reported.
+      if (exclude?.matches(rel, kind === DIR)) {
+        patterns.onExcluded?.(rel);
+        continue;
+      }
+      if (include && kind !== DIR && !include.matches(rel)) {
+        patterns.onExcluded?.(rel);
+        continue;
+      }
+    }
     const why = refused.get(name);
     if (why !== undefined) {
       const rel = relpath === "" ? name : `${relpath}/${name}`;
@@ -202,23 +257,33 @@ async function* walkFolder(
       }
       continue;
     }
-    const child = describeChild(path, relpath, name, kinds[order[k]!]!, options);
+    const child = describeChild(path, relpath, name, kind, options);
     if (child === null) continue;
     if (child.kind === "dir") {
       const stat = statOf(child, options);
       if (stat === null) continue;
+      // With include, a folder it does not select is recorded only for what lies beneath it.
+      const selected = include === undefined || include.matches(child.relpath, true);
       // A folder of another mode than 0755 is an entry before its contents (extract then
       // knows it is private before it writes into it); an empty one is an entry after them.
       const keepsMode = ((stat.mode ?? DEFAULT_FOLDER_MODE) & 0o777) !== DEFAULT_FOLDER_MODE;
-      if (keepsMode) {
-        out.items.push({ ...stat, keepsMode });
+      if (keepsMode && selected) {
+        record({ ...stat, keepsMode });
         recorded++;
         if (out.items.length >= out.size) yield out.take();
+      } else if (keepsMode) pending.push({ ...stat, keepsMode });
+      const waiting = pending.length;
+      const below = yield* walkFolder(child.path, child.relpath, options, out, pending);
+      if (keepsMode && !selected) {
+        // Still waiting: nothing beneath it was recorded, and neither is it.
+        if (pending.length >= waiting) pending.length = waiting - 1;
+        else recorded++;
+        continue;
       }
-      const below = yield* walkFolder(child.path, child.relpath, options, out);
       if (keepsMode) continue;
       if (below === 0) {
-        out.items.push(stat);
+        if (!selected) continue;
+        record(stat);
         recorded++;
       } else if (below > 0) recorded += below;
       else recorded++; // an unreadable folder is not "empty": keep the parent unrecorded
@@ -226,8 +291,8 @@ async function* walkFolder(
       if (child.kind === "symlink") {
         const stat = statOf(child, options);
         if (stat === null) continue;
-        out.items.push(stat);
-      } else out.items.push(child);
+        record(stat);
+      } else record(child);
       if (child.kind === "file" || (child.kind === "symlink" && !options.linksLeftOut)) recorded++;
     }
     if (out.items.length >= out.size) yield out.take();
@@ -420,15 +485,18 @@ export interface PrescanTotals {
  * @param src the source folder
  * @param exclude paths never walked
  * @param sizes also sum the sizes (an lstat per file)
+ * @param patterns `include` and `exclude` patterns, as the walk that packs applies them
  * @returns the counts and bytes
  */
 export async function prescan(
   src: string,
   exclude: Set<string>,
   sizes: boolean,
+  patterns: WalkPatterns = {},
 ): Promise<PrescanTotals> {
   const totals: PrescanTotals = { entries: 0, files: 0, folders: 0, links: 0, bytes: 0 };
-  for await (const batch of walkTreeBatches(src, { exclude })) {
+  const { onExcluded: _, ...quiet } = patterns; // counted by the walk that packs
+  for await (const batch of walkTreeBatches(src, { exclude, patterns: quiet })) {
     for (const item of batch) {
       if (item.kind === "special") continue;
       totals.entries++;

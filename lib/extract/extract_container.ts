@@ -31,6 +31,7 @@ import { containerFiles, refuseSameFile } from "../safety/output_paths.ts";
 import { OutputTree } from "../safety/output_tree.ts";
 import { RelpathSet } from "../safety/relpath_set.ts";
 import { warning } from "../warnings.ts";
+import { Selection } from "../selection.ts";
 import { currentUmask, ExtractJob } from "./job.ts";
 import type { ExtractOptions, ExtractResult } from "./options.ts";
 import { type ExtractPlan, planExtraction, type PlanOptions } from "./plan.ts";
@@ -103,9 +104,14 @@ export async function extractContainer(
   if (existing !== undefined && !existing.isDirectory) {
     throw new UsageError(`Cannot extract into "${outdir}": it exists and is not a folder`);
   }
+  // Patterns are checked before the container is opened.
+  const select = options.select === undefined || options.select instanceof Selection
+    ? options.select
+    : new Selection(options.select);
   const reader = await ContainerReader.open(container, readerOptions);
   let pool: WorkerPool<WriteBatch, WriteBatchResult> | undefined;
   try {
+    if (select !== undefined) await reader.takeLiterally(select);
     // With keepGoing, links pointing outside are reported and skipped; the rest is extracted.
     const refusedLinks = new Set<string>();
     // A dry run (and verify) writes nothing, not even the probe's temp file: it assumes the
@@ -119,6 +125,7 @@ export async function extractContainer(
       verb,
     };
     if (!options.dryRun) planOptions.outdir = target;
+    if (select !== undefined) planOptions.select = select;
     // Folders with an entry are made 0700 and given their mode last, wherever the entry stands.
     const recordedFolders = new RelpathSet();
     planOptions.onFolder = (entry) => recordedFolders.add(entry.relpath);
@@ -166,7 +173,7 @@ export async function extractContainer(
       tree,
       plan,
       chunkSize,
-      { ...options, keepGoing },
+      { ...options, keepGoing, ...(select === undefined ? {} : { select }) },
       refusedLinks,
       pool,
       startTime,

@@ -16,6 +16,7 @@ import type { ContainerReader } from "../read/container_reader.ts";
 import { checkLinkTarget } from "../safety/link_target.ts";
 import { type OutputTree, parentOf } from "../safety/output_tree.ts";
 import { warning } from "../warnings.ts";
+import { Selection } from "../selection.ts";
 import {
   decodePayload,
   type FileJob,
@@ -69,6 +70,9 @@ export class ExtractJob {
   #result: ExtractResult;
   #firstError: CtnrError | undefined;
   #dirEntries: IndexEntry[] = [];
+  /** Folder entries `select` does not select: their folders get their metadata if the run made them. */
+  #folderEntriesAside: IndexEntry[] = [];
+  #select: Selection | undefined;
   #links: IndexEntry[] = [];
   #refusedLinks: Set<string>;
   #startTime: number;
@@ -101,6 +105,7 @@ export class ExtractJob {
     this.#chunkSize = chunkSize;
     this.#options = options;
     this.#refusedLinks = refusedLinks;
+    this.#select = options.select instanceof Selection ? options.select : undefined;
     this.#pool = pool;
     this.#startTime = startTime;
     this.#settings = {
@@ -117,7 +122,7 @@ export class ExtractJob {
         folder: (relDir) => tree.folderCheck(relDir),
       });
     }
-    this.#result = { extracted: 0, skipped: 0, failed: 0, bytes: 0, plan };
+    this.#result = { extracted: 0, skipped: 0, failed: 0, bytes: 0, plan, unmatched: [] };
     if (options.statusFile) {
       this.#status = new StatusFile(
         options.statusFile,
@@ -150,8 +155,13 @@ export class ExtractJob {
       if (!options.dryRun) await this.#tree.open();
       // Entries past the payload area were left out by the plan (`onPastEnd`): here too.
       const records = this.#reader.recordBatches({ quiet: true, onPastEnd: () => {} });
+      const select = this.#select;
       reading: for await (const batch of records) {
         for (const { entry } of batch) {
+          if (select !== undefined && !select.matches(entry.relpath, entry.entryType === "dir")) {
+            if (entry.entryType === "dir") this.#folderEntriesAside.push(entry);
+            continue;
+          }
           if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break reading;
           try {
             // Most entries of a tree of small files are queued without a single await.
@@ -172,7 +182,12 @@ export class ExtractJob {
           this.fail(entry, error);
         }
       }
-      if (!options.dryRun) this.#tree.finishFolders(this.#dirEntries, toUtime);
+      if (!options.dryRun) {
+        // A folder on the way to a selected entry that the run made (0700, when it has an entry)
+        // gets its recorded metadata too; one that was there is left as it is.
+        const onTheWay = this.#folderEntriesAside.filter((entry) => this.#tree.made(entry.relpath));
+        this.#tree.finishFolders([...this.#dirEntries, ...onTheWay], toUtime);
+      }
       if (this.#settings.fsync) await this.#tree.syncFolders();
     } finally {
       this.#pool?.terminate();
@@ -187,6 +202,7 @@ export class ExtractJob {
           `that was killed`,
       ));
     }
+    this.#result.unmatched = this.#select?.unmatched ?? [];
     const interrupted = options.signal?.aborted ?? false;
     await this.#updateStatus(
       interrupted ? "interrupted" : this.#result.failed > 0 ? "failed" : "finished",

@@ -9,9 +9,22 @@ import type { IndexEntry } from "../format/entry.ts";
 import type { StatusFormat } from "../io/status_file.ts";
 import type { WarningHandler } from "../warnings.ts";
 import type { ExtractPlan } from "./plan.ts";
+import type { Selection } from "../selection.ts";
 
 /** Options of `extractContainer`. */
 export interface ExtractOptions {
+  /**
+   * Extract only the entries these patterns select (CLI: the patterns after the container and
+   * output folder). Rules in lib/selection.ts and the README ("Selecting entries"): a pattern
+   * without `/` matches a name at any depth, one with `/` the relpath from the root, a match on
+   * a folder selects its subtree, `*` stays within a name and `**` crosses `/`; a pattern that
+   * is an entry's relpath is taken literally. The folders on the way to a selected entry are
+   * made (a private one private). Patterns that select nothing are listed in
+   * {@link ExtractResult.unmatched}. A {@link Selection} given here can be read afterwards,
+   * also when the run throws.
+   * @default every entry
+   */
+  select?: readonly string[] | Selection;
   /** External index file; preferred over the embedded one. */
   index?: string;
   /**
@@ -89,4 +102,6 @@ export interface ExtractResult {
   bytes: number;
   /** The validated plan. */
   plan: ExtractPlan;
+  /** The `select` patterns, as given, that selected no entry (the CLI names each, exit 1). */
+  unmatched: string[];
 }

@@ -17,6 +17,7 @@ import { overlap, PayloadOrder, PayloadRanges } from "../safety/payload_ranges.t
 import { pathLength, pathLimits, pathTooLong } from "../safety/path_limits.ts";
 import { reservedName } from "../safety/reserved_names.ts";
 import { type CaseFolding, FOLDER, PathGuard, pathKeyer } from "../safety/path_guard.ts";
+import type { Selection } from "../selection.ts";
 
 /** Options of {@link planExtraction}. */
 export interface PlanOptions {
@@ -48,13 +49,24 @@ export interface PlanOptions {
   onPastEnd?: (entry: IndexEntry, error: ContainerFormatError) => void;
   /** The word the messages use for what failed: `Cannot verify ...`. @default "extract" */
   verb?: "extract" | "verify";
-  /** Called for each folder entry once it is admitted (extract notes which folders have one). */
+  /**
+   * Called for each folder entry once it is admitted (extract notes which folders have one);
+   * with `select`, for the folder entries it does not select too (a folder on the way to a
+   * selected entry is still made, private when its entry says so).
+   */
   onFolder?: (entry: IndexEntry) => void;
+  /**
+   * Only the entries it selects are planned (checked, counted); the others are only read
+   * (every index line is still parsed and checked, and the payloads' ranges are). An entry
+   * past the payload area that it does not select is no fault. Symlinks it does not select
+   * still count as links for the target checks of those it selects.
+   */
+  select?: Selection;
 }
 
-/** What the index holds, known before anything is written. */
+/** What the index holds, known before anything is written (with `select`, what it selects). */
 export interface ExtractPlan {
-  /** Entries in the index. */
+  /** Entries in the index (with `select`: those it selects). */
   entries: number;
   /** File entries. */
   files: number;
@@ -120,10 +132,14 @@ export async function planExtraction(
   const limits = pathLimits(Deno.build.os);
   const rootLength = options.outdir === undefined ? undefined : pathLength(options.outdir, limits);
   const onPastEnd = options.onPastEnd;
+  const select = options.select;
+  const selected = (entry: IndexEntry) =>
+    select === undefined || select.matches(entry.relpath, entry.entryType === "dir");
   const recordOptions = onPastEnd === undefined ? {} : {
     onPastEnd: (entry: IndexEntry, detail: string, cut: boolean) => {
-      plan.leftOut++;
       plan.payloadEnd = Math.max(plan.payloadEnd, entry.offset + entry.payloadSize);
+      if (!selected(entry)) return;
+      plan.leftOut++;
       onPastEnd(
         entry,
         new ContainerFormatError(`Cannot ${verb} "${entry.relpath}": ${detail}`, {
@@ -134,9 +150,16 @@ export async function planExtraction(
   };
   for await (const batch of reader.recordBatches(recordOptions)) {
     for (const { entry } of batch) {
-      plan.entries++;
       plan.payloadEnd = Math.max(plan.payloadEnd, entry.offset + entry.payloadSize);
       order.add(entry);
+      if (!selected(entry)) {
+        if (entry.entryType === "dir") options.onFolder?.(entry);
+        else if (entry.entryType === "symlink" && !options.allowUnsafeLinks) {
+          linkKeys.add(key(entry.relpath));
+        }
+        continue;
+      }
+      plan.entries++;
       if (rootLength !== undefined) {
         const tooLong = pathTooLong(rootLength, entry.relpath, limits);
         if (tooLong) throw new UnsafeEntryError(`Cannot ${verb} "${entry.relpath}": ${tooLong}`);

@@ -24,6 +24,7 @@ import { type RandomAccess, readInto } from "../io/random_access.ts";
 import { Sha256, Sha256CheckStream, sha256Mismatch, sha256OfRange } from "../io/sha256.ts";
 import type { WarningHandler } from "../warnings.ts";
 import { cutShort, noIndexError } from "./no_index.ts";
+import type { Selection } from "../selection.ts";
 
 /** Options of {@link ContainerReader.open}. */
 export interface ContainerReaderOptions {
@@ -408,9 +409,51 @@ export class ContainerReader {
     );
   }
 
-  /** Iterate the entries in index order; see {@link ContainerReader.records}. */
-  async *entries(): AsyncGenerator<IndexEntry> {
-    for await (const record of this.records()) yield record.entry;
+  /**
+   * Iterate the entries in index order; see {@link ContainerReader.records}.
+   *
+   * @param options `select`: only the entries it selects (a folder entry is matched as a
+   *   folder); give it to {@link ContainerReader.takeLiterally} first
+   * @returns the entries
+   */
+  async *entries(options: { select?: Selection } = {}): AsyncGenerator<IndexEntry> {
+    const select = options.select;
+    for await (const record of this.records()) {
+      const entry = record.entry;
+      if (select === undefined || select.matches(entry.relpath, entry.entryType === "dir")) {
+        yield entry;
+      }
+    }
+  }
+
+  /**
+   * Take each pattern of `selection` that is a path in this container (an entry's relpath, or
+   * a folder holding entries) as that path: literally and from the root (`a.txt` then selects
+   * `a.txt`, not `sub/a.txt`; `a[1].txt` not `a1.txt`), as tar takes member names; see
+   * {@link Selection.takeLiterally}. One pass over the index, only when a pattern holds glob
+   * characters or no `/`.
+   *
+   * @param selection the patterns
+   * @throws {IndexFormatError} on a bad index, as {@link ContainerReader.records}
+   */
+  async takeLiterally(selection: Selection): Promise<void> {
+    const candidates = selection.literalCandidates({ fromRoot: true });
+    if (candidates.size === 0) return;
+    let folder = "";
+    for await (const batch of this.recordBatches({ quiet: true, onPastEnd: () => {} })) {
+      for (const { entry } of batch) {
+        const relpath = entry.relpath;
+        if (candidates.has(relpath)) selection.takeLiterally(relpath, { fromRoot: true });
+        // The folders above it, each once per run of entries in one folder.
+        const slash = relpath.lastIndexOf("/");
+        if (slash < 0 || relpath.slice(0, slash) === folder) continue;
+        folder = relpath.slice(0, slash);
+        for (let at = relpath.indexOf("/"); at >= 0; at = relpath.indexOf("/", at + 1)) {
+          const above = relpath.slice(0, at);
+          if (candidates.has(above)) selection.takeLiterally(above, { fromRoot: true });
+        }
+      }
+    }
   }
 
   /**

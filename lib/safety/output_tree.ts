@@ -231,6 +231,16 @@ export class OutputTree {
   }
 
   /**
+   * Whether this run made `relDir` (it was not there before).
+   *
+   * @param relDir a folder's relpath
+   * @returns `false` also for a folder not made or met yet
+   */
+  made(relDir: string): boolean {
+    return this.#dirs.get(relDir)?.made === true;
+  }
+
+  /**
    * What a batch written into `relDir` checks first: the folder as the run made or met it.
    *
    * @param relDir a folder's relpath, already made by {@link OutputTree.ensureDir}

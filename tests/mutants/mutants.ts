@@ -230,6 +230,19 @@ export const MUTANTS: Mutant[] = [
     },
   },
   {
+    name: "links-outside-the-selection-unknown-to-link-checks",
+    find: `else if (entry.entryType === "symlink" && !options.allowUnsafeLinks) {
+          linkKeys.add(key(entry.relpath));
+        }`,
+    replace: `else if (entry.entryType === "symlink" && !options.allowUnsafeLinks) {
+        }`,
+    killedBy: {
+      file: "selection_test.ts",
+      test:
+        "extractContainer select refuses a selected link that climbs out through a link it does not select (a symlink chain split by the selection)",
+    },
+  },
+  {
     name: "link-target-not-rechecked-on-disk",
     find: `if (!this.#options.allowUnsafeLinks) {
       // Links already in the output folder`,
@@ -435,7 +448,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "sha256-skipped-on-verify-existing",
-    find: `return hash.digest() === expected;`,
+    find: `return sha256OfExisting(job.target, job.origSize) === expected;`,
     replace: `return true;`,
     killedBy: {
       file: EXTRACTOR,

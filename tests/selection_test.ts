@@ -1,0 +1,749 @@
+import assert from "node:assert/strict";
+import {
+  ContainerReader,
+  ContainerWriter,
+  createContainer,
+  type CreateOptions,
+  type CtnrWarning,
+  type ExtractAction,
+  extractContainer,
+  Selection,
+  UnsafeEntryError,
+  UsageError,
+} from "../mod.ts";
+import {
+  DENO_CHILD_TIMEOUT_MS,
+  exists,
+  runCli,
+  runCommand,
+  TOOL_TIMEOUT_MS,
+  type TreeSpec,
+  withTempDir,
+  writeTree,
+} from "./_helpers.ts";
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+
+/** [pattern, relpath, is it a folder, selected?] */
+const TABLE: [string, string, boolean, boolean][] = [
+  // A name without "/": the name of any component, at any depth.
+  ["*.tmp", "a.tmp", false, true],
+  ["*.tmp", "x/y/a.tmp", false, true],
+  ["*.tmp", "a.tmp.txt", false, false],
+  ["node_modules", "node_modules", true, true],
+  ["node_modules", "app/node_modules/pkg/index.js", false, true],
+  ["node_modules", "app/node_modules_old/x.js", false, false],
+  ["*.d", "a.d/b/c.txt", false, true], // a folder's name: its subtree
+  ["b", "a/b/c", false, true],
+  ["b", "ab/c", false, false],
+  // A pattern with "/": the relpath from the root.
+  ["docs/*.md", "docs/a.md", false, true],
+  ["docs/*.md", "x/docs/a.md", false, false],
+  ["docs/*.md", "docs/sub/a.md", false, false], // "*" does not cross "/"
+  ["docs/*", "docs/sub/a.md", false, true], // ...but docs/sub is a folder it selects
+  ["src/lib", "src/lib/x/y.ts", false, true], // a folder: its subtree
+  ["src/lib", "src/lib", true, true],
+  ["src/lib", "src/library.ts", false, false],
+  ["src/lib", "test/src/lib/y.ts", false, false],
+  // Anchored: "/" or "./" in front.
+  ["/build", "build/out.js", false, true],
+  ["/build", "app/build/out.js", false, false],
+  ["./build", "build", true, true],
+  ["./build", "app/build", true, false],
+  ["//build", "build/x", false, true],
+  ["/docs/*.md", "docs/a.md", false, true],
+  // "**" crosses "/".
+  ["**/*.md", "a.md", false, true],
+  ["**/*.md", "a/b/c.md", false, true],
+  ["a/**/z", "a/z", false, true],
+  ["a/**/z", "a/b/c/z", false, true],
+  ["a/**/z", "b/a/z", false, false],
+  ["a/**", "a/b/c", false, true],
+  ["*", "a/b/c", false, true], // the top folder matches: everything
+  ["?.txt", "x/a.txt", false, true],
+  ["?.txt", "ab.txt", false, false],
+  // A trailing "/": folders only.
+  ["cache/", "cache", true, true],
+  ["cache/", "cache", false, false],
+  ["cache/", "x/cache/y.bin", false, true],
+  ["cache/", "x/cache", false, false],
+  // Dot names match "*" (as tar).
+  ["*", ".hidden", false, true],
+  ["*.swp", "a/.x.swp", false, true],
+  // An exact relpath or name is taken literally, whatever glob characters it holds.
+  ["a[1].txt", "a[1].txt", false, true],
+  ["a[1].txt", "a1.txt", false, true], // and as a glob too
+  ["a[1].txt", "d/a[1].txt", false, true],
+  ["d/a[1]", "d/a[1]/x.txt", false, true],
+  ["{x}", "{x}", false, true],
+  ["a[12].txt", "a2.txt", false, true],
+  ["a[!1].txt", "a1.txt", false, false],
+  ["a[!1].txt", "a2.txt", false, true],
+  ["[[:digit:]].txt", "7.txt", false, true],
+  ["*.{tmp,bak}", "a.bak", false, true],
+  ["\\*", "*", false, true],
+  ["\\*", "a", false, false],
+  // No negation, no extglob: "!" and "@(" are characters.
+  ["!a", "a", false, false],
+  ["!a", "!a", false, true],
+  // Case and Unicode as stored.
+  ["README", "readme", false, false],
+  ["café.txt".normalize("NFC"), "café.txt".normalize("NFC"), false, true],
+  ["café.txt".normalize("NFC"), "café.txt".normalize("NFD"), false, false],
+  ["caf*.txt", "d/café.txt".normalize("NFD"), false, true],
+  ["日本/*", "日本/語.txt", false, true],
+  ["?.txt", "語.txt", false, true],
+  ["?.txt", "😀.txt", false, true], // one code point, two UTF-16 units
+];
+
+for (const [pattern, relpath, isFolder, expected] of TABLE) {
+  Deno.test(
+    `Selection ${expected ? "selects" : "does not select"} ${
+      isFolder ? "folder" : "file"
+    } "${relpath}" with "${pattern}"`,
+    () => {
+      assert.equal(new Selection([pattern]).matches(relpath, isFolder), expected);
+    },
+  );
+}
+
+Deno.test("Selection with several patterns selects what any of them selects", () => {
+  const selection = new Selection(["*.md", "/src"]);
+  assert.equal(selection.matches("a/b.md"), true);
+  assert.equal(selection.matches("src/x.ts"), true);
+  assert.equal(selection.matches("lib/x.ts"), false);
+});
+
+Deno.test("Selection names the patterns that selected nothing, also a pattern that only selects inside a folder another one selected", () => {
+  const selection = new Selection(["docs", "docs/*.md", "*.txt", "missing", "docs/missing"]);
+  for (const relpath of ["docs/a.md", "docs/b.png", "notes/n.txt", "x/y"]) {
+    selection.matches(relpath);
+  }
+  assert.deepEqual(selection.unmatched, ["missing", "docs/missing"]);
+});
+
+Deno.test("Selection gives the same answers whatever order the relpaths come in (its folder cache)", () => {
+  const relpaths = ["a/b/c.txt", "a/b/d.md", "a/x.md", "b/c/d/e.md", "a/b/e.md", "c.md", "a/b"];
+  const patterns = ["a/b", "*.md", "/c.md"];
+  const fresh = relpaths.map((r) => new Selection(patterns).matches(r));
+  const reused = new Selection(patterns);
+  for (const order of [relpaths, [...relpaths].reverse()]) {
+    const answers = order.map((r) => reused.matches(r));
+    assert.deepEqual(
+      order === relpaths ? answers : answers.reverse(),
+      fresh,
+    );
+  }
+});
+
+Deno.test("Selection takes a pattern literally once it is a path: a[1].txt is then not a1.txt, and still a name at any depth", () => {
+  const selection = new Selection(["a[1].txt", "/d/*[x]", "plain", "b?"]);
+  assert.deepEqual([...selection.literalCandidates()], ["a[1].txt", "d/*[x]", "b?"]);
+  assert.deepEqual(
+    [...selection.literalCandidates({ fromRoot: true })],
+    ["a[1].txt", "d/*[x]", "plain", "b?"],
+  );
+  selection.takeLiterally("a[1].txt");
+  selection.takeLiterally("d/*[x]");
+  assert.deepEqual([...selection.literalCandidates()], ["b?"]);
+  assert.equal(selection.matches("a[1].txt"), true);
+  assert.equal(selection.matches("a1.txt"), false);
+  assert.equal(selection.matches("sub/a[1].txt"), true, "still a name at any depth");
+  assert.equal(selection.matches("d/*[x]/y"), true, "still its subtree");
+  assert.equal(selection.matches("d/ax"), false);
+  assert.equal(selection.matches("bc"), true, "the others are still globs");
+});
+
+Deno.test("Selection takes a pattern from the root once it is a path in the container: a.txt is then not sub/a.txt", () => {
+  const selection = new Selection(["a.txt", "docs", "*.md"]);
+  selection.takeLiterally("a.txt", { fromRoot: true });
+  selection.takeLiterally("docs", { fromRoot: true });
+  assert.equal(selection.matches("a.txt"), true);
+  assert.equal(selection.matches("sub/a.txt"), false);
+  assert.equal(selection.matches("docs/x/y"), true);
+  assert.equal(selection.matches("src/docs/y"), false);
+  assert.equal(selection.matches("src/z.md"), true, "the others keep their reach");
+});
+
+Deno.test("Selection refuses a pattern that names no path", () => {
+  for (const pattern of ["", "/", "./", ".", "//"]) {
+    assert.throws(() => new Selection([pattern]), (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.equal(
+        error.message,
+        `Pattern "${pattern}" names no path (give no pattern to select every entry)`,
+      );
+      return true;
+    });
+  }
+});
+
+Deno.test("Selection without patterns is empty and selects nothing", () => {
+  const selection = new Selection([]);
+  assert.equal(selection.empty, true);
+  assert.equal(selection.matches("a"), false);
+  assert.deepEqual(selection.unmatched, []);
+});
+
+// --- create --include / --exclude ---
+
+/** A source tree with names to select at several depths. */
+function sourceTree(): TreeSpec {
+  return {
+    "README.md": "read me",
+    "a.tmp": "scratch",
+    "build/out.js": "built",
+    "app/build/keep.js": "not the top build",
+    "app/node_modules/pkg/index.js": "dependency",
+    "app/src/main.ts": "main",
+    "app/src/notes.md": "notes",
+    "app/src/x.tmp": "scratch",
+    "docs/guide/intro.md": "intro",
+    "docs/img/logo.png": "png",
+    "docs/empty": { dir: true },
+    "a[1].txt": "brackets",
+    "a1.txt": "one",
+  };
+}
+
+/** The relpaths of a container's entries, in index order, folders with a trailing "/". */
+async function relpathsOf(container: string): Promise<string[]> {
+  const reader = await ContainerReader.open(container);
+  try {
+    const out: string[] = [];
+    for await (const entry of reader.entries()) {
+      out.push(entry.entryType === "dir" ? `${entry.relpath}/` : entry.relpath);
+    }
+    return out;
+  } finally {
+    reader.close();
+  }
+}
+
+/** Pack `sourceTree()` with `options`; the stored relpaths and the result. */
+async function packWith(dir: string, options: CreateOptions) {
+  await writeTree(`${dir}/src`, sourceTree());
+  const warnings: CtnrWarning[] = [];
+  const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+    finalize: true,
+    onWarning: (w) => warnings.push(w),
+    ...options,
+  });
+  return { result, stored: await relpathsOf(`${dir}/c.ctnr`), warnings };
+}
+
+Deno.test("createContainer exclude leaves out a name at any depth, a path anchored at the root and a whole folder, and counts them", async () => {
+  await withTempDir(async (dir) => {
+    const { result, stored, warnings } = await packWith(dir, {
+      exclude: ["*.tmp", "node_modules", "/build", "docs/img"],
+    });
+    assert.deepEqual(stored, [
+      "README.md",
+      "a1.txt",
+      "a[1].txt",
+      "app/build/keep.js",
+      "app/src/main.ts",
+      "app/src/notes.md",
+      "docs/empty/",
+      "docs/guide/intro.md",
+    ]);
+    // a.tmp, app/src/x.tmp, app/node_modules (once), build (once), docs/img (once)
+    assert.equal(result.excluded, 5);
+    assert.deepEqual(result.unmatched, []);
+    assert.deepEqual(warnings, [], "exclusions are not warnings");
+  });
+});
+
+Deno.test("createContainer include stores only what it selects, with the folders on the way, and names a pattern that selects nothing", async () => {
+  await withTempDir(async (dir) => {
+    const { result, stored } = await packWith(dir, {
+      include: ["*.md", "/docs/empty", "a[1].txt", "nothing*"],
+    });
+    assert.deepEqual(stored, [
+      "README.md",
+      "a[1].txt", // literally, not a1.txt
+      "app/src/notes.md",
+      "docs/empty/",
+      "docs/guide/intro.md",
+    ]);
+    assert.deepEqual(result.unmatched, ["nothing*"]);
+    // Every file, link or special file not selected: 12 files in the tree, 4 selected.
+    assert.equal(result.excluded, 8);
+  });
+});
+
+Deno.test("createContainer include of a folder stores its whole subtree, and exclude wins over include", async () => {
+  await withTempDir(async (dir) => {
+    const { result, stored } = await packWith(dir, {
+      include: ["app", "README.md"],
+      exclude: ["*.tmp", "README.md"],
+    });
+    assert.deepEqual(stored, [
+      "app/build/keep.js",
+      "app/node_modules/pkg/index.js",
+      "app/src/main.ts",
+      "app/src/notes.md",
+    ]);
+    // README.md was excluded before include could select it: it selected nothing stored.
+    assert.deepEqual(result.unmatched, ["README.md"]);
+  });
+});
+
+Deno.test("createContainer include records a private folder on the way to a selected file, and none on the way to nothing", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, {
+      "private/inner/doc.md": "secret",
+      "private/inner/other.txt": "x",
+      "closed/x.txt": "x",
+    });
+    await Deno.chmod(`${dir}/src/private`, 0o700);
+    await Deno.chmod(`${dir}/src/private/inner`, 0o750);
+    await Deno.chmod(`${dir}/src/closed`, 0o700);
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { include: ["*.md"], finalize: true });
+    assert.deepEqual(await relpathsOf(`${dir}/c.ctnr`), [
+      "private/",
+      "private/inner/",
+      "private/inner/doc.md",
+    ]);
+  });
+});
+
+Deno.test("createContainer exclude never lists an excluded folder, in the walk and in the prescan", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, sourceTree());
+    const listed: string[] = [];
+    const readDirSync = Deno.readDirSync;
+    Deno.readDirSync = (path: string | URL) => {
+      listed.push(String(path));
+      return readDirSync(path);
+    };
+    try {
+      for (const prescan of ["count", "sizes"] as const) {
+        listed.length = 0;
+        const result = await createContainer(`${dir}/src`, `${dir}/c-${prescan}.ctnr`, {
+          exclude: ["node_modules", "docs"],
+          prescan,
+        });
+        assert.equal(result.excluded, 2, "counted once: by the walk that packs");
+        assert.ok(listed.some((p) => p.endsWith("/app/src")), "the walk lists folders");
+        const entered = listed.filter((p) => /node_modules|docs/.test(p));
+        assert.deepEqual(entered, [], `${prescan}: an excluded folder was listed`);
+      }
+    } finally {
+      Deno.readDirSync = readDirSync;
+    }
+  });
+});
+
+Deno.test("createContainer resumed with exclude keeps what is committed and reports nothing missing", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, sourceTree());
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { exclude: ["docs"] });
+    await Deno.writeTextFile(`${dir}/src/new.txt`, "new");
+    const warnings: CtnrWarning[] = [];
+    const result = await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+      exclude: ["*.md"],
+      finalize: true,
+      onWarning: (w) => warnings.push(w),
+    });
+    assert.equal(result.resumed, true);
+    assert.equal(result.missing, 0);
+    assert.deepEqual(warnings.map((w) => w.code), []);
+    const stored = await relpathsOf(`${dir}/c.ctnr`);
+    assert.ok(stored.includes("README.md"), "committed before, excluded now: kept");
+    assert.ok(stored.includes("new.txt"));
+    assert.ok(stored.includes("docs/img/logo.png"), "added now that docs is not excluded");
+    assert.ok(!stored.includes("docs/guide/intro.md"), "*.md excluded now, not committed before");
+  });
+});
+
+Deno.test("createContainer refuses a pattern that names no path before it writes anything", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a" });
+    for (const options of [{ include: ["/"] }, { exclude: [""] }]) {
+      await assert.rejects(
+        createContainer(`${dir}/src`, `${dir}/c.ctnr`, options),
+        UsageError,
+      );
+      assert.equal(await exists(`${dir}/c.ctnr`), false);
+    }
+  });
+});
+
+Deno.test("ctnr create --include, --exclude and --exclude-from: comments, blank lines and CRLF in the file; a pattern that selects nothing exits 1 naming it, after packing the rest", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, sourceTree());
+    await Deno.writeTextFile(
+      `${dir}/ignore.txt`,
+      "# build output\n\n/build\r\nnode_modules\n  \n*.tmp\n",
+    );
+    const run = await runCli(
+      "create",
+      `${dir}/src`,
+      `${dir}/c.ctnr`,
+      "--exclude-from",
+      `${dir}/ignore.txt`,
+      "--exclude",
+      "docs",
+      "--include",
+      "app",
+      "--include",
+      "*.txt",
+      "--include",
+      "missing",
+      "--finalize",
+    );
+    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.stderr, `ctnr: pattern "missing" matched nothing in "${dir}/src"\n`);
+    assert.match(run.stdout, /Excluded \d+ items/);
+    assert.deepEqual(await relpathsOf(`${dir}/c.ctnr`), [
+      "a1.txt",
+      "a[1].txt",
+      "app/build/keep.js",
+      "app/src/main.ts",
+      "app/src/notes.md",
+    ]);
+  });
+});
+
+Deno.test("ctnr create --exclude-from a file that is missing exits 1 in one line, writing nothing", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a" });
+    const run = await runCli(
+      "create",
+      `${dir}/src`,
+      `${dir}/c.ctnr`,
+      "--exclude-from",
+      `${dir}/no`,
+    );
+    assert.equal(run.code, 1);
+    assert.equal(
+      run.stderr,
+      `ctnr: Cannot read --exclude-from "${dir}/no": No such file or directory (os error 2)\n`,
+    );
+    assert.equal(await exists(`${dir}/c.ctnr`), false);
+  });
+});
+
+/** Why the unreadable-folder test cannot run here, or undefined when it can. */
+const CANNOT_DROP_READ = Deno.uid() !== 0
+  ? undefined
+  : (await runCommand("sh", ["-c", "command -v setpriv"], { timeoutMs: TOOL_TIMEOUT_MS }))
+      .code !== 0
+  ? "root, and setpriv is not installed to drop its right to read any folder"
+  : undefined;
+
+Deno.test({
+  name: "ctnr create --exclude of an unreadable folder gives no error (it is never entered)",
+  ignore: CANNOT_DROP_READ !== undefined,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      await writeTree(`${dir}/src`, { "a.txt": "a", "locked/secret.txt": "s" });
+      await Deno.chmod(`${dir}/src/locked`, 0o000);
+      // As root, without the capabilities that let root read any folder.
+      const asReader = Deno.uid() === 0
+        ? ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+        : [];
+      const create = (...flags: string[]) =>
+        runCommand(asReader[0] ?? Deno.execPath(), [
+          ...asReader.slice(1),
+          ...(asReader.length > 0 ? [Deno.execPath()] : []),
+          "run",
+          "-A",
+          CLI,
+          "create",
+          `${dir}/src`,
+          ...flags,
+        ], { timeoutMs: DENO_CHILD_TIMEOUT_MS });
+      const plain = await create(`${dir}/plain.ctnr`);
+      assert.equal(plain.code, 3, "without --exclude the folder cannot be listed");
+      assert.match(plain.stderr, /Cannot list folder "locked"/);
+      const run = await create(`${dir}/c.ctnr`, "--exclude", "locked", "--scan-sizes");
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stderr, "");
+      assert.deepEqual(await relpathsOf(`${dir}/c.ctnr`), ["a.txt"]);
+    });
+  },
+});
+
+// --- extract, list, verify, cat with patterns ---
+
+/** A container of `sourceTree()` plus a private folder, finalized, at `${dir}/c.ctnr`. */
+async function packed(dir: string): Promise<string> {
+  await writeTree(`${dir}/src`, {
+    ...sourceTree(),
+    "private/inner/secret.md": { content: "secret", mode: 0o600 },
+    "private/other.txt": "other",
+  });
+  await Deno.chmod(`${dir}/src/private`, 0o700);
+  await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+  return `${dir}/c.ctnr`;
+}
+
+/** Every path under `root`, relative, sorted, folders with a trailing "/". */
+async function treeOf(root: string, rel = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const item of Deno.readDir(rel ? `${root}/${rel}` : root)) {
+    const r = rel ? `${rel}/${item.name}` : item.name;
+    if (item.isDirectory) out.push(`${r}/`, ...await treeOf(root, r));
+    else out.push(r);
+  }
+  return out.sort();
+}
+
+Deno.test("extractContainer select extracts what the patterns select, makes the folders on the way (a private one 0700) and lists the patterns that selected nothing", async () => {
+  await withTempDir(async (dir) => {
+    const container = await packed(dir);
+    const result = await extractContainer(container, `${dir}/out`, {
+      select: ["*.md", "/build", "nothing", "docs/*/nothing"],
+    });
+    assert.deepEqual(await treeOf(`${dir}/out`), [
+      "README.md",
+      "app/",
+      "app/src/",
+      "app/src/notes.md",
+      "build/",
+      "build/out.js",
+      "docs/",
+      "docs/guide/",
+      "docs/guide/intro.md",
+      "private/",
+      "private/inner/",
+      "private/inner/secret.md",
+    ]);
+    assert.equal((await Deno.stat(`${dir}/out/private`)).mode! & 0o777, 0o700);
+    assert.deepEqual(result.unmatched, ["nothing", "docs/*/nothing"]);
+    assert.equal(result.plan.entries, 5, "the plan counts the selected entries");
+    assert.equal(result.extracted, 5);
+  });
+});
+
+Deno.test("extractContainer select takes a pattern that is a path in the container as that path, from the root and literally", async () => {
+  await withTempDir(async (dir) => {
+    const container = await packed(dir);
+    await extractContainer(container, `${dir}/out`, { select: ["a[1].txt", "build"] });
+    assert.deepEqual(await treeOf(`${dir}/out`), [
+      "a[1].txt", // not a1.txt
+      "build/", // the top-level folder, not app/build
+      "build/out.js",
+    ]);
+    // "src" is no path of the container: a name at any depth.
+    await extractContainer(container, `${dir}/out2`, { select: ["src"] });
+    assert.deepEqual(await treeOf(`${dir}/out2`), [
+      "app/",
+      "app/src/",
+      "app/src/main.ts",
+      "app/src/notes.md",
+      "app/src/x.tmp",
+    ]);
+  });
+});
+
+Deno.test("extractContainer select plans only what it selects: an unsafe link or a clash outside it does not stop it", async () => {
+  await withTempDir(async (dir) => {
+    const writer = await ContainerWriter.open(`${dir}/c.ctnr`);
+    await writer.addFile({ relpath: "ok/a.txt" }, new TextEncoder().encode("a"));
+    await writer.addSymlink({ relpath: "bad/escape" }, "/etc/passwd");
+    await writer.finalize();
+    await assert.rejects(extractContainer(`${dir}/c.ctnr`, `${dir}/all`), UnsafeEntryError);
+    const result = await extractContainer(`${dir}/c.ctnr`, `${dir}/out`, { select: ["ok"] });
+    assert.equal(result.extracted, 1);
+    assert.deepEqual(await treeOf(`${dir}/out`), ["ok/", "ok/a.txt"]);
+  });
+});
+
+Deno.test("extractContainer verifyExisting with select re-extracts a changed selected file and keeps a same one", async () => {
+  await withTempDir(async (dir) => {
+    const container = await packed(dir);
+    await extractContainer(container, `${dir}/out`);
+    await Deno.writeTextFile(`${dir}/out/docs/guide/intro.md`, "INTRO"); // same size, changed
+    const actions = new Map<string, ExtractAction>();
+    const result = await extractContainer(container, `${dir}/out`, {
+      select: ["docs"],
+      verifyExisting: true,
+      onEntry: (entry, action) => actions.set(entry.relpath, action),
+    });
+    assert.deepEqual(Object.fromEntries(actions), {
+      "docs/empty": "extracted",
+      "docs/guide/intro.md": "extracted",
+      "docs/img/logo.png": "skipped",
+    });
+    assert.equal(result.skipped, 1);
+    assert.equal(await Deno.readTextFile(`${dir}/out/docs/guide/intro.md`), "intro");
+  });
+});
+
+Deno.test("ContainerReader entries({ select }) gives the selected entries in index order, after takeLiterally", async () => {
+  await withTempDir(async (dir) => {
+    const container = await packed(dir);
+    const reader = await ContainerReader.open(container);
+    try {
+      const select = new Selection(["private", "*.js", "a[1].txt"]);
+      await reader.takeLiterally(select);
+      const names: string[] = [];
+      for await (const entry of reader.entries({ select })) names.push(entry.relpath);
+      assert.deepEqual(names, [
+        "a[1].txt",
+        "app/build/keep.js",
+        "app/node_modules/pkg/index.js",
+        "build/out.js",
+        "private",
+        "private/inner/secret.md",
+        "private/other.txt",
+      ]);
+      assert.deepEqual(select.unmatched, []);
+    } finally {
+      reader.close();
+    }
+  });
+});
+
+Deno.test("ctnr extract, list, verify and cat take patterns after their positionals; each pattern that selects nothing is named, after the rest is done, exit 1 as a missing entry", async () => {
+  await withTempDir(async (dir) => {
+    const c = await packed(dir);
+    const extract = await runCli("extract", c, `${dir}/out`, "docs", "*.tmp", "nope");
+    assert.equal(extract.code, 1);
+    assert.equal(extract.stderr, 'ctnr: pattern "nope" matched no entry\n');
+    assert.deepEqual(await treeOf(`${dir}/out`), [
+      "a.tmp",
+      "app/",
+      "app/src/",
+      "app/src/x.tmp",
+      "docs/",
+      "docs/empty/",
+      "docs/guide/",
+      "docs/guide/intro.md",
+      "docs/img/",
+      "docs/img/logo.png",
+    ]);
+    const flags = await runCli("extract", "--container", c, "--outdir", `${dir}/out2`, "/a1.txt");
+    assert.equal(flags.code, 0, flags.stderr);
+    assert.deepEqual(await treeOf(`${dir}/out2`), ["a1.txt"]);
+
+    const list = await runCli("list", c, "*.md", "none/*");
+    assert.equal(list.code, 1);
+    assert.deepEqual(list.stdout.trim().split("\n").map((l) => l.split(/\s+/)[0]), [
+      "README.md",
+      "app/src/notes.md",
+      "docs/guide/intro.md",
+      "private/inner/secret.md",
+    ]);
+    assert.equal(list.stderr, 'ctnr: pattern "none/*" matched no entry\n');
+    const listed = await runCli("list", "--container", c, "--json", "build");
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.deepEqual(listed.stdout.trim().split("\n").map((l) => JSON.parse(l).relpath), [
+      "build/out.js",
+    ]);
+
+    const verify = await runCli("verify", c, "app/**/*.ts", "x/");
+    assert.equal(verify.code, 1);
+    assert.match(verify.stdout, /Verified 1 entry,/);
+    assert.equal(verify.stderr, 'ctnr: pattern "x/" matched no entry\n');
+
+    // --json: the summary names each pattern that selected nothing and carries exit 1.
+    const json = await runCli("verify", c, "--json", "README.md", "nope");
+    assert.equal(json.code, 1);
+    const summary = JSON.parse(json.stdout);
+    assert.equal(summary.exit_code, 1);
+    assert.equal(summary.error.code, "NOT_FOUND");
+    assert.equal(summary.verified, 1);
+    assert.deepEqual(summary.fault_list, [
+      { code: "NOT_FOUND", message: 'pattern "nope" matched no entry' },
+    ]);
+    const included = await runCli(
+      "create",
+      `${dir}/src`,
+      `${dir}/inc.ctnr`,
+      "--json",
+      "--include",
+      "nothing-*",
+    );
+    assert.equal(included.code, 1);
+    assert.equal(JSON.parse(included.stdout).error.code, "NOT_FOUND");
+
+    // cat: each file selected, in index order (not the order of the patterns).
+    const cat = await runCli("cat", c, "docs/guide", "README.md", "a[1].txt");
+    assert.equal(cat.code, 0, cat.stderr);
+    assert.equal(cat.stdout, "read me" + "brackets" + "intro");
+    const none = await runCli("cat", c, "docs/empty", "README.md");
+    assert.equal(none.code, 1);
+    assert.equal(none.stdout, "read me", "the rest is written");
+    assert.equal(none.stderr, 'ctnr: pattern "docs/empty" matched no file\n');
+    const usage = await runCli("cat", c);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /Missing PATTERN/);
+  });
+});
+
+Deno.test("ctnr refuses a pattern that names no path as a usage error, before reading the container", async () => {
+  await withTempDir(async (dir) => {
+    const c = await packed(dir);
+    for (
+      const args of [
+        ["extract", c, `${dir}/out`, "/"],
+        ["list", c, ""],
+        ["verify", c, "./"],
+        ["cat", c, "."],
+        ["create", `${dir}/src`, `${dir}/new.ctnr`, "--exclude", "/"],
+        ["extract", `${dir}/missing.ctnr`, `${dir}/out`, "/"],
+      ]
+    ) {
+      const run = await runCli(...args);
+      assert.equal(run.code, 2, `ctnr ${args.join(" ")}: ${run.stderr}`);
+      assert.match(run.stderr, /^ctnr: Pattern ".*" names no path/);
+    }
+    assert.equal(await exists(`${dir}/out`), false);
+    assert.equal(await exists(`${dir}/new.ctnr`), false);
+  });
+});
+
+Deno.test("extractContainer select refuses a selected link that climbs out through a link it does not select (a symlink chain split by the selection)", async () => {
+  await withTempDir(async (dir) => {
+    const writer = await ContainerWriter.open(`${dir}/c.ctnr`);
+    await writer.addSymlink({ relpath: "t" }, ".");
+    await writer.addSymlink({ relpath: "s" }, "t/..");
+    await writer.finalize();
+    // Extracting t later would make s point out of the output folder.
+    await assert.rejects(
+      extractContainer(`${dir}/c.ctnr`, `${dir}/out`, { select: ["s"] }),
+      (error: unknown) => {
+        assert.ok(error instanceof UnsafeEntryError);
+        assert.match(error.message, /"s"/);
+        return true;
+      },
+    );
+    assert.equal(await exists(`${dir}/out/s`), false);
+  });
+});
+
+Deno.test("extractContainer select gives a folder on the way its recorded mode when the run made it, and leaves one that was there as it was", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "shared/in/a.txt": "a", "shared/b.txt": "b" });
+    await Deno.chmod(`${dir}/src/shared`, 0o750);
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    const options = { select: ["a.txt"], samePermissions: true };
+    await extractContainer(`${dir}/c.ctnr`, `${dir}/made`, options);
+    assert.equal((await Deno.stat(`${dir}/made/shared`)).mode! & 0o777, 0o750);
+    assert.deepEqual(await treeOf(`${dir}/made`), ["shared/", "shared/in/", "shared/in/a.txt"]);
+    await Deno.mkdir(`${dir}/there/shared`, { recursive: true });
+    await Deno.chmod(`${dir}/there/shared`, 0o755);
+    await extractContainer(`${dir}/c.ctnr`, `${dir}/there`, options);
+    assert.equal((await Deno.stat(`${dir}/there/shared`)).mode! & 0o777, 0o755);
+  });
+});
+
+Deno.test("createContainer packs a tree in parts into one container: include one part, then another, then exclude what is packed", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, sourceTree());
+    const c = `${dir}/c.ctnr`;
+    await createContainer(`${dir}/src`, c, { include: ["docs"] });
+    const second = await createContainer(`${dir}/src`, c, { include: ["app"] });
+    assert.equal(second.resumed, true);
+    assert.ok(second.added > 0);
+    await createContainer(`${dir}/src`, c, { exclude: ["docs", "app"], finalize: true });
+    const stored = await relpathsOf(c);
+    assert.equal(stored.length, 13, stored.join());
+    assert.ok(stored.includes("docs/img/logo.png") && stored.includes("app/src/main.ts"));
+    assert.ok(stored.includes("README.md"));
+  });
+});
