@@ -186,6 +186,7 @@ export async function extractContainer(
       result = await job.run();
     } catch (error) {
       if (error instanceof InterruptedError || error instanceof EnvironmentError) throw error;
+      if (job.stoppedByCallback) throw error; // the caller's own error, as it threw it
       if (plan.leftOut === 0 && !reader.indexLinesLost) throw error;
       throw salvageError(reader, plan, job.result, verb);
     }

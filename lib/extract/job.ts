@@ -78,6 +78,12 @@ export class ExtractJob {
   #startTime: number;
   #checkedFolder: string | undefined;
   #sinceCheck = 0;
+  /**
+   * What a callback of the caller threw (`onEntry`, `onEntryError`, `onWarning`: the CLI's
+   * "standard output closed"): not a fault of the entry. It stops the run as a signal does
+   * (entries in flight finish, no temp file left, the lock released) and is rethrown as it is.
+   */
+  #callbackError: { error: unknown } | undefined;
 
   /**
    * @param reader the open container
@@ -162,7 +168,7 @@ export class ExtractJob {
             if (entry.entryType === "dir") this.#folderEntriesAside.push(entry);
             continue;
           }
-          if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break reading;
+          if (this.#stopping) break reading;
           try {
             // Most entries of a tree of small files are queued without a single await.
             if (!this.#queueSmall(entry)) await this.#handle(entry);
@@ -175,7 +181,7 @@ export class ExtractJob {
       }
       await dispatch?.drain();
       for (const entry of this.#links) {
-        if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break;
+        if (this.#stopping) break;
         try {
           this.#makeLink(entry);
         } catch (error) {
@@ -194,21 +200,25 @@ export class ExtractJob {
       await this.#tree.close();
     }
     if (this.#tree.swept > 0) {
-      options.onWarning?.(warning(
-        "TEMP_FILES_REMOVED",
-        `Removed ${this.#tree.swept} temp ${
-          this.#tree.swept === 1 ? "file" : "files"
-        } left in the output folder by an extraction ` +
-          `that was killed`,
-      ));
+      this.#call(
+        options.onWarning,
+        warning(
+          "TEMP_FILES_REMOVED",
+          `Removed ${this.#tree.swept} temp ${
+            this.#tree.swept === 1 ? "file" : "files"
+          } left in the output folder by an extraction ` +
+            `that was killed`,
+        ),
+      );
     }
     this.#result.unmatched = this.#select?.unmatched ?? [];
-    const interrupted = options.signal?.aborted ?? false;
+    const interrupted = (options.signal?.aborted ?? false) || this.#callbackError !== undefined;
     await this.#updateStatus(
       interrupted ? "interrupted" : this.#result.failed > 0 ? "failed" : "finished",
       undefined,
       true,
     );
+    if (this.#callbackError !== undefined) throw this.#callbackError.error;
     if (interrupted) {
       throw new InterruptedError(stoppedBy(options.signal!));
     }
@@ -240,7 +250,31 @@ export class ExtractJob {
     );
     this.#result.failed++;
     this.#firstError ??= wrapped;
-    this.#options.onEntryError?.(entry, wrapped);
+    this.#call(this.#options.onEntryError, entry, wrapped);
+  }
+
+  /** Whether the run stops before its next entry: aborted, a callback threw, or a fault. */
+  get #stopping(): boolean {
+    return (this.#options.signal?.aborted ?? false) || this.#callbackError !== undefined ||
+      (this.#firstError !== undefined && !this.#options.keepGoing);
+  }
+
+  /**
+   * Call a callback of the caller. What it throws is kept to stop the run (never counted as a
+   * fault of the entry); once one threw, no callback is called again.
+   */
+  #call<A extends unknown[]>(callback: ((...args: A) => void) | undefined, ...args: A): void {
+    if (callback === undefined || this.#callbackError !== undefined) return;
+    try {
+      callback(...args);
+    } catch (error) {
+      this.#callbackError = { error };
+    }
+  }
+
+  /** Whether a callback of the caller threw and stopped the run (its error was rethrown). */
+  get stoppedByCallback(): boolean {
+    return this.#callbackError !== undefined;
   }
 
   /**
@@ -371,7 +405,14 @@ export class ExtractJob {
     if (action === "skipped") this.#result.skipped++;
     else this.#result.extracted++;
     if (entry.entryType === "file" && action !== "skipped") this.#result.bytes += entry.origSize;
-    this.#options.onEntry?.(entry, action);
+    // Inlined #call: once an entry on the hot path.
+    const onEntry = this.#options.onEntry;
+    if (onEntry === undefined || this.#callbackError !== undefined) return;
+    try {
+      onEntry(entry, action);
+    } catch (error) {
+      this.#callbackError = { error };
+    }
   }
 
   #job(entry: IndexEntry, parentRel: string): FileJob {

@@ -79,7 +79,12 @@ export interface ExtractOptions {
   signal?: AbortSignal;
   /** Called once the plan is validated, before anything is written. */
   onPlan?: (plan: ExtractPlan) => void;
-  /** Called for each entry done. */
+  /**
+   * Called for each entry done. An error it throws is not a fault of the entry: the run stops
+   * as an aborted one does (the entries in flight finish, no temp file is left, the output
+   * folder's lock is released) and `extractContainer` throws that error as it is; so do
+   * `onEntryError` and `onWarning`.
+   */
   onEntry?: (entry: IndexEntry, action: ExtractAction) => void;
   /** Called for each entry that failed (with `keepGoing`, the run goes on). */
   onEntryError?: (entry: IndexEntry, error: CtnrError) => void;

@@ -887,8 +887,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "extract-goes-on-after-a-failed-entry",
-    find: `if (options.signal?.aborted || (this.#firstError && !options.keepGoing)) break reading;`,
-    replace: `if (options.signal?.aborted) break reading;`,
+    find: `(this.#firstError !== undefined && !this.#options.keepGoing);`,
+    replace: `false;`,
     killedBy: {
       file: EXTRACTOR,
       test:
