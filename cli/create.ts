@@ -412,7 +412,7 @@ export async function runCreate(
       result.sourceErrors === 1 ? "it" : "them"
     } once readable)`;
     summary.fail({ code: "SOURCE", message });
-    io.stderr(`ctnr: ${message}`);
+    io.stderr(`ctnr: ${printableMessage(message)}`);
   }
   if (result.staleEntries > 0) {
     const one = result.staleEntries === 1;
@@ -420,7 +420,7 @@ export async function runCreate(
       one ? "it was" : "they were"
     } committed; the container holds ${one ? "its" : "their"} older version (see warnings)`;
     if (summary.error === undefined) summary.fail({ code: "SOURCE", message });
-    io.stderr(`ctnr: ${message}`);
+    io.stderr(`ctnr: ${printableMessage(message)}`);
   }
   // A pattern that selects nothing is the user's mistake, as tar's "Not found in archive": the
   // code of an entry not found (cat, extract), before "incomplete".

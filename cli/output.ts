@@ -96,14 +96,17 @@ export function printable(name: string): string {
   return name.replace(UNPRINTABLE_OR_BACKSLASH, escapeChar);
 }
 
-/** A message fit for a terminal: control and bidi characters escaped, its line breaks kept. */
+/**
+ * A message fit for one terminal line, escaped as names are ({@link printable}: `\n`, `\x1b`,
+ * `\\`): a name inside it (a relpath holding a newline) cannot start a line of its own, so
+ * every error and warning is one line starting with `ctnr:`.
+ */
 export function printableMessage(message: string): string {
-  return message.split("\n").map((line) => line.replace(UNPRINTABLE, escapeChar)).join("\n");
+  return message.replace(UNPRINTABLE_OR_BACKSLASH, escapeChar);
 }
 
-// C0 and C1 controls, DEL, line/paragraph separators, bidirectional overrides and isolates.
-// deno-lint-ignore no-control-regex
-const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+// C0 and C1 controls (line breaks included), DEL, line/paragraph separators, bidirectional
+// overrides and isolates, and the backslash that starts an escape.
 // deno-lint-ignore no-control-regex
 const UNPRINTABLE_OR_BACKSLASH = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\\]/g;
 

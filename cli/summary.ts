@@ -24,7 +24,7 @@ export const FAULTS_LISTED = 1000;
 export interface SummaryFault {
   /** Stable code (`INTEGRITY`, `SOURCE`, `CONTAINER_CUT`, ...; README "Exit codes"). */
   code: string;
-  /** The message, as the stderr line says it (without `ctnr: `). */
+  /** The message, as the stderr line says it (without `ctnr: `), names not escaped. */
   message: string;
   /** The entry or source item it is about, when there is one. */
   relpath?: string;

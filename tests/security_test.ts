@@ -110,11 +110,19 @@ Deno.test("extractContainer refuses hostile relpaths before writing anything", a
         const before = await snapshotOutside(box);
         const run = await runCli("extract", "--container", box.container, "--outdir", box.out);
         assert.equal(run.code, 1, run.stderr);
-        // The CLI shows control characters escaped (NUL as \x00), so the terminal shows the name.
+        // The CLI shows control characters and backslashes escaped (NUL as \x00, \ as \\), as
+        // `list` does, so the terminal shows the name in one line.
         const shown = bad.replace(
           // deno-lint-ignore no-control-regex
-          /[\x00-\x1f]/g,
-          (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+          /[\x00-\x1f\\]/g,
+          (c) =>
+            c === "\\"
+              ? "\\\\"
+              : c === "\n"
+              ? "\\n"
+              : c === "\t"
+              ? "\\t"
+              : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
         );
         assert.ok(run.stderr.includes(`"${shown}"`), run.stderr);
         assert.equal(await exists(box.out), false);

@@ -188,7 +188,7 @@ export async function planExtraction(
   }
   if (!order.ordered) await checkOverlaps(reader, verb);
   // Link targets are checked once every link is known (a chain can run through a later one).
-  const unsafe: UnsafeEntryError[] = [];
+  const unsafe: [IndexEntry, UnsafeEntryError][] = [];
   for (const link of links) {
     try {
       checkLinkTarget(link, (relpath) => linkKeys.has(key(relpath)), verb);
@@ -196,17 +196,20 @@ export async function planExtraction(
       if (!(error instanceof UnsafeEntryError)) throw error;
       plan.unsafeLinks++;
       if (options.onUnsafeLink) options.onUnsafeLink(link, error);
-      else unsafe.push(error);
+      else unsafe.push([link, error]);
     }
   }
-  if (unsafe.length === 1) throw unsafe[0];
+  if (unsafe.length === 1) throw unsafe[0]![1];
   if (unsafe.length > 1) {
-    const shown = unsafe.slice(0, 10).map((e) => `  ${e.message}`).join("\n");
+    // One line, as every error: the first ten links by name and target (each one's reason is
+    // named by `keepGoing`, which reports them one by one).
+    const shown = unsafe.slice(0, 10).map(([link]) => `"${link.relpath}" -> "${link.linkTarget}"`)
+      .join(", ");
     throw new UnsafeEntryError(
       `Cannot ${verb}: ${unsafe.length} symlinks point outside the output folder ` +
-        `(pass \`allowUnsafeLinks\` to keep them, or \`keepGoing\` to extract the rest without them):\n` +
-        shown + (unsafe.length > 10 ? `\n  ... and ${unsafe.length - 10} more` : ""),
-      { options: ["allowUnsafeLinks", "keepGoing", ...unsafe.flatMap((e) => e.options)] },
+        `(pass \`allowUnsafeLinks\` to keep them, or \`keepGoing\` to ${verb} the rest without ` +
+        `them): ${shown}${unsafe.length > 10 ? ` and ${unsafe.length - 10} more` : ""}`,
+      { options: ["allowUnsafeLinks", "keepGoing"] },
     );
   }
   return plan;

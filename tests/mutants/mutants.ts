@@ -960,8 +960,8 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "terminal-control-characters-printed-raw",
-    find: `line.replace(UNPRINTABLE, escapeChar)).join(`,
-    replace: `line).join(`,
+    find: `return message.replace(UNPRINTABLE_OR_BACKSLASH, escapeChar);`,
+    replace: `return message;`,
     killedBy: {
       file: SECURITY,
       test: "extractContainer refuses hostile relpaths before writing anything",
