@@ -383,7 +383,7 @@ export async function runExtract(
     return error.exitCode;
   } finally {
     bar?.stop();
-    summary.set(extractFields(plan, counts, verifyOnly));
+    summary.set(extractFields(plan, counts, verifyOnly, salvage));
   }
   const done = counts.extracted + counts.skipped;
   const unmatched = reportUnmatched(selection, io, "entry", summary);
@@ -439,23 +439,29 @@ export function reportUnmatched(
   return unmatched.length > 0;
 }
 
-/** The summary fields of an extract or verify, finished or not (README "Output for scripts"). */
+/**
+ * The summary fields of an extract or verify, finished or not (README "Output for scripts").
+ * The counts by kind and the totals are the index's, entries past a cut included; those entries
+ * are `left_out` with `--salvage`, else `failed` (never both).
+ */
 function extractFields(
   plan: ExtractPlan | undefined,
   counts: { extracted: number; skipped: number; failed: number; bytes: number },
   verifyOnly: boolean,
+  salvage: boolean,
 ): Record<string, unknown> {
+  const leftOut = plan?.leftOut ?? 0;
   return {
-    entries: plan?.entries ?? 0,
-    files: plan?.files ?? 0,
+    entries: (plan?.entries ?? 0) + leftOut,
+    files: (plan?.files ?? 0) + leftOut,
     folders: plan?.dirs ?? 0,
     links: plan?.symlinks ?? 0,
     [verifyOnly ? "verified" : "extracted"]: counts.extracted,
     ...(verifyOnly ? {} : { skipped: counts.skipped }),
-    failed: counts.failed,
-    left_out: plan?.leftOut ?? 0,
+    failed: salvage ? counts.failed - leftOut : counts.failed,
+    left_out: salvage ? leftOut : 0,
     orig_bytes: counts.bytes,
-    total_orig_bytes: plan?.totalBytes ?? 0,
-    stored_bytes: plan?.payloadBytes ?? 0,
+    total_orig_bytes: (plan?.totalBytes ?? 0) + (plan?.leftOutBytes ?? 0),
+    stored_bytes: (plan?.payloadBytes ?? 0) + (plan?.leftOutPayloadBytes ?? 0),
   };
 }

@@ -277,3 +277,36 @@ Deno.test("main create --json stopped by SIGTERM prints its summary and exits 14
     }
   });
 });
+
+Deno.test("main verify and extract --json of a container cut short count the index's entries, each past the cut once", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    const c = `${dir}/c.ctnr`;
+    assert.equal((await runCli("create", `${dir}/src`, c, "--finalize")).code, 0);
+    const cut = `${dir}/cut.ctnr`;
+    await Deno.writeFile(cut, (await Deno.readFile(c)).subarray(0, 3000));
+    const whole = summaryOf(await runCli("verify", c, "--json"));
+    const cases: [string[], { failed: number; left_out: number }][] = [
+      [["verify", cut], { failed: 2, left_out: 0 }],
+      [["verify", cut, "--salvage"], { failed: 0, left_out: 2 }],
+      [["extract", cut, `${dir}/o1`, "--keep-going"], { failed: 2, left_out: 0 }],
+      [["extract", cut, `${dir}/o2`, "--salvage"], { failed: 0, left_out: 2 }],
+    ];
+    for (const [args, expected] of cases) {
+      const run = await runCli(...args, "--index", `${c}.idx`, "--json");
+      assert.equal(run.code, 1, args.join(" "));
+      const s = summaryOf(run);
+      // The index's entries by kind and its totals, as for the whole container.
+      for (
+        const key of ["entries", "files", "folders", "links", "total_orig_bytes", "stored_bytes"]
+      ) {
+        assert.equal(s[key], whole[key], `${args.join(" ")}: ${key}`);
+      }
+      assert.equal(s.entries, 5);
+      assert.equal(s.files, 3);
+      assert.equal(s.failed, expected.failed, args.join(" "));
+      assert.equal(s.left_out, expected.left_out, args.join(" "));
+      assert.equal(s.faults, 2, args.join(" "));
+    }
+  });
+});

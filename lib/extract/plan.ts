@@ -80,8 +80,15 @@ export interface ExtractPlan {
   payloadBytes: number;
   /** Symlinks refused for their target (only with `onUnsafeLink`). */
   unsafeLinks: number;
-  /** Entries left out because their payload runs past the payload area (only with `onPastEnd`). */
+  /**
+   * Entries left out because their payload runs past the payload area (only with `onPastEnd`);
+   * not in the counts above. They are files: only files have payloads.
+   */
   leftOut: number;
+  /** Sum of `orig_size` of the entries left out, in bytes. */
+  leftOutBytes: number;
+  /** Sum of `payload_size` of the entries left out, in bytes. */
+  leftOutPayloadBytes: number;
   /**
    * Where the index says the payloads end: the largest `offset + payload_size`, in bytes,
    * counting the entries left out.
@@ -111,6 +118,8 @@ export async function planExtraction(
   const plan: ExtractPlan = {
     unsafeLinks: 0,
     leftOut: 0,
+    leftOutBytes: 0,
+    leftOutPayloadBytes: 0,
     payloadEnd: 0,
     entries: 0,
     files: 0,
@@ -140,6 +149,8 @@ export async function planExtraction(
       plan.payloadEnd = Math.max(plan.payloadEnd, entry.offset + entry.payloadSize);
       if (!selected(entry)) return;
       plan.leftOut++;
+      plan.leftOutBytes += entry.origSize;
+      plan.leftOutPayloadBytes += entry.payloadSize;
       onPastEnd(
         entry,
         new ContainerFormatError(`Cannot ${verb} "${entry.relpath}": ${detail}`, {
