@@ -77,12 +77,10 @@ export async function main(args: string[], io: CliIo = DEFAULT_IO): Promise<numb
   const signals = command === "list" || command === "cat" || command === "info"
     ? []
     : (["SIGINT", "SIGTERM", "SIGHUP"] as const);
+  const summary = new RunSummary(command ?? "");
   for (const signal of signals) {
     const listener = () => {
-      if (controller.signal.aborted) {
-        io.stderr(`ctnr: Interrupted by ${signal} again: stopped at once`);
-        Deno.exit(new InterruptedError(signal).exitCode);
-      }
+      if (controller.signal.aborted) Deno.exit(stopAtOnce(signal, io, summary));
       controller.abort(signal);
     };
     try {
@@ -90,7 +88,6 @@ export async function main(args: string[], io: CliIo = DEFAULT_IO): Promise<numb
       listeners.push([signal, listener]);
     } catch { /* not supported on this platform */ }
   }
-  const summary = new RunSummary(command ?? "");
   let code: number;
   try {
     code = await run(command, rest, io, controller.signal, summary);
@@ -109,6 +106,33 @@ export async function main(args: string[], io: CliIo = DEFAULT_IO): Promise<numb
     }
   }
   return code;
+}
+
+/**
+ * A second signal: the run stops at once (what was committed stays; a later run sweeps its temp
+ * files). Says so in one line and, with `--json`, prints the summary with the counts as they
+ * stand (README "Output for scripts": a run stopped by a signal prints it).
+ *
+ * @param signal the signal received again
+ * @param io where to print
+ * @param summary the run's summary
+ * @returns the exit code (129, 130, 143)
+ */
+export function stopAtOnce(
+  signal: "SIGINT" | "SIGTERM" | "SIGHUP",
+  io: CliIo,
+  summary: RunSummary,
+): number {
+  const error = new InterruptedError(signal);
+  const message = `${error.message} again: stopped at once`;
+  io.stderr(`ctnr: ${message}`);
+  if (summary.json) {
+    summary.fail({ code: error.code, message });
+    try {
+      io.stdout(summary.toJson(error.exitCode));
+    } catch { /* stdout closed: nothing more to say */ }
+  }
+  return error.exitCode;
 }
 
 /** Dispatch to the command; its exit code, or the error it ends with. */

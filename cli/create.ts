@@ -11,6 +11,7 @@ import {
   CtnrError,
   finalizeContainer,
   type IndexEntry,
+  InterruptedError,
   type PrescanTotals,
   UsageError,
 } from "../mod.ts";
@@ -376,6 +377,12 @@ export async function runCreate(
   let result: CreateResult;
   try {
     result = await createContainer(src, container, options);
+  } catch (error) {
+    // Stopped by a signal: what it committed is in the summary too.
+    if (error instanceof InterruptedError && error.result !== undefined) {
+      summary.set(createFields(error.result as CreateResult));
+    }
+    throw error;
   } finally {
     bar?.stop();
   }

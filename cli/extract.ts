@@ -291,6 +291,7 @@ export async function runExtract(
   const counts = { extracted: 0, skipped: 0, failed: 0, bytes: 0 };
   let plan: ExtractPlan | undefined;
   summary.set({ container, ...(verifyOnly ? {} : { outdir }), dry_run: dryRun });
+  summary.setLive(() => extractFields(plan, counts, verifyOnly, salvage));
   // Without keepGoing the run stops at the first fault, which the caller prints once. With it,
   // each fault is one line on stderr naming the entry; --salvage lists every entry it did not
   // restore on stdout, one a line (those past the cut are not each explained: the summary is).
@@ -383,7 +384,6 @@ export async function runExtract(
     return error.exitCode;
   } finally {
     bar?.stop();
-    summary.set(extractFields(plan, counts, verifyOnly, salvage));
   }
   const done = counts.extracted + counts.skipped;
   const unmatched = reportUnmatched(selection, io, "entry", summary);

@@ -37,6 +37,7 @@ export class RunSummary {
   #command: string;
   #start = performance.now();
   #fields: Record<string, unknown> = {};
+  #live: (() => Record<string, unknown>)[] = [];
   #faults = 0;
   #faultList: SummaryFault[] = [];
   #warnings = 0;
@@ -51,6 +52,14 @@ export class RunSummary {
   /** Set fields of the command (snake_case keys; sizes in bytes). */
   set(fields: Record<string, unknown>): void {
     Object.assign(this.#fields, fields);
+  }
+
+  /**
+   * Fields read when the summary is printed: counts that grow as the run goes, so a run stopped
+   * at once (a second signal) still prints them as they stand.
+   */
+  setLive(fields: () => Record<string, unknown>): void {
+    this.#live.push(fields);
   }
 
   /** Count a fault (an entry that failed, a source item that could not be read) and list it. */
@@ -91,6 +100,7 @@ export class RunSummary {
       exit_code: exitCode,
       error: this.#error ?? null,
       ...this.#fields,
+      ...Object.assign({}, ...this.#live.map((fields) => fields())),
       duration_s: Math.round(performance.now() - this.#start) / 1000,
       faults: this.#faults,
       fault_list: this.#faultList,

@@ -234,11 +234,19 @@ export function environmentFault(error: unknown, action: string, advice: string)
  */
 export class InterruptedError extends CtnrError {
   /**
+   * What the run had done when it stopped, when the function that threw says so
+   * (`createContainer`: its `CreateResult`, counted up to the stop); else `undefined`.
+   */
+  readonly result: unknown;
+
+  /**
    * Create the error.
    * @param signal the signal that stopped the run
+   * @param options `result`: what the run had done when it stopped
    */
-  constructor(signal: "SIGINT" | "SIGTERM" | "SIGHUP") {
+  constructor(signal: "SIGINT" | "SIGTERM" | "SIGHUP", options: { result?: unknown } = {}) {
     super("INTERRUPTED", `Interrupted by ${signal}`, 128 + SIGNAL_NUMBERS[signal]);
+    this.result = options.result;
   }
 }
 

@@ -5,7 +5,8 @@
 
 import assert from "node:assert/strict";
 import { ContainerWriter } from "../mod.ts";
-import { FAULTS_LISTED } from "../cli/summary.ts";
+import { stopAtOnce } from "../cli.ts";
+import { FAULTS_LISTED, RunSummary } from "../cli/summary.ts";
 import {
   pseudoRandomBytes,
   runCli,
@@ -244,13 +245,25 @@ Deno.test("main list --json prints index lines only, no summary line", async () 
   });
 });
 
-Deno.test("main create --json stopped by SIGTERM prints its summary and exits 143", async () => {
+Deno.test("main create --json stopped by SIGTERM prints its summary with what it committed and exits 143", async () => {
   await withTempDir(async (dir) => {
-    // 64 MiB gzipped at about 40 MB/s: over a second of work in one file.
-    await writeTree(`${dir}/src`, { "big.bin": pseudoRandomBytes(64 << 20, 5) });
+    // 64 MiB gzipped at about 40 MB/s: over a second of work in one file, after a small one.
+    await writeTree(`${dir}/src`, { "a.txt": "alpha", "big.bin": pseudoRandomBytes(64 << 20, 5) });
     const container = `${dir}/c.ctnr`;
+    const status = `${dir}/status.kv`;
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", CLI, "create", `${dir}/src`, container, "--compress", "--json"],
+      args: [
+        "run",
+        "-A",
+        CLI,
+        "create",
+        `${dir}/src`,
+        container,
+        "--compress",
+        "--json",
+        "--status-file",
+        status,
+      ],
       cwd: PROJECT,
       stdin: "null",
       stdout: "piped",
@@ -272,6 +285,16 @@ Deno.test("main create --json stopped by SIGTERM prints its summary and exits 14
       assert.equal(s.exit_code, 143);
       assert.equal((s.error as { code: string }).code, "INTERRUPTED");
       assert.equal(s.command, "create");
+      // What it committed: a.txt, not big.bin (its bytes taken back).
+      assert.equal(s.added, 1);
+      assert.equal(s.entries, 1);
+      assert.equal(s.orig_bytes, 5);
+      assert.equal(s.container_bytes, (await Deno.stat(container)).size);
+      const kv = await Deno.readTextFile(status);
+      assert.match(kv, /^status=interrupted$/m);
+      assert.match(kv, /^current_file=$/m);
+      assert.match(kv, /^current_file_bytes=0$/m);
+      assert.match(kv, /^eta_seconds=0$/m);
     } finally {
       clearTimeout(watchdog);
     }
@@ -309,4 +332,29 @@ Deno.test("main verify and extract --json of a container cut short count the ind
       assert.equal(s.faults, 2, args.join(" "));
     }
   });
+});
+
+Deno.test("stopAtOnce prints the summary as it stands, with the signal as its error", () => {
+  const summary = new RunSummary("extract");
+  summary.json = true;
+  let extracted = 3;
+  summary.setLive(() => ({ extracted }));
+  extracted = 7;
+  let stdout = "";
+  let stderr = "";
+  const code = stopAtOnce("SIGINT", {
+    stdout: (text) => stdout += text + "\n",
+    stderr: (text) => stderr += text + "\n",
+    writeBytes: () => Promise.resolve(),
+    isTerminal: false,
+  }, summary);
+  assert.equal(code, 130);
+  assert.equal(stderr, "ctnr: Interrupted by SIGINT again: stopped at once\n");
+  const s = summaryOf({ stdout, stderr });
+  assert.equal(s.exit_code, 130);
+  assert.deepEqual(s.error, {
+    code: "INTERRUPTED",
+    message: "Interrupted by SIGINT again: stopped at once",
+  });
+  assert.equal(s.extracted, 7);
 });

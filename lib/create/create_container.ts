@@ -62,7 +62,8 @@ import { join } from "node:path";
  * @throws {UsageError} when options are out of range
  * @throws {ConflictError} when the container exists but neither index nor trailer describe it
  * @throws {SourceError} when `src` is not a readable folder
- * @throws {InterruptedError} when `signal` aborts; the work so far is committed
+ * @throws {InterruptedError} when `signal` aborts; the work so far is committed, and the error's
+ *   `result` is the {@link CreateResult} of the run up to the stop
  *
  * @example Pack a folder and read back the index
  * ```ts
@@ -291,12 +292,9 @@ async function pack(
   result.totalEntries = writer.entries;
   result.containerSize = writer.size;
   result.unmatched = patterns.include.unmatched;
-  if (interrupted) {
-    await status?.update({ status: "interrupted", finished_time: new Date().toISOString() }, true);
-    throw new InterruptedError(interrupted);
-  }
+  // The last status, stopped or finished: no current file, nothing left to wait for.
   await status?.update({
-    status: "finished",
+    status: interrupted ? "interrupted" : "finished",
     processed_files: result.added + result.alreadyPresent,
     bytes_written: result.payloadBytes,
     current_file: "",
@@ -305,6 +303,7 @@ async function pack(
     eta_seconds: 0,
     finished_time: new Date().toISOString(),
   }, true);
+  if (interrupted) throw new InterruptedError(interrupted, { result });
   return result;
 }
 
