@@ -22,6 +22,8 @@ import {
   JSON_SUMMARY,
   parseCommand,
   QUIET,
+  refuseStatusFormatAlone,
+  refuseUnused,
   statusFormat,
   workers,
 } from "./flags.ts";
@@ -40,7 +42,7 @@ export const CREATE = {
       type: "string",
       arg: "DIR",
       origin: "original",
-      help: "folder to pack (not needed with --finalize-only)",
+      help: "folder to pack (refused with --finalize-only)",
     },
     {
       name: "container",
@@ -152,8 +154,8 @@ export const CREATE = {
       name: "finalize-only",
       type: "boolean",
       origin: "original",
-      help:
-        "only embed the existing index, pack nothing (--src and the\npacking options are not used)",
+      help: "only embed the existing index, pack nothing (--src and the\npacking options " +
+        "are refused)",
     },
     {
       name: "remove-index-on-finalize",
@@ -239,6 +241,19 @@ export const CREATE = {
   ],
 } as const satisfies CommandSpec;
 
+/** The flags `--finalize-only` uses; it refuses the others. */
+const FINALIZE_ONLY_FLAGS: ReadonlySet<string> = new Set([
+  "container",
+  "index",
+  "finalize",
+  "finalize-only",
+  "remove-index-on-finalize",
+  "dry-run",
+  "verbose",
+  "quiet",
+  "json",
+]);
+
 /**
  * Run `ctnr create`.
  *
@@ -260,11 +275,31 @@ export async function runCreate(
     return 0;
   }
   summary.json = values.json ?? false;
-  // The positionals: SRC and CONTAINER, when the flags do not give them.
+  // The positionals: SRC and CONTAINER, when the flags do not give them (--finalize-only
+  // packs nothing: its one positional is the container).
   const rest = [...positionals];
-  const src = values.src ?? rest.shift();
+  const finalizeOnly = values["finalize-only"] ?? false;
+  const src = finalizeOnly && values.container === undefined && rest.length === 1
+    ? values.src
+    : values.src ?? rest.shift();
   const container = values.container ?? rest.shift();
   if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
+  if (finalizeOnly) {
+    // Packing options would change nothing: refused, so that no one believes they did (a
+    // --src given to --finalize-only is not packed).
+    refuseUnused(
+      { ...values, src },
+      CREATE.flags.map((flag) => flag.name).filter((name) => !FINALIZE_ONLY_FLAGS.has(name)),
+      "with --finalize-only (it only embeds the existing index; pack with create first)",
+    );
+  }
+  refuseStatusFormatAlone(values);
+  if (values.new && values.append) {
+    throw new UsageError(
+      "Options --new and --append contradict (--new starts the container anew, --append adds " +
+        "to what it holds)",
+    );
+  }
   if (container === undefined) throw new UsageError("Missing --container FILE");
   const verbosity = values.verbose?.length ?? 0;
   const quiet = values.quiet ?? false;

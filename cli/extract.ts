@@ -22,6 +22,8 @@ import {
   messageWithFlags,
   parseCommand,
   QUIET,
+  refuseStatusFormatAlone,
+  refuseUnused,
   statusFormat,
   workers,
 } from "./flags.ts";
@@ -268,6 +270,14 @@ export async function runExtract(
   // With --json, stdout holds the summary alone: the lines for people go to stderr.
   const human: CliIo = summary.json ? { ...io, stdout: io.stderr } : io;
   const log = logger(human, quiet ? -1 : verbosity);
+  refuseStatusFormatAlone(values);
+  if (values["dry-run"]) {
+    refuseUnused(
+      values,
+      ["skip-existing", "verify-existing", "same-permissions", "fsync", "concurrency"],
+      "with --dry-run (it writes nothing: every payload is read and verified)",
+    );
+  }
   const dryRun = verifyOnly || (values["dry-run"] ?? false);
   const salvage = values.salvage ?? false;
   // verify checks every entry; --salvage goes on past the entries it leaves out.

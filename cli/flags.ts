@@ -126,6 +126,41 @@ export const QUIET = {
     "errors and warnings still go to stderr",
 } as const satisfies Flag;
 
+/**
+ * Refuse the options of `names` that were given: in this mode they would change nothing.
+ *
+ * @param values the parsed flag values
+ * @param names the flags (without `--`) not used in this mode
+ * @param why when they are not used (`with --finalize-only (it only embeds the index)`)
+ * @throws {UsageError} naming every one given
+ */
+export function refuseUnused(
+  values: Readonly<Record<string, unknown>>,
+  names: readonly string[],
+  why: string,
+): void {
+  const given = names.filter((name) => values[name] !== undefined);
+  if (given.length === 0) return;
+  const list = given.map((name) => `--${name}`).join(", ");
+  throw new UsageError(
+    given.length === 1
+      ? `Option ${list} is not used ${why}`
+      : `Options ${list} are not used ${why}`,
+  );
+}
+
+/**
+ * Refuse `--status-format` without `--status-file`: it would format nothing.
+ *
+ * @param values the parsed flag values
+ * @throws {UsageError} naming both
+ */
+export function refuseStatusFormatAlone(values: Readonly<Record<string, unknown>>): void {
+  if (values["status-format"] !== undefined && values["status-file"] === undefined) {
+    throw new UsageError("Option --status-format is not used without --status-file");
+  }
+}
+
 /** Column where the help text of each flag starts. */
 const HELP_COLUMN = 28;
 

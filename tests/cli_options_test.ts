@@ -115,6 +115,95 @@ Deno.test("main refuses the options a command does not use", async () => {
   });
 });
 
+Deno.test("main refuses the options a mode does not use and contradicting ones, naming them", async () => {
+  await withTempDir(async (dir) => {
+    const c = await finalized(dir);
+    const cases: [string[], RegExp][] = [
+      [
+        [
+          "create",
+          "--finalize-only",
+          "--container",
+          c,
+          "--new",
+          "--append",
+          "--status-file",
+          `${dir}/s.kv`,
+          "--fsync-every",
+          "abc",
+          "--concurrency",
+          "99",
+          "--symlinks",
+          "foo",
+          "--status-format",
+          "xml",
+          "--chunk-size",
+          "1",
+        ],
+        /^ctnr: Options --status-file, --status-format, --fsync-every, --chunk-size, --symlinks, --concurrency, --new, --append are not used with --finalize-only /,
+      ],
+      [
+        ["create", "--finalize-only", `${dir}/src`, c],
+        /^ctnr: Option --src is not used with --finalize-only /,
+      ],
+      [
+        ["create", "--finalize-only", c, "--compress", "--tqdm"],
+        /Options --compress, --tqdm are not used/,
+      ],
+      [
+        ["create", `${dir}/src`, `${dir}/n.ctnr`, "--new", "--append"],
+        /^ctnr: Options --new and --append contradict/,
+      ],
+      [
+        ["create", `${dir}/src`, `${dir}/n.ctnr`, "--status-format", "json"],
+        /^ctnr: Option --status-format is not used without --status-file$/m,
+      ],
+      [
+        ["extract", c, `${dir}/out`, "--status-format", "kv"],
+        /--status-format is not used without --status-file/,
+      ],
+      [
+        ["verify", c, "--status-format", "json"],
+        /--status-format is not used without --status-file/,
+      ],
+      [
+        [
+          "extract",
+          c,
+          `${dir}/nodir`,
+          "--dry-run",
+          "-p",
+          "--concurrency",
+          "1",
+          "--skip-existing",
+          "--fsync",
+        ],
+        /^ctnr: Options --skip-existing, --same-permissions, --fsync, --concurrency are not used with --dry-run /,
+      ],
+      [
+        ["extract", c, `${dir}/nodir`, "--dry-run", "--verify-existing"],
+        /Option --verify-existing is not used with --dry-run/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      for (const json of [false, true]) {
+        const run = await runCli(...args, ...(json ? ["--json"] : []));
+        assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+        assert.match(run.stderr, message, args.join(" "));
+        if (json) assert.equal(JSON.parse(run.stdout).error.code, "USAGE");
+        else assert.equal(run.stdout, "", args.join(" "));
+      }
+    }
+    for (const path of [`${dir}/s.kv`, `${dir}/n.ctnr`, `${dir}/out`, `${dir}/nodir`]) {
+      assert.equal(await exists(path), false, path);
+    }
+    // --finalize-only's one positional is the container.
+    const only = await runCli("create", "--finalize-only", c, "-v");
+    assert.equal(only.code, 0, only.stderr);
+    assert.match(only.stdout, /already has a trailer/);
+  });
+});
+
 Deno.test("main verify, list, info and cat accept every flag their help lists", async () => {
   await withTempDir(async (dir) => {
     const c = await finalized(dir);
@@ -143,6 +232,7 @@ Deno.test("main verify, list, info and cat accept every flag their help lists", 
             );
           }
           if (command === "cat") args.push("a.txt");
+          if (name === "--status-format") args.push("--status-file", `${dir}/status-${command}`);
           const run = await runCli(...args);
           assert.equal(run.code, 0, `${args.join(" ")}: ${run.stderr}`);
         }

@@ -57,6 +57,7 @@ Deno.test("main create accepts every flag its help lists", async () => {
         );
       }
       if (flag === "--index-batch") args.push("--fsync-every", "2");
+      if (flag === "--status-format") args.push("--status-file", `${dir}/status${n}`);
       if (flag === "--remove-index-on-finalize") args.push("--finalize");
       if (flag === "--exclude-from") await Deno.writeTextFile(args.at(-1)!, "*.tmp\n");
       const run = await runCli("create", ...args);
@@ -91,6 +92,7 @@ Deno.test("main extract accepts every flag its help lists", async () => {
           : valueFor(flag, placeholder, out);
         args.push(value);
       }
+      if (flag === "--status-format") args.push("--status-file", `${dir}/status${n}`);
       const run = await runCli("extract", ...args);
       assert.equal(run.code, 0, `extract ${flag}: ${run.stderr}`);
       if (flag !== "--dry-run" && flag !== "--outdir") {
@@ -518,9 +520,13 @@ Deno.test("main rejects bad usage with exit code 2 and a hint", async () => {
         message: /--chunk-size/,
         hint: "extract",
       },
-      { args: ["create", src, c, "--status-format", "xml"], message: /xml/, hint: "create" },
       {
-        args: ["extract", c, `${dir}/out`, "--status-format", "xml"],
+        args: ["create", src, c, "--status-format", "xml", "--status-file", `${dir}/s`],
+        message: /xml/,
+        hint: "create",
+      },
+      {
+        args: ["extract", c, `${dir}/out`, "--status-format", "xml", "--status-file", `${dir}/s`],
         message: /xml/,
         hint: "extract",
       },
