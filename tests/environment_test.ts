@@ -255,6 +255,38 @@ Deno.test("main list into a closed pipe stops quietly with 141, as cat does", as
   });
 });
 
+Deno.test("main create --finalize-only refuses a FIFO, a device or a folder as its container (2) or index (1), as create and the readers do", async () => {
+  await withTempDir(async (dir) => {
+    const made = await runCommand("mkfifo", [`${dir}/fifo`], { timeoutMs: 10_000 });
+    assert.equal(made.code, 0);
+    await writeTree(`${dir}/src`, { "a.txt": "a" });
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
+    for (const path of [`${dir}/fifo`, "/dev/null", `${dir}/src`]) {
+      const index = await runCli(
+        "create",
+        "--finalize-only",
+        "--container",
+        `${dir}/c.ctnr`,
+        "--index",
+        path,
+      );
+      assert.equal(index.code, 1, `${path}: ${index.stderr}`);
+      assert.equal(index.stderr, `ctnr: Cannot open index "${path}": not a regular file\n`);
+      const reader = await runCli("verify", `${dir}/c.ctnr`, "--index", path);
+      assert.equal(reader.code, index.code, "the same code as the readers");
+      const container = await runCli("create", "--finalize-only", "--container", path, "--json");
+      assert.equal(container.code, 2, `${path}: ${container.stderr}`);
+      assert.match(
+        container.stderr,
+        /^ctnr: Cannot write container ".*": it exists and is not a regular file$/m,
+      );
+      assert.equal(JSON.parse(container.stdout).error.code, "USAGE");
+      assert.equal((await runCli("create", `${dir}/src`, path)).code, container.code, "as create");
+    }
+    assert.notEqual(await tail(`${dir}/c.ctnr`), "CTNRv1ix", "nothing was finalized");
+  });
+});
+
 Deno.test("main refuses a FIFO or a device as a container or an index before opening it", async () => {
   await withTempDir(async (dir) => {
     const made = await runCommand("mkfifo", [`${dir}/fifo`], { timeoutMs: 10_000 });
@@ -287,3 +319,8 @@ Deno.test("main refuses a FIFO or a device as a container or an index before ope
     assert.equal(await exists(`${dir}/out`), false);
   });
 });
+
+async function tail(path: string): Promise<string> {
+  const bytes = await Deno.readFile(path);
+  return new TextDecoder().decode(bytes.subarray(bytes.length - 8));
+}

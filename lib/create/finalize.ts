@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ConflictError } from "../errors.ts";
+import { ConflictError, ContainerFormatError, UsageError } from "../errors.ts";
 import { IndexReader } from "../format/index_reader.ts";
 import { refuseDisagreement } from "../format/index_agreement.ts";
 import { encodeFooter, encodeTrailerHeader, findTrailer } from "../format/trailer.ts";
@@ -15,7 +15,6 @@ import {
   type LayerFile,
   lockForWriting,
   openRandomAccess,
-  pathExists,
 } from "../io/file_layer.ts";
 import { readRange } from "../io/random_access.ts";
 import { refuseIndexIsContainer } from "../safety/output_paths.ts";
@@ -40,7 +39,8 @@ export interface FinalizeOptions {
  * @param options index path and whether to remove it
  * @returns `true` when a trailer was written, `false` when one was already there
  * @throws {UsageError} when the index is the container (the same path, a link to it, a hard
- *   link)
+ *   link), or the container is not a regular file (a FIFO, a device, a folder)
+ * @throws {ContainerFormatError} when the index is not a regular file
  * @throws {ConflictError} when the index or container is missing, or the container
  *   is shorter than its index says
  * @throws {ContainerFormatError} code `INDEX_CONFLICT` when the container ends with a trailer
@@ -54,10 +54,23 @@ export async function finalizeContainer(
   const indexPath = options.index ?? container + ".idx";
   const layer = options.fileLayer ?? DENO_FILE_LAYER;
   await refuseIndexIsContainer(indexPath, container);
-  if (!(await pathExists(container))) {
+  // Looked at before either is opened, as create and the readers do: a FIFO's open would wait
+  // for a writer, a folder or device is no container or index. The container is written (a
+  // usage error, as for create); the index is read (a data fault, as for the readers).
+  const containerInfo = await Deno.stat(container).catch(() => undefined);
+  if (containerInfo === undefined) {
     throw new ConflictError(`Cannot finalize "${container}": container not found`);
   }
-  if (!(await pathExists(indexPath))) {
+  if (!containerInfo.isFile) {
+    throw new UsageError(
+      `Cannot write container "${container}": it exists and is not a regular file`,
+    );
+  }
+  const indexInfo = await Deno.stat(indexPath).catch(() => undefined);
+  if (indexInfo !== undefined && !indexInfo.isFile) {
+    throw new ContainerFormatError(`Cannot open index "${indexPath}": not a regular file`);
+  }
+  if (indexInfo === undefined) {
     // Finalized with --remove-index-on-finalize: the trailer is there already.
     const access = await openRandomAccess(container);
     try {
