@@ -525,3 +525,27 @@ Deno.test("main extract --salvage -q prints only the relpaths it left out", asyn
     assert.match(json.stderr, /listed on stderr$/m);
   });
 });
+
+Deno.test("main refuses a --status-file in a missing folder before writing anything (exit 2)", async () => {
+  await withTempDir(async (dir) => {
+    const c = await finalized(dir);
+    const status = `${dir}/nodir/s.kv`;
+    const runs = [
+      ["create", `${dir}/src`, `${dir}/x.ctnr`],
+      ["create", `${dir}/src`, `${dir}/x.ctnr`, "--dry-run"],
+      ["verify", c],
+      ["extract", c, `${dir}/out`],
+    ];
+    for (const args of runs) {
+      const run = await runCli(...args, "--status-file", status);
+      assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+      assert.match(
+        run.stderr,
+        /^ctnr: Cannot write the status file ".*\/nodir\/s\.kv" \(--status-file\): its folder ".*\/nodir" does not exist$/m,
+      );
+    }
+    for (const path of [`${dir}/x.ctnr`, `${dir}/x.ctnr.idx`, `${dir}/out`, `${dir}/nodir`]) {
+      assert.equal(await exists(path), false, path);
+    }
+  });
+});

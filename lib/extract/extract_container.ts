@@ -20,6 +20,7 @@ import {
   UsageError,
 } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
+import { StatusFile } from "../io/status_file.ts";
 import { WORKER_THRESHOLD, WorkerPool } from "../io/worker_pool.ts";
 import {
   ContainerReader,
@@ -97,8 +98,14 @@ export async function extractContainer(
     );
   }
   if (options.salvage) readerOptions.salvage = true;
-  const keepGoing = (options.keepGoing ?? false) || (options.salvage ?? false);
-  const verb = options.dryRun ? "verify" : "extract";
+  // Prepared before anything is read or written: one that cannot be written is a usage error.
+  const status = options.statusFile
+    ? new StatusFile(
+      options.statusFile,
+      options.statusFormat,
+      options.signal ? { signal: options.signal } : {},
+    )
+    : undefined;
   const target = resolve(outdir);
   const existing = await Deno.stat(target).catch(() => undefined);
   if (existing !== undefined && !existing.isDirectory) {
@@ -108,6 +115,34 @@ export async function extractContainer(
   const select = options.select === undefined || options.select instanceof Selection
     ? options.select
     : new Selection(options.select);
+  try {
+    await status?.prepare();
+    return await extractWith(container, target, options, {
+      chunkSize,
+      readerOptions,
+      select,
+      status,
+    });
+  } finally {
+    status?.close();
+  }
+}
+
+/** The run of {@link extractContainer}, once its options and paths are checked. */
+async function extractWith(
+  container: string,
+  target: string,
+  options: ExtractOptions,
+  checked: {
+    chunkSize: number;
+    readerOptions: ContainerReaderOptions;
+    select: Selection | undefined;
+    status: StatusFile | undefined;
+  },
+): Promise<ExtractResult> {
+  const { chunkSize, readerOptions, select, status } = checked;
+  const keepGoing = (options.keepGoing ?? false) || (options.salvage ?? false);
+  const verb = options.dryRun ? "verify" : "extract";
   const reader = await ContainerReader.open(container, readerOptions);
   let pool: WorkerPool<WriteBatch, WriteBatchResult> | undefined;
   try {
@@ -177,6 +212,7 @@ export async function extractContainer(
       refusedLinks,
       pool,
       startTime,
+      status,
     );
     job.failedBefore(pastEnd, firstPastEnd);
     for (const [entry, error] of refused) job.fail(entry, error);

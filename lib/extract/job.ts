@@ -10,7 +10,7 @@
 import { CtnrError, environmentFault, InterruptedError, stoppedBy } from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
 import { PLAIN_COPY_PIECE, writeAll } from "../io/copy.ts";
-import { progressFields, StatusFile } from "../io/status_file.ts";
+import { progressFields, type StatusFile } from "../io/status_file.ts";
 import { BATCH_FILES, type WorkerPool } from "../io/worker_pool.ts";
 import type { ContainerReader } from "../read/container_reader.ts";
 import { checkLinkTarget } from "../safety/link_target.ts";
@@ -94,6 +94,7 @@ export class ExtractJob {
    * @param refusedLinks links the plan refused (`keepGoing`): skipped
    * @param pool write workers, or none (small files written on this thread)
    * @param startTime when the run started, in milliseconds since the epoch
+   * @param status the status file (`statusFile`), prepared; the run closes it
    */
   constructor(
     reader: ContainerReader,
@@ -104,6 +105,7 @@ export class ExtractJob {
     refusedLinks: Set<string>,
     pool: WorkerPool<WriteBatch, WriteBatchResult> | undefined,
     startTime: number,
+    status?: StatusFile,
   ) {
     this.#reader = reader;
     this.#tree = tree;
@@ -129,13 +131,7 @@ export class ExtractJob {
       });
     }
     this.#result = { extracted: 0, skipped: 0, failed: 0, bytes: 0, plan, unmatched: [] };
-    if (options.statusFile) {
-      this.#status = new StatusFile(
-        options.statusFile,
-        options.statusFormat,
-        options.signal ? { signal: options.signal } : {},
-      );
-    }
+    this.#status = status;
   }
 
   /**

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import { environmentFault, InterruptedError, stoppedBy, UsageError } from "../errors.ts";
 import { locate } from "../safety/output_paths.ts";
 import { writeAll } from "./copy.ts";
@@ -77,7 +78,8 @@ export class StatusFile {
    * Decide how the status file is written (see the module doc) and open it when it is written
    * directly. `update()` calls it when it was not called before.
    *
-   * @throws {UsageError} when the path is a folder (option `statusFile`)
+   * @throws {UsageError} when the path is a folder, or a file that cannot be written there (its
+   *   folder missing or read-only; option `statusFile`)
    * @throws {InterruptedError} when `signal` aborts the wait for a FIFO's reader
    */
   async prepare(): Promise<void> {
@@ -90,11 +92,36 @@ export class StatusFile {
       );
     }
     if ((target.kind === "file" && !target.processFile) || target.kind === "missing") {
+      await this.#probe(target.final);
       this.#way = { atomic: target.final };
       return;
     }
     // A device, a FIFO or a file the process has open: written in turn, never renamed over.
     this.#way = { direct: await this.#openDirect() };
+  }
+
+  /**
+   * Write and remove the temp file once, so that a status file that cannot be written (its
+   * folder missing or read-only) is a usage error before the run writes anything else.
+   */
+  async #probe(final: string): Promise<void> {
+    const tmp = siblingTemp(final);
+    try {
+      await Deno.writeTextFile(tmp, "");
+      await Deno.remove(tmp);
+    } catch (error) {
+      const why = error instanceof Deno.errors.NotFound
+        ? `its folder "${dirname(final)}" does not exist`
+        : error instanceof Deno.errors.PermissionDenied
+        ? `permission denied in "${dirname(final)}"`
+        : (error as Error).message.replace(/: [a-z]+ '.*$/s, "");
+      throw new UsageError(
+        `Cannot write the status file "${this.#path}" (\`statusFile\`): ${why}`,
+        {
+          options: ["statusFile"],
+        },
+      );
+    }
   }
 
   async #openDirect(): Promise<Deno.FsFile> {
