@@ -23,6 +23,7 @@ import {
   parseCommand,
   QUIET,
   refuseStatusFormatAlone,
+  refuseStatusOnJsonStdout,
   refuseUnused,
   statusFormat,
   workers,
@@ -283,6 +284,7 @@ export async function runCreate(
     ? values.src
     : values.src ?? rest.shift();
   const container = values.container ?? rest.shift();
+  summary.set({ container: container ?? null }); // in every summary, also of a refused run
   if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
   if (finalizeOnly) {
     // Packing options would change nothing: refused, so that no one believes they did (a
@@ -294,6 +296,7 @@ export async function runCreate(
     );
   }
   refuseStatusFormatAlone(values);
+  await refuseStatusOnJsonStdout(values["status-file"], summary.json);
   if (values.new && values.append) {
     throw new UsageError(
       "Options --new and --append contradict (--new starts the container anew, --append adds " +
@@ -315,7 +318,6 @@ export async function runCreate(
   const human: CliIo = summary.json ? { ...io, stdout: io.stderr } : io;
   const log = logger(human, quiet ? -1 : verbosity);
   const each = logger(human, 0); // asked for with --print-each: printed even with --quiet
-  summary.set({ container });
 
   if (values["finalize-only"]) {
     summary.set({ finalize_only: true, dry_run: values["dry-run"] ?? false, finalized: false });

@@ -23,6 +23,7 @@ import {
   parseCommand,
   QUIET,
   refuseStatusFormatAlone,
+  refuseStatusOnJsonStdout,
   refuseUnused,
   statusFormat,
   workers,
@@ -259,6 +260,8 @@ export async function runExtract(
   const rest = [...parsed.positionals];
   const container = values.container ?? rest.shift();
   const outdir = verifyOnly ? "." : values.outdir ?? rest.shift();
+  // In every summary, also one of a run refused for its options.
+  summary.set({ container: container ?? null, ...(verifyOnly ? {} : { outdir: outdir ?? null }) });
   // What is left are patterns (README "Selecting entries"), checked before the container is read.
   const selection = rest.length > 0 ? new Selection(rest) : undefined;
   if (container === undefined) throw new UsageError("Missing --container FILE");
@@ -271,6 +274,7 @@ export async function runExtract(
   const human: CliIo = summary.json ? { ...io, stdout: io.stderr } : io;
   const log = logger(human, quiet ? -1 : verbosity);
   refuseStatusFormatAlone(values);
+  await refuseStatusOnJsonStdout(values["status-file"], summary.json);
   if (values["dry-run"]) {
     refuseUnused(
       values,
@@ -300,7 +304,7 @@ export async function runExtract(
   };
   const counts = { extracted: 0, skipped: 0, failed: 0, bytes: 0 };
   let plan: ExtractPlan | undefined;
-  summary.set({ container, ...(verifyOnly ? {} : { outdir }), dry_run: dryRun });
+  summary.set({ dry_run: dryRun });
   summary.setLive(() => extractFields(plan, counts, verifyOnly, salvage));
   // Without keepGoing the run stops at the first fault, which the caller prints once. With it,
   // each fault is one line on stderr naming the entry; --salvage lists every entry it did not

@@ -161,6 +161,29 @@ export function refuseStatusFormatAlone(values: Readonly<Record<string, unknown>
   }
 }
 
+/**
+ * Refuse a `--status-file` that is standard output when `--json` keeps stdout for its summary.
+ *
+ * @param statusFile the `--status-file` value, if given
+ * @param json whether `--json` was given
+ * @throws {UsageError} naming both
+ */
+export async function refuseStatusOnJsonStdout(
+  statusFile: string | undefined,
+  json: boolean,
+): Promise<void> {
+  if (!json || statusFile === undefined) return;
+  const [status, stdout] = await Promise.all(
+    [statusFile, "/dev/stdout"].map((path) => Deno.stat(path).catch(() => undefined)),
+  );
+  if (status?.ino == null || stdout?.ino == null) return;
+  if (status.dev === stdout.dev && status.ino === stdout.ino) {
+    throw new UsageError(
+      `Option --status-file "${statusFile}" is standard output, which --json keeps for its summary`,
+    );
+  }
+}
+
 /** Column where the help text of each flag starts. */
 const HELP_COLUMN = 28;
 

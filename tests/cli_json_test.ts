@@ -358,3 +358,62 @@ Deno.test("stopAtOnce prints the summary as it stands, with the signal as its er
   });
   assert.equal(s.extracted, 7);
 });
+
+Deno.test("main --json names the container in every summary, also of a run refused for its options", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    const c = `${dir}/r.ctnr`;
+    const cases: [string[], unknown][] = [
+      [["create", `${dir}/src`, c, "--remove-index-on-finalize"], c],
+      [["create", `${dir}/src`, c, "-q", "-v"], c],
+      [["create", `${dir}/src`, c, "--new", "--append"], c],
+      [["extract", c, `${dir}/out`, "-q", "-v"], c],
+      [["verify", c, "--status-format", "json"], c],
+      [["create", "--src", `${dir}/src`], null],
+      [["extract"], null],
+    ];
+    for (const [args, container] of cases) {
+      const run = await runCli(...args, "--json");
+      assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+      const s = summaryOf(run);
+      assert.ok("container" in s, args.join(" "));
+      assert.equal(s.container, container, args.join(" "));
+    }
+  });
+});
+
+Deno.test("main refuses a --status-file that is stdout with --json, and writes one after the other into it without", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    const c = `${dir}/c.ctnr`;
+    assert.equal((await runCli("create", `${dir}/src`, c, "--finalize")).code, 0);
+    for (
+      const command of [["verify", c], ["extract", c, `${dir}/o`], ["create", `${dir}/src`, c]]
+    ) {
+      const run = await runCli(...command, "--json", "--status-file", "/dev/stdout");
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(
+        run.stderr,
+        /^ctnr: Option --status-file "\/dev\/stdout" is standard output, which --json keeps for its summary$/m,
+      );
+      assert.equal(summaryOf(run).exit_code, 2);
+    }
+    // Without --json: the status and the log lines follow one another in the file stdout goes
+    // to, whether it is named /dev/stdout or by its own path; none overwrites another.
+    for (const status of ["/dev/stdout", `${dir}/out.txt`]) {
+      const run = await runCommand("bash", [
+        "-c",
+        `'${Deno.execPath()}' run -A '${CLI}' verify '${c}' --status-file '${status}' > '${dir}/out.txt'`,
+      ], { timeoutMs: 60_000, cwd: PROJECT });
+      assert.equal(run.code, 0, run.stderr);
+      const lines = (await Deno.readTextFile(`${dir}/out.txt`)).split("\n").filter((l) => l !== "");
+      const bad = lines.filter((line) =>
+        !/^\[[^\]]+\] Verified 5 entries/.test(line) && !/^[a-z_]+=/.test(line)
+      );
+      assert.deepEqual(bad, [], status);
+      assert.equal(lines.filter((line) => line.includes("Verified 5 entries")).length, 1, status);
+      assert.equal(lines.filter((line) => line === "status=finished").length, 1, status);
+      assert.equal(lines.filter((line) => line === "status=running").length, 1, status);
+    }
+  });
+});

@@ -6,11 +6,14 @@
  * - a regular file, or nothing yet: atomically (a temp file beside it, then a
  *   rename), so a reader never sees half a status;
  * - a symlink: its target is written atomically, and the link is kept;
+ * - this process's standard output or error (`/dev/stdout`, or the very
+ *   file the shell redirected it to): each update written through that
+ *   stream, so that its lines and the status's follow one another;
  * - a FIFO, a character device (a terminal, `/dev/null`), or a file this
- *   process has open (`/dev/stdout`, `/dev/fd/N`): opened once, and each
- *   update written to it in turn, never renamed over (a rename would replace
- *   the device node or the link, or the file the shell redirected output to);
- *   a FIFO's open waits for a reader, as a shell redirection does;
+ *   process has open (`/dev/fd/N`): opened once, and each update written to
+ *   it in turn, never renamed over (a rename would replace the device node or
+ *   the link, or the file the shell redirected output to); a FIFO's open
+ *   waits for a reader, as a shell redirection does;
  * - a folder: refused.
  *
  * @module
@@ -31,7 +34,9 @@ export type StatusFields = Record<string, string | number | boolean>;
 const THROTTLE_MS = 1000;
 
 /** How a status file is written: renamed into place at `target`, or written to an open file. */
-type StatusWay = { atomic: string } | { direct: Deno.FsFile };
+type StatusWay =
+  | { atomic: string }
+  | { direct: { write(bytes: Uint8Array): Promise<number>; close(): void }; shared?: true };
 
 /**
  * A status file that keeps the latest fields and writes them out throttled.
@@ -90,6 +95,14 @@ export class StatusFile {
         `Cannot write the status file "${this.#path}" (\`statusFile\`): it is a folder`,
         { options: ["statusFile"] },
       );
+    }
+    // This process's own stdout or stderr (`/dev/stdout`, or the file the shell redirected it
+    // to): written through the same open file, so its lines and the status's follow one another
+    // instead of overwriting each other at two offsets.
+    const stream = await standardStream(target.identity);
+    if (stream !== undefined) {
+      this.#way = { direct: stream, shared: true };
+      return;
     }
     if ((target.kind === "file" && !target.processFile) || target.kind === "missing") {
       await this.#probe(target.final);
@@ -185,9 +198,30 @@ export class StatusFile {
 
   /** Close a status file written directly; a regular one holds nothing open. */
   close(): void {
-    if (this.#way !== undefined && "direct" in this.#way) this.#way.direct.close();
+    if (this.#way !== undefined && "direct" in this.#way && !this.#way.shared) {
+      this.#way.direct.close();
+    }
     this.#way = undefined;
   }
+}
+
+/**
+ * The process's standard output or error when `identity` (`dev:ino`) is the file it writes to.
+ *
+ * @param identity the status file's identity, when it exists
+ * @returns `Deno.stdout` or `Deno.stderr`, else `undefined` (also where `/dev/stdout` is not)
+ */
+async function standardStream(
+  identity: string | undefined,
+): Promise<typeof Deno.stdout | typeof Deno.stderr | undefined> {
+  if (identity === undefined) return undefined;
+  for (
+    const [path, stream] of [["/dev/stdout", Deno.stdout], ["/dev/stderr", Deno.stderr]] as const
+  ) {
+    const info = await Deno.stat(path).catch(() => undefined);
+    if (info?.ino != null && `${info.dev}:${info.ino}` === identity) return stream;
+  }
+  return undefined;
 }
 
 /**
