@@ -338,6 +338,7 @@ export async function runCreate(
     throw new UsageError("Missing --src DIR (only --finalize-only works without it)");
   }
 
+  let refusedNames = 0; // source errors that are names to rename, not unreadable items
   const options: CreateOptions = {
     compress: values.compress ?? false,
     dryRun: values["dry-run"] ?? false,
@@ -352,7 +353,12 @@ export async function runCreate(
       io.stderr(`ctnr: warning: ${printableMessage(warning.message)}`);
     },
     onSourceError: (error) => {
-      summary.fault({ code: error.code, message: error.message });
+      if (error.nameRefused) refusedNames++;
+      summary.fault({
+        code: error.code,
+        message: error.message,
+        ...(error.relpath === undefined ? {} : { relpath: error.relpath }),
+      });
       io.stderr(`ctnr: error: ${printableMessage(error.message)}`);
     },
   };
@@ -449,13 +455,23 @@ export async function runCreate(
     summary.fault({ code: "NOT_FOUND", message });
     io.stderr(`ctnr: ${printableMessage(message)}`);
   }
-  if (result.sourceErrors > 0) {
+  // Unreadable items and names a container cannot hold: both leave the container incomplete
+  // (exit 3), each with its own advice.
+  const unreadable = result.sourceErrors - refusedNames;
+  if (unreadable > 0) {
     const message = `${
-      count(result.sourceErrors, "source file or folder", "source files or folders")
+      count(unreadable, "source file or folder", "source files or folders")
     } could not be read; the container is incomplete (run create again to add ${
-      result.sourceErrors === 1 ? "it" : "them"
+      unreadable === 1 ? "it" : "them"
     } once readable)`;
     summary.fail({ code: "SOURCE", message });
+    io.stderr(`ctnr: ${printableMessage(message)}`);
+  }
+  if (refusedNames > 0) {
+    const one = refusedNames === 1;
+    const message = `${count(refusedNames, "source name")} cannot be stored (named above); the ` +
+      `container is incomplete (rename ${one ? "it" : "them"} and run create again)`;
+    if (summary.error === undefined) summary.fail({ code: "SOURCE", message });
     io.stderr(`ctnr: ${printableMessage(message)}`);
   }
   if (result.staleEntries > 0) {

@@ -149,14 +149,28 @@ export class IntegrityError extends CtnrError {
   }
 }
 
-/** A source file could not be read as it was listed (vanished, changed while read, unreadable). */
+/**
+ * A source item could not be read as it was listed (vanished, changed while read, unreadable), or
+ * has a name a container cannot hold (`nameRefused`: a backslash, not valid UTF-8, a clash).
+ */
 export class SourceError extends CtnrError {
+  /** The source item's relpath, when it is about one. */
+  readonly relpath: string | undefined;
+  /** Whether its name is refused (rename it), not its contents unreadable. */
+  readonly nameRefused: boolean;
+
   /**
    * Create the error.
    * @param message the file and what went wrong
+   * @param options `cause`; `relpath`: the item; `nameRefused`: its name cannot be stored
    */
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    options?: ErrorOptions & { relpath?: string; nameRefused?: boolean },
+  ) {
     super("SOURCE", message, 1, options);
+    this.relpath = options?.relpath;
+    this.nameRefused = options?.nameRefused ?? false;
   }
 }
 

@@ -99,9 +99,9 @@ Deno.test("main create --json counts warnings by code", async () => {
   });
 });
 
-Deno.test("main create --json names the source errors of a run that exits 3", async () => {
+Deno.test("main create --json names the source names it cannot store, to rename, in a run that exits 3", async () => {
   await withTempDir(async (dir) => {
-    await writeTree(`${dir}/src`, { "ok.txt": "fine" });
+    await writeTree(`${dir}/src`, { "ok.txt": "fine", "back\\slash": "x" });
     const made = await runCommand("bash", ["-c", "touch \"$1\"/$'\\xff.txt'", "_", `${dir}/src`], {
       timeoutMs: TOOL_TIMEOUT_MS,
     });
@@ -111,17 +111,22 @@ Deno.test("main create --json names the source errors of a run that exits 3", as
     const s = summaryOf(run);
     assert.equal(s.ok, false);
     assert.equal(s.exit_code, 3);
-    assert.equal(s.source_errors, 1);
+    assert.equal(s.source_errors, 2);
     assert.equal(s.added, 1);
-    assert.equal(s.faults, 1);
-    const [fault] = s.fault_list as { code: string; message: string }[];
-    assert.equal(fault!.code, "SOURCE");
-    assert.match(fault!.message, /not valid UTF-8/);
+    assert.equal(s.faults, 2);
+    const faults = s.fault_list as { code: string; message: string; relpath?: string }[];
+    assert.deepEqual(faults.map((f) => [f.code, f.relpath]), [
+      ["SOURCE", "back\\slash"],
+      ["SOURCE", "\ufffd.txt"],
+    ]);
+    assert.match(faults[0]!.message, /^Cannot store "back\\slash": .*backslash.*; rename it$/);
+    assert.match(faults[1]!.message, /^Cannot store ".*": the name is not valid UTF-8; rename it$/);
     assert.deepEqual(s.error, {
       code: "SOURCE",
-      message: "1 source file or folder could not be read; the container is incomplete " +
-        "(run create again to add it once readable)",
+      message: "2 source names cannot be stored (named above); the container is incomplete " +
+        "(rename them and run create again)",
     });
+    assert.doesNotMatch(run.stderr, /could not be read|once readable/);
   });
 });
 

@@ -648,7 +648,7 @@ Deno.test("main create exits 3 when a source file cannot be read", async () => {
     const run = await runCli("create", `${dir}/src`, `${dir}/c.ctnr`);
     assert.equal(run.code, 3, `${run.stdout}\n${run.stderr}`);
     assert.match(run.stderr, /not valid UTF-8/);
-    assert.match(run.stderr, /2 source files or folders could not be read/);
+    assert.match(run.stderr, /2 source names cannot be stored \(named above\)/);
     const entries = await listJson(`${dir}/c.ctnr`);
     assert.deepEqual(entries.map((e) => e.relpath).sort(), ["ok.txt", "sub/also.txt"]);
   });

@@ -243,7 +243,10 @@ async function pack(
           if (error instanceof ConflictError) {
             // On resume the tree can have changed: a folder where a file was committed, an NFC twin.
             reportError(
-              new SourceError(`${error.message}; rename it, or pack into a new container`),
+              new SourceError(`${error.message}; rename it, or pack into a new container`, {
+                relpath: item.walk.relpath,
+                nameRefused: true,
+              }),
             );
             continue;
           }

@@ -145,7 +145,11 @@ async function loadBatch(
     const item = items[i]!;
     const read = reads[k]!;
     if (read.kind === "error") {
-      out[i] = { error: new SourceError(`Cannot read "${item.relpath}": ${read.message}`) };
+      out[i] = {
+        error: new SourceError(`Cannot read "${item.relpath}": ${read.message}`, {
+          relpath: item.relpath,
+        }),
+      };
     } else if (read.kind === "special") {
       out[i] = { leftOut: leftOut(item.relpath, "special file", "(FIFO, socket or device)") };
     } else if (read.kind === "own") {

@@ -87,6 +87,7 @@ export async function streamSourceFile(
         throw new SourceError(
           `Cannot read "${walk.relpath}": it changed while being read (${READ_TRIES} tries; ` +
             `the last: ${error.message})`,
+          { relpath: walk.relpath },
         );
       }
     }
@@ -107,7 +108,7 @@ async function streamOnce(
           ? "it is no longer a regular file (a link now)"
           : (error as Error).message
       }`,
-      { cause: error },
+      { cause: error, relpath: walk.relpath },
     );
   const file = await open(walk.path).catch((error) => {
     throw cannotRead(error);
@@ -116,7 +117,9 @@ async function streamOnce(
   try {
     const before = await file.stat();
     if (!before.isFile) {
-      throw new SourceError(`Cannot read "${walk.relpath}": it is no longer a regular file`);
+      throw new SourceError(`Cannot read "${walk.relpath}": it is no longer a regular file`, {
+        relpath: walk.relpath,
+      });
     }
     if (settings.compress && before.size <= SMALL_FILE) {
       // A small file left to this path by a read batch's byte budget: gzipped whole, as the
@@ -187,5 +190,5 @@ async function addSmallCompressed(writer: ContainerWriter, walk: WalkEntry): Pro
     : read.kind === "special"
     ? "it is no longer a regular file"
     : "it grew past 256 KiB while being packed";
-  throw new SourceError(`Cannot read "${walk.relpath}": ${why}`);
+  throw new SourceError(`Cannot read "${walk.relpath}": ${why}`, { relpath: walk.relpath });
 }

@@ -214,6 +214,7 @@ async function* walkFolder(
     options.onError?.(
       new SourceError(`Cannot list folder "${relpath || "."}": ${(error as Error).message}`, {
         cause: error,
+        relpath: relpath || ".",
       }),
     );
     return -1;
@@ -253,7 +254,12 @@ async function* walkFolder(
     if (why !== undefined) {
       const rel = relpath === "" ? name : `${relpath}/${name}`;
       if (!options.exclude?.has(`${path}/${name}`)) {
-        options.onError?.(new SourceError(`Cannot store "${rel}": ${why}; rename it`));
+        options.onError?.(
+          new SourceError(`Cannot store "${rel}": ${why}; rename it`, {
+            relpath: rel,
+            nameRefused: true,
+          }),
+        );
       }
       continue;
     }
@@ -317,7 +323,12 @@ function describeChild(
   if (options.exclude?.has(path)) return null;
   const relpath = parentRel === "" ? name : `${parentRel}/${name}`;
   if (name.includes("\uFFFD") && !existsExactly(path)) {
-    options.onError?.(new SourceError(`Cannot read "${relpath}": the name is not valid UTF-8`));
+    options.onError?.(
+      new SourceError(`Cannot store "${relpath}": the name is not valid UTF-8; rename it`, {
+        relpath,
+        nameRefused: true,
+      }),
+    );
     return null;
   }
   // Files are not stat'ed here: the reader takes size, mode and mtime from the open file.
@@ -338,6 +349,7 @@ function statOf(entry: WalkEntry, options: WalkOptions): WalkEntry | null {
     options.onError?.(
       new SourceError(`Cannot read "${entry.relpath}": ${(error as Error).message}`, {
         cause: error,
+        relpath: entry.relpath,
       }),
     );
     return null;
