@@ -407,6 +407,31 @@ Deno.test("main create and extract end with a status file holding every key the 
   });
 });
 
+Deno.test("main verify and extract that fail end their status file with nothing left: eta 0, no current file", async () => {
+  await withTempDir(async (dir) => {
+    const c = await finalized(dir);
+    const bytes = await Deno.readFile(c);
+    bytes[10] = bytes[10]! ^ 0xff; // in the first payloads
+    await Deno.writeFile(c, bytes);
+    const runs = [["verify", c], ["extract", c, `${dir}/o1`], [
+      "extract",
+      c,
+      `${dir}/o2`,
+      "--keep-going",
+    ]];
+    for (const args of runs) {
+      const status = `${dir}/status-${args[0]}-${args.length}`;
+      const run = await runCli(...args, "--status-file", status);
+      assert.equal(run.code, 1, `${args.join(" ")}: ${run.stderr}`);
+      const fields = parseKv(await Deno.readTextFile(status));
+      assert.equal(fields.status, "failed", args.join(" "));
+      assert.equal(fields.eta_seconds, "0", args.join(" "));
+      assert.equal(fields.current_file, "", args.join(" "));
+      assert.equal(fields.current_file_bytes, "0", args.join(" "));
+    }
+  });
+});
+
 Deno.test("main prints counts and sizes with singular and plural, and sizes as 1.5 KiB", async () => {
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/one`, { "a.txt": "hello" });

@@ -477,7 +477,8 @@ export class ExtractJob {
         this.#result.bytes,
         this.#plan.totalBytes,
       ),
-      ...(status === "finished" ? { eta_seconds: 0 } : {}),
+      // At the end, finished or not, nothing is left to wait for.
+      ...(status === "running" ? {} : { eta_seconds: 0 }),
       status,
       ...(status === "running" ? {} : { finished_time: new Date().toISOString() }),
     }, force);
