@@ -21,7 +21,7 @@ import {
   integer,
   JSON_SUMMARY,
   parseCommand,
-  QUIET,
+  quiet,
   refuseStatusFormatAlone,
   refuseStatusOnJsonStdout,
   refuseUnused,
@@ -72,13 +72,14 @@ export const CREATE = {
       name: "count",
       type: "boolean",
       origin: "original",
-      help: "count the entries first, print the count (progress total)",
+      help: "count the entries first (progress total) and print the count\n(not with -q)",
     },
     {
       name: "scan-sizes",
       type: "boolean",
       origin: "original",
-      help: "count the entries and bytes first, print them (progress total\nand ETA)",
+      help:
+        "count the entries and bytes first (progress total and ETA)\nand print them (not with -q)",
     },
     {
       name: "print-each",
@@ -237,7 +238,9 @@ export const CREATE = {
       origin: "ctnr",
       help: "--exclude each line of FILE (blank lines and lines starting\nwith # are skipped)",
     },
-    QUIET,
+    quiet(
+      "--print-each, --json; not the lines of --count and\n--scan-sizes, which still set the progress total",
+    ),
     JSON_SUMMARY,
   ],
 } as const satisfies CommandSpec;
@@ -388,6 +391,8 @@ export async function runCreate(
     const sizes = options.prescan === "sizes";
     options.onPrescan = (totals) => {
       summary.set({ prescan: prescanFields(totals, sizes) });
+      // Not with --quiet: --count and --scan-sizes are asked for the progress total too
+      // (the original tool's use), which -q --tqdm keeps without the line.
       log(
         0,
         sizes
@@ -440,11 +445,15 @@ export async function runCreate(
     );
   }
   log(0, `Container file: ${printable(container)} (dry-run=${options.dryRun})`);
+  const read = `(${size(result.origBytes)} read, ${size(result.payloadBytes)} stored)`;
   log(
     0,
-    `Added ${count(result.added, "entry", "entries")} (${size(result.origBytes)} read, ` +
-      `${size(result.payloadBytes)} stored), ${result.alreadyPresent} already present, ` +
-      `${count(result.totalEntries, "entry", "entries")} in the index`,
+    options.dryRun
+      ? `Dry run, nothing written: would add ${count(result.added, "entry", "entries")} ` +
+        `${read}, ${result.alreadyPresent} already present; the index would hold ` +
+        count(result.totalEntries, "entry", "entries")
+      : `Added ${count(result.added, "entry", "entries")} ${read}, ${result.alreadyPresent} ` +
+        `already present, ${count(result.totalEntries, "entry", "entries")} in the index`,
   );
   if (result.leftOut > 0) log(0, `Left out ${count(result.leftOut, "item")} (see warnings)`);
   if (result.excluded > 0) {

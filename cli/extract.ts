@@ -21,7 +21,7 @@ import {
   JSON_SUMMARY,
   messageWithFlags,
   parseCommand,
-  QUIET,
+  quiet,
   refuseStatusFormatAlone,
   refuseStatusOnJsonStdout,
   refuseUnused,
@@ -194,7 +194,7 @@ export const EXTRACT = {
       option: "concurrency",
       help: "write workers, 0 to 16 (default 2; 0 writes on the main thread)",
     },
-    QUIET,
+    quiet("--salvage's list, --json"),
     JSON_SUMMARY,
   ],
 } as const satisfies CommandSpec;
@@ -225,7 +225,7 @@ export const VERIFY = {
       ...ALLOW_UNSAFE_LINKS,
       help: "do not count symlinks that point outside the output folder as faults",
     },
-    QUIET,
+    quiet("--salvage's list, --json"),
     JSON_SUMMARY,
   ],
 } as const satisfies CommandSpec;

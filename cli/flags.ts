@@ -116,15 +116,22 @@ export const JSON_SUMMARY = {
     "the other lines go to stderr",
 } as const satisfies Flag;
 
-/** `-q`, `--quiet`: only the requested output on stdout. */
-export const QUIET = {
-  name: "quiet",
-  short: "q",
-  type: "boolean",
-  origin: "ctnr",
-  help: "print nothing on stdout but what was asked for (--print-each, --json);\n" +
-    "errors and warnings still go to stderr",
-} as const satisfies Flag;
+/**
+ * `-q`, `--quiet`: only the requested output on stdout.
+ *
+ * @param asked what a command prints when asked for, even quiet (`--print-each, --count`)
+ * @returns the flag
+ */
+export function quiet(asked: string) {
+  return {
+    name: "quiet",
+    short: "q",
+    type: "boolean",
+    origin: "ctnr",
+    help: `print nothing on stdout but what was asked for\n(${asked});\n` +
+      "errors and warnings still go to stderr",
+  } as const satisfies Flag;
+}
 
 /**
  * Refuse the options of `names` that were given: in this mode they would change nothing.

@@ -432,6 +432,41 @@ Deno.test("main verify and extract that fail end their status file with nothing 
   });
 });
 
+Deno.test("main -q help names what each command prints when asked, and that -q silences --count", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    const helps: [string, RegExp][] = [
+      [
+        "create",
+        /--quiet .*\n.*\(--print-each, --json; not the lines of --count and\n.*--scan-sizes, which still set the progress total\)/,
+      ],
+      ["extract", /--quiet .*\n.*\(--salvage's list, --json\)/],
+      ["verify", /--quiet .*\n.*\(--salvage's list, --json\)/],
+    ];
+    for (const [command, quiet] of helps) {
+      const help = await runCli(command, "--help");
+      assert.match(help.stdout, quiet, command);
+      assert.doesNotMatch(help.stdout, command === "create" ? /salvage/ : /print-each/, command);
+    }
+    const help = await runCli("create", "--help");
+    assert.match(help.stdout, /--count .*print the count\n.*\(not with -q\)/);
+  });
+});
+
+Deno.test("main create --dry-run says what it would add, not that it added", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, TREE);
+    const run = await runCli("create", `${dir}/src`, `${dir}/c.ctnr`, "--dry-run");
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(
+      run.stdout,
+      /\] Dry run, nothing written: would add 5 entries \(.* read, .* stored\), 0 already present; the index would hold 5 entries$/m,
+    );
+    assert.doesNotMatch(run.stdout, /Added/);
+    assert.equal(await exists(`${dir}/c.ctnr`), false);
+  });
+});
+
 Deno.test("main prints counts and sizes with singular and plural, and sizes as 1.5 KiB", async () => {
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/one`, { "a.txt": "hello" });
