@@ -359,11 +359,17 @@ export async function runExtract(
         }: ${printable(entry.relpath)}`,
       );
     } else if (verbosity >= 2) {
+      // As create's Completed lines: folders end with `/`, links show their target.
+      const name = printable(entry.relpath);
       log(
         2,
         `${verb} entry: ${
-          printable(entry.relpath)
-        } (offset=${entry.offset} size=${entry.payloadSize})`,
+          entry.entryType === "dir"
+            ? `${name}/ (folder)`
+            : entry.entryType === "symlink"
+            ? `${name} -> ${printable(entry.linkTarget ?? "")} (link)`
+            : `${name} (offset=${entry.offset} size=${entry.payloadSize})`
+        }`,
       );
     }
   };

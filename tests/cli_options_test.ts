@@ -559,6 +559,8 @@ Deno.test("main verify and extract -v name the index they loaded, -vv each entry
     const extract = await runCli("extract", c, `${dir}/out`, "-vv");
     assert.match(extract.stdout, /\] Loaded embedded index \(5 entries\)$/m);
     assert.match(extract.stdout, /\] Extracted entry: a\.txt \(offset=0 size=6\)$/m);
+    assert.match(extract.stdout, /\] Extracted entry: empty\/ \(folder\)$/m);
+    assert.match(extract.stdout, /\] Extracted entry: link -> a\.txt \(link\)$/m);
     assert.equal(extract.stdout.match(/Extracted entry: /g)?.length, 5);
   });
 });
