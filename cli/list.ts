@@ -115,20 +115,26 @@ function jsonLine(entry: IndexEntry): string {
 /**
  * `-l` lines: `0644      50000       1203 2024-05-01T12:00:00Z data/noise.bin` (mode in octal,
  * size and stored size in bytes, mtime in UTC to the second, relpath; `-` for a mode or mtime
- * the entry does not record).
+ * the entry does not record). The size columns are 10 wide and grow to the longest size met, so
+ * the lines from there on stay aligned (the listing streams: earlier lines are already out).
  */
 class LongLines {
   #second = NaN;
   #time = "";
+  /** Width of the size columns: 10, grown to the longest size met so far (as GNU tar does). */
+  #width = 10;
 
   line = (entry: IndexEntry): string => {
     const mode = entry.mode === undefined ? "   -" : entry.mode.toString(8).padStart(4, "0");
     let name = printable(entry.relpath);
     if (entry.entryType === "dir") name += "/";
     else if (entry.entryType === "symlink") name += ` -> ${printable(entry.linkTarget ?? "")}`;
-    return `${mode} ${String(entry.origSize).padStart(10)} ${
-      String(entry.payloadSize).padStart(10)
-    } ${this.#mtime(entry.mtime)} ${name}`;
+    const orig = String(entry.origSize);
+    const stored = String(entry.payloadSize);
+    this.#width = Math.max(this.#width, orig.length, stored.length);
+    return `${mode} ${orig.padStart(this.#width)} ${stored.padStart(this.#width)} ${
+      this.#mtime(entry.mtime)
+    } ${name}`;
   };
 
   /** ISO 8601 in UTC to the second; the text of the last second is reused (entries of a tree share many). */

@@ -64,6 +64,41 @@ Deno.test("main list -l prints mode, size, stored size, UTC mtime and relpath, t
   });
 });
 
+Deno.test("main list -l widens its size columns for a size of 11 digits and more, the lines after aligned", async () => {
+  await withTempDir(async (dir) => {
+    // A compressed entry may claim any original size: 123,456,789,012 bytes from 10 stored.
+    const c = `${dir}/c.ctnr`;
+    await Deno.writeFile(c, new Uint8Array(15));
+    const line = (relpath: string, offset: number, stored: number, orig: number) =>
+      JSON.stringify({
+        relpath,
+        offset,
+        payload_size: stored,
+        orig_size: orig,
+        sha256: "0".repeat(64),
+        compressed: stored !== orig,
+        mode: 420,
+        mtime: 981173106,
+      }) + "\n";
+    await Deno.writeTextFile(
+      `${c}.idx`,
+      line("a.txt", 0, 5, 5) + line("big", 5, 10, 123456789012) + line("z.txt", 15, 0, 0),
+    );
+    const run = await runCli("list", "-l", c);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(
+      run.stdout,
+      [
+        "0644          5          5 2001-02-03T04:05:06Z a.txt",
+        "0644 123456789012           10 2001-02-03T04:05:06Z big",
+        "0644            0            0 2001-02-03T04:05:06Z z.txt",
+        "total: 3 entries (3 files, 0 folders, 0 links), 115.0 GiB, 15 B stored",
+        "",
+      ].join("\n"),
+    );
+  });
+});
+
 Deno.test("main list -l escapes control characters in names and link targets", async () => {
   await withTempDir(async (dir) => {
     const writer = await ContainerWriter.open(`${dir}/c.ctnr`);
