@@ -282,7 +282,7 @@ Deno.test("a status file that is a FIFO stays a FIFO and its reader gets each st
   });
 });
 
-Deno.test("a status file /dev/stdout is written to standard output, never renamed over", async () => {
+Deno.test("a status file /dev/stdout or /dev/fd/3 is written to the open file, never renamed over", async () => {
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/src`, TREE);
     // Standard output redirected to a file: /dev/stdout leads to it through /proc.
@@ -299,6 +299,15 @@ Deno.test("a status file /dev/stdout is written to standard output, never rename
     assert.ok(text.startsWith("before\n"), text);
     assert.match(text, /^status=finished$/m);
     assert.match(text, /Done\./);
+    // Another file the process has open (the shell's fd 3): written to, not renamed over.
+    const fd3 = await runCommand("bash", [
+      "-c",
+      `'${Deno.execPath()}' run -A '${CLI}' verify '${dir}/c.ctnr' ` +
+      `--status-file /dev/fd/3 3>> '${dir}/out.txt'`,
+    ], { timeoutMs: 60_000 });
+    assert.equal(fd3.code, 0, fd3.stderr);
+    assert.equal((await Deno.stat(`${dir}/out.txt`)).ino, inode, "still the same file");
+    assert.match(await Deno.readTextFile(`${dir}/out.txt`), /^bytes_extracted=/m);
     // Standard output a pipe.
     const piped = await runCommand(Deno.execPath(), [
       "run",
