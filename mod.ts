@@ -45,6 +45,7 @@
 export { createContainer } from "./lib/create/create_container.ts";
 export {
   type CreateOptions,
+  type CreatePhase,
   type CreateProgress,
   type CreateResult,
 } from "./lib/create/options.ts";
@@ -60,6 +61,8 @@ export type { CtnrWarning, WarningCode, WarningHandler } from "./lib/warnings.ts
 export {
   type ExtractAction,
   type ExtractOptions,
+  type ExtractPhase,
+  type ExtractProgress,
   type ExtractResult,
 } from "./lib/extract/options.ts";
 export { extractContainer } from "./lib/extract/extract_container.ts";

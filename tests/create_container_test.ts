@@ -759,17 +759,64 @@ Deno.test("createContainer passes prescan totals to onProgress", async () => {
         prescan,
         onProgress: (p) => seen.push({ ...p }),
       });
-      assert.equal(seen.length, 3, prescan);
-      assert.deepEqual(seen.map((p) => p.processedFiles), [1, 2, 3]);
-      assert.deepEqual(seen.map((p) => p.currentFile), ["a.txt", "b/c.txt", "d/e.bin"]);
-      assert.ok(seen.every((p) => p.totalFiles === 3), prescan);
-      if (prescan === "sizes") assert.ok(seen.every((p) => p.totalBytes === 15));
-      assert.equal(seen.at(-1)?.bytesWritten, 15);
+      const writing = seen.filter((p) => p.phase === "writing");
+      assert.equal(writing.length, 4, prescan); // the phase's start, then each item
+      assert.deepEqual(writing.map((p) => p.processedFiles), [0, 1, 2, 3]);
+      assert.deepEqual(writing.map((p) => p.currentFile), ["", "a.txt", "b/c.txt", "d/e.bin"]);
+      assert.deepEqual(writing.map((p) => p.bytesDone), [0, 4, 6, 15]);
+      assert.ok(writing.every((p) => p.totalFiles === 3), prescan);
+      if (prescan === "sizes") assert.ok(writing.every((p) => p.totalBytes === 15));
+      else assert.ok(writing.every((p) => p.totalBytes === undefined));
+      assert.equal(writing.at(-1)?.bytesWritten, 15);
+      // The scan came first, counting as it went: its last call has the totals.
+      const scanning = seen.filter((p) => p.phase === "scanning");
+      assert.equal(seen.indexOf(scanning.at(-1)!), scanning.length - 1, "scanning comes first");
+      assert.equal(scanning[0]?.processedFiles, 0);
+      assert.equal(scanning.at(-1)?.processedFiles, 3);
+      assert.equal(scanning.at(-1)?.bytesDone, prescan === "sizes" ? 15 : 0);
     }
     const none: CreateProgress[] = [];
     await createContainer(`${dir}/src`, `${dir}/none.ctnr`, { onProgress: (p) => none.push(p) });
-    assert.equal(none.length, 3);
+    assert.equal(none.length, 4);
+    assert.ok(none.every((p) => p.phase === "writing"), "no scan without prescan");
+    assert.equal(new Set(none).size, 1, "one object, updated in place");
     assert.ok(none.every((p) => p.totalFiles === undefined && p.totalBytes === undefined));
+  });
+});
+
+Deno.test("createContainer reports its phases and the bytes of a resume to onProgress", async () => {
+  await withTempDir(async (dir) => {
+    const big = pseudoRandomBytes(3 << 20, 7); // streamed in pieces (over the batch budget)
+    await writeTree(`${dir}/src`, { "a.txt": "aaaa", "big.bin": big });
+    const first: CreateProgress[] = [];
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+      prescan: "sizes",
+      finalize: true,
+      chunkSize: 1 << 20,
+      onProgress: (p) => first.push({ ...p }),
+    });
+    const phases = first.map((p) => p.phase).filter((p, i, all) => p !== all[i - 1]);
+    assert.deepEqual(phases, ["scanning", "writing", "finalizing"]);
+    // Pieces of the streamed file are reported as they are read, before its entry is added.
+    const partial = first.filter((p) =>
+      p.phase === "writing" && p.currentFile === "big.bin" && p.bytesDone > 4 &&
+      p.bytesDone < 4 + big.length
+    );
+    assert.ok(partial.length >= 2, `pieces of big.bin reported: ${partial.length}`);
+    assert.equal(first.at(-1)?.bytesDone, 4 + big.length);
+    // A resume counts the files already present, at their size on disk.
+    await Deno.writeTextFile(`${dir}/src/new.txt`, "12345");
+    const second: CreateProgress[] = [];
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, {
+      prescan: "sizes",
+      onProgress: (p) => second.push({ ...p }),
+    });
+    const last = second.at(-1)!;
+    assert.equal(last.phase, "writing");
+    assert.equal(last.processedFiles, 3);
+    assert.equal(last.totalBytes, 4 + big.length + 5);
+    assert.equal(last.bytesDone, last.totalBytes, "all of the source is accounted for");
+    assert.equal(last.bytesWritten, 5, "only the new file was appended");
   });
 });
 

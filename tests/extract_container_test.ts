@@ -9,6 +9,7 @@ import {
   DENO_FILE_LAYER,
   type ExtractAction,
   extractContainer,
+  type ExtractProgress,
   IndexFormatError,
   IntegrityError,
   UnsafeEntryError,
@@ -957,5 +958,48 @@ Deno.test("extractContainer in a dry run writes nothing, not even the case probe
     }
     assert.deepEqual(events, []);
     assert.deepEqual(await listPaths(`${dir}/watched`), []);
+  });
+});
+
+Deno.test("extractContainer reports planning and writing to onProgress", async () => {
+  await withTempDir(async (dir) => {
+    const big = pseudoRandomBytes(5 << 20, 3); // over 4 MiB: streamed in pieces
+    const files: Record<string, string | Uint8Array> = { "big.bin": big };
+    for (let i = 0; i < 600; i++) files[`d/f${i}.txt`] = `file ${i}`; // write workers start
+    await writeTree(`${dir}/src`, files);
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+    const totalBytes = Object.values(files).reduce((n, f) => n + f.length, 0);
+    for (const dryRun of [false, true]) {
+      const seen: ExtractProgress[] = [];
+      const objects = new Set<ExtractProgress>();
+      await extractContainer(`${dir}/c.ctnr`, `${dir}/out${dryRun}`, {
+        dryRun,
+        chunkSize: 1 << 20,
+        onProgress: (p) => {
+          objects.add(p);
+          seen.push({ ...p });
+        },
+      });
+      const label = `dryRun ${dryRun}`;
+      assert.equal(objects.size, 1, `${label}: one object, updated in place`);
+      const planning = seen.filter((p) => p.phase === "planning");
+      const writing = seen.filter((p) => p.phase === "writing");
+      assert.equal(seen.indexOf(writing[0]!), planning.length, `${label}: planning first`);
+      assert.ok(planning[0]!.indexBytes > 0 && planning[0]!.indexBytesRead === 0, label);
+      assert.equal(planning.at(-1)!.indexBytesRead, planning[0]!.indexBytes, label);
+      assert.deepEqual(
+        [writing[0]!.entriesDone, writing[0]!.totalEntries, writing[0]!.totalBytes],
+        [0, 601, totalBytes],
+        label,
+      );
+      const last = writing.at(-1)!;
+      assert.deepEqual([last.entriesDone, last.bytesDone], [601, totalBytes], label);
+      const pieces = writing.filter((p) => p.currentEntry === "big.bin");
+      assert.ok(pieces.length >= 5, `${label}: big.bin reported piece by piece (${pieces.length})`);
+      assert.ok(
+        writing.every((p, i) => i === 0 || p.bytesDone >= writing[i - 1]!.bytesDone),
+        `${label}: bytes only grow`,
+      );
+    }
   });
 });

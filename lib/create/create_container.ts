@@ -115,11 +115,35 @@ async function pack(
 ): Promise<CreateResult> {
   const exclude = await excludedPaths([container, settings.indexPath], src);
 
+  // One progress object, updated in place: no allocation per item.
+  const progress: CreateProgress = {
+    phase: "scanning",
+    processedFiles: 0,
+    bytesDone: 0,
+    bytesWritten: 0,
+    currentFile: "",
+  };
+  const onProgress = options.onProgress;
   let totals: { files: number; bytes: number | undefined } | undefined;
   if (options.prescan) {
-    const found = await prescan(src, exclude, options.prescan === "sizes", patterns);
+    const sizes = options.prescan === "sizes";
+    onProgress?.(progress);
+    const found = await prescan(
+      src,
+      exclude,
+      sizes,
+      patterns,
+      onProgress && ((counts) => {
+        progress.processedFiles = counts.entries + counts.specials;
+        progress.bytesDone = counts.bytes;
+        onProgress(progress);
+      }),
+    );
     options.onPrescan?.(found);
-    totals = { files: found.entries, bytes: options.prescan === "sizes" ? found.bytes : undefined };
+    totals = { files: found.entries, bytes: sizes ? found.bytes : undefined };
+    // The run meets the special files too (and leaves them out): they count towards its end.
+    progress.totalFiles = found.entries + found.specials;
+    if (sizes) progress.totalBytes = found.bytes;
   }
 
   const result: CreateResult = {
@@ -203,36 +227,60 @@ async function pack(
     );
     walked = [];
     let processed = 0;
+    progress.phase = "writing";
+    progress.processedFiles = 0;
+    progress.bytesDone = 0;
+    onProgress?.(progress);
+    // Bytes of the files already present (resume) and of those added, for `bytesDone`.
+    let bytesPresent = 0;
+    // An item handled that added no entry, or was already present.
+    const step = onProgress && (() => {
+      progress.processedFiles++;
+      progress.bytesDone = bytesPresent + result.origBytes;
+      onProgress(progress);
+    });
+    // A file streamed in pieces reports the bytes read so far of it.
+    const onRead = onProgress && ((read: number) => {
+      progress.bytesDone = bytesPresent + result.origBytes + read;
+      onProgress(progress);
+    });
     reading: for await (const items of loaded) {
       for (const item of items) {
         if (options.signal?.aborted) {
           interrupted = stoppedBy(options.signal);
           break reading;
         }
-        if (item === null) {
+        if (typeof item === "number") {
           result.alreadyPresent++;
           processed++;
+          bytesPresent += item;
+          step?.();
           continue;
         }
         if ("error" in item) {
           reportError(item.error);
+          step?.();
           continue;
         }
         if ("stale" in item) {
           result.alreadyPresent++;
           result.staleEntries++;
           processed++;
+          bytesPresent += item.size;
           options.onWarning?.(item.stale);
+          step?.();
           continue;
         }
         if ("leftOut" in item) {
           result.leftOut++;
           options.onWarning?.(item.leftOut);
+          step?.();
           continue;
         }
         let entry: IndexEntry;
+        if (onProgress && item.payload === undefined) progress.currentFile = item.walk.relpath;
         try {
-          const added = add(writer, item, settings, options.signal);
+          const added = add(writer, item, settings, options.signal, onRead);
           entry = added instanceof Promise ? await added : added;
         } catch (error) {
           if (error instanceof InterruptedError) {
@@ -248,26 +296,25 @@ async function pack(
                 nameRefused: true,
               }),
             );
+            step?.();
             continue;
           }
           if (!(error instanceof SourceError)) throw error;
           reportError(error);
+          step?.();
           continue;
         }
         result.added++;
         result.payloadBytes += entry.payloadSize;
         result.origBytes += entry.origSize;
         processed++;
-        const progress: CreateProgress = {
-          processedFiles: processed,
-          bytesWritten: result.payloadBytes,
-          currentFile: entry.relpath,
-        };
-        if (totals) {
-          progress.totalFiles = totals.files;
-          if (totals.bytes !== undefined) progress.totalBytes = totals.bytes;
+        if (onProgress) {
+          progress.processedFiles++;
+          progress.bytesDone = bytesPresent + result.origBytes;
+          progress.bytesWritten = result.payloadBytes;
+          progress.currentFile = entry.relpath;
+          onProgress(progress);
         }
-        options.onProgress?.(progress);
         if (status) {
           await status.update({
             processed_files: processed,
@@ -283,6 +330,8 @@ async function pack(
     if (!interrupted && writer.resumed) result.missing = await reportMissing(writer, src, options);
     if (interrupted || !options.finalize) await writer.close();
     else {
+      progress.phase = "finalizing";
+      onProgress?.(progress);
       await writer.finalize({ removeIndex: options.removeIndexOnFinalize ?? false });
       result.finalized = !settings.dryRun;
     }
@@ -493,17 +542,23 @@ function signalOption(options: CreateOptions): { signal?: AbortSignal } {
   return options.signal === undefined ? {} : { signal: options.signal };
 }
 
-/** Add one loaded item to the writer: at once when its payload is in memory. */
+/**
+ * Add one loaded item to the writer: at once when its payload is in memory. `onRead` hears the
+ * bytes read so far of a file streamed in pieces.
+ */
 function add(
   writer: ContainerWriter,
   item: ReadyItem,
   settings: Settings,
   signal: AbortSignal | undefined,
+  onRead: ((read: number) => void) | undefined,
 ): IndexEntry | Promise<IndexEntry> {
   // The walk entry is the header: relpath, mode, mtime (no object made per entry).
   const walk = item.walk;
   if (walk.kind === "dir") return writer.addFolder(walk);
   if (walk.kind === "symlink") return writer.addSymlink(walk, walk.linkTarget!);
-  if (item.payload === undefined) return streamSourceFile(writer, walk, settings, { signal });
+  if (item.payload === undefined) {
+    return streamSourceFile(writer, walk, settings, { signal, onRead });
+  }
   return writer.addPrepared(walk, item.payload);
 }

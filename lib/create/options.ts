@@ -98,7 +98,12 @@ export interface CreateOptions {
   signal?: AbortSignal;
   /** Called for each entry once it is committed to the index. */
   onEntry?: (entry: IndexEntry) => void;
-  /** Called after each source item with running totals. */
+  /**
+   * Called with running totals: as each phase starts, during `scanning` after each batch the
+   * walk lists, during `writing` after each source item and each piece of a file streamed in
+   * pieces (see {@link CreateProgress}). Called often (once per item): keep it cheap, and
+   * throttle any drawing.
+   */
   onProgress?: (progress: CreateProgress) => void;
   /** Called with warnings (skipped specials and links, torn index repaired, ...); see lib/warnings.ts. */
   onWarning?: WarningHandler;
@@ -106,17 +111,39 @@ export interface CreateOptions {
   onSourceError?: (error: SourceError) => void;
 }
 
-/** Running totals passed to `onProgress`. */
+/**
+ * What a create run is doing: `scanning` (the walk that counts the source first, with
+ * `prescan`), `writing` (items read, hashed and appended), `finalizing` (with `finalize`: the
+ * last batch committed and the index embedded as a trailer).
+ */
+export type CreatePhase = "scanning" | "writing" | "finalizing";
+
+/**
+ * Running totals passed to `onProgress`. One object is passed each time, updated in place (no
+ * allocation per item): copy what you keep.
+ */
 export interface CreateProgress {
-  /** Entries handled this run (added or already present). */
+  /** The phase the run is in; the first call of a phase comes as it starts. */
+  phase: CreatePhase;
+  /**
+   * Writing: source items handled this run (added, already present, left out, or unreadable),
+   * to compare with `totalFiles`. Scanning: items found so far.
+   */
   processedFiles: number;
-  /** Payload bytes appended this run. */
+  /**
+   * Source bytes handled, in bytes, to compare with `totalBytes`. Writing: the original size of
+   * the files added this run (and the bytes read so far of a file streamed in pieces), plus, on
+   * a resume, the size on disk of the files already present. Scanning (`sizes`): bytes of the
+   * files found so far.
+   */
+  bytesDone: number;
+  /** Payload bytes appended this run, in bytes (the stored size: gzipped with `compress`). */
   bytesWritten: number;
-  /** Relpath of the current item. */
+  /** Relpath of the last item added, or of the file being streamed ("" before any). */
   currentFile: string;
-  /** Files found by the prescan, when one ran. */
+  /** Source items the prescan found (walk items, special files included), once it ran. */
   totalFiles?: number;
-  /** Bytes found by the prescan (`sizes`), when one ran. */
+  /** Bytes of the source files the prescan found (`sizes`), once it ran. */
   totalBytes?: number;
 }
 

@@ -28,7 +28,7 @@ import {
 export type LoadedItem =
   | { error: SourceError }
   | { leftOut: CtnrWarning }
-  | { stale: CtnrWarning }
+  | { stale: CtnrWarning; size: number }
   | ReadyItem;
 
 /**
@@ -41,8 +41,9 @@ export interface ReadyItem {
 }
 
 /**
- * Load the walk's items in order, in batches, `null` for those already in
- * the index. Small files are read in batches by a pool of read workers, up
+ * Load the walk's items in order, in batches; an item already in the index
+ * (a resume) comes as a number: its size in bytes on disk (0 for a folder or
+ * a link; a number, not an object, so a resume allocates nothing per item). Small files are read in batches by a pool of read workers, up
  * to eight batches a worker in flight, while the main thread walks and
  * writes; the first 512 files are read on the main thread, so small trees
  * do not pay for starting a worker. A batch holds up to 256 files, fewer
@@ -55,9 +56,9 @@ export async function* loadSources(
   settings: Settings,
   workers: number,
   spare: SpareBuffers,
-): AsyncGenerator<(LoadedItem | null)[]> {
+): AsyncGenerator<(LoadedItem | number)[]> {
   let pool: WorkerPool<ReadBatch, ReadBatchResult> | undefined;
-  const queue: Promise<(LoadedItem | null)[]>[] = [];
+  const queue: Promise<(LoadedItem | number)[]>[] = [];
   let batch: WalkEntry[] = [];
   let values: (number | undefined)[] = []; // each item's committed value, looked up once
   let files = 0;
@@ -105,8 +106,8 @@ async function loadBatch(
   pool: WorkerPool<ReadBatch, ReadBatchResult> | undefined,
   sizes: { files: number; bytes: number },
   spare: SpareBuffers,
-): Promise<(LoadedItem | null)[]> {
-  const out: (LoadedItem | null)[] = items.map((item, i) => {
+): Promise<(LoadedItem | number)[]> {
+  const out: (LoadedItem | number)[] = items.map((item, i) => {
     const value = committedValues[i];
     return value === undefined ? prepare(item, settings) : staleCheck(item, value);
   });
@@ -115,7 +116,7 @@ async function loadBatch(
     // Only files not yet committed, and not left out, are read; committed ones were checked by
     // staleCheck.
     const loaded = out[i];
-    if (item.kind === "file" && loaded !== null && "walk" in loaded!) files.push(i);
+    if (item.kind === "file" && typeof loaded === "object" && "walk" in loaded) files.push(i);
   });
   if (files.length === 0) return out;
   const paths = files.map((i) => items[i]!.path);
@@ -213,19 +214,23 @@ function unpackReads(packed: ReadBatchResult, compressed: boolean): SourceRead[]
   return reads;
 }
 
-/** `null` when an already-committed file is unchanged on disk, else a report that it changed. */
-function staleCheck(item: WalkEntry, committed: number): LoadedItem | null {
-  if (item.kind !== "file" || committed < 2) return null; // committed as a folder or link
+/**
+ * An already-committed item: its size on disk when it is unchanged (0 for a folder or a link),
+ * else a report that it changed.
+ */
+function staleCheck(item: WalkEntry, committed: number): LoadedItem | number {
+  if (item.kind !== "file" || committed < 2) return 0; // committed as a folder or link
   let info: Deno.FileInfo;
   try {
     info = Deno.lstatSync(item.path);
   } catch {
-    return null; // gone since the walk listed it: nothing to compare
+    return 0; // gone since the walk listed it: nothing to compare
   }
   const now = { origSize: info.size } as { origSize: number; mtime?: number };
   if ((committed & 1) === 1) now.mtime = (info.mtime?.getTime() ?? 0) / 1000;
-  if (fingerprint(now) === committed) return null;
+  if (fingerprint(now) === committed) return info.size;
   return {
+    size: info.size,
     stale: warning(
       "CHANGED_SINCE_COMMIT",
       `"${item.relpath}" changed since it was committed (size or mtime differ); ` +

@@ -66,7 +66,8 @@ class ChangedWhileRead extends Error {}
  * @param settings the run's settings
  * @param options `open`: opens the file (a seam for tests); `signal`: once aborted, the copy
  *   stops before its next piece, its bytes taken back (a file of many GiB must not hold a
- *   SIGTERM for minutes)
+ *   SIGTERM for minutes); `onRead`: called after each piece read with the bytes read so far of
+ *   this try (progress)
  * @returns its entry
  * @throws {SourceError} when it cannot be read, is no longer a regular file, or changed each of
  *   the {@link READ_TRIES} times it was read
@@ -76,11 +77,22 @@ export async function streamSourceFile(
   writer: ContainerWriter,
   walk: WalkEntry,
   settings: Settings,
-  options: { open?: OpenSource; signal?: AbortSignal | undefined } = {},
+  options: {
+    open?: OpenSource;
+    signal?: AbortSignal | undefined;
+    onRead?: ((read: number) => void) | undefined;
+  } = {},
 ): Promise<IndexEntry> {
   for (let attempt = 1;; attempt++) {
     try {
-      return await streamOnce(writer, walk, settings, options.open ?? openSource, options.signal);
+      return await streamOnce(
+        writer,
+        walk,
+        settings,
+        options.open ?? openSource,
+        options.signal,
+        options.onRead,
+      );
     } catch (error) {
       if (!(error instanceof ChangedWhileRead)) throw error;
       if (attempt === READ_TRIES) {
@@ -100,6 +112,7 @@ async function streamOnce(
   settings: Settings,
   open: OpenSource,
   signal: AbortSignal | undefined,
+  onRead: ((read: number) => void) | undefined,
 ): Promise<IndexEntry> {
   const cannotRead = (error: unknown) =>
     new SourceError(
@@ -152,6 +165,7 @@ async function streamOnce(
         return null;
       }
       read += n;
+      onRead?.(read);
       return into.subarray(0, n);
     };
     if (!settings.compress) {

@@ -487,6 +487,8 @@ export interface PrescanTotals {
   folders: number;
   /** Symlinks among them. */
   links: number;
+  /** Special files found (FIFO, socket, device): the run leaves them out, each with a warning. */
+  specials: number;
   /** Sum of the files' sizes in bytes (only when `sizes` was asked for, else 0). */
   bytes: number;
 }
@@ -498,6 +500,8 @@ export interface PrescanTotals {
  * @param exclude paths never walked
  * @param sizes also sum the sizes (an lstat per file)
  * @param patterns `include` and `exclude` patterns, as the walk that packs applies them
+ * @param onBatch called after each batch the walk lists, with the totals so far (the same
+ *   object each time)
  * @returns the counts and bytes
  */
 export async function prescan(
@@ -505,12 +509,23 @@ export async function prescan(
   exclude: Set<string>,
   sizes: boolean,
   patterns: WalkPatterns = {},
+  onBatch?: (totals: PrescanTotals) => void,
 ): Promise<PrescanTotals> {
-  const totals: PrescanTotals = { entries: 0, files: 0, folders: 0, links: 0, bytes: 0 };
+  const totals: PrescanTotals = {
+    entries: 0,
+    files: 0,
+    folders: 0,
+    links: 0,
+    specials: 0,
+    bytes: 0,
+  };
   const { onExcluded: _, ...quiet } = patterns; // counted by the walk that packs
   for await (const batch of walkTreeBatches(src, { exclude, patterns: quiet })) {
     for (const item of batch) {
-      if (item.kind === "special") continue;
+      if (item.kind === "special") {
+        totals.specials++;
+        continue;
+      }
       totals.entries++;
       if (item.kind === "dir") totals.folders++;
       else if (item.kind === "symlink") totals.links++;
@@ -523,6 +538,7 @@ export async function prescan(
         }
       }
     }
+    onBatch?.(totals);
   }
   return totals;
 }

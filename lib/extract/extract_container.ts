@@ -34,7 +34,7 @@ import { RelpathSet } from "../safety/relpath_set.ts";
 import { warning } from "../warnings.ts";
 import { Selection } from "../selection.ts";
 import { currentUmask, ExtractJob } from "./job.ts";
-import type { ExtractOptions, ExtractResult } from "./options.ts";
+import type { ExtractOptions, ExtractProgress, ExtractResult } from "./options.ts";
 import { type ExtractPlan, planExtraction, type PlanOptions } from "./plan.ts";
 import type { WriteBatch, WriteBatchResult } from "./_extract_worker.ts";
 
@@ -161,6 +161,25 @@ async function extractWith(
     };
     if (!options.dryRun) planOptions.outdir = target;
     if (select !== undefined) planOptions.select = select;
+    // One progress object for the whole run, updated in place: no allocation per entry.
+    const progress: ExtractProgress = {
+      phase: "planning",
+      indexBytesRead: 0,
+      indexBytes: reader.indexLength,
+      entriesDone: 0,
+      bytesDone: 0,
+      totalEntries: 0,
+      totalBytes: 0,
+      currentEntry: "",
+    };
+    const onProgress = options.onProgress;
+    if (onProgress) {
+      onProgress(progress);
+      planOptions.onIndexRead = (bytes) => {
+        progress.indexBytesRead = bytes;
+        onProgress(progress);
+      };
+    }
     // Folders with an entry are made 0700 and given their mode last, wherever the entry stands.
     const recordedFolders = new RelpathSet();
     planOptions.onFolder = (entry) => recordedFolders.add(entry.relpath);
@@ -212,6 +231,7 @@ async function extractWith(
       refusedLinks,
       pool,
       startTime,
+      progress,
       status,
     );
     job.failedBefore(pastEnd, firstPastEnd);

@@ -27,7 +27,7 @@ import {
   writeFileJob,
   writeLargeFile,
 } from "./file_writer.ts";
-import type { ExtractAction, ExtractOptions, ExtractResult } from "./options.ts";
+import type { ExtractAction, ExtractOptions, ExtractProgress, ExtractResult } from "./options.ts";
 import type { ExtractPlan } from "./plan.ts";
 import { ReadWindow } from "./read_window.ts";
 import { WriteDispatch } from "./write_dispatch.ts";
@@ -84,6 +84,10 @@ export class ExtractJob {
    * (entries in flight finish, no temp file left, the lock released) and is rethrown as it is.
    */
   #callbackError: { error: unknown } | undefined;
+  #progress: ExtractProgress;
+  #onProgress: ((progress: ExtractProgress) => void) | undefined;
+  /** Original bytes of the file entries done (for progress; skipped and failed ones too). */
+  #bytesDone = 0;
 
   /**
    * @param reader the open container
@@ -94,6 +98,7 @@ export class ExtractJob {
    * @param refusedLinks links the plan refused (`keepGoing`): skipped
    * @param pool write workers, or none (small files written on this thread)
    * @param startTime when the run started, in milliseconds since the epoch
+   * @param progress the run's progress object (`options.onProgress`), updated in place
    * @param status the status file (`statusFile`), prepared; the run closes it
    */
   constructor(
@@ -105,6 +110,7 @@ export class ExtractJob {
     refusedLinks: Set<string>,
     pool: WorkerPool<WriteBatch, WriteBatchResult> | undefined,
     startTime: number,
+    progress: ExtractProgress,
     status?: StatusFile,
   ) {
     this.#reader = reader;
@@ -116,6 +122,8 @@ export class ExtractJob {
     this.#select = options.select instanceof Selection ? options.select : undefined;
     this.#pool = pool;
     this.#startTime = startTime;
+    this.#progress = progress;
+    this.#onProgress = options.onProgress;
     this.#settings = {
       skipExisting: options.skipExisting ?? false,
       verifyExisting: options.verifyExisting ?? false,
@@ -153,6 +161,11 @@ export class ExtractJob {
     const options = this.#options;
     const dispatch = this.#dispatch;
     try {
+      const progress = this.#progress;
+      progress.phase = "writing";
+      progress.totalEntries = this.#plan.entries;
+      progress.totalBytes = this.#plan.totalBytes;
+      this.#call(this.#onProgress, progress);
       await this.#updateStatus("running", undefined, true);
       if (!options.dryRun) await this.#tree.open();
       // Entries past the payload area were left out by the plan (`onPastEnd`): here too.
@@ -247,6 +260,7 @@ export class ExtractJob {
     this.#result.failed++;
     this.#firstError ??= wrapped;
     this.#call(this.#options.onEntryError, entry, wrapped);
+    this.#reportDone(entry);
   }
 
   /** Whether the run stops before its next entry: aborted, a callback threw, or a fault. */
@@ -311,8 +325,9 @@ export class ExtractJob {
     if (dryRun) {
       if (small) decodePayload(this.#job(entry, parentRel), await this.#readSmall(entry));
       else {
-        for await (const _ of this.#reader.open(entry, { chunkSize: this.#chunkSize })) {
-          /* verified as it streams */
+        const report = this.#pieceReporter(entry);
+        for await (const piece of this.#reader.open(entry, { chunkSize: this.#chunkSize })) {
+          report?.(piece.length); // verified as it streams
         }
       }
       return this.#done(entry, "checked");
@@ -409,6 +424,43 @@ export class ExtractJob {
     } catch (error) {
       this.#callbackError = { error };
     }
+    this.#reportDone(entry);
+  }
+
+  /**
+   * Count an entry done (or failed) in the progress, and report it (`onProgress`, once an entry
+   * on the hot path: inlined as `onEntry`'s call is).
+   */
+  #reportDone(entry: IndexEntry): void {
+    const onProgress = this.#onProgress;
+    if (onProgress === undefined || this.#callbackError !== undefined) return;
+    if (entry.entryType === "file") this.#bytesDone += entry.origSize;
+    const progress = this.#progress;
+    progress.entriesDone++;
+    progress.bytesDone = this.#bytesDone;
+    progress.currentEntry = entry.relpath;
+    try {
+      onProgress(progress);
+    } catch (error) {
+      this.#callbackError = { error };
+    }
+  }
+
+  /**
+   * A reporter of the bytes of `entry`'s payload done so far, while it streams; `undefined`
+   * without `onProgress`.
+   */
+  #pieceReporter(entry: IndexEntry): ((bytes: number) => void) | undefined {
+    const onProgress = this.#onProgress;
+    if (onProgress === undefined) return undefined;
+    const progress = this.#progress;
+    progress.currentEntry = entry.relpath;
+    let streamed = 0;
+    return (bytes) => {
+      streamed += bytes;
+      progress.bytesDone = this.#bytesDone + streamed;
+      this.#call(onProgress, progress);
+    };
   }
 
   #job(entry: IndexEntry, parentRel: string): FileJob {
@@ -433,9 +485,11 @@ export class ExtractJob {
    */
   #writeLarge(entry: IndexEntry, job: FileJob): Promise<FileOutcome> {
     const signal = this.#options.signal;
+    const report = this.#pieceReporter(entry);
     return writeLargeFile(job, this.#settings, async (file) => {
       const write = (piece: Uint8Array) => {
         if (signal?.aborted) throw new InterruptedError(stoppedBy(signal));
+        report?.(piece.length);
         return writeAll(file, piece);
       };
       if (entry.compressed) {

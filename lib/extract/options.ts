@@ -80,6 +80,14 @@ export interface ExtractOptions {
   /** Called once the plan is validated, before anything is written. */
   onPlan?: (plan: ExtractPlan) => void;
   /**
+   * Called with running totals: as each phase starts, during `planning` after each block of
+   * the index read, during `writing` after each entry done (or failed) and each piece of a
+   * payload streamed in pieces (see {@link ExtractProgress}). Called often (once per entry):
+   * keep it cheap, and throttle any drawing. An error it throws stops the run as `onEntry`'s
+   * does.
+   */
+  onProgress?: (progress: ExtractProgress) => void;
+  /**
    * Called for each entry done. An error it throws is not a fault of the entry: the run stops
    * as an aborted one does (the entries in flight finish, no temp file is left, the output
    * folder's lock is released) and `extractContainer` throws that error as it is; so do
@@ -90,6 +98,38 @@ export interface ExtractOptions {
   onEntryError?: (entry: IndexEntry, error: CtnrError) => void;
   /** Called with warnings (see lib/warnings.ts). */
   onWarning?: WarningHandler;
+}
+
+/**
+ * What an extract run is doing: `planning` (the whole index read and checked, before anything
+ * is written), `writing` (the entries extracted, or in a dry run read and verified).
+ */
+export type ExtractPhase = "planning" | "writing";
+
+/**
+ * Running totals passed to `onProgress`. One object is passed each time, updated in place (no
+ * allocation per entry): copy what you keep.
+ */
+export interface ExtractProgress {
+  /** The phase the run is in; the first call of a phase comes as it starts. */
+  phase: ExtractPhase;
+  /** Bytes of the index read so far by the plan, in bytes. */
+  indexBytesRead: number;
+  /** Size of the index in bytes (of the index file, or of the index in the trailer). */
+  indexBytes: number;
+  /** Writing: entries done this run (extracted, skipped, verified, or failed). */
+  entriesDone: number;
+  /**
+   * Writing: original bytes of the file entries done, in bytes (with the bytes written so far of
+   * a payload streamed in pieces), to compare with `totalBytes`.
+   */
+  bytesDone: number;
+  /** Entries to do: the plan's `entries` (0 while planning). */
+  totalEntries: number;
+  /** Original bytes of the files to do, in bytes: the plan's `totalBytes` (0 while planning). */
+  totalBytes: number;
+  /** Relpath of the last entry done, or of the payload being streamed ("" before any). */
+  currentEntry: string;
 }
 
 /** What happened to an entry. */

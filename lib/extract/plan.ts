@@ -62,6 +62,11 @@ export interface PlanOptions {
    * still count as links for the target checks of those it selects.
    */
   select?: Selection;
+  /**
+   * Called after each batch of index lines is checked, with the bytes of the index read so far
+   * (the end offset of the batch's last line), for progress.
+   */
+  onIndexRead?: (bytes: number) => void;
 }
 
 /** What the index holds, known before anything is written (with `select`, what it selects). */
@@ -196,6 +201,8 @@ export async function planExtraction(
         }
       }
     }
+    const last = batch[batch.length - 1];
+    if (last !== undefined) options.onIndexRead?.(last.endOffset);
   }
   if (!order.ordered) await checkOverlaps(reader, verb);
   // Link targets are checked once every link is known (a chain can run through a later one).
