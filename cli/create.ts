@@ -28,7 +28,8 @@ import {
   statusFormat,
   workers,
 } from "./flags.ts";
-import { type CliIo, logger, printable, printableMessage, progressBar } from "./output.ts";
+import { type CliIo, logger, printable, printableMessage } from "./output.ts";
+import { PROGRESS, ProgressDisplay, showCreateProgress } from "./progress.ts";
 import type { RunSummary } from "./summary.ts";
 import { count, size } from "./units.ts";
 
@@ -67,7 +68,12 @@ export const CREATE = {
       option: "compress",
       help: "store each payload as one gzip member",
     },
-    { name: "tqdm", type: "boolean", origin: "original", help: "show a progress bar on stderr" },
+    {
+      name: "tqdm",
+      type: "boolean",
+      origin: "original",
+      help: "show progress on stderr (the same as --progress)",
+    },
     {
       name: "count",
       type: "boolean",
@@ -242,6 +248,7 @@ export const CREATE = {
       "--print-each, --json; not the lines of --count and\n--scan-sizes, which still set the progress total",
     ),
     JSON_SUMMARY,
+    PROGRESS,
   ],
 } as const satisfies CommandSpec;
 
@@ -317,6 +324,9 @@ export async function runCreate(
         "only removed once it is embedded)",
     );
   }
+  // Lines printed through `io` from here on go above the progress bar.
+  using progress = values.progress || values.tqdm ? new ProgressDisplay(io) : undefined;
+  if (progress) io = progress.io;
   // With --json, stdout holds the summary alone: the lines for people go to stderr.
   const human: CliIo = summary.json ? { ...io, stdout: io.stderr } : io;
   const log = logger(human, quiet ? -1 : verbosity);
@@ -332,7 +342,9 @@ export async function runCreate(
       removeIndex: values["remove-index-on-finalize"] ?? false,
     };
     if (values.index !== undefined) options.index = values.index;
+    progress?.phase("finalizing");
     const written = await finalizeContainer(container, options);
+    progress?.stop();
     summary.set({ finalized: written, container_bytes: (await Deno.stat(container)).size });
     log(0, written ? "Finalized container." : "Container already has a trailer; nothing to do.");
     return 0;
@@ -414,10 +426,13 @@ export async function runCreate(
   if (values["print-each"] || verbosity >= 2) {
     options.onEntry = (entry) => each(0, completed(entry));
   }
-  const bar = values.tqdm ? await progressBar(io) : undefined;
-  if (bar || verbosity >= 1) {
+  const show = progress && showCreateProgress(progress, options.prescan === "sizes");
+  if (show || verbosity >= 1) {
+    let added = 0;
     options.onProgress = (p) => {
-      bar?.update(p.processedFiles, p.totalFiles, p.currentFile);
+      show?.(p);
+      if (p.added === added) return; // a phase, a piece of a file, an item that added nothing
+      added = p.added;
       log(1, `[${p.processedFiles}] Appending: ${printable(p.currentFile)}`);
     };
   }
@@ -432,7 +447,7 @@ export async function runCreate(
     }
     throw error;
   } finally {
-    bar?.stop();
+    progress?.stop();
   }
   summary.set(createFields(result));
   log(0, `Done.${result.resumed ? " (resumed)" : ""}`);

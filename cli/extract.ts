@@ -28,7 +28,8 @@ import {
   statusFormat,
   workers,
 } from "./flags.ts";
-import { type CliIo, logger, printable, printableMessage, progressBar } from "./output.ts";
+import { type CliIo, logger, printable, printableMessage } from "./output.ts";
+import { PROGRESS, ProgressDisplay, showExtractProgress } from "./progress.ts";
 import type { RunSummary } from "./summary.ts";
 import { count, size } from "./units.ts";
 
@@ -60,7 +61,7 @@ const TQDM = {
   name: "tqdm",
   type: "boolean",
   origin: "original",
-  help: "show a progress bar on stderr",
+  help: "show progress on stderr (the same as --progress)",
 } as const satisfies Flag;
 const STATUS_FILE = {
   name: "status-file",
@@ -171,6 +172,7 @@ export const EXTRACT = {
     SALVAGE,
     LENIENT,
     ALLOW_UNSAFE_LINKS,
+    PROGRESS,
     {
       name: "same-permissions",
       short: "p",
@@ -227,6 +229,7 @@ export const VERIFY = {
     },
     quiet("--salvage's list, --json"),
     JSON_SUMMARY,
+    PROGRESS,
   ],
 } as const satisfies CommandSpec;
 
@@ -270,6 +273,9 @@ export async function runExtract(
   const verbosity = values.verbose?.length ?? 0;
   const quiet = values.quiet ?? false;
   if (quiet && verbosity > 0) throw new UsageError("Options --quiet and --verbose contradict");
+  // Lines printed through `io` from here on go above the progress bar.
+  using progress = values.progress || values.tqdm ? new ProgressDisplay(io) : undefined;
+  if (progress) io = progress.io;
   // With --json, stdout holds the summary alone: the lines for people go to stderr.
   const human: CliIo = summary.json ? { ...io, stdout: io.stderr } : io;
   const log = logger(human, quiet ? -1 : verbosity);
@@ -328,7 +334,9 @@ export async function runExtract(
   if (values.concurrency !== undefined) options.concurrency = workers(values.concurrency);
   if (values["same-permissions"]) options.samePermissions = true;
   if (selection !== undefined) options.select = selection;
-  const bar = values.tqdm ? await progressBar(io) : undefined;
+  if (progress) {
+    options.onProgress = showExtractProgress(progress, dryRun ? "verifying" : "writing");
+  }
   options.onPlan = (planned) => {
     plan = planned;
     log(
@@ -339,7 +347,6 @@ export async function runExtract(
         })`
         : `Loaded embedded index (${count(planned.entries, "entry", "entries")})`,
     );
-    bar?.start(planned.entries);
   };
   const verb = dryRun ? "Verified" : "Extracted";
   options.onEntry = (entry, action) => {
@@ -348,7 +355,6 @@ export async function runExtract(
       counts.extracted++;
       if (entry.entryType === "file") counts.bytes += entry.origSize;
     }
-    bar?.update(counts.extracted + counts.skipped, undefined, entry.relpath);
     if (action === "skipped") {
       log(
         1,
@@ -381,7 +387,7 @@ export async function runExtract(
     reportUnmatched(selection, io, "entry", summary);
     const cut = salvage && error.code === "CONTAINER_CUT";
     if (counts.failed === 0 && !cut) throw error;
-    bar?.stop();
+    progress?.stop();
     const entries = plan === undefined ? 0 : plan.entries + plan.leftOut;
     let message: string;
     if (cut) {
@@ -403,7 +409,7 @@ export async function runExtract(
     io.stderr(`ctnr: ${printableMessage(message)}`);
     return error.exitCode;
   } finally {
-    bar?.stop();
+    progress?.stop();
   }
   const done = counts.extracted + counts.skipped;
   const unmatched = reportUnmatched(selection, io, "entry", summary);

@@ -1,12 +1,11 @@
 /**
  * What the CLI prints and how: where output goes ({@link CliIo}), names
- * made safe for a terminal, timestamped log lines, and the progress bar
- * (sizes and counts: cli/units.ts).
+ * made safe for a terminal and timestamped log lines (sizes and counts:
+ * cli/units.ts; the progress display: cli/progress.ts).
  *
  * @module
  */
 
-import process from "node:process";
 import { environmentFault } from "../lib/errors.ts";
 import { writeAll } from "../lib/io/copy.ts";
 
@@ -20,6 +19,23 @@ export interface CliIo {
   writeBytes: (bytes: Uint8Array) => Promise<void>;
   /** Whether standard error is a terminal (progress bars). */
   isTerminal: boolean;
+  /**
+   * Whether standard output is a terminal too: its lines then share the screen with the
+   * progress bar, which is cleared for them. @default false
+   */
+  stdoutIsTerminal?: boolean;
+  /**
+   * Write text to standard error as it is, no newline added: the progress bar's drawing. On a
+   * terminal, progress is drawn as a bar only when this is given (else as plain lines).
+   */
+  writeStderr?: (text: string) => void;
+  /** Width of the terminal in columns (the bar is cut to it). @default 80 */
+  terminalColumns?: () => number;
+  /**
+   * Milliseconds between plain progress lines when standard error is not a terminal: for
+   * tests (cli/progress.ts). @default 10000
+   */
+  progressInterval?: number;
 }
 
 const ENCODER = new TextEncoder();
@@ -49,6 +65,20 @@ export const DEFAULT_IO: CliIo = {
     }
   },
   isTerminal: Deno.stderr.isTerminal(),
+  stdoutIsTerminal: Deno.stdout.isTerminal(),
+  writeStderr: (text) => {
+    try {
+      let bytes = ENCODER.encode(text);
+      while (bytes.length > 0) bytes = bytes.subarray(Deno.stderr.writeSync(bytes));
+    } catch { /* nowhere left to draw */ }
+  },
+  terminalColumns: () => {
+    try {
+      return Deno.consoleSize().columns || 80;
+    } catch {
+      return 80;
+    }
+  },
 };
 
 /**
@@ -118,46 +148,4 @@ function escapeChar(c: string): string {
   return code < 0x100
     ? `\\x${code.toString(16).padStart(2, "0")}`
     : `\\u${code.toString(16).padStart(4, "0")}`;
-}
-
-/** A progress bar: started with a total, updated per entry, stopped at the end. */
-export interface ProgressBar {
-  start(total: number): void;
-  update(value: number, total: number | undefined, file: string): void;
-  stop(): void;
-}
-
-/**
- * A progress bar on stderr (cli-progress), or nothing when stderr is not a terminal.
- * cli-progress is imported here, not at the top: loading it costs ~30 ms of start-up
- * (`deno run -A cli.ts --version`: 63 ms with it, 51 ms without), paid by every run.
- */
-export async function progressBar(io: CliIo): Promise<ProgressBar | undefined> {
-  if (!io.isTerminal) return undefined;
-  const { default: cliProgress } = await import("cli-progress");
-  const bar = new cliProgress.SingleBar({
-    format: "{bar} {value}/{total} entries | {file}",
-    stream: process.stderr,
-    hideCursor: true,
-    clearOnComplete: false,
-  }, cliProgress.Presets.shades_classic);
-  let started = false;
-  const start = (total: number) => {
-    bar.start(total, 0, { file: "" });
-    started = true;
-  };
-  return {
-    start,
-    update(value: number, total: number | undefined, file: string) {
-      if (!started) start(total ?? 0);
-      if (total !== undefined) bar.setTotal(total);
-      else if (value > bar.getTotal()) bar.setTotal(value);
-      // A name from the container, made safe for the terminal like every other line.
-      const name = printable(file);
-      bar.update(value, { file: name.length > 40 ? "…" + name.slice(-39) : name });
-    },
-    stop() {
-      if (started) bar.stop();
-    },
-  };
 }

@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import { ContainerWriter } from "../mod.ts";
-import { PROJECT } from "./_crash.ts";
 import {
   type CliRun,
   DENO_CHILD_TIMEOUT_MS,
@@ -823,32 +821,6 @@ Deno.test("main extract --keep-going names flags, not library options, in each e
       assert.doesNotMatch(run.stderr, /allowUnsafeLinks/);
     }
   });
-});
-
-Deno.test({
-  name: "main extract --tqdm escapes control and bidi characters of names in the progress bar",
-  ignore: Deno.build.os !== "linux",
-  fn: async () => {
-    await withTempDir(async (dir) => {
-      const has = await runCommand("script", ["--version"], { timeoutMs: 10_000 }).catch(() =>
-        undefined
-      );
-      if (has?.code !== 0) return; // util-linux's script gives the run a terminal
-      const writer = await ContainerWriter.open(`${dir}/c.ctnr`);
-      await writer.addFile({ relpath: "a\u202eb\u0007c\u001b[31m" }, new TextEncoder().encode("x"));
-      await writer.finalize();
-      const run = await runCommand("script", [
-        "-qec",
-        `'${Deno.execPath()}' run -A '${PROJECT}/cli.ts' extract '${dir}/c.ctnr' '${dir}/out' --tqdm`,
-        "/dev/null",
-      ], { timeoutMs: 60_000, cwd: PROJECT });
-      assert.equal(run.code, 0, run.stderr);
-      assert.match(run.stdout, /a\\u202eb\\x07c\\x1b\[31m/, "the name, escaped");
-      for (const raw of ["\u202e", "\u0007", "\u001b[31m"]) {
-        assert.ok(!run.stdout.includes(raw), `a raw ${JSON.stringify(raw)} reached the terminal`);
-      }
-    });
-  },
 });
 
 /**

@@ -119,6 +119,8 @@ async function pack(
   const progress: CreateProgress = {
     phase: "scanning",
     processedFiles: 0,
+    added: 0,
+    itemsDone: 0,
     bytesDone: 0,
     bytesWritten: 0,
     currentFile: "",
@@ -134,15 +136,17 @@ async function pack(
       sizes,
       patterns,
       onProgress && ((counts) => {
-        progress.processedFiles = counts.entries + counts.specials;
+        progress.processedFiles = counts.entries;
+        progress.itemsDone = counts.entries + counts.specials;
         progress.bytesDone = counts.bytes;
         onProgress(progress);
       }),
     );
     options.onPrescan?.(found);
     totals = { files: found.entries, bytes: sizes ? found.bytes : undefined };
+    progress.totalFiles = found.entries;
     // The run meets the special files too (and leaves them out): they count towards its end.
-    progress.totalFiles = found.entries + found.specials;
+    progress.totalItems = found.entries + found.specials;
     if (sizes) progress.totalBytes = found.bytes;
   }
 
@@ -229,13 +233,15 @@ async function pack(
     let processed = 0;
     progress.phase = "writing";
     progress.processedFiles = 0;
+    progress.itemsDone = 0;
     progress.bytesDone = 0;
     onProgress?.(progress);
     // Bytes of the files already present (resume) and of those added, for `bytesDone`.
     let bytesPresent = 0;
-    // An item handled that added no entry, or was already present.
+    // An item that added no entry: already present, left out or unreadable.
     const step = onProgress && (() => {
-      progress.processedFiles++;
+      progress.processedFiles = processed;
+      progress.itemsDone++;
       progress.bytesDone = bytesPresent + result.origBytes;
       onProgress(progress);
     });
@@ -309,7 +315,9 @@ async function pack(
         result.origBytes += entry.origSize;
         processed++;
         if (onProgress) {
-          progress.processedFiles++;
+          progress.processedFiles = processed;
+          progress.added = result.added;
+          progress.itemsDone++;
           progress.bytesDone = bytesPresent + result.origBytes;
           progress.bytesWritten = result.payloadBytes;
           progress.currentFile = entry.relpath;

@@ -126,10 +126,17 @@ export interface CreateProgress {
   /** The phase the run is in; the first call of a phase comes as it starts. */
   phase: CreatePhase;
   /**
-   * Writing: source items handled this run (added, already present, left out, or unreadable),
-   * to compare with `totalFiles`. Scanning: items found so far.
+   * Writing: entries handled this run, added or already present. Scanning: entries found so
+   * far (files, folders, links).
    */
   processedFiles: number;
+  /** Writing: entries added this run (it grows by one as each is added). */
+  added: number;
+  /**
+   * Source items met this run: the entries handled and the items left out (special files, ...)
+   * or unreadable, to compare with `totalItems`. Scanning: items found so far.
+   */
+  itemsDone: number;
   /**
    * Source bytes handled, in bytes, to compare with `totalBytes`. Writing: the original size of
    * the files added this run (and the bytes read so far of a file streamed in pieces), plus, on
@@ -141,8 +148,10 @@ export interface CreateProgress {
   bytesWritten: number;
   /** Relpath of the last item added, or of the file being streamed ("" before any). */
   currentFile: string;
-  /** Source items the prescan found (walk items, special files included), once it ran. */
+  /** Entries the prescan found (files, folders, links), once it ran. */
   totalFiles?: number;
+  /** Items the prescan found, special files too: what `itemsDone` reaches, once it ran. */
+  totalItems?: number;
   /** Bytes of the source files the prescan found (`sizes`), once it ran. */
   totalBytes?: number;
 }

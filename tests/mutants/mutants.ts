@@ -1322,11 +1322,11 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "progress-bar-prints-raw-names",
-    find: `const name = printable(file);`,
-    replace: `const name = file;`,
+    find: `const name = final ? "" : printable(this.#current);`,
+    replace: `const name = final ? "" : this.#current;`,
     killedBy: {
-      file: "cli_test.ts",
-      test: "main extract --tqdm escapes control and bidi characters of names in the progress bar",
+      file: "progress_test.ts",
+      test: "ProgressDisplay escapes control and bidi characters of names on the bar",
     },
   },
   {
