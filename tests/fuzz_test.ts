@@ -17,7 +17,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
-import fc from "fast-check";
+// A full specifier: ctnr runs from a URL, without its deno.json (README "Runtime dependencies").
+// deno-lint-ignore no-import-prefix
+import fc from "npm:fast-check@4.11.0";
 import {
   ContainerFormatError,
   createContainer,

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+// A full specifier: ctnr runs from a URL, without its deno.json (README "Runtime dependencies").
+// deno-lint-ignore no-import-prefix
+import fc from "npm:fast-check@4.11.0";
 import { RelpathSet } from "../lib/safety/relpath_set.ts";
 
 Deno.test("RelpathSet answers like a Set of strings and keeps each value", () => {

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+// A full specifier: ctnr runs from a URL, without its deno.json (README "Runtime dependencies").
+// deno-lint-ignore no-import-prefix
+import fc from "npm:fast-check@4.11.0";
 import { compareCodePoints, walkTree, walkTreeBatches } from "../lib/create/walk.ts";
 import { SourceError } from "../mod.ts";
 import { withTempDir, writeTree } from "./_helpers.ts";

@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import {
+  DENO_CHILD_TIMEOUT_MS,
+  diffTrees,
+  runCommand,
+  withTempDir,
+  writeTree,
+} from "./_helpers.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/**
+ * Serve the project's files on 127.0.0.1 as a code host does (`.ts` as `text/plain`) while `fn`
+ * runs, with the server's base URL.
+ */
+async function serveProject(fn: (base: string) => Promise<void>): Promise<void> {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const path = decodeURIComponent(new URL(req.url).pathname);
+    if (path.includes("..")) return new Response("no", { status: 403 });
+    try {
+      return new Response(await Deno.readFile(ROOT + path.slice(1)), {
+        headers: { "content-type": "text/plain; charset=utf-8" },
+      });
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
+  try {
+    await fn(`http://127.0.0.1:${server.addr.port}`);
+  } finally {
+    await server.shutdown();
+  }
+}
+
+/** A tree of more than 512 files (create's read workers and extract's write workers start). */
+async function bigTree(src: string): Promise<void> {
+  const spec: Record<string, string> = { "top.txt": "top" };
+  for (let i = 0; i < 700; i++) spec[`d${i % 7}/f${i}.txt`] = `file ${i}`;
+  await writeTree(src, spec);
+}
+
+Deno.test("cli.ts runs from a URL without the project's deno.json: create and extract --tqdm, workers too", async () => {
+  await withTempDir(async (dir) => {
+    await bigTree(`${dir}/src`);
+    await Deno.mkdir(`${dir}/cwd`);
+    await serveProject(async (base) => {
+      const env = { DENO_DIR: `${dir}/deno_dir`, NO_COLOR: "1" };
+      const ctnr = (...args: string[]) =>
+        runCommand(Deno.execPath(), ["run", "-A", `${base}/cli.ts`, ...args], {
+          timeoutMs: DENO_CHILD_TIMEOUT_MS,
+          cwd: `${dir}/cwd`, // no deno.json here or above
+          env,
+        });
+      const created = await ctnr("create", "--tqdm", `${dir}/src`, "c.ctnr");
+      assert.equal(created.code, 0, created.stderr);
+      assert.match(created.stderr, /^ctnr: progress: writing 701 files \| /m);
+      assert.match(created.stdout, /Added 701 entries/);
+      const extracted = await ctnr("extract", "--tqdm", "c.ctnr", `${dir}/out`);
+      assert.equal(extracted.code, 0, extracted.stderr);
+      assert.match(extracted.stderr, /^ctnr: progress: writing 100% \| 701\/701 entries \| /m);
+      assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+      for (const stderr of [created.stderr, extracted.stderr]) {
+        assert.doesNotMatch(stderr, /npm/i, "no npm package fetched");
+        assert.ok(!stderr.includes("\x1b"), "no control codes on a pipe");
+      }
+    });
+  });
+});
+
+Deno.test("a run in the project folder downloads no package that only the tests use", async () => {
+  const testOnly = await testOnlyPackages();
+  assert.ok(testOnly.has("fast-check"), [...testOnly].join(", "));
+  await withTempDir(async (dir) => {
+    await bigTree(`${dir}/src`);
+    const denoDir = `${dir}/deno_dir`; // an empty cache: what a fresh install has
+    const ran = await runCommand(
+      Deno.execPath(),
+      ["run", "-A", "cli.ts", "create", "--progress", `${dir}/src`, `${dir}/c.ctnr`],
+      { timeoutMs: DENO_CHILD_TIMEOUT_MS, cwd: ROOT, env: { DENO_DIR: denoDir, NO_COLOR: "1" } },
+    );
+    assert.equal(ran.code, 0, ran.stderr);
+    for (const name of testOnly) {
+      assert.ok(!ran.stderr.includes(`/${name}`), `${name} was fetched:\n${ran.stderr}`);
+      const cached = await Deno.stat(`${denoDir}/npm/registry.npmjs.org/${name}`).then(
+        () => true,
+        () => false,
+      );
+      assert.equal(cached, false, `${name} is in the fresh cache`);
+    }
+  });
+});
+
+/**
+ * The npm packages only the tests use: those the tests import with `npm:` and the runtime code
+ * (cli.ts, cli/, lib/, mod.ts) does not, and their dependencies as deno.lock records them.
+ */
+async function testOnlyPackages(): Promise<Set<string>> {
+  const imported = async (paths: string[]) => {
+    const names = new Set<string>();
+    for (const path of paths) {
+      const info = await Deno.stat(path);
+      const files = info.isDirectory
+        ? [...Deno.readDirSync(path)].filter((e) => e.name.endsWith(".ts")).map((e) =>
+          `${path}/${e.name}`
+        )
+        : [path];
+      for (const file of files) {
+        const text = await Deno.readTextFile(file);
+        for (const m of text.matchAll(/"npm:(@?[^@"]+)@/g)) names.add(m[1]!);
+      }
+    }
+    return names;
+  };
+  const runtime = await imported([`${ROOT}cli.ts`, `${ROOT}mod.ts`, `${ROOT}cli`, ...libFolders()]);
+  const lock = JSON.parse(await Deno.readTextFile(`${ROOT}deno.lock`)) as {
+    npm?: Record<string, { dependencies?: string[] }>;
+  };
+  const dependencies = (name: string) =>
+    Object.entries(lock.npm ?? {}).find(([key]) => key.startsWith(`${name}@`))?.[1]
+      .dependencies ?? [];
+  const out = new Set<string>();
+  const visit = (name: string) => {
+    if (out.has(name) || runtime.has(name)) return;
+    out.add(name);
+    for (const dep of dependencies(name)) visit(dep.replace(/@[^@]*$/, "") || dep);
+  };
+  for (const name of await imported([`${ROOT}tests`])) visit(name);
+  return out;
+}
+
+function libFolders(): string[] {
+  const out: string[] = [];
+  const walk = (path: string) => {
+    out.push(path);
+    for (const entry of Deno.readDirSync(path)) {
+      if (entry.isDirectory) walk(`${path}/${entry.name}`);
+    }
+  };
+  walk(`${ROOT}lib`);
+  return out;
+}
