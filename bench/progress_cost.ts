@@ -95,9 +95,9 @@ async function compare(
       const [cmd, ...rest] = mode === "pipe"
         ? argv
         : ["script", "-qec", argv.map(quote).join(" "), "/dev/null"];
-      const status = await new Deno.Command(cmd!, { args: rest, stdout: "null", stderr: "null" })
-        .spawn().status;
-      if (!status.success) throw new Error(`${label}: ${side} exited ${status.code}`);
+      const run = await new Deno.Command(cmd!, { args: rest, stdout: "null", stderr: "piped" })
+        .output();
+      if (!run.success) throw new Error(`${label}: ${side} exited ${run.code}`);
       const [ms, ticks] = (await Deno.readTextFile(out)).trim().split(" ").map(Number);
       if (i >= 0) {
         wall[side].push(ms! / 1000);
