@@ -17,8 +17,7 @@
  * #142), `SingleBar.stop` puts the cursor back where the bar started (once lines have scrolled,
  * the summary is drawn over older lines), and with no terminal it prints the bar at the start
  * and a blank line after each one (`MultiBar`). What it would still do here, the bar's
- * characters, is one line; and any npm import makes every run in the project folder install
- * the packages of the whole lockfile (see README "Runtime dependencies").
+ * characters, is one line (`drawBar`), not worth a dependency and its four.
  *
  * @module
  */
