@@ -4,6 +4,7 @@ import type { CliIo } from "../cli/output.ts";
 import { ProgressDisplay } from "../cli/progress.ts";
 import {
   DENO_CHILD_TIMEOUT_MS,
+  pseudoRandomBytes,
   runCommand,
   TOOL_TIMEOUT_MS,
   withTempDir,
@@ -193,7 +194,9 @@ Deno.test("main create --progress without a total shows a counter, not a bar", a
 
 Deno.test("main --progress prints plain lines with files, bytes and percent when stderr is not a terminal", async () => {
   await withTempDir(async (dir) => {
-    const spec: Record<string, string> = {};
+    // A file streamed in 1 MiB pieces (each read and write gives the timer its turn) and many
+    // small ones.
+    const spec: Record<string, string | Uint8Array> = { "big.bin": pseudoRandomBytes(24 << 20, 5) };
     for (let i = 0; i < 3000; i++) spec[`d${i % 10}/f${i}.txt`] = `file ${i}`.padEnd(100, ".");
     await writeTree(`${dir}/src`, spec);
     // Each phase's line: what it counts, elapsed, then the time left and the name while it runs.
@@ -209,8 +212,16 @@ Deno.test("main --progress prints plain lines with files, bytes and percent when
     ];
     for (
       const args of [
-        ["create", `${dir}/src`, `${dir}/c.ctnr`, "--tqdm", "--scan-sizes"],
-        ["verify", `${dir}/c.ctnr`, "--progress"],
+        [
+          "create",
+          `${dir}/src`,
+          `${dir}/c.ctnr`,
+          "--tqdm",
+          "--scan-sizes",
+          "--chunk-size",
+          "1048576",
+        ],
+        ["verify", `${dir}/c.ctnr`, "--progress", "--chunk-size", "1048576"],
       ]
     ) {
       const ran = await run(args, { progressInterval: 2 });
@@ -224,8 +235,8 @@ Deno.test("main --progress prints plain lines with files, bytes and percent when
       assert.match(
         lines.at(-1)!,
         args[0] === "create"
-          ? /^ctnr: progress: writing 100% \| 3000\/3000 files \| 293KiB\/293KiB \| /
-          : /^ctnr: progress: verifying 100% \| 3000\/3000 entries \| 293KiB\/293KiB \| /,
+          ? /^ctnr: progress: writing 100% \| 3001\/3001 files \| 24\.3MiB\/24\.3MiB \| /
+          : /^ctnr: progress: verifying 100% \| 3001\/3001 entries \| 24\.3MiB\/24\.3MiB \| /,
       );
       assert.ok(ran.drawn.length === 0 && !ran.chunks.join("").includes("\x1b"));
     }

@@ -418,11 +418,12 @@ export class ExtractJob {
     if (entry.entryType === "file" && action !== "skipped") this.#result.bytes += entry.origSize;
     // Inlined #call: once an entry on the hot path.
     const onEntry = this.#options.onEntry;
-    if (onEntry === undefined || this.#callbackError !== undefined) return;
-    try {
-      onEntry(entry, action);
-    } catch (error) {
-      this.#callbackError = { error };
+    if (onEntry !== undefined && this.#callbackError === undefined) {
+      try {
+        onEntry(entry, action);
+      } catch (error) {
+        this.#callbackError = { error };
+      }
     }
     this.#reportDone(entry);
   }
