@@ -119,6 +119,9 @@ export class ProgressDisplay implements Disposable {
    */
   phase(name: string, shape: PhaseShape = {}): void {
     if (this.#stopped) return;
+    // The phase that ends keeps its last state as a line of its own (what was written stays
+    // readable above the finalizing line), as the last phase does at the stop.
+    if (this.#phase !== undefined) this.#settle();
     this.#phase = name;
     this.#shape = shape;
     this.#phaseStart = Date.now();
@@ -152,6 +155,11 @@ export class ProgressDisplay implements Disposable {
     this.#stopped = true;
     clearInterval(this.#timer);
     if (this.#phase === undefined) return;
+    this.#settle();
+  }
+
+  /** The current phase's final state as a line of its own (a plain line off a terminal). */
+  #settle(): void {
     const text = this.#text(Date.now(), true);
     if (this.#terminal) {
       this.#draw(text);

@@ -274,7 +274,7 @@ const TMUX = await runCommand("tmux", ["-V"], { timeoutMs: TOOL_TIMEOUT_MS }).th
 
 Deno.test({
   name:
-    "main --progress -v on a real terminal (tmux): no line overwritten, summary and warnings readable, one bar line each",
+    "main --progress -v on a real terminal (tmux): no line overwritten, summary and warnings readable, one bar line each, each ended phase kept as a line",
   ignore: !TMUX,
   fn: async () => {
     await withTempDir(async (dir) => {
@@ -311,8 +311,16 @@ Deno.test({
         }
         assert.equal(rows.filter((r) => r === FIFO_WARNING).length, 1, text);
         assert.equal(rows.filter((r) => r === LINK_WARNING).length, 1, text);
-        const bars = rows.filter((r) => /^(scanning|planning|writing) /.test(r));
+        // Each phase that ended stays as a line of its own, once: create's scan (--count), then
+        // its writing; extract's planning, then its writing.
+        const settled = rows.filter((r) => /^(scanning|planning) /.test(r));
+        assert.equal(settled.length, 2, `scanning and planning stay, once each:\n${text}`);
+        assert.match(settled[0]!, /^scanning /);
+        assert.match(settled[1]!, /^planning /);
+        assert.ok(rows.indexOf(settled[1]!) > rows.indexOf(settled[0]!), text);
+        const bars = rows.filter((r) => /^writing /.test(r));
         assert.equal(bars.length, 2, `one bar line for each run:\n${text}`);
+        assert.ok(rows.indexOf(settled[1]!) < rows.indexOf(bars[1]!), text);
         assert.match(bars[0]!, /^writing 100% █+ 602\/602 files [\d.]+KiB \[/);
         assert.match(bars[1]!, /^writing 100% █+ 600\/600 entries [\d.]+KiB\/[\d.]+KiB \[/);
         const done = rows.flatMap((r, i) => /^\[[^\]]+\] Done\.$/.test(r) ? [i] : []);
