@@ -186,6 +186,9 @@ async function runMutant(copy: string, mutant: Mutant, where: Location): Promise
     const run = await denoTest(copy, mutant.killedBy.file, exactFilter(mutant.killedBy.test));
     const seconds = (performance.now() - started) / 1000;
     if (run.timedOut) return { mutant, result: "killed", detail: "by timeout", seconds };
+    if (run.crashed) {
+      return { mutant, result: "killed", detail: "by an uncaught error in the test", seconds };
+    }
     if (!run.ran.has(mutant.killedBy.test)) {
       return { mutant, result: "error", detail: `the test did not run: ${run.tail}`, seconds };
     }
@@ -201,6 +204,8 @@ interface TestRun {
   ran: Set<string>;
   failed: Set<string>;
   timedOut: boolean;
+  /** The process failed after its tests started and before any reported a result. */
+  crashed: boolean;
   tail: string;
 }
 
@@ -234,7 +239,18 @@ async function denoTest(root: string, file: string, filter: string): Promise<Tes
     // The process failed outside any test (an uncaught error): count it against every test run.
     for (const name of ran) failed.add(name);
   }
-  return { ran, failed, timedOut, tail: text.trim().split("\n").slice(-3).join(" | ") };
+  // An uncaught error raised while the test ran ends the process before its result line: the
+  // mutant made the test fail, as a failed assertion does. (A mutant that does not load never
+  // reaches "running N tests".)
+  const crashed = !output.success && !timedOut && ran.size === 0 &&
+    /^running \d+ tests? from /m.test(text);
+  return {
+    ran,
+    failed,
+    timedOut,
+    crashed,
+    tail: text.trim().split("\n").slice(-3).join(" | "),
+  };
 }
 
 /** Copy the project (without .git) to a scratch folder the mutants are applied in. */
