@@ -96,6 +96,51 @@ const TABLE: [string, string, boolean, boolean][] = [
   ["?.txt", "😀.txt", false, true], // one code point, two UTF-16 units
 ];
 
+/**
+ * Ordinary patterns that picomatch compiled, with the flag `u`, to an expression that failed to
+ * build and then to one that matches nothing, silently: [pattern, a relpath it selects, one it
+ * does not].
+ */
+const ORDINARY: [string, string, string][] = [
+  ["build-*", "build-1/a", "build1/a"],
+  ["tmp-*", "x/tmp-3", "x/tmp3"],
+  ["npm-debug.log*", "app/npm-debug.log.1", "app/npm-debug.txt"],
+  [".#*", "src/.#main.c", "src/#main.c"],
+  ["#*#", "#notes#", "#notes"],
+  ["~*", "~lock", "lock~"],
+  [".~lock*", "docs/.~lock.report.odt#", "docs/~lock"],
+  ["My Documents*", "My Documents (old)/a.txt", "MyDocuments/a.txt"],
+  ["?-1", "a-1", "ab-1"],
+  ["é*", "été.txt", "ete.txt"],
+  ["café*", "café.txt", "cafe.txt"],
+  ["日本*", "日本語.txt", "本日.txt"],
+  ["😀?", "😀a", "😀"],
+  ["\\a", "a", "b"],
+  ["\\-", "-", "a"],
+  ["a\\ b", "a b", "ab"],
+  ["*=*", "a=b", "ab"],
+  ["@*", "@types/x", "types/x"],
+  ["%*", "%TEMP%", "TEMP"],
+  ["*~", "a.txt~", "a.txt"],
+  ["Copy (2)*", "Copy (2).txt", "Copy 2.txt"],
+  ["*(1).txt", "a (1).txt", "a1.txt"],
+  ["c++*", "c++.h", "c.h"],
+  ["a|b*", "a|b.txt", "a"],
+  ["$RECYCLE*", "$RECYCLE.BIN/x", "RECYCLE.BIN/x"],
+  ["x^y*", "x^y", "xy"],
+  ["{a,b", "{a,b", "a"],
+  ["docs/*-old.md", "docs/a-old.md", "docs/a.md"],
+];
+
+for (const [pattern, selected, other] of ORDINARY) {
+  Deno.test(`Selection "${pattern}" selects "${selected}" and not "${other}" (an ordinary pattern)`, () => {
+    const selection = new Selection([pattern]);
+    assert.equal(selection.matches(selected), true);
+    assert.equal(selection.matches(other), false);
+    assert.deepEqual(selection.unmatched, []);
+  });
+}
+
 for (const [pattern, relpath, isFolder, expected] of TABLE) {
   Deno.test(
     `Selection ${expected ? "selects" : "does not select"} ${
@@ -745,5 +790,71 @@ Deno.test("createContainer packs a tree in parts into one container: include one
     assert.equal(stored.length, 13, stored.join());
     assert.ok(stored.includes("docs/img/logo.png") && stored.includes("app/src/main.ts"));
     assert.ok(stored.includes("README.md"));
+  });
+});
+
+Deno.test("ctnr create --exclude 'build-*' leaves build-1 out, and list selects by such patterns (they matched nothing, silently, with picomatch's flag u)", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/s`, { "build-1/a": "1", "keep/my-notes.txt": "2", "b.txt": "3" });
+    const create = await runCli(
+      "create",
+      "-q",
+      `${dir}/s`,
+      `${dir}/s.ctnr`,
+      "--exclude",
+      "build-*",
+    );
+    assert.equal(create.code, 0, create.stderr);
+    assert.deepEqual(await relpathsOf(`${dir}/s.ctnr`), ["b.txt", "keep/my-notes.txt"]);
+    await runCli("create", "-q", `${dir}/s`, `${dir}/all.ctnr`);
+    const list = await runCli("list", `${dir}/all.ctnr`, "build-*", "my-*");
+    assert.equal(list.code, 0, list.stderr);
+    assert.equal(list.stdout, "build-1/a\nkeep/my-notes.txt\n");
+  });
+});
+
+Deno.test("ctnr refuses a pattern that is not a valid glob as a usage error (exit 2), never as a pattern that matches nothing", async () => {
+  await withTempDir(async (dir) => {
+    const c = await packed(dir);
+    for (
+      const args of [
+        ["list", c, "[z-a]*"],
+        ["verify", c, "[[:nope:]]"],
+        ["create", `${dir}/src`, `${dir}/new.ctnr`, "--exclude", "{a,b}".repeat(11)],
+      ]
+    ) {
+      const run = await runCli(...args);
+      assert.equal(run.code, 2, `ctnr ${args.join(" ")}: ${run.stderr}`);
+      assert.match(
+        run.stderr,
+        /^ctnr: Pattern ".*" (is not a valid glob|expands to more)[^\n]*\nRun "ctnr \w+ --help"/,
+      );
+    }
+    assert.equal(await exists(`${dir}/new.ctnr`), false);
+  });
+});
+
+Deno.test("ctnr list and extract with a pathological pattern finish at once (picomatch's expression ran for minutes, deaf to signals)", async () => {
+  await withTempDir(async (dir) => {
+    const long = "a".repeat(60);
+    const deep = Array(60).fill("a").join("/");
+    await writeTree(`${dir}/rd`, { [long]: "x", [`${deep}/b`]: "y" });
+    await runCli("create", "-q", `${dir}/rd`, `${dir}/rd.ctnr`);
+    const start = performance.now();
+    const list = await runCli("list", `${dir}/rd.ctnr`, "*a*a*a*a*a*a*a*a*a*ab");
+    assert.equal(list.code, 1);
+    assert.equal(list.stderr, 'ctnr: pattern "*a*a*a*a*a*a*a*a*a*ab" matched no entry\n');
+    const globstars = await runCli(
+      "list",
+      `${dir}/rd.ctnr`,
+      "**/a/**/a/**/a/**/a/**/a/**/a/**/a/b",
+      "**/a/**/a/**/a/**/a/**/a/**/a/**/a/c",
+    );
+    assert.equal(globstars.stdout, `${deep}/b\n`);
+    assert.equal(globstars.code, 1);
+    const extract = await runCli("extract", `${dir}/rd.ctnr`, `${dir}/out`, `*a*a*a*a*a*a*a*a*a*a`);
+    assert.equal(extract.code, 0, extract.stderr);
+    assert.equal(await Deno.readTextFile(`${dir}/out/${long}`), "x");
+    assert.ok(performance.now() - start < 10_000, `${performance.now() - start} ms`);
   });
 });
