@@ -858,3 +858,57 @@ Deno.test("ctnr list and extract with a pathological pattern finish at once (pic
     assert.ok(performance.now() - start < 10_000, `${performance.now() - start} ms`);
   });
 });
+
+Deno.test("ctnr create --exclude-from a FIFO nobody writes waits, and stops on SIGTERM and SIGINT with nothing written (the synchronous read was deaf to them)", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "a" });
+    const fifo = await runCommand("mkfifo", [`${dir}/f`], { timeoutMs: TOOL_TIMEOUT_MS });
+    assert.equal(fifo.code, 0, fifo.stderr);
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          CLI,
+          "create",
+          "-q",
+          `${dir}/src`,
+          `${dir}/o.ctnr`,
+          "--exclude-from",
+          `${dir}/f`,
+        ],
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const watchdog = setTimeout(() => child.kill("SIGKILL"), DENO_CHILD_TIMEOUT_MS);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 1500)); // Deno starts, open() waits
+        child.kill(signal);
+        const { code, stderr } = await child.output();
+        assert.equal(code, signal === "SIGTERM" ? 143 : 130);
+        assert.equal(new TextDecoder().decode(stderr), `ctnr: Interrupted by ${signal}\n`);
+      } finally {
+        clearTimeout(watchdog);
+      }
+      assert.equal(await exists(`${dir}/o.ctnr`), false);
+    }
+  });
+});
+
+Deno.test("ctnr create --exclude-from drops a UTF-8 byte-order mark before the first pattern", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.tmp": "a", "b.txt": "b", "c.bak": "c" });
+    await Deno.writeTextFile(`${dir}/ignore.txt`, "\uFEFF*.tmp\r\n*.bak\r\n");
+    const run = await runCli(
+      "create",
+      "-q",
+      `${dir}/src`,
+      `${dir}/c.ctnr`,
+      "--exclude-from",
+      `${dir}/ignore.txt`,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(await relpathsOf(`${dir}/c.ctnr`), ["b.txt"]);
+  });
+});
