@@ -912,3 +912,23 @@ Deno.test("ctnr create --exclude-from drops a UTF-8 byte-order mark before the f
     assert.deepEqual(await relpathsOf(`${dir}/c.ctnr`), ["b.txt"]);
   });
 });
+
+Deno.test("ctnr list, extract and create: a pattern ending in / stays folders-only when a file of that name is at the top (it was taken literally as the file, and selected nothing)", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/d`, { "data": "t", "sub/data/f": "x", "*": "star", "x/y": "y" });
+    assert.equal((await runCli("create", "-q", `${dir}/d`, `${dir}/d.ctnr`)).code, 0);
+    const list = await runCli("list", `${dir}/d.ctnr`, "data/");
+    assert.equal(list.code, 0, list.stderr);
+    assert.equal(list.stdout, "sub/data/f\n");
+    const stars = await runCli("list", `${dir}/d.ctnr`, "*/");
+    assert.equal(stars.code, 0, stars.stderr);
+    assert.equal(stars.stdout, "sub/data/f\nx/y\n");
+    const extract = await runCli("extract", `${dir}/d.ctnr`, `${dir}/out`, "data/");
+    assert.equal(extract.code, 0, extract.stderr);
+    assert.deepEqual(await treeOf(`${dir}/out`), ["sub/", "sub/data/", "sub/data/f"]);
+    // create: the file `*` at the top does not make `*/` the file.
+    const create = await runCli("create", "-q", `${dir}/d`, `${dir}/e.ctnr`, "--exclude", "*/");
+    assert.equal(create.code, 0, create.stderr);
+    assert.deepEqual(await relpathsOf(`${dir}/e.ctnr`), ["*", "data"]);
+  });
+});

@@ -498,23 +498,33 @@ async function reportMissing(
 
 /** Whether something stands at `path` (an lstat; any error but "not there" counts as there). */
 function exists(path: string): boolean {
+  return standing(path) !== undefined;
+}
+
+/**
+ * What stands at `path`: `folder` or `other`, or `undefined` when nothing does (an lstat; any
+ * error but "not there" counts as something there).
+ */
+function standing(path: string): "folder" | "other" | undefined {
   try {
-    Deno.lstatSync(path);
-    return true;
+    return Deno.lstatSync(path).isDirectory ? "folder" : "other";
   } catch (error) {
-    return !(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory);
+    const missing = error instanceof Deno.errors.NotFound ||
+      error instanceof Deno.errors.NotADirectory;
+    return missing ? undefined : "other";
   }
 }
 
 /**
  * Take literally each pattern with glob characters that is the relpath of something in `src`
- * (`a[1].txt` is then that file, not `a1.txt`; a name still at any depth): one lstat each.
+ * (`a[1].txt` is then that file, not `a1.txt`; a name still at any depth; one ending in `/`
+ * only when it is a folder): one lstat each.
  */
 function takeLiterally(selection: Selection, src: string): void {
   for (const glob of selection.literalCandidates()) {
-    if (checkRelpath(glob) === undefined && exists(join(src, glob))) {
-      selection.takeLiterally(glob);
-    }
+    if (checkRelpath(glob) !== undefined) continue;
+    const found = standing(join(src, glob));
+    if (found !== undefined) selection.takeLiterally(glob, { folder: found === "folder" });
   }
 }
 
