@@ -932,3 +932,61 @@ Deno.test("ctnr list, extract and create: a pattern ending in / stays folders-on
     assert.deepEqual(await relpathsOf(`${dir}/e.ctnr`), ["*", "data"]);
   });
 });
+
+/** The `--json` summary a run printed on stdout. */
+function summaryOf(run: { stdout: string }): Record<string, unknown> {
+  return JSON.parse(run.stdout.trim().split("\n").at(-1)!);
+}
+
+Deno.test("ctnr extract stopped by a fault names the patterns that matched no entry too, and counts the entry that failed", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, { "a.txt": "alpha", "priv/sub/f": "secret" });
+    const c = `${dir}/bad.ctnr`;
+    assert.equal((await runCli("create", "-q", `${dir}/src`, c, "--finalize")).code, 0);
+    const reader = await ContainerReader.open(c);
+    let offset = -1;
+    for await (const entry of reader.entries()) {
+      if (entry.relpath === "priv/sub/f") offset = entry.offset;
+    }
+    reader.close();
+    const bytes = await Deno.readFile(c);
+    bytes[offset] = bytes[offset]! ^ 0xff;
+    await Deno.writeFile(c, bytes);
+    const run = await runCli("extract", "--json", c, `${dir}/out`, "priv", "nope");
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stderr,
+      /^ctnr: pattern "nope" matched no entry\nctnr: Cannot verify "priv\/sub\/f": payload SHA-256 mismatch/,
+    );
+    const s = summaryOf(run);
+    assert.equal(s.failed, 1);
+    assert.equal(s.faults, 2);
+    const faults = s.fault_list as { code: string; relpath?: string }[];
+    assert.deepEqual(faults.map((f) => [f.code, f.relpath]), [
+      ["INTEGRITY", "priv/sub/f"],
+      ["NOT_FOUND", undefined],
+    ]);
+    assert.equal((s.error as { code: string }).code, "INTEGRITY");
+  });
+});
+
+Deno.test("ctnr verify and extract name no pattern as matching nothing when the container cannot be read at all", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/g.ctnr`, "x\n");
+    for (
+      const args of [
+        ["verify", "--json", `${dir}/nonexist.ctnr`, "top"],
+        ["verify", "--json", `${dir}/g.ctnr`, "top"],
+        ["extract", "--json", "--salvage", `${dir}/g.ctnr`, `${dir}/out`, "top"],
+        ["extract", "--json", "--keep-going", `${dir}/g.ctnr`, `${dir}/out`, "top"],
+      ]
+    ) {
+      const run = await runCli(...args);
+      assert.equal(run.code, 1, `${args.join(" ")}: ${run.stderr}`);
+      assert.doesNotMatch(run.stderr, /matched no entry/, args.join(" "));
+      assert.equal(run.stderr.split("\n").length, 2, run.stderr); // one line: the real error
+      const faults = summaryOf(run).fault_list as { code: string }[];
+      assert.deepEqual(faults.filter((f) => f.code === "NOT_FOUND"), [], args.join(" "));
+    }
+  });
+});
