@@ -990,3 +990,37 @@ Deno.test("ctnr verify and extract name no pattern as matching nothing when the 
     }
   });
 });
+
+Deno.test("createContainer resumed with patterns never lists an excluded folder, also in the check for another tree (which walked the whole source)", async () => {
+  await withTempDir(async (dir) => {
+    const tree: TreeSpec = { "b/1.txt": "b", "c/1.txt": "c" };
+    for (let i = 0; i < 20; i++) tree[`aaa_huge/d${i}/f`] = "x";
+    await writeTree(`${dir}/w`, tree);
+    const c = `${dir}/w.ctnr`;
+    await createContainer(`${dir}/w`, c, { exclude: ["aaa_huge"], include: ["b"] });
+    const listed: string[] = [];
+    const readDirSync = Deno.readDirSync;
+    Deno.readDirSync = (path) => {
+      listed.push(String(path));
+      return readDirSync(path);
+    };
+    try {
+      const second = await createContainer(`${dir}/w`, c, {
+        exclude: ["aaa_huge"],
+        include: ["c"],
+      });
+      assert.equal(second.resumed, true);
+      assert.equal(second.added, 1);
+    } finally {
+      Deno.readDirSync = readDirSync;
+    }
+    assert.ok(listed.length > 0);
+    assert.deepEqual(listed.filter((path) => path.includes("aaa_huge")), []);
+    // Packed in parts before it was excluded: the check still finds the tree its own.
+    const d = `${dir}/d.ctnr`;
+    await createContainer(`${dir}/w`, d, { include: ["aaa_huge"] });
+    const again = await createContainer(`${dir}/w`, d, { exclude: ["aaa_huge"], include: ["b"] });
+    assert.equal(again.resumed, true);
+    assert.deepEqual((await relpathsOf(d)).filter((r) => !r.startsWith("aaa_huge/")), ["b/1.txt"]);
+  });
+});
