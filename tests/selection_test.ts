@@ -1024,3 +1024,45 @@ Deno.test("createContainer resumed with patterns never lists an excluded folder,
     assert.deepEqual((await relpathsOf(d)).filter((r) => !r.startsWith("aaa_huge/")), ["b/1.txt"]);
   });
 });
+
+Deno.test("ctnr extract and verify with patterns on a cut container: one verdict whatever --keep-going, the cut matters when a selected entry lies past it (and is said as a warning when none does)", async () => {
+  await withTempDir(async (dir) => {
+    const tree: TreeSpec = { "a": "alpha" };
+    for (let i = 1; i <= 5; i++) tree[`b/${i}`] = `bravo ${i}`;
+    await writeTree(`${dir}/src`, tree);
+    const c = `${dir}/sv2.ctnr`;
+    await createContainer(`${dir}/src`, c); // not finalized: the index is beside it
+    const reader = await ContainerReader.open(c);
+    let cut = -1;
+    for await (const entry of reader.entries()) if (entry.relpath === "b/3") cut = entry.offset;
+    reader.close();
+    await Deno.truncate(c, cut);
+    for (
+      const args of [
+        ["extract", c, `${dir}/o1`, "a"],
+        ["extract", "--keep-going", c, `${dir}/o2`, "a"],
+        ["verify", c, "a", "b/1"],
+      ]
+    ) {
+      const run = await runCli(...args);
+      assert.equal(run.code, 0, `${args.join(" ")}: ${run.stderr}`);
+      assert.match(
+        run.stderr,
+        /^ctnr: warning: ".*sv2\.ctnr" is cut short .*no selected entry lies past the cut\n$/,
+      );
+    }
+    assert.equal(await Deno.readTextFile(`${dir}/o1/a`), "alpha");
+    for (
+      const args of [
+        ["extract", c, `${dir}/o3`, "b"],
+        ["extract", "--keep-going", c, `${dir}/o4`, "b"],
+        ["verify", c, "b/3"],
+        ["verify", c],
+      ]
+    ) {
+      const run = await runCli(...args);
+      assert.equal(run.code, 1, `${args.join(" ")}: ${run.stderr}`);
+      assert.match(run.stderr, /b\/3/, args.join(" "));
+    }
+  });
+});

@@ -149,19 +149,21 @@ export async function planExtraction(
   const select = options.select;
   const selected = (entry: IndexEntry) =>
     select === undefined || select.matches(entry.relpath, entry.entryType === "dir");
-  const recordOptions = onPastEnd === undefined ? {} : {
+  // An entry past the end of the payloads matters only when it is selected: then it is left
+  // out (`onPastEnd`) or stops the run; without patterns the reader's own error says where the
+  // container is cut and how many entries lie past it.
+  const recordOptions = onPastEnd === undefined && select === undefined ? {} : {
     onPastEnd: (entry: IndexEntry, detail: string, cut: boolean) => {
       plan.payloadEnd = Math.max(plan.payloadEnd, entry.offset + entry.payloadSize);
       if (!selected(entry)) return;
+      const error = new ContainerFormatError(`Cannot ${verb} "${entry.relpath}": ${detail}`, {
+        code: cut ? "CONTAINER_CUT" : "CONTAINER_FORMAT",
+      });
+      if (onPastEnd === undefined) throw error;
       plan.leftOut++;
       plan.leftOutBytes += entry.origSize;
       plan.leftOutPayloadBytes += entry.payloadSize;
-      onPastEnd(
-        entry,
-        new ContainerFormatError(`Cannot ${verb} "${entry.relpath}": ${detail}`, {
-          code: cut ? "CONTAINER_CUT" : "CONTAINER_FORMAT",
-        }),
-      );
+      onPastEnd(entry, error);
     },
   };
   for await (const batch of reader.recordBatches(recordOptions)) {
