@@ -561,6 +561,7 @@ function createFields(result: CreateResult): Record<string, unknown> {
     entries: result.totalEntries,
     left_out: result.leftOut,
     missing: result.missing,
+    excluded: result.excluded,
     source_errors: result.sourceErrors,
     changed_since_commit: result.staleEntries,
     orig_bytes: result.origBytes,

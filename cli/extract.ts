@@ -338,13 +338,14 @@ export async function runExtract(
   }
   options.onPlan = (planned) => {
     plan = planned;
+    // The index's entries, and with patterns how many they select.
+    const held = count(planned.indexEntries, "entry", "entries") +
+      (selection === undefined ? "" : `, ${planned.entries + planned.leftOut} selected`);
     log(
       1,
       planned.indexOrigin !== "trailer"
-        ? `Loaded index from ${printable(planned.indexPath)} (${
-          count(planned.entries, "entry", "entries")
-        })`
-        : `Loaded embedded index (${count(planned.entries, "entry", "entries")})`,
+        ? `Loaded index from ${printable(planned.indexPath)} (${held})`
+        : `Loaded embedded index (${held})`,
     );
   };
   const verb = dryRun ? "Verified" : "Extracted";
@@ -480,6 +481,7 @@ function extractFields(
 ): Record<string, unknown> {
   const leftOut = plan?.leftOut ?? 0;
   return {
+    index_entries: plan?.indexEntries ?? 0,
     entries: (plan?.entries ?? 0) + leftOut,
     files: (plan?.files ?? 0) + leftOut,
     folders: plan?.dirs ?? 0,

@@ -1066,3 +1066,34 @@ Deno.test("ctnr extract and verify with patterns on a cut container: one verdict
     }
   });
 });
+
+Deno.test("ctnr verify -v and --json with patterns say how many entries the index holds and how many are selected; create --json counts the excluded items", async () => {
+  await withTempDir(async (dir) => {
+    const c = await packed(dir); // 16 entries: 13 files, an empty folder, 2 private folders
+    const verbose = await runCli("verify", "-v", c, "docs");
+    assert.equal(verbose.code, 0, verbose.stderr);
+    assert.match(
+      verbose.stdout,
+      /\] Loaded index from .*c\.ctnr\.idx \(16 entries, 3 selected\)$/m,
+    );
+    const json = await runCli("verify", "--json", c, "docs");
+    const s = summaryOf(json);
+    assert.equal(s.index_entries, 16);
+    assert.equal(s.entries, 3);
+    const all = summaryOf(await runCli("verify", "--json", c));
+    assert.equal(all.index_entries, 16);
+    assert.equal(all.entries, 16);
+    const create = await runCli(
+      "create",
+      "--json",
+      `${dir}/src`,
+      `${dir}/e.ctnr`,
+      "--exclude",
+      "*.tmp",
+      "--exclude",
+      "docs",
+    );
+    assert.equal(create.code, 0, create.stderr);
+    assert.equal(summaryOf(create).excluded, 3); // a.tmp, app/src/x.tmp, docs
+  });
+});

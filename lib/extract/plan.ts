@@ -73,6 +73,8 @@ export interface PlanOptions {
 export interface ExtractPlan {
   /** Entries in the index (with `select`: those it selects). */
   entries: number;
+  /** Entries in the index, selected or not (those past the payload area included). */
+  indexEntries: number;
   /** File entries. */
   files: number;
   /** Folder entries. */
@@ -127,6 +129,7 @@ export async function planExtraction(
     leftOutPayloadBytes: 0,
     payloadEnd: 0,
     entries: 0,
+    indexEntries: 0,
     files: 0,
     dirs: 0,
     symlinks: 0,
@@ -155,6 +158,7 @@ export async function planExtraction(
   const recordOptions = onPastEnd === undefined && select === undefined ? {} : {
     onPastEnd: (entry: IndexEntry, detail: string, cut: boolean) => {
       plan.payloadEnd = Math.max(plan.payloadEnd, entry.offset + entry.payloadSize);
+      plan.indexEntries++;
       if (!selected(entry)) return;
       const error = new ContainerFormatError(`Cannot ${verb} "${entry.relpath}": ${detail}`, {
         code: cut ? "CONTAINER_CUT" : "CONTAINER_FORMAT",
@@ -167,6 +171,7 @@ export async function planExtraction(
     },
   };
   for await (const batch of reader.recordBatches(recordOptions)) {
+    plan.indexEntries += batch.length;
     for (const { entry } of batch) {
       plan.payloadEnd = Math.max(plan.payloadEnd, entry.offset + entry.payloadSize);
       order.add(entry);
