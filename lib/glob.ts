@@ -44,6 +44,13 @@ export interface CompiledGlob {
    */
   literals: string[];
   /**
+   * Of a glob matched against names, the alternatives that are a star and then text (`*.tmp`):
+   * their text, which ends the names they match (looked up, not tested, by lib/selection.ts).
+   */
+  suffixes: string[];
+  /** Likewise the alternatives that are text and then a star (`build-*`): their text. */
+  prefixes: string[];
+  /**
    * The other alternatives as one regular expression's source, without anchors, for the flag
    * `u` (its groups are named uniquely in the process, so that sources can be joined with `|`);
    * `undefined` when every alternative is literal.
@@ -93,10 +100,19 @@ export function compileGlob(glob: string, options: GlobOptions = {}): CompiledGl
     );
   }
   const literals: string[] = [];
+  const suffixes: string[] = [];
+  const prefixes: string[] = [];
   const sources: string[] = [];
+  const text = (atoms: Atom[]) => atoms.map((atom) => atom.kind === "char" ? atom.value : "/");
+  const plain = (atoms: Atom[]) => atoms.every((a) => a.kind === "char" || a.kind === "slash");
   for (const atoms of expand(sequence)) {
-    if (atoms.every((atom) => atom.kind === "char")) {
-      literals.push(atoms.map((atom) => (atom as Char).value).join(""));
+    const last = atoms.length - 1;
+    if (plain(atoms)) {
+      literals.push(text(atoms).join(""));
+    } else if (!options.path && atoms[0]!.kind === "star" && plain(atoms.slice(1))) {
+      suffixes.push(text(atoms.slice(1)).join(""));
+    } else if (!options.path && atoms[last]!.kind === "star" && plain(atoms.slice(0, last))) {
+      prefixes.push(text(atoms.slice(0, last)).join(""));
     } else {
       sources.push(options.path ? pathSource(atoms) : segmentSource(atoms));
     }
@@ -109,7 +125,7 @@ export function compileGlob(glob: string, options: GlobOptions = {}): CompiledGl
       throw new UsageError(`Pattern "${glob}" is not a valid glob: ${(error as Error).message}`);
     }
   }
-  return { literals, source };
+  return { literals, suffixes, prefixes, source };
 }
 
 /**

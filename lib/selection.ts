@@ -53,6 +53,9 @@ interface Pattern {
   globbing: boolean;
   /** The exact strings it matches: its text, and its alternatives without a wildcard. */
   literals: string[];
+  /** Of a name pattern, the texts that end (`*.tmp`) or start (`build-*`) what it matches. */
+  suffixes: string[];
+  prefixes: string[];
   /** The regular-expression source of its other alternatives (lib/glob.ts), if any. */
   source: string | undefined;
 }
@@ -169,6 +172,8 @@ export class Selection {
       if (pattern.glob !== path || (pattern.foldersOnly && !options.folder)) continue;
       pattern.globbing = false;
       pattern.literals = [pattern.glob];
+      pattern.suffixes = [];
+      pattern.prefixes = [];
       pattern.source = undefined;
       if (options.fromRoot) pattern.anchored = true;
     }
@@ -210,6 +215,9 @@ export class Selection {
 class Kind {
   /** Exact string: the patterns it is a literal of. */
   readonly #exact = new Map<string, number[]>();
+  /** The texts that end (start) what a pattern matches: the patterns, and the texts' lengths. */
+  readonly #suffixes = new Affixes();
+  readonly #prefixes = new Affixes();
   /** Pattern number and source of each glob. */
   readonly #globs: { i: number; source: string; regex?: RegExp }[] = [];
   /** Every glob, joined. */
@@ -225,11 +233,9 @@ class Kind {
     readonly used: Uint8Array,
   ) {
     for (const { pattern, i } of members) {
-      for (const literal of pattern.literals) {
-        const list = this.#exact.get(literal);
-        if (list === undefined) this.#exact.set(literal, [i]);
-        else if (list[list.length - 1] !== i) list.push(i);
-      }
+      for (const literal of pattern.literals) add(this.#exact, literal, i);
+      for (const suffix of pattern.suffixes) this.#suffixes.add(suffix, i);
+      for (const prefix of pattern.prefixes) this.#prefixes.add(prefix, i);
       if (pattern.source !== undefined) this.#globs.push({ i, source: pattern.source });
     }
     this.#any = this.#globs.length === 0 ? undefined : join(this.#globs);
@@ -252,6 +258,8 @@ class Kind {
       for (const i of exact) mark(i);
       found = true;
     }
+    if (this.#suffixes.find(subject, true, mark)) found = true;
+    if (this.#prefixes.find(subject, false, mark)) found = true;
     if (this.#any === undefined) return found;
     if (this.#unused === undefined) {
       this.#unusedGlobs = this.#unusedGlobs.filter(({ i }) => this.used[i] === 0);
@@ -269,6 +277,38 @@ class Kind {
     }
     return found || selected || this.#any.test(subject);
   }
+}
+
+/** Texts that end (or start) what patterns match, looked up by the lengths there are. */
+class Affixes {
+  readonly #map = new Map<string, number[]>();
+  #lengths: number[] = [];
+
+  add(text: string, i: number): void {
+    add(this.#map, text, i);
+    if (!this.#lengths.includes(text.length)) this.#lengths.push(text.length);
+  }
+
+  /** Mark each pattern whose text ends (`atEnd`) or starts `subject`; whether there was one. */
+  find(subject: string, atEnd: boolean, mark: (i: number) => void): boolean {
+    let found = false;
+    for (const length of this.#lengths) {
+      if (length > subject.length) continue;
+      const part = atEnd ? subject.slice(subject.length - length) : subject.slice(0, length);
+      const hits = this.#map.get(part);
+      if (hits === undefined) continue;
+      for (const i of hits) mark(i);
+      found = true;
+    }
+    return found;
+  }
+}
+
+/** Add pattern `i` to the list of `key`. */
+function add(map: Map<string, number[]>, key: string, i: number): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [i]);
+  else if (list[list.length - 1] !== i) list.push(i);
 }
 
 /** One regular expression matching what any of `globs` matches, whole. */
@@ -307,6 +347,8 @@ function compile(text: string): Pattern {
     foldersOnly,
     globbing: isGlob(glob),
     literals,
+    suffixes: compiled.suffixes,
+    prefixes: compiled.prefixes,
     source: compiled.source,
   };
 }

@@ -8,6 +8,8 @@ import { UsageError } from "../mod.ts";
 function matches(glob: string, subject: string, path = glob.includes("/")): boolean {
   const compiled = compileGlob(glob, { path });
   if (compiled.literals.includes(subject)) return true;
+  if (compiled.suffixes.some((suffix) => subject.endsWith(suffix))) return true;
+  if (compiled.prefixes.some((prefix) => subject.startsWith(prefix))) return true;
   return compiled.source !== undefined &&
     new RegExp(`^(?:${compiled.source})$`, "u").test(subject);
 }
@@ -109,6 +111,13 @@ Deno.test("compileGlob takes every character but * ? [ { \\ as itself (picomatch
   assert.equal(matches("(x)", "x"), false);
   assert.equal(matches("\\t*", "\tab"), false);
   assert.equal(matches("{x}", "x"), false);
+});
+
+Deno.test("compileGlob gives a name pattern that is a star and text (or text and a star) as that text, to be looked up", () => {
+  assert.deepEqual(compileGlob("*.{tmp,bak}").suffixes, [".tmp", ".bak"]);
+  assert.deepEqual(compileGlob("{build,tmp}-*").prefixes, ["build-", "tmp-"]);
+  assert.equal(compileGlob("*.tmp").source, undefined);
+  assert.deepEqual(compileGlob("*.tmp", { path: true }).suffixes, []); // a relpath: a regex
 });
 
 Deno.test("compileGlob expands braces, nested and across /, into literals and globs", () => {
