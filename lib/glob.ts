@@ -77,12 +77,13 @@ export interface GlobOptions {
  *   more than {@link MAX_ALTERNATIVES} alternatives, it names an unknown `[[:class:]]` or a
  *   range out of order (`[z-a]`)
  *
- * @example A wildcard and a literal alternative
+ * @example A literal, a suffix and a wildcard alternative
  * ```ts
  * import { compileGlob } from "./glob.ts";
- * const glob = compileGlob("{README,*.md}");
+ * const glob = compileGlob("{README,*.md,v[0-9]*}");
  * if (glob.literals.join() !== "README") throw new Error("one literal");
- * if (!new RegExp(`^(?:${glob.source})$`, "u").test("a.md")) throw new Error("a match");
+ * if (glob.suffixes.join() !== ".md") throw new Error("one suffix");
+ * if (!new RegExp(`^(?:${glob.source})$`, "u").test("v2.txt")) throw new Error("a match");
  * ```
  */
 export function compileGlob(glob: string, options: GlobOptions = {}): CompiledGlob {
