@@ -392,10 +392,10 @@ export async function runCreate(
   }
   if (values.concurrency !== undefined) options.concurrency = workers(values.concurrency);
   if (values.include !== undefined) options.include = values.include;
-  const exclude = [
-    ...(values.exclude ?? []),
-    ...(values["exclude-from"] ?? []).flatMap(readPatternFile),
-  ];
+  const exclude = [...(values.exclude ?? [])];
+  for (const file of values["exclude-from"] ?? []) {
+    exclude.push(...await readPatternFile(file, signal));
+  }
   if (exclude.length > 0) options.exclude = exclude;
   if (values["scan-sizes"]) options.prescan = "sizes";
   else if (values.count) options.prescan = "count";
@@ -561,6 +561,7 @@ function createFields(result: CreateResult): Record<string, unknown> {
     entries: result.totalEntries,
     left_out: result.leftOut,
     missing: result.missing,
+    excluded: result.excluded,
     source_errors: result.sourceErrors,
     changed_since_commit: result.staleEntries,
     orig_bytes: result.origBytes,
@@ -572,20 +573,30 @@ function createFields(result: CreateResult): Record<string, unknown> {
 /**
  * The patterns of an `--exclude-from` file: one a line, as tar's `-X` and rsync's
  * `--exclude-from` read them; blank lines and lines starting with `#` are skipped, a line's
- * other spaces kept (a CR before the newline is dropped).
+ * other spaces kept (a CR before the newline and a UTF-8 byte-order mark are dropped). Read
+ * asynchronously: a FIFO or a process substitution (`<(git ls-files -o)`) whose writer never
+ * comes leaves the run waiting, and a signal still stops it.
  *
  * @param path the file
+ * @param signal aborted with `SIGINT`/`SIGTERM`/`SIGHUP`
  * @returns its patterns
  * @throws {CtnrError} code `NOT_FOUND` (exit 1) when it cannot be read, naming it
+ * @throws {InterruptedError} when `signal` aborts while it is read
  */
-function readPatternFile(path: string): string[] {
+async function readPatternFile(path: string, signal: AbortSignal): Promise<string[]> {
   let text: string;
   try {
-    text = Deno.readTextFileSync(path);
+    text = await Deno.readTextFile(path, { signal });
   } catch (error) {
+    if (signal.aborted) {
+      throw new InterruptedError(
+        signal.reason === "SIGTERM" || signal.reason === "SIGHUP" ? signal.reason : "SIGINT",
+      );
+    }
     const detail = (error as Error).message.replace(/: [a-z]+ '.*$/s, "");
     throw new CtnrError("NOT_FOUND", `Cannot read --exclude-from "${path}": ${detail}`);
   }
+  if (text.startsWith("\uFEFF")) text = text.slice(1);
   return text.split("\n")
     .map((line) => line.endsWith("\r") ? line.slice(0, -1) : line)
     .filter((line) => line !== "" && !line.startsWith("#"));

@@ -315,17 +315,16 @@ export async function runExtract(
   // Without keepGoing the run stops at the first fault, which the caller prints once. With it,
   // each fault is one line on stderr naming the entry; --salvage lists every entry it did not
   // restore on stdout, one a line (those past the cut are not each explained: the summary is).
-  if (keepGoing) {
-    options.onEntryError = (entry, error) => {
-      counts.failed++;
-      const message = messageWithFlags(error, [EXTRACT, VERIFY]);
-      summary.fault({ code: error.code, message, relpath: entry.relpath });
-      if (salvage) human.stdout(printable(entry.relpath));
-      if (!salvage || error.code !== "CONTAINER_CUT") {
-        io.stderr(`ctnr: error: ${printableMessage(message)}`);
-      }
-    };
-  }
+  options.onEntryError = (entry, error) => {
+    counts.failed++;
+    const message = messageWithFlags(error, [EXTRACT, VERIFY]);
+    summary.fault({ code: error.code, message, relpath: entry.relpath });
+    if (!keepGoing) return; // the run stops: its error is printed once, by cli.ts
+    if (salvage) human.stdout(printable(entry.relpath));
+    if (!salvage || error.code !== "CONTAINER_CUT") {
+      io.stderr(`ctnr: error: ${printableMessage(message)}`);
+    }
+  };
   if (values.index !== undefined) options.index = values.index;
   if (values["status-file"] !== undefined) options.statusFile = values["status-file"];
   if (values["chunk-size"] !== undefined) {
@@ -339,13 +338,14 @@ export async function runExtract(
   }
   options.onPlan = (planned) => {
     plan = planned;
+    // The index's entries, and with patterns how many they select.
+    const held = count(planned.indexEntries, "entry", "entries") +
+      (selection === undefined ? "" : `, ${planned.entries + planned.leftOut} selected`);
     log(
       1,
       planned.indexOrigin !== "trailer"
-        ? `Loaded index from ${printable(planned.indexPath)} (${
-          count(planned.entries, "entry", "entries")
-        })`
-        : `Loaded embedded index (${count(planned.entries, "entry", "entries")})`,
+        ? `Loaded index from ${printable(planned.indexPath)} (${held})`
+        : `Loaded embedded index (${held})`,
     );
   };
   const verb = dryRun ? "Verified" : "Extracted";
@@ -382,9 +382,12 @@ export async function runExtract(
   try {
     await extractContainer(container, outdir, options);
   } catch (error) {
-    if (!keepGoing || !(error instanceof CtnrError)) throw error;
+    if (!(error instanceof CtnrError)) throw error;
     if (error.code === "INTERRUPTED" || error.code === "ENVIRONMENT") throw error;
-    reportUnmatched(selection, io, "entry", summary);
+    // The patterns were tried on every entry once the plan is made (the index read whole):
+    // before that, "matched no entry" would be false.
+    if (plan !== undefined) reportUnmatched(selection, io, "entry", summary);
+    if (!keepGoing) throw error;
     const cut = salvage && error.code === "CONTAINER_CUT";
     if (counts.failed === 0 && !cut) throw error;
     progress?.stop();
@@ -478,6 +481,7 @@ function extractFields(
 ): Record<string, unknown> {
   const leftOut = plan?.leftOut ?? 0;
   return {
+    index_entries: plan?.indexEntries ?? 0,
     entries: (plan?.entries ?? 0) + leftOut,
     files: (plan?.files ?? 0) + leftOut,
     folders: plan?.dirs ?? 0,

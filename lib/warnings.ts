@@ -16,6 +16,7 @@
  * | `INDEX_LINE_SKIPPED`   | readers, `lenient`  | a malformed or torn index line skipped                                 |
  * | `TEMP_FILES_REMOVED`   | extract             | temp files of a run that was killed removed from the output folder     |
  * | `CONTAINER_CUT`        | extract, `salvage`  | the container is cut short (in its footer), yet no entry was left out  |
+ * | `CONTAINER_CUT`        | extract, patterns   | the container is cut short, but only after the entries selected        |
  *
  * @module
  */

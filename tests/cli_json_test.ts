@@ -69,6 +69,7 @@ Deno.test("main create --json prints one summary on stdout and the log on stderr
       entries: 5,
       left_out: 0,
       missing: 0,
+      excluded: 0,
       source_errors: 0,
       changed_since_commit: 0,
       orig_bytes: 50015,

@@ -375,8 +375,9 @@ const LOOK_AHEAD = 1024;
  * (another tree, or a container name given by mistake): nothing is opened for writing. The
  * walk's first batches are compared with the index, read until one matches (at once, when
  * the run continues the same tree); only when none of them does are the index and the whole
- * tree compared (a second walk, its errors left to the real one, without the `include` and
- * `exclude` patterns: a tree packed in parts is one tree).
+ * tree compared (a second walk, its errors left to the real one, without the `include`
+ * patterns: a tree packed in parts is one tree; with `exclude`, first without what it leaves
+ * out, then, when that meets nothing committed, over everything).
  *
  * @returns the batches taken from `walk`, to be handed on before the rest of it
  * @throws {ConflictError} naming the container and the source, and the options `append` and
@@ -417,12 +418,19 @@ async function refuseUnrelatedSource(
   }
   if (entries === 0) return taken;
   if (committed !== undefined) {
-    // The whole source, whatever the patterns say: packing a tree in parts (`include` one part,
-    // then another) is the same tree.
-    const { patterns: _, ...whole } = walkOptions;
-    for await (const batch of walkTreeBatches(src, whole)) {
-      for (const item of batch) {
-        if (committed.has(pathKey(item.relpath, false))) return taken;
+    // The source whatever `include` says: packing a tree in parts (`include` one part, then
+    // another) is the same tree. First without what `exclude` leaves out (an excluded folder
+    // is never entered: 200 excluded folders of 1,000 files took 0.48 s here, 0.06 s without),
+    // then, only when that met nothing committed (it was all packed before it was excluded),
+    // the whole of it.
+    const { patterns, ...whole } = walkOptions;
+    const exclude = patterns?.exclude;
+    const looks = exclude?.empty === false ? [{ ...whole, patterns: { exclude } }, whole] : [whole];
+    for (const look of looks) {
+      for await (const batch of walkTreeBatches(src, look)) {
+        for (const item of batch) {
+          if (committed.has(pathKey(item.relpath, false))) return taken;
+        }
       }
     }
   }
@@ -498,23 +506,33 @@ async function reportMissing(
 
 /** Whether something stands at `path` (an lstat; any error but "not there" counts as there). */
 function exists(path: string): boolean {
+  return standing(path) !== undefined;
+}
+
+/**
+ * What stands at `path`: `folder` or `other`, or `undefined` when nothing does (an lstat; any
+ * error but "not there" counts as something there).
+ */
+function standing(path: string): "folder" | "other" | undefined {
   try {
-    Deno.lstatSync(path);
-    return true;
+    return Deno.lstatSync(path).isDirectory ? "folder" : "other";
   } catch (error) {
-    return !(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory);
+    const missing = error instanceof Deno.errors.NotFound ||
+      error instanceof Deno.errors.NotADirectory;
+    return missing ? undefined : "other";
   }
 }
 
 /**
  * Take literally each pattern with glob characters that is the relpath of something in `src`
- * (`a[1].txt` is then that file, not `a1.txt`; a name still at any depth): one lstat each.
+ * (`a[1].txt` is then that file, not `a1.txt`; a name still at any depth; one ending in `/`
+ * only when it is a folder): one lstat each.
  */
 function takeLiterally(selection: Selection, src: string): void {
   for (const glob of selection.literalCandidates()) {
-    if (checkRelpath(glob) === undefined && exists(join(src, glob))) {
-      selection.takeLiterally(glob);
-    }
+    if (checkRelpath(glob) !== undefined) continue;
+    const found = standing(join(src, glob));
+    if (found !== undefined) selection.takeLiterally(glob, { folder: found === "folder" });
   }
 }
 

@@ -208,6 +208,15 @@ async function extractWith(
     if (workers > 0 && reader.indexLength > WORKER_THRESHOLD * 256) pool = startPool();
     const plan = await planExtraction(reader, planOptions);
     options.onPlan?.(plan);
+    if (plan.leftOut === 0 && plan.payloadEnd > reader.payloadAreaEnd && !options.salvage) {
+      // Only entries outside the selection lie past the cut (a selected one stops the run or
+      // is left out): the selection is whole, and the cut is said.
+      options.onWarning?.(warning(
+        "CONTAINER_CUT",
+        `"${container}" is cut short (its index names payloads up to byte ${plan.payloadEnd}, ` +
+          `they end at byte ${reader.payloadAreaEnd}); no selected entry lies past the cut`,
+      ));
+    }
     if (plan.files <= WORKER_THRESHOLD) {
       pool?.terminate();
       pool = undefined;

@@ -73,6 +73,8 @@ export interface PlanOptions {
 export interface ExtractPlan {
   /** Entries in the index (with `select`: those it selects). */
   entries: number;
+  /** Entries in the index, selected or not (those past the payload area included). */
+  indexEntries: number;
   /** File entries. */
   files: number;
   /** Folder entries. */
@@ -127,6 +129,7 @@ export async function planExtraction(
     leftOutPayloadBytes: 0,
     payloadEnd: 0,
     entries: 0,
+    indexEntries: 0,
     files: 0,
     dirs: 0,
     symlinks: 0,
@@ -149,22 +152,26 @@ export async function planExtraction(
   const select = options.select;
   const selected = (entry: IndexEntry) =>
     select === undefined || select.matches(entry.relpath, entry.entryType === "dir");
-  const recordOptions = onPastEnd === undefined ? {} : {
+  // An entry past the end of the payloads matters only when it is selected: then it is left
+  // out (`onPastEnd`) or stops the run; without patterns the reader's own error says where the
+  // container is cut and how many entries lie past it.
+  const recordOptions = onPastEnd === undefined && select === undefined ? {} : {
     onPastEnd: (entry: IndexEntry, detail: string, cut: boolean) => {
       plan.payloadEnd = Math.max(plan.payloadEnd, entry.offset + entry.payloadSize);
+      plan.indexEntries++;
       if (!selected(entry)) return;
+      const error = new ContainerFormatError(`Cannot ${verb} "${entry.relpath}": ${detail}`, {
+        code: cut ? "CONTAINER_CUT" : "CONTAINER_FORMAT",
+      });
+      if (onPastEnd === undefined) throw error;
       plan.leftOut++;
       plan.leftOutBytes += entry.origSize;
       plan.leftOutPayloadBytes += entry.payloadSize;
-      onPastEnd(
-        entry,
-        new ContainerFormatError(`Cannot ${verb} "${entry.relpath}": ${detail}`, {
-          code: cut ? "CONTAINER_CUT" : "CONTAINER_FORMAT",
-        }),
-      );
+      onPastEnd(entry, error);
     },
   };
   for await (const batch of reader.recordBatches(recordOptions)) {
+    plan.indexEntries += batch.length;
     for (const { entry } of batch) {
       plan.payloadEnd = Math.max(plan.payloadEnd, entry.offset + entry.payloadSize);
       order.add(entry);

@@ -429,8 +429,8 @@ export class ContainerReader {
   /**
    * Take each pattern of `selection` that is a path in this container (an entry's relpath, or
    * a folder holding entries) as that path: literally and from the root (`a.txt` then selects
-   * `a.txt`, not `sub/a.txt`; `a[1].txt` not `a1.txt`), as tar takes member names; see
-   * {@link Selection.takeLiterally}. One pass over the index, only when a pattern holds glob
+   * `a.txt`, not `sub/a.txt`; `a[1].txt` not `a1.txt`), as tar takes member names; a pattern
+   * ending in `/` only when the path is a folder; see {@link Selection.takeLiterally}. One pass over the index, only when a pattern holds glob
    * characters or no `/`.
    *
    * @param selection the patterns
@@ -443,14 +443,18 @@ export class ContainerReader {
     for await (const batch of this.recordBatches({ quiet: true, onPastEnd: () => {} })) {
       for (const { entry } of batch) {
         const relpath = entry.relpath;
-        if (candidates.has(relpath)) selection.takeLiterally(relpath, { fromRoot: true });
+        if (candidates.has(relpath)) {
+          selection.takeLiterally(relpath, { fromRoot: true, folder: entry.entryType === "dir" });
+        }
         // The folders above it, each once per run of entries in one folder.
         const slash = relpath.lastIndexOf("/");
         if (slash < 0 || relpath.slice(0, slash) === folder) continue;
         folder = relpath.slice(0, slash);
         for (let at = relpath.indexOf("/"); at >= 0; at = relpath.indexOf("/", at + 1)) {
           const above = relpath.slice(0, at);
-          if (candidates.has(above)) selection.takeLiterally(above, { fromRoot: true });
+          if (candidates.has(above)) {
+            selection.takeLiterally(above, { fromRoot: true, folder: true });
+          }
         }
       }
     }
