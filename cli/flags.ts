@@ -186,7 +186,7 @@ export async function refuseStatusOnJsonStdout(
   if (status?.ino == null || stdout?.ino == null) return;
   if (status.dev === stdout.dev && status.ino === stdout.ino) {
     throw new UsageError(
-      `Option --status-file "${statusFile}" is standard output, which --json keeps for its summary`,
+      `Option --status-file "${statusFile}" is where standard output goes, which --json keeps for its summary`,
     );
   }
 }

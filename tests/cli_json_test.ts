@@ -400,7 +400,7 @@ Deno.test("main refuses a --status-file that is stdout with --json, and writes o
       assert.equal(run.code, 2, run.stderr);
       assert.match(
         run.stderr,
-        /^ctnr: Option --status-file "\/dev\/stdout" is standard output, which --json keeps for its summary$/m,
+        /^ctnr: Option --status-file "\/dev\/stdout" is where standard output goes, which --json keeps for its summary$/m,
       );
       assert.equal(summaryOf(run).exit_code, 2);
     }

@@ -174,7 +174,7 @@ export class StatusFile {
     const way = this.#way!;
     const text = this.#format === "json"
       ? JSON.stringify(this.#fields)
-      : Object.entries(this.#fields).map(([k, v]) => `${k}=${v}\n`).join("");
+      : Object.entries(this.#fields).map(([k, v]) => `${k}=${kvValue(v)}\n`).join("");
     if ("direct" in way) {
       try {
         // One status after another: a JSON status ends its line.
@@ -249,3 +249,28 @@ export function progressFields(
       : "",
   };
 }
+
+/**
+ * A value of a `kv` status line: control characters and backslashes escaped (`\n`, `\t`,
+ * `\x1b`, `\\`), so a file name can neither break its line (a name with a newline could add a
+ * line `status=finished`) nor reach a terminal the status file is shown on as a control code.
+ *
+ * @param value the field's value
+ * @returns its text, on one line
+ */
+export function kvValue(value: unknown): string {
+  return String(value).replace(KV_ESCAPED, (c) => {
+    if (c === "\\") return "\\\\";
+    if (c === "\n") return "\\n";
+    if (c === "\t") return "\\t";
+    if (c === "\r") return "\\r";
+    const code = c.charCodeAt(0);
+    return code < 0x100
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
+// C0 controls, DEL, C1 controls, line and paragraph separators, and the backslash.
+// deno-lint-ignore no-control-regex
+const KV_ESCAPED = /[\x00-\x1f\x7f-\x9f\u2028\u2029\\]/g;
