@@ -28,6 +28,7 @@ import { EXTRACT, runExtract, VERIFY } from "./cli/extract.ts";
 import { messageWithFlags } from "./cli/flags.ts";
 import { INFO, runInfo } from "./cli/info.ts";
 import { LIST, runList } from "./cli/list.ts";
+import { stopShownProgress } from "./cli/progress.ts";
 import { RunSummary } from "./cli/summary.ts";
 import { type CliIo, DEFAULT_IO, printableMessage, StdoutClosed } from "./cli/output.ts";
 import { environmentFault } from "./lib/errors.ts";
@@ -125,6 +126,7 @@ export function stopAtOnce(
 ): number {
   const error = new InterruptedError(signal);
   const message = `${error.message} again: stopped at once`;
+  stopShownProgress(); // the bar kept as a line: the message below it, not glued to it
   io.stderr(`ctnr: ${message}`);
   if (summary.json) {
     summary.fail({ code: error.code, message });

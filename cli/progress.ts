@@ -62,6 +62,18 @@ export interface PhaseShape {
  * A progress display: told each phase and the counts as they move, stopped at the end (also by
  * `using`).
  */
+/** The display on the screen now, if any: a second signal ends it before the process exits. */
+let shown: ProgressDisplay | undefined;
+
+/**
+ * End the display on the screen, if any, as {@link ProgressDisplay.stop} does: its last state
+ * kept as a line (a plain line off a terminal), so what is printed next starts on a line of its
+ * own. For a run that exits at once (a second Ctrl-C).
+ */
+export function stopShownProgress(): void {
+  shown?.stop();
+}
+
 export class ProgressDisplay implements Disposable {
   /** Print through this: its lines go above the bar (the same {@link CliIo} otherwise). */
   readonly io: CliIo;
@@ -108,6 +120,7 @@ export class ProgressDisplay implements Disposable {
     // At least one sample older than the last tick stays inside it.
     this.#window = Math.max(RATE_WINDOW, 1.5 * every);
     this.#timer = setInterval(() => this.#tick(), every);
+    shown = this;
     Deno.unrefTimer(this.#timer); // a run never waits for it
   }
 
@@ -154,13 +167,14 @@ export class ProgressDisplay implements Disposable {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
+    if (shown === this) shown = undefined;
     if (this.#phase === undefined) return;
     this.#settle();
   }
 
   /** The current phase's final state as a line of its own (a plain line off a terminal). */
   #settle(): void {
-    const text = this.#text(Date.now(), true);
+    const text = this.#text(Date.now(), true).trimEnd();
     if (this.#terminal) {
       this.#draw(text);
       this.#base.writeStderr!("\n");

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { main } from "../cli.ts";
+import { main, stopAtOnce } from "../cli.ts";
 import type { CliIo } from "../cli/output.ts";
 import { ProgressDisplay } from "../cli/progress.ts";
+import { RunSummary } from "../cli/summary.ts";
 import {
   DENO_CHILD_TIMEOUT_MS,
   pseudoRandomBytes,
@@ -333,4 +334,30 @@ Deno.test({
       }
     });
   },
+});
+
+Deno.test("a second signal ends the bar as a line before its message: the message is not glued to the bar", () => {
+  const written: string[] = [];
+  const io = {
+    stdout: () => {},
+    stderr: (text: string) => written.push(`${text}\n`),
+    writeBytes: () => Promise.resolve(),
+    isTerminal: true,
+    writeStderr: (text: string) => written.push(text),
+    terminalColumns: () => 120,
+  };
+  const display = new ProgressDisplay(io);
+  try {
+    display.phase("writing", { unit: "files", totalCount: 10 });
+    display.update(3, 0, "d/f3");
+    const code = stopAtOnce("SIGINT", io, new RunSummary("extract"));
+    assert.equal(code, 130);
+  } finally {
+    display.stop();
+  }
+  const rows = written.join("").split("\n").map((row) => row.slice(row.lastIndexOf("\r") + 1));
+  const message = rows.findIndex((row) => row.includes("Interrupted by SIGINT again"));
+  assert.equal(rows[message], "ctnr: Interrupted by SIGINT again: stopped at once");
+  const above = rows[message - 1]!.replaceAll("\x1b[?7l", "");
+  assert.match(above, /^writing +30% .* 3\/10 files/, "the bar kept above");
 });
