@@ -333,11 +333,11 @@ export class ProgressDisplay implements Disposable {
       room = Math.min(BAR_SIZE, columns - 1 - widest(false));
     }
     let text = line(unit, room >= 6 ? room : 0);
-    const left = columns - 1 - text.length - 2;
+    const left = columns - 1 - columnsOf(text) - 2;
     if (name !== "" && left >= 8) {
-      text += "  " + (name.length <= left ? name : "…" + name.slice(-(left - 1)));
+      text += "  " + (columnsOf(name) <= left ? name : "…" + tailOfWidth(name, left - 1));
     }
-    return text.length < columns ? text : text.slice(0, columns - 2) + "…";
+    return columnsOf(text) < columns ? text : text.slice(0, columns - 2) + "…";
   }
 }
 
@@ -429,3 +429,43 @@ function clock(seconds: number): string {
   const rest = `${two(Math.floor((s % 3600) / 60))}:${two(s % 60)}`;
   return hours > 0 ? `${hours}:${rest}` : rest;
 }
+
+/**
+ * The columns `text` takes on a terminal, as wcwidth counts them: 2 for East Asian wide and
+ * full-width characters and emoji, 0 for combining marks, zero-width joiners and variation
+ * selectors, 1 for the rest.
+ *
+ * @param text printable text (control characters already escaped)
+ * @returns its width in columns
+ */
+export function columnsOf(text: string): number {
+  let width = 0;
+  for (const char of text) width += charColumns(char);
+  return width;
+}
+
+/** The end of `text` that fits in `width` columns (whole characters). */
+function tailOfWidth(text: string, width: number): string {
+  const chars = [...text];
+  let used = 0;
+  let start = chars.length;
+  while (start > 0) {
+    const next = used + charColumns(chars[start - 1]!);
+    if (next > width) break;
+    used = next;
+    start--;
+  }
+  return chars.slice(start).join("");
+}
+
+function charColumns(char: string): number {
+  const code = char.codePointAt(0)!;
+  if (code < 0x300) return 1;
+  if (ZERO_WIDTH.test(char)) return 0;
+  return WIDE.test(char) ? 2 : 1;
+}
+
+const ZERO_WIDTH = /^[\p{Mn}\p{Me}\u200b-\u200f\ufe00-\ufe0f]$/u;
+// East Asian Wide (W) and Fullwidth (F) blocks, and emoji drawn two columns wide.
+const WIDE =
+  /^[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1f64f}\u{1f900}-\u{1f9ff}\u{20000}-\u{3fffd}]$/u;

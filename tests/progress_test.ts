@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { main, stopAtOnce } from "../cli.ts";
 import type { CliIo } from "../cli/output.ts";
-import { ProgressDisplay } from "../cli/progress.ts";
+import { columnsOf, ProgressDisplay } from "../cli/progress.ts";
 import { RunSummary } from "../cli/summary.ts";
 import {
   DENO_CHILD_TIMEOUT_MS,
@@ -360,4 +360,36 @@ Deno.test("a second signal ends the bar as a line before its message: the messag
   assert.equal(rows[message], "ctnr: Interrupted by SIGINT again: stopped at once");
   const above = rows[message - 1]!.replaceAll("\x1b[?7l", "");
   assert.match(above, /^writing +30% .* 3\/10 files/, "the bar kept above");
+});
+
+Deno.test("the bar measures names in terminal columns: a wide (CJK) name is cut to its tail and the line fits", async () => {
+  const drawn: string[] = [];
+  const display = new ProgressDisplay({
+    stdout: () => {},
+    stderr: () => {},
+    writeBytes: () => Promise.resolve(),
+    isTerminal: true,
+    writeStderr: (text) => drawn.push(text),
+    terminalColumns: () => 110,
+  });
+  const name = `b-${"名前の長いファイル".repeat(4)}.bin`;
+  try {
+    display.phase("writing", { unit: "files", totalCount: 2 });
+    display.update(1, 0, name);
+    await new Promise((resolve) => setTimeout(resolve, 350)); // a redraw or more
+  } finally {
+    display.stop();
+  }
+  const lines = drawn.filter((d) => d.includes(".bin")).map((d) =>
+    d.replaceAll("\r", "").replaceAll("\x1b[?7l", "").replaceAll("\x1b[K", "").replaceAll(
+      "\x1b[?7h",
+      "",
+    )
+  );
+  assert.ok(lines.length > 0, "the name was drawn");
+  for (const line of lines) {
+    assert.ok(columnsOf(line) <= 109, `${columnsOf(line)} columns: ${line}`);
+    assert.match(line, /…[^…]*ファイル\.bin$/, "the tail of the name, after an ellipsis");
+  }
+  assert.equal(columnsOf("a名😀\u0301\u200d"), 5);
 });
