@@ -280,7 +280,9 @@ export class ProgressDisplay implements Disposable {
       shape.unit === undefined
         ? ""
         : `${done}${shape.totalCount !== undefined ? `/${shape.totalCount}` : ""}${
-          unit ? ` ${shape.unit}` : ""
+          unit
+            ? ` ${done === 1 && shape.totalCount === undefined ? one(shape.unit) : shape.unit}`
+            : ""
         }`;
     const bytes = (done: number) =>
       shape.bytes
@@ -403,6 +405,11 @@ export function showExtractProgress(
 }
 
 /** A bar of `size` characters, `fraction` (0 to 1) of it full. */
+/** The unit of one item: `1 file found`, `1 entry` (a count without a total). */
+function one(unit: string): string {
+  return unit.replace(/^files\b/, "file").replace(/^entries\b/, "entry");
+}
+
 function drawBar(fraction: number, size: number): string {
   const full = Math.round(fraction * size);
   return "█".repeat(full) + "░".repeat(size - full);

@@ -393,3 +393,21 @@ Deno.test("the bar measures names in terminal columns: a wide (CJK) name is cut 
   }
   assert.equal(columnsOf("a名😀\u0301\u200d"), 5);
 });
+
+Deno.test("a count without a total says one item in the singular: 1 file found, 2 files found", () => {
+  const lines: string[] = [];
+  const display = new ProgressDisplay({
+    stdout: () => {},
+    stderr: (text) => lines.push(text),
+    writeBytes: () => Promise.resolve(),
+    isTerminal: false,
+    progressInterval: 60_000,
+  });
+  display.phase("scanning", { unit: "files found" });
+  display.update(1, 0, "");
+  display.phase("writing", { unit: "files" });
+  display.update(2, 0, "");
+  display.stop();
+  assert.match(lines[0]!, /^ctnr: progress: scanning 1 file found \|/);
+  assert.match(lines[1]!, /^ctnr: progress: writing 2 files \|/);
+});
