@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { compileArgs, type Target, TARGETS } from "../scripts/compile.ts";
 import {
   type CliRun,
   DENO_CHILD_TIMEOUT_MS,
@@ -717,8 +718,11 @@ Deno.test("main shows the flag where the library names an option", async () => {
 
 Deno.test("deno task compile includes every worker module that lib/ starts (a compiled binary has no others)", async () => {
   const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-  const compile: string = config.tasks.compile;
-  const included = [...compile.matchAll(/--include (\S+)/g)].map((match) => match[1]!);
+  assert.match(config.tasks.compile, / scripts\/compile\.ts$/);
+  const includes = (target: Target) =>
+    [...compileArgs(target).join(" ").matchAll(/--include (\S+)/g)].map((match) => match[1]!);
+  const included = includes(TARGETS[0]);
+  for (const target of TARGETS) assert.deepEqual(includes(target), included, target);
   for (const path of included) {
     assert.ok(
       (await Deno.stat(new URL(`../${path}`, import.meta.url))).isFile,

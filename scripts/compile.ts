@@ -1,0 +1,93 @@
+/**
+ * Builds the release binaries of ctnr with `deno compile`: one self-contained executable per
+ * target in `dist/` (`dist/ctnr-x86_64-unknown-linux-gnu`, ..., `dist/ctnr-x86_64-pc-windows-msvc.exe`).
+ *
+ * Usage: `deno task compile [TARGET...]` (no target: all of {@link TARGETS}). Any target builds on
+ * any OS, but `deno compile` downloads the base runtime (denort) of each target from
+ * dl.deno.land, so it needs internet access. Exit code 2 for an unknown target, else the first
+ * failing `deno compile`'s.
+ *
+ * @module
+ */
+
+/** The targets of a release, as `deno compile --target` names them. */
+export const TARGETS = [
+  "x86_64-unknown-linux-gnu",
+  "aarch64-unknown-linux-gnu",
+  "x86_64-apple-darwin",
+  "aarch64-apple-darwin",
+  "x86_64-pc-windows-msvc",
+] as const;
+
+/** A target of {@link TARGETS}. */
+export type Target = typeof TARGETS[number];
+
+/**
+ * The permissions baked into the binary: the narrowest that every command needs (read and write
+ * the paths it is given, and `Deno.uid()`, which decides whether extract applies modes as root
+ * does). A compiled binary takes no `--allow-*` flags at run time, so paths under `/dev` and
+ * `/proc` (Deno 2.9.6 asks for `--allow-all` there) stay closed to it: README "Release binaries".
+ */
+export const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-sys=uid"] as const;
+
+/** The worker modules lib/ starts by URL: a compiled binary holds no module it is not given. */
+export const WORKER_MODULES = [
+  "lib/create/_create_worker.ts",
+  "lib/extract/_extract_worker.ts",
+] as const;
+
+/**
+ * The file name of the binary for a target.
+ *
+ * @param target a target of {@link TARGETS}
+ * @returns `ctnr-<target>`, with `.exe` for Windows
+ */
+export function binaryName(target: Target): string {
+  return `ctnr-${target}${target.includes("windows") ? ".exe" : ""}`;
+}
+
+/**
+ * The arguments of `deno` that build the binary of one target.
+ *
+ * @param target a target of {@link TARGETS}
+ * @param outDir folder of the binary, relative to the project root
+ * @default outDir "dist"
+ * @returns `["compile", ...]`, to run from the project root
+ */
+export function compileArgs(target: Target, outDir = "dist"): string[] {
+  return [
+    "compile",
+    ...PERMISSIONS,
+    // Extract's peak memory at a million entries, 170-199 MiB against 233-307 MiB, no slower
+    // (README "Memory").
+    "--v8-flags=--max-semi-space-size=4",
+    ...WORKER_MODULES.flatMap((path) => ["--include", path]),
+    "--target",
+    target,
+    "--output",
+    `${outDir}/${binaryName(target)}`,
+    "cli.ts",
+  ];
+}
+
+function isTarget(name: string): name is Target {
+  return (TARGETS as readonly string[]).includes(name);
+}
+
+if (import.meta.main) {
+  const unknown = Deno.args.filter((name) => !isTarget(name));
+  if (unknown.length > 0) {
+    console.error(`compile: Unknown target "${unknown[0]}": one of ${TARGETS.join(", ")}`);
+    Deno.exit(2);
+  }
+  const targets = Deno.args.length > 0 ? Deno.args.filter(isTarget) : [...TARGETS];
+  const root = new URL("../", import.meta.url);
+  for (const target of targets) {
+    console.error(`compile: ${binaryName(target)}`);
+    const { code } = await new Deno.Command(Deno.execPath(), {
+      args: compileArgs(target),
+      cwd: root,
+    }).spawn().status;
+    if (code !== 0) Deno.exit(code);
+  }
+}
