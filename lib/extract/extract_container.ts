@@ -159,7 +159,11 @@ async function extractWith(
       foldCase: folding,
       verb,
     };
-    if (!options.dryRun) planOptions.outdir = target;
+    if (!options.dryRun) {
+      planOptions.outdir = target;
+      // Names Windows would open as a device, strip or refuse (lib/safety/windows_names.ts).
+      planOptions.windowsNames = Deno.build.os === "windows";
+    }
     if (select !== undefined) planOptions.select = select;
     // One progress object for the whole run, updated in place: no allocation per entry.
     const progress: ExtractProgress = {

@@ -16,6 +16,7 @@ import { checkLinkTarget } from "../safety/link_target.ts";
 import { overlap, PayloadOrder, PayloadRanges } from "../safety/payload_ranges.ts";
 import { pathLength, pathLimits, pathTooLong } from "../safety/path_limits.ts";
 import { reservedName } from "../safety/reserved_names.ts";
+import { windowsNameFault } from "../safety/windows_names.ts";
 import { type CaseFolding, FOLDER, PathGuard, pathKeyer } from "../safety/path_guard.ts";
 import type { Selection } from "../selection.ts";
 
@@ -47,6 +48,12 @@ export interface PlanOptions {
    * Without it, the first such entry fails the plan.
    */
   onPastEnd?: (entry: IndexEntry, error: ContainerFormatError) => void;
+  /**
+   * Refuse entries Windows cannot write as named: device names (`CON`, `nul.txt`, ...), a name
+   * ending in a dot or a space, `<>:"|?*` and control characters (lib/safety/windows_names.ts).
+   * `extractContainer` sets it on Windows. @default false
+   */
+  windowsNames?: boolean;
   /** The word the messages use for what failed: `Cannot verify ...`. @default "extract" */
   verb?: "extract" | "verify";
   /**
@@ -189,6 +196,8 @@ export async function planExtraction(
       }
       const reserved = reservedName(entry.relpath);
       if (reserved) throw new UnsafeEntryError(`Cannot extract "${entry.relpath}": ${reserved}`);
+      const windows = options.windowsNames ? windowsNameFault(entry.relpath) : undefined;
+      if (windows) throw new UnsafeEntryError(`Cannot ${verb} "${entry.relpath}": ${windows}`);
       const clash = guard.admit(entry.relpath, entry.entryType === "dir" ? FOLDER : 1);
       if (clash !== undefined) {
         throw new UnsafeEntryError(`Cannot ${verb} "${entry.relpath}": ${clash}`);

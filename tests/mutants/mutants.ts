@@ -1361,6 +1361,25 @@ export const MUTANTS: Mutant[] = [
         "createContainer leaves out files named like ctnr's run marker or temp files, with a warning",
     },
   },
+  // --- Names Windows cannot write as they are (lib/safety/windows_names.ts) ---
+  {
+    name: "windows-names-extracted",
+    find: `if (windows) throw new UnsafeEntryError(`,
+    replace: `if (false) throw new UnsafeEntryError(`,
+    killedBy: {
+      file: "windows_names_test.ts",
+      test: "planExtraction with windowsNames refuses such an entry, naming it; without, plans it",
+    },
+  },
+  {
+    name: "windows-names-device-after-a-dot",
+    find: `if (DEVICE.test(dot < 0 ? name : name.slice(0, dot))) {`,
+    replace: `if (DEVICE.test(name)) {`,
+    killedBy: {
+      file: "windows_names_test.ts",
+      test: "windowsNameFault refuses device names, trailing dots and spaces, forbidden characters",
+    },
+  },
   // --- A container cut short, one that is none, and an index that disagrees with the trailer
   // (lib/format/trailer.ts searchTrailer, lib/format/index_agreement.ts, lib/read/, cli/extract.ts)
   {
