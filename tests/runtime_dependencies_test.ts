@@ -33,6 +33,37 @@ async function serveProject(fn: (base: string) => Promise<void>): Promise<void> 
   }
 }
 
+/** Where the README's install lines fetch the command from, up to `/cli.ts`. */
+const README_HOST = /^https:\/\/raw\.githubusercontent\.com\/OWNER\/ctnr\/v([^/]+)$/;
+
+/**
+ * The README's "From a URL" lines, `deno run ...` and `deno install -g ...`, as argument lists
+ * (after `deno`) up to their URL, with the URL's host and tag (checked to be the version in
+ * deno.json) replaced by `base`: the tests run what the README says.
+ */
+async function readmeLines(base: string): Promise<{ run: string[]; install: string[] }> {
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  const { version } = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)) as {
+    version: string;
+  };
+  const lines = readme.split("\n").filter((line) =>
+    /^deno (run|install) .*https:\/\/raw\.githubusercontent\.com\//.test(line)
+  );
+  const pick = (command: string) => {
+    const found = lines.filter((line) => line.startsWith(`deno ${command} `));
+    assert.equal(found.length, 1, `README lines "deno ${command}" from a URL: ${found.length}`);
+    const args = found[0]!.split(/ +/).slice(1);
+    const at = args.findIndex((arg) => arg.endsWith("/cli.ts"));
+    assert.ok(at > 0, found[0]);
+    const host = README_HOST.exec(args[at]!.slice(0, -"/cli.ts".length));
+    assert.ok(host, `README's URL ${args[at]} is not ${README_HOST}`);
+    assert.equal(host[1], version, "README's release tag is deno.json's version");
+    args[at] = `${base}/cli.ts`;
+    return args.slice(0, at + 1);
+  };
+  return { run: pick("run"), install: pick("install") };
+}
+
 /** A tree of more than 512 files (create's read workers and extract's write workers start). */
 async function bigTree(src: string): Promise<void> {
   const spec: Record<string, string> = { "top.txt": "top" };
@@ -40,15 +71,17 @@ async function bigTree(src: string): Promise<void> {
   await writeTree(src, spec);
 }
 
-Deno.test("cli.ts runs from a URL without the project's deno.json: create and extract --tqdm, workers too", async () => {
+Deno.test("cli.ts runs from a URL as the README says, without the project's deno.json: create and extract --tqdm, workers too", async () => {
   await withTempDir(async (dir) => {
     await bigTree(`${dir}/src`);
     await Deno.mkdir(`${dir}/cwd`);
     const { runtime, testOnly } = await npmPackages();
     const env = { DENO_DIR: await seededCache(dir, runtime), NO_COLOR: "1" };
     await serveProject(async (base) => {
+      const { run } = await readmeLines(base);
+      assert.deepEqual(run.slice(0, 1), ["run"]);
       const ctnr = (...args: string[]) =>
-        runCommand(Deno.execPath(), ["run", "-A", `${base}/cli.ts`, ...args], {
+        runCommand(Deno.execPath(), [...run, ...args], {
           timeoutMs: DENO_CHILD_TIMEOUT_MS,
           cwd: `${dir}/cwd`, // no deno.json here or above
           env,
@@ -65,6 +98,53 @@ Deno.test("cli.ts runs from a URL without the project's deno.json: create and ex
         for (const name of testOnly) assert.ok(!stderr.includes(`/${name}`), `${name} fetched`);
         assert.ok(!stderr.includes("\x1b"), "no control codes on a pipe");
       }
+    });
+  });
+});
+
+Deno.test("deno install -g from a URL as the README says: the installed ctnr creates, extracts, tells its version", async () => {
+  await withTempDir(async (dir) => {
+    await bigTree(`${dir}/src`);
+    await Deno.mkdir(`${dir}/cwd`);
+    const { runtime } = await npmPackages();
+    const denoBin = Deno.execPath().slice(0, Deno.execPath().lastIndexOf("/"));
+    const env = {
+      DENO_DIR: await seededCache(dir, runtime),
+      NO_COLOR: "1",
+      // The installed script runs `deno` from PATH.
+      PATH: `${denoBin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+    };
+    const root = `${dir}/root`;
+    await serveProject(async (base) => {
+      const { install } = await readmeLines(base);
+      assert.deepEqual(install.slice(0, 2), ["install", "-g"]);
+      const installed = await runCommand(
+        Deno.execPath(),
+        [...install.slice(0, -1), "--root", root, install.at(-1)!],
+        { timeoutMs: DENO_CHILD_TIMEOUT_MS, cwd: `${dir}/cwd`, env },
+      );
+      assert.equal(installed.code, 0, installed.stderr);
+      const ctnr = (...args: string[]) =>
+        runCommand(`${root}/bin/ctnr`, args, {
+          timeoutMs: DENO_CHILD_TIMEOUT_MS,
+          cwd: `${dir}/cwd`,
+          env,
+        });
+      const { version } = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+      const told = await ctnr("--version");
+      assert.equal(told.code, 0, told.stderr);
+      assert.equal(told.stdout.trim(), `ctnr ${version}`);
+      const created = await ctnr("create", `${dir}/src`, "c.ctnr", "--finalize");
+      assert.equal(created.code, 0, created.stderr);
+      assert.match(created.stdout, /Added 701 entries/);
+      const extracted = await ctnr("extract", "--tqdm", "c.ctnr", `${dir}/out`);
+      assert.equal(extracted.code, 0, extracted.stderr);
+      assert.match(extracted.stderr, /^ctnr: progress: writing 100% \| 701\/701 entries \| /m);
+      assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
+      // The permissions the README gives are the ones the installed command runs with.
+      const shm = await ctnr("create", `${dir}/src`, "/dev/shm/ctnr-install-test-never.ctnr");
+      assert.equal(shm.code, 2, shm.stderr);
+      assert.match(shm.stderr, /run ctnr with --allow-all/);
     });
   });
 });
