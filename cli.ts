@@ -21,21 +21,23 @@
  * @module
  */
 
-import { CtnrError, InterruptedError, UsageError } from "./mod.ts";
+import { CtnrError, UsageError } from "./mod.ts";
 import { CAT, runCat } from "./cli/cat.ts";
 import { CREATE, runCreate } from "./cli/create.ts";
 import { EXTRACT, runExtract, VERIFY } from "./cli/extract.ts";
 import { messageWithFlags } from "./cli/flags.ts";
 import { INFO, runInfo } from "./cli/info.ts";
 import { LIST, runList } from "./cli/list.ts";
-import { stopShownProgress } from "./cli/progress.ts";
+import { stopAtOnce } from "./cli/signals.ts";
 import { RunSummary } from "./cli/summary.ts";
 import { type CliIo, DEFAULT_IO, printableMessage, StdoutClosed } from "./cli/output.ts";
 import { environmentFault } from "./lib/errors.ts";
+// The version is written once, in deno.json (also read when cli.ts runs from a URL).
+import denoJson from "./deno.json" with { type: "json" };
 
 export type { CliIo } from "./cli/output.ts";
 
-const VERSION = "0.1.0";
+const VERSION: string = denoJson.version;
 
 const COMMANDS = [CREATE, EXTRACT, VERIFY, LIST, INFO, CAT];
 
@@ -107,34 +109,6 @@ export async function main(args: string[], io: CliIo = DEFAULT_IO): Promise<numb
     }
   }
   return code;
-}
-
-/**
- * A second signal: the run stops at once (what was committed stays; a later run sweeps its temp
- * files). Says so in one line and, with `--json`, prints the summary with the counts as they
- * stand (README "Output for scripts": a run stopped by a signal prints it).
- *
- * @param signal the signal received again
- * @param io where to print
- * @param summary the run's summary
- * @returns the exit code (129, 130, 143)
- */
-export function stopAtOnce(
-  signal: "SIGINT" | "SIGTERM" | "SIGHUP",
-  io: CliIo,
-  summary: RunSummary,
-): number {
-  const error = new InterruptedError(signal);
-  const message = `${error.message} again: stopped at once`;
-  stopShownProgress(); // the bar kept as a line: the message below it, not glued to it
-  io.stderr(`ctnr: ${message}`);
-  if (summary.json) {
-    summary.fail({ code: error.code, message });
-    try {
-      io.stdout(summary.toJson(error.exitCode));
-    } catch { /* stdout closed: nothing more to say */ }
-  }
-  return error.exitCode;
 }
 
 /** Dispatch to the command; its exit code, or the error it ends with. */

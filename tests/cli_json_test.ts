@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { ContainerWriter } from "../mod.ts";
-import { stopAtOnce } from "../cli.ts";
+import { stopAtOnce } from "../cli/signals.ts";
 import { FAULTS_LISTED, RunSummary } from "../cli/summary.ts";
 import {
   pseudoRandomBytes,

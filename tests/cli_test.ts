@@ -12,6 +12,7 @@ import {
   withTempDir,
   writeTree,
 } from "./_helpers.ts";
+import denoJson from "../deno.json" with { type: "json" };
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -614,13 +615,15 @@ Deno.test("main list, list --json, cat and verify print the container's contents
   });
 });
 
-Deno.test("main --help and --version exit 0", async () => {
+Deno.test("main --help and --version exit 0; the version is deno.json's", async () => {
+  const version = denoJson.version.replaceAll(".", "\\.");
+  assert.match(denoJson.version, /^\d+\.\d+\.\d+$/);
   const cases: [string[], RegExp][] = [
-    [["--help"], /Usage:/],
+    [["--help"], new RegExp(`^ctnr ${version}: [^]*\nUsage:`)],
     [["-h"], /Usage:/],
     [["help"], /Usage:/],
-    [["--version"], /^ctnr \d+\.\d+\.\d+$/m],
-    [["version"], /^ctnr \d+\.\d+\.\d+$/m],
+    [["--version"], new RegExp(`^ctnr ${version}$`, "m")],
+    [["version"], new RegExp(`^ctnr ${version}$`, "m")],
     [["create", "--help"], /--finalize-only/],
     [["extract", "--help"], /--verify-existing/],
     [["list", "--help"], /--json/],

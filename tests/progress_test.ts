@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { main, stopAtOnce } from "../cli.ts";
+import { main } from "../cli.ts";
+import { stopAtOnce } from "../cli/signals.ts";
 import type { CliIo } from "../cli/output.ts";
 import { columnsOf, ProgressDisplay } from "../cli/progress.ts";
 import { RunSummary } from "../cli/summary.ts";

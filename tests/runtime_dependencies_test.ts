@@ -7,6 +7,7 @@ import {
   withTempDir,
   writeTree,
 } from "./_helpers.ts";
+import denoJson from "../deno.json" with { type: "json" };
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -86,6 +87,9 @@ Deno.test("cli.ts runs from a URL as the README says, without the project's deno
           cwd: `${dir}/cwd`, // no deno.json here or above
           env,
         });
+      // The version is read from deno.json, served beside cli.ts as text/plain too.
+      const version = await ctnr("--version");
+      assert.equal(version.stdout.trim(), `ctnr ${denoJson.version}`, version.stderr);
       const created = await ctnr("create", "--tqdm", `${dir}/src`, "c.ctnr");
       assert.equal(created.code, 0, created.stderr);
       assert.match(created.stderr, /^ctnr: progress: writing 701 files \| /m);

@@ -475,12 +475,13 @@ export class ContainerReader {
    * Read the stored bytes of an entry (compressed bytes for a gzip entry), unverified.
    *
    * @param entry an entry of this container
-   * @param from offset within the payload
-   * @param length bytes to read
+   * @param from offset within the payload, in bytes (default 0)
+   * @param length bytes to read (default: the rest of the payload after `from`)
    * @returns the bytes
    */
-  readStored(entry: IndexEntry, from = 0, length = entry.payloadSize - from): Promise<Uint8Array> {
-    return this.#file.readAt(entry.offset + from, length);
+  readStored(entry: IndexEntry, from?: number, length?: number): Promise<Uint8Array> {
+    const start = from ?? 0;
+    return this.#file.readAt(entry.offset + start, length ?? entry.payloadSize - start);
   }
 
   /**
