@@ -8,7 +8,7 @@
  *
  * @example Pack, list, read one entry, extract
  * ```ts
- * import { ContainerReader, createContainer, extractContainer } from "./mod.ts";
+ * import { ContainerReader, createContainer, extractContainer } from "@ctnr/ctnr";
  *
  * const work = await Deno.makeTempDir();
  * try {

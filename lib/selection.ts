@@ -67,7 +67,7 @@ interface Pattern {
  *
  * @example Select by name, by path and by folder
  * ```ts
- * import { Selection } from "./selection.ts";
+ * import { Selection } from "@ctnr/ctnr";
  * const selection = new Selection(["*.md", "/src/lib", "a[1].txt", "nothing"]);
  * if (!selection.matches("docs/guide/intro.md")) throw new Error("a name at any depth");
  * if (!selection.matches("src/lib/x/y.ts")) throw new Error("everything under a folder");

@@ -40,8 +40,7 @@ const WRITE_BATCH = 4 << 20;
  *
  * @example Write a container from memory and read it back
  * ```ts
- * import { ContainerWriter } from "./container_writer.ts";
- * import { ContainerReader } from "../read/container_reader.ts";
+ * import { ContainerReader, ContainerWriter } from "@ctnr/ctnr";
  * const dir = await Deno.makeTempDir();
  * try {
  *   const writer = await ContainerWriter.open(`${dir}/c.ctnr`, { compress: true });

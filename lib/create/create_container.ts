@@ -67,7 +67,7 @@ import { join } from "node:path";
  *
  * @example Pack a folder and read back the index
  * ```ts
- * import { createContainer } from "./create_container.ts";
+ * import { createContainer } from "@ctnr/ctnr";
  * const src = await Deno.makeTempDir();
  * const out = await Deno.makeTempDir();
  * try {

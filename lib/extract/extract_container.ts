@@ -60,8 +60,7 @@ const WRITE_WORKER = new URL("./_extract_worker.ts", import.meta.url);
  *
  * @example Round trip a folder
  * ```ts
- * import { createContainer } from "../create/create_container.ts";
- * import { extractContainer } from "./extract_container.ts";
+ * import { createContainer, extractContainer } from "@ctnr/ctnr";
  * const work = await Deno.makeTempDir();
  * try {
  *   await Deno.mkdir(`${work}/src`);

@@ -61,8 +61,7 @@ export interface ContainerInfo {
  *
  * @example Totals of a finalized container
  * ```ts
- * import { ContainerReader } from "./container_reader.ts";
- * import { createContainer } from "../create/create_container.ts";
+ * import { ContainerReader, createContainer } from "@ctnr/ctnr";
  * const work = await Deno.makeTempDir();
  * try {
  *   await Deno.mkdir(`${work}/src`);

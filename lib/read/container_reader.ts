@@ -62,8 +62,7 @@ export type IndexOrigin = "external" | "trailer" | "sibling";
  *
  * @example List the relpaths of a container
  * ```ts
- * import { ContainerReader } from "./container_reader.ts";
- * import { createContainer } from "../create/create_container.ts";
+ * import { ContainerReader, createContainer } from "@ctnr/ctnr";
  * const work = await Deno.makeTempDir();
  * try {
  *   await Deno.mkdir(`${work}/src`);
