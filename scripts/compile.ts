@@ -28,7 +28,7 @@ export type Target = typeof TARGETS[number];
  * does). A compiled binary takes no `--allow-*` flags at run time, so paths under `/dev` and
  * `/proc` (Deno 2.9.6 asks for `--allow-all` there) stay closed to it: README "Release binaries".
  */
-export const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-sys=uid"] as const;
+export const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-sys"] as const;
 
 /** The worker modules lib/ starts by URL: a compiled binary holds no module it is not given. */
 export const WORKER_MODULES = [

@@ -76,7 +76,16 @@ Deno.test("the permissions baked into the binary suffice for create, verify, ext
       assert.doesNotMatch(run.stderr, /did not grant/);
     }
     assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
-    // Without --allow-sys=uid extract stops: the set is no wider than needed, and no narrower.
+    // The umask, which extract takes off recorded modes when not root, is readable with them
+    // (with --allow-sys=uid alone it was not: extract fell back to 022, or prompted).
+    await Deno.writeTextFile(`${dir}/umask.ts`, "Deno.umask(); Deno.uid();\n");
+    const sys = await runCommand(
+      Deno.execPath(),
+      ["run", "--no-prompt", ...PERMISSIONS, `${dir}/umask.ts`],
+      { timeoutMs: DENO_CHILD_TIMEOUT_MS },
+    );
+    assert.equal(sys.code, 0, sys.stderr);
+    // Without --allow-sys extract stops: the set is no wider than needed, and no narrower.
     const narrower = await runCommand(
       Deno.execPath(),
       [

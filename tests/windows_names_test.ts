@@ -5,6 +5,8 @@ import { withTempDir, writeTree } from "./_helpers.ts";
 
 const REFUSED: [string, RegExp][] = [
   ["CON", /"CON" is a reserved device name on Windows/],
+  ["CONIN$", /"CONIN\$" is a reserved device name on Windows/],
+  ["a/conout$.txt", /"conout\$.txt" is a reserved device name/],
   ["con", /"con" is a reserved device name/],
   ["Prn", /reserved device name/],
   ["aux.txt", /"aux.txt" is a reserved device name/],

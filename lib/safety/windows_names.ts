@@ -15,7 +15,7 @@
  * spaces (`nul.txt`, `Com1.tar.gz` and `CON .x` are all devices). `COM¹`-style superscript
  * digits, which Windows also counts, are included.
  */
-const DEVICE = /^(?:CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]) *$/i;
+const DEVICE = /^(?:CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9¹²³]|LPT[0-9¹²³]) *$/i;
 
 /** Characters Win32 refuses in a name: `<>:"|?*` and U+0001 to U+001F (NUL: relpath rule). */
 // deno-lint-ignore no-control-regex -- control characters are what it matches
