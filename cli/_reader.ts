@@ -6,7 +6,36 @@
 
 import { ContainerReader, UsageError } from "../mod.ts";
 import { type CliIo, printableMessage } from "./output.ts";
+import type { Flag } from "./flags.ts";
 import type { RunSummary } from "./summary.ts";
+
+/** `--container FILE` of the reading commands (`list`, `info`, `cat`). */
+export const CONTAINER_FLAG = {
+  name: "container",
+  type: "string",
+  arg: "FILE",
+  origin: "ctnr",
+  help: "container to read",
+} as const satisfies Flag;
+
+/** `--index FILE` of the reading commands. */
+export const INDEX_FLAG = {
+  name: "index",
+  type: "string",
+  arg: "FILE",
+  origin: "ctnr",
+  option: "index",
+  help: "external index (preferred over the embedded one)",
+} as const satisfies Flag;
+
+/** `--lenient` of the reading commands. */
+export const LENIENT_FLAG = {
+  name: "lenient",
+  type: "boolean",
+  origin: "ctnr",
+  option: "lenient",
+  help: "skip malformed index lines with a warning",
+} as const satisfies Flag;
 
 /**
  * Open `container` with the commands' options, warnings printed to stderr.

@@ -9,7 +9,7 @@ import { type ContainerReader, type IndexEntry, Selection, UsageError } from "..
 import { reportUnmatched } from "./extract.ts";
 import { type CommandSpec, helpText, parseCommand } from "./flags.ts";
 import type { CliIo } from "./output.ts";
-import { openReader } from "./_reader.ts";
+import { CONTAINER_FLAG, INDEX_FLAG, openReader } from "./_reader.ts";
 
 /** The flags of `cat`. */
 export const CAT = {
@@ -17,15 +17,8 @@ export const CAT = {
   usage: "ctnr cat --container FILE [--index FILE] PATTERN...  (writes each file it selects\n" +
     "to stdout, in index order; an exact RELPATH is that file)",
   flags: [
-    { name: "container", type: "string", arg: "FILE", origin: "ctnr", help: "container to read" },
-    {
-      name: "index",
-      type: "string",
-      arg: "FILE",
-      origin: "ctnr",
-      option: "index",
-      help: "external index (preferred over the embedded one)",
-    },
+    CONTAINER_FLAG,
+    INDEX_FLAG,
   ],
 } as const satisfies CommandSpec;
 

@@ -9,7 +9,7 @@ import { type ContainerInfo, containerInfo, UsageError } from "../mod.ts";
 import { type CommandSpec, helpText, JSON_SUMMARY, parseCommand } from "./flags.ts";
 import { type CliIo, printable } from "./output.ts";
 import type { RunSummary } from "./summary.ts";
-import { openReader } from "./_reader.ts";
+import { CONTAINER_FLAG, INDEX_FLAG, LENIENT_FLAG, openReader } from "./_reader.ts";
 import { count, size } from "./units.ts";
 
 /** The flags of `info`. */
@@ -17,22 +17,9 @@ export const INFO = {
   name: "info",
   usage: "ctnr info --container FILE [--index FILE] [--json] [--lenient]   (or: ctnr info FILE)",
   flags: [
-    { name: "container", type: "string", arg: "FILE", origin: "ctnr", help: "container to read" },
-    {
-      name: "index",
-      type: "string",
-      arg: "FILE",
-      origin: "ctnr",
-      option: "index",
-      help: "external index (preferred over the embedded one)",
-    },
-    {
-      name: "lenient",
-      type: "boolean",
-      origin: "ctnr",
-      option: "lenient",
-      help: "skip malformed index lines with a warning",
-    },
+    CONTAINER_FLAG,
+    INDEX_FLAG,
+    LENIENT_FLAG,
     { ...JSON_SUMMARY, help: "print the facts as one JSON object on stdout (also on failure)" },
   ],
 } as const satisfies CommandSpec;

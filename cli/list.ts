@@ -11,7 +11,7 @@ import { reportUnmatched } from "./extract.ts";
 import { type CommandSpec, helpText, parseCommand } from "./flags.ts";
 import { LineBuffer } from "./line_buffer.ts";
 import { type CliIo, printable } from "./output.ts";
-import { openReader } from "./_reader.ts";
+import { CONTAINER_FLAG, INDEX_FLAG, LENIENT_FLAG, openReader } from "./_reader.ts";
 import { count, size } from "./units.ts";
 
 /** The flags of `list`. */
@@ -19,15 +19,8 @@ export const LIST = {
   name: "list",
   usage: "ctnr list --container FILE [--index FILE] [-l | --json] [--lenient] [PATTERN...]",
   flags: [
-    { name: "container", type: "string", arg: "FILE", origin: "ctnr", help: "container to read" },
-    {
-      name: "index",
-      type: "string",
-      arg: "FILE",
-      origin: "ctnr",
-      option: "index",
-      help: "external index (preferred over the embedded one)",
-    },
+    CONTAINER_FLAG,
+    INDEX_FLAG,
     {
       name: "long",
       short: "l",
@@ -42,13 +35,7 @@ export const LIST = {
       origin: "ctnr",
       help: "print each entry as its index line (NDJSON, full SHA-256); no summary",
     },
-    {
-      name: "lenient",
-      type: "boolean",
-      origin: "ctnr",
-      option: "lenient",
-      help: "skip malformed index lines with a warning",
-    },
+    LENIENT_FLAG,
   ],
 } as const satisfies CommandSpec;
 
