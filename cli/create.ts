@@ -32,6 +32,7 @@ import { type CliIo, logger, printable, printableMessage } from "./output.ts";
 import { PROGRESS, ProgressDisplay, showCreateProgress } from "./progress.ts";
 import type { RunSummary } from "./summary.ts";
 import { count, size } from "./units.ts";
+import { stoppedBy } from "../lib/errors.ts";
 
 /** The flags of `create`. */
 export const CREATE = {
@@ -589,9 +590,7 @@ async function readPatternFile(path: string, signal: AbortSignal): Promise<strin
     text = await Deno.readTextFile(path, { signal });
   } catch (error) {
     if (signal.aborted) {
-      throw new InterruptedError(
-        signal.reason === "SIGTERM" || signal.reason === "SIGHUP" ? signal.reason : "SIGINT",
-      );
+      throw new InterruptedError(stoppedBy(signal));
     }
     const detail = (error as Error).message.replace(/: [a-z]+ '.*$/s, "");
     throw new CtnrError("NOT_FOUND", `Cannot read --exclude-from "${path}": ${detail}`);
