@@ -7,6 +7,7 @@
  */
 
 import { environmentFault } from "../lib/errors.ts";
+import { escapeChar } from "../lib/escape.ts";
 import { writeAll } from "../lib/io/copy.ts";
 
 /** Where the command prints. */
@@ -132,20 +133,10 @@ export function printable(name: string): string {
  * every error and warning is one line starting with `ctnr:`.
  */
 export function printableMessage(message: string): string {
-  return message.replace(UNPRINTABLE_OR_BACKSLASH, escapeChar);
+  return printable(message);
 }
 
 // C0 and C1 controls (line breaks included), DEL, line/paragraph separators, bidirectional
 // overrides and isolates, and the backslash that starts an escape.
 // deno-lint-ignore no-control-regex
 const UNPRINTABLE_OR_BACKSLASH = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\\]/g;
-
-function escapeChar(c: string): string {
-  if (c === "\\") return "\\\\";
-  if (c === "\n") return "\\n";
-  if (c === "\t") return "\\t";
-  const code = c.charCodeAt(0);
-  return code < 0x100
-    ? `\\x${code.toString(16).padStart(2, "0")}`
-    : `\\u${code.toString(16).padStart(4, "0")}`;
-}

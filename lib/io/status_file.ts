@@ -21,6 +21,7 @@
 
 import { dirname } from "node:path";
 import { environmentFault, InterruptedError, stoppedBy, UsageError } from "../errors.ts";
+import { escapeChar } from "../escape.ts";
 import { locate } from "../safety/output_paths.ts";
 import { writeAll } from "./copy.ts";
 import { siblingTemp } from "./temp_file.ts";
@@ -259,16 +260,7 @@ export function progressFields(
  * @returns its text, on one line
  */
 export function kvValue(value: unknown): string {
-  return String(value).replace(KV_ESCAPED, (c) => {
-    if (c === "\\") return "\\\\";
-    if (c === "\n") return "\\n";
-    if (c === "\t") return "\\t";
-    if (c === "\r") return "\\r";
-    const code = c.charCodeAt(0);
-    return code < 0x100
-      ? `\\x${code.toString(16).padStart(2, "0")}`
-      : `\\u${code.toString(16).padStart(4, "0")}`;
-  });
+  return String(value).replace(KV_ESCAPED, (c) => c === "\r" ? "\\r" : escapeChar(c));
 }
 
 // C0 controls, DEL, C1 controls, line and paragraph separators, and the backslash.

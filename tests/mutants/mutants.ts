@@ -961,7 +961,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "terminal-control-characters-printed-raw",
-    find: `return message.replace(UNPRINTABLE_OR_BACKSLASH, escapeChar);`,
+    find: `return printable(message);`,
     replace: `return message;`,
     killedBy: {
       file: SECURITY,
