@@ -110,3 +110,20 @@ export function ctnrCommand(): string[] {
   const cli = new URL("../cli.ts", import.meta.url).pathname;
   return [Deno.execPath(), "run", "--allow-all", cli];
 }
+
+/**
+ * A tree of `entries` files of 16 bytes, 1,000 to a folder (`d0/f0.txt` ...): the million-entry
+ * benchmarks' source.
+ *
+ * @param src the folder to fill (made when missing)
+ * @param entries how many files
+ */
+export function writeSmallTree(src: string, entries: number): void {
+  const perFolder = 1000;
+  for (let d = 0; d * perFolder < entries; d++) {
+    Deno.mkdirSync(`${src}/d${d}`, { recursive: true });
+    for (let f = 0; f < perFolder && d * perFolder + f < entries; f++) {
+      Deno.writeTextFileSync(`${src}/d${d}/f${f}.txt`, `file ${d}/${f}\n`.padEnd(16, "."));
+    }
+  }
+}

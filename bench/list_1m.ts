@@ -13,7 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { benchRoot, ctnrCommand, measure, median } from "./_measure.ts";
+import { benchRoot, ctnrCommand, measure, median, writeSmallTree } from "./_measure.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -29,14 +29,8 @@ const root = await benchRoot();
 console.log(`bench root ${root}, ${entries} entries, ${runs} runs each`);
 try {
   const src = `${root}/src`;
-  const perFolder = 1000;
   const t0 = performance.now();
-  for (let d = 0; d * perFolder < entries; d++) {
-    Deno.mkdirSync(`${src}/d${d}`, { recursive: true });
-    for (let f = 0; f < perFolder && d * perFolder + f < entries; f++) {
-      Deno.writeTextFileSync(`${src}/d${d}/f${f}.txt`, `file ${d}/${f}\n`.padEnd(16, "."));
-    }
-  }
+  writeSmallTree(src, entries);
   const tar = `${root}/t.tar`;
   const container = `${root}/c.ctnr`;
   const built = await Promise.all([

@@ -17,7 +17,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { benchRoot, ctnrCommand, measure } from "./_measure.ts";
+import { benchRoot, ctnrCommand, measure, writeSmallTree } from "./_measure.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -31,14 +31,8 @@ const ctnr = ctnrCommand();
 console.log(`bench root ${root}, ${entries} entries`);
 try {
   const src = `${root}/src`;
-  const perFolder = 1000;
   const t0 = performance.now();
-  for (let d = 0; d * perFolder < entries; d++) {
-    Deno.mkdirSync(`${src}/d${d}`, { recursive: true });
-    for (let f = 0; f < perFolder && d * perFolder + f < entries; f++) {
-      Deno.writeTextFileSync(`${src}/d${d}/f${f}.txt`, `file ${d}/${f}\n`.padEnd(16, "."));
-    }
-  }
+  writeSmallTree(src, entries);
   console.log(`  tree built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   await Deno.mkdir(`${root}/empty`);
   const c = `${root}/c.ctnr`;
