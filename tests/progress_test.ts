@@ -247,14 +247,7 @@ Deno.test("main --progress prints plain lines with files, bytes and percent when
 
 Deno.test("ProgressDisplay escapes control and bidi characters of names on the bar", async () => {
   const drawn: string[] = [];
-  const display = new ProgressDisplay({
-    stdout: () => {},
-    stderr: () => {},
-    writeBytes: () => Promise.resolve(),
-    isTerminal: true,
-    writeStderr: (text) => drawn.push(text),
-    terminalColumns: () => 120,
-  });
+  const display = new ProgressDisplay(terminalIo(drawn, 120));
   try {
     display.phase("writing", { unit: "files", totalCount: 2 });
     display.update(1, 0, "a\u202eb\u0007c\u001b[31m");
@@ -364,14 +357,7 @@ Deno.test("a second signal ends the bar as a line before its message: the messag
 
 Deno.test("the bar measures names in terminal columns: a wide (CJK) name is cut to its tail and the line fits", async () => {
   const drawn: string[] = [];
-  const display = new ProgressDisplay({
-    stdout: () => {},
-    stderr: () => {},
-    writeBytes: () => Promise.resolve(),
-    isTerminal: true,
-    writeStderr: (text) => drawn.push(text),
-    terminalColumns: () => 110,
-  });
+  const display = new ProgressDisplay(terminalIo(drawn, 110));
   const name = `b-${"名前の長いファイル".repeat(4)}.bin`;
   try {
     display.phase("writing", { unit: "files", totalCount: 2 });
@@ -411,3 +397,15 @@ Deno.test("a count without a total says one item in the singular: 1 file found, 
   assert.match(lines[0]!, /^ctnr: progress: scanning 1 file found \|/);
   assert.match(lines[1]!, /^ctnr: progress: writing 2 files \|/);
 });
+
+/** A terminal `cols` wide whose drawing lands in `drawn` (printed lines go nowhere). */
+function terminalIo(drawn: string[], cols: number): CliIo {
+  return {
+    stdout: () => {},
+    stderr: () => {},
+    writeBytes: () => Promise.resolve(),
+    isTerminal: true,
+    writeStderr: (text) => drawn.push(text),
+    terminalColumns: () => cols,
+  };
+}
