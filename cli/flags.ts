@@ -9,6 +9,7 @@
 
 import { parseArgs } from "node:util";
 import { type CtnrError, UsageError } from "../mod.ts";
+import { standardStreamAt } from "../lib/io/status_file.ts";
 
 /** One flag of a command. */
 export interface Flag {
@@ -180,11 +181,7 @@ export async function refuseStatusOnJsonStdout(
   json: boolean,
 ): Promise<void> {
   if (!json || statusFile === undefined) return;
-  const [status, stdout] = await Promise.all(
-    [statusFile, "/dev/stdout"].map((path) => Deno.stat(path).catch(() => undefined)),
-  );
-  if (status?.ino == null || stdout?.ino == null) return;
-  if (status.dev === stdout.dev && status.ino === stdout.ino) {
+  if (await standardStreamAt(statusFile) === "stdout") {
     throw new UsageError(
       `Option --status-file "${statusFile}" is where standard output goes, which --json keeps for its summary`,
     );

@@ -207,6 +207,20 @@ export class StatusFile {
 }
 
 /**
+ * Whether `path` is the file the process's standard output (or else error) writes to, by
+ * identity (a redirected file by any name, `/dev/stdout`, the same terminal).
+ *
+ * @param path a path, existing or not
+ * @returns `stdout`, `stderr`, or `undefined` (also where `/dev/stdout` is not)
+ */
+export async function standardStreamAt(path: string): Promise<"stdout" | "stderr" | undefined> {
+  const info = await Deno.stat(path).catch(() => undefined);
+  if (info?.ino == null) return undefined;
+  const stream = await standardStream(`${info.dev}:${info.ino}`);
+  return stream === undefined ? undefined : stream === Deno.stdout ? "stdout" : "stderr";
+}
+
+/**
  * The process's standard output or error when `identity` (`dev:ino`) is the file it writes to.
  *
  * @param identity the status file's identity, when it exists
