@@ -171,6 +171,18 @@ export async function runCli(...args: string[]): Promise<CliRun> {
   return { code, stdout, stderr };
 }
 
+/**
+ * Run the real `ctnr` in a child process (`deno run --allow-all cli.ts`): signals, exit, the
+ * process's own stdout and stderr.
+ */
+export async function runCliProcess(...args: string[]): Promise<CliRun> {
+  const cli = new URL("../cli.ts", import.meta.url).pathname;
+  const run = await runCommand(Deno.execPath(), ["run", "--allow-all", cli, ...args], {
+    timeoutMs: DENO_CHILD_TIMEOUT_MS,
+  });
+  return { code: run.code, stdout: run.stdout, stderr: run.stderr };
+}
+
 /** Concatenate byte arrays. */
 export function concatBytes(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

@@ -10,11 +10,11 @@ import { ContainerReader } from "../lib/read/container_reader.ts";
 import { encodeFooter, encodeTrailerHeader } from "../lib/format/trailer.ts";
 import { ContainerFormatError } from "../lib/errors.ts";
 import {
-  DENO_CHILD_TIMEOUT_MS,
   exists,
   listPaths,
   pseudoRandomBytes,
   runCli,
+  runCliProcess,
   runCommand,
   TOOL_TIMEOUT_MS,
   type TreeSpec,
@@ -22,16 +22,7 @@ import {
   writeTree,
 } from "./_helpers.ts";
 
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const encoder = new TextEncoder();
-
-/** Run the real `ctnr` in a child process. */
-async function ctnr(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const run = await runCommand(Deno.execPath(), ["run", "--allow-all", CLI, ...args], {
-    timeoutMs: DENO_CHILD_TIMEOUT_MS,
-  });
-  return { code: run.code, stdout: run.stdout, stderr: run.stderr };
-}
 
 /** What `ctnr` says, as a ContainerFormatError code, for the container at `path`. */
 async function openCode(path: string, salvage = false): Promise<string> {
@@ -137,7 +128,7 @@ Deno.test("readers say a file is not a CTNRv1 container: empty, tar, text, binar
     }
     assert.equal(await exists(`${dir}/out`), false);
     // The same in a real process: one line, exit 1.
-    const real = await ctnr("extract", `${dir}/t.tar`, `${dir}/out`);
+    const real = await runCliProcess("extract", `${dir}/t.tar`, `${dir}/out`);
     assert.equal(real.code, 1, real.stderr);
     assert.match(real.stderr, /^ctnr: Cannot read ".*t\.tar": not a CTNRv1 container/);
     assert.equal(real.stderr.trim().split("\n").length, 1);
@@ -446,7 +437,7 @@ Deno.test("extract --salvage verifies each entry it restores: a corrupt payload 
     bytes[at] = bytes[at]! ^ 0x20;
     await Deno.writeFile(c, bytes);
     await Deno.writeFile(`${c}.idx`, made.index);
-    const run = await ctnr("extract", c, `${dir}/out`, "--salvage");
+    const run = await runCliProcess("extract", c, `${dir}/out`, "--salvage");
     assert.equal(run.code, 1, run.stderr);
     // The entry past the cut is known from the plan, the corrupt one once it is read.
     assert.equal(run.stdout, "b/d.txt\na.txt\n");

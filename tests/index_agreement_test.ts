@@ -13,25 +13,15 @@ import { encodeFooter, encodeTrailerHeader } from "../lib/format/trailer.ts";
 import { ContainerFormatError } from "../lib/errors.ts";
 import {
   concatBytes,
-  DENO_CHILD_TIMEOUT_MS,
   exists,
   memorySource,
   runCli,
-  runCommand,
+  runCliProcess,
   withTempDir,
   writeTree,
 } from "./_helpers.ts";
 
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const encoder = new TextEncoder();
-
-/** Run the real `ctnr` in a child process. */
-async function ctnr(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const run = await runCommand(Deno.execPath(), ["run", "--allow-all", CLI, ...args], {
-    timeoutMs: DENO_CHILD_TIMEOUT_MS,
-  });
-  return { code: run.code, stdout: run.stdout, stderr: run.stderr };
-}
 
 /**
  * In `dir`: `c.ctnr` finalized with a, b, c (its trailer holds three entries) and, as
@@ -198,7 +188,7 @@ Deno.test("create refuses to resume with a stale .idx beside a finalized contain
       const beforeIndex = await Deno.readFile(idx);
       const layout = strip ? "the original tools' trailer" : "ctnr's footer";
       for (const extra of [[], ["--dry-run"], ["--finalize"]]) {
-        const run = await ctnr("create", `${dir}/src`, container, ...extra);
+        const run = await runCliProcess("create", `${dir}/src`, container, ...extra);
         assert.equal(run.code, 1, `${layout} ${extra}: ${run.stderr}`);
         assert.match(run.stderr, /^ctnr: Cannot continue ".*c\.ctnr": /, run.stderr);
         assert.match(run.stderr, STALE);
@@ -216,7 +206,7 @@ Deno.test("create --finalize-only refuses a stale .idx beside a finalized contai
     for (const strip of [false, true]) {
       if (strip) await withoutFooter(container);
       const before = await Deno.readFile(container);
-      const run = await ctnr("create", "--container", container, "--finalize-only");
+      const run = await runCliProcess("create", "--container", container, "--finalize-only");
       assert.equal(run.code, 1, run.stderr);
       assert.match(run.stderr, /^ctnr: Cannot finalize ".*c\.ctnr": /);
       assert.match(run.stderr, STALE);

@@ -5,24 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  DENO_CHILD_TIMEOUT_MS,
-  exists,
-  runCli,
-  runCommand,
-  withTempDir,
-  writeTree,
-} from "./_helpers.ts";
-
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
-
-/** Run the real `ctnr` in a child process. */
-async function ctnr(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const run = await runCommand(Deno.execPath(), ["run", "--allow-all", CLI, ...args], {
-    timeoutMs: DENO_CHILD_TIMEOUT_MS,
-  });
-  return { code: run.code, stdout: run.stdout, stderr: run.stderr };
-}
+import { exists, runCli, runCliProcess, withTempDir, writeTree } from "./_helpers.ts";
 
 const TREE = {
   "a.txt": "alpha\n".repeat(100),
@@ -65,7 +48,7 @@ function faults(stderr: string): string[] {
 Deno.test("verify lists every bad entry in one run, then a summary, and exits 1", async () => {
   await withTempDir(async (dir) => {
     const container = await damaged(dir, ["b.txt", "c/e.txt", "g.txt"]);
-    const run = await ctnr("verify", container);
+    const run = await runCliProcess("verify", container);
     assert.equal(run.code, 1, run.stderr);
     const lines = faults(run.stderr);
     assert.equal(lines.length, 3, run.stderr);
