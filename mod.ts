@@ -125,6 +125,8 @@ export {
   IndexFormatError,
   IntegrityError,
   InterruptedError,
+  RemoteError,
+  type RemoteErrorCode,
   SourceError,
   UnsafeEntryError,
   UsageError,

@@ -5,9 +5,12 @@
  */
 
 import { ContainerReader, UsageError } from "../mod.ts";
+import type { RemoteStats } from "../lib/remote/http_source.ts";
+import type { RemoteOptions } from "../lib/remote/remote_container.ts";
 import { type CliIo, printableMessage } from "./output.ts";
-import type { Flag } from "./flags.ts";
+import { type Flag, type FlagValues, integer } from "./flags.ts";
 import type { RunSummary } from "./summary.ts";
+import { count, size } from "./units.ts";
 
 /** `--container FILE` of the reading commands (`list`, `info`, `cat`). */
 export const CONTAINER_FLAG = {
@@ -54,6 +57,7 @@ export async function openReader(
   lenient: boolean | undefined,
   io: CliIo,
   summary?: RunSummary,
+  remote?: RemoteOptions,
 ): Promise<ContainerReader> {
   if (container === undefined) throw new UsageError("Missing --container FILE");
   const options: Parameters<typeof ContainerReader.open>[1] = {
@@ -64,5 +68,114 @@ export async function openReader(
     },
   };
   if (index !== undefined) options.index = index;
+  if (remote !== undefined) options.remote = remote;
   return await ContainerReader.open(container, options);
+}
+
+/**
+ * The flags of reading a container on a server (`http://`, `https://`, `s3://`), shared by
+ * `list`, `info`, `cat`, `verify` and `extract` (README "Containers on servers").
+ */
+export const REMOTE_FLAGS = [
+  {
+    name: "connections",
+    type: "string",
+    arg: "N",
+    origin: "ctnr",
+    help: "requests in flight for a container on a server, 1 to 64 (default 8)",
+  },
+  {
+    name: "max-range",
+    type: "string",
+    arg: "BYTES",
+    origin: "ctnr",
+    help: "most bytes one request asks for (default 8388608)",
+  },
+  {
+    name: "no-cache",
+    type: "boolean",
+    origin: "ctnr",
+    help: "keep no copy of a remote index (default: cached in CTNR_CACHE_DIR\nor ~/.cache/ctnr)",
+  },
+  {
+    name: "endpoint-url",
+    type: "string",
+    arg: "URL",
+    origin: "ctnr",
+    help: "S3 endpoint for s3:// URLs (default AWS_ENDPOINT_URL_S3,\nAWS_ENDPOINT_URL, else AWS)",
+  },
+  {
+    name: "region",
+    type: "string",
+    arg: "NAME",
+    origin: "ctnr",
+    help: "S3 region for s3:// URLs (default AWS_REGION, AWS_DEFAULT_REGION,\nelse us-east-1)",
+  },
+] as const satisfies readonly Flag[];
+
+/**
+ * The library's remote options from the flags of {@link REMOTE_FLAGS}.
+ *
+ * @param values the parsed flags
+ * @param signal stops the requests
+ * @returns the options, with a fresh {@link RemoteStats} to count into
+ * @throws {UsageError} for a value out of range
+ */
+export async function remoteOptions(
+  values: FlagValues<typeof REMOTE_FLAGS>,
+  signal?: AbortSignal,
+): Promise<RemoteOptions & { stats: RemoteStats }> {
+  const options: RemoteOptions & { stats: RemoteStats } = {
+    stats: { requests: 0, bytesReceived: 0, retries: 0 },
+  };
+  if (values.connections !== undefined) {
+    const n = integer("--connections", values.connections);
+    if (n < 1 || n > 64) {
+      throw new UsageError(`Option --connections takes 1 to 64, got ${values.connections}`);
+    }
+    options.connections = n;
+  }
+  if (values["max-range"] !== undefined) {
+    const n = integer("--max-range", values["max-range"]);
+    if (n < 4096) {
+      throw new UsageError(`Option --max-range takes at least 4096 bytes, got ${n}`);
+    }
+    options.maxRange = n;
+  }
+  if (values["no-cache"]) options.cacheDir = null;
+  if (signal !== undefined) options.signal = signal;
+  if (values["endpoint-url"] !== undefined || values.region !== undefined) {
+    const { s3ConfigFromEnv } = await import("../lib/remote/s3.ts");
+    const config = s3ConfigFromEnv();
+    if (values["endpoint-url"] !== undefined) config.endpoint = values["endpoint-url"];
+    if (values.region !== undefined) config.region = values.region;
+    options.s3 = config;
+  }
+  return options;
+}
+
+/**
+ * What reading over the network cost, for `-v` and `--json`: `undefined` when no request was
+ * sent (a local container).
+ *
+ * @param stats the counts
+ * @returns a line for people, and the fields for `--json` (`remote`: requests, bytes received,
+ *   retries)
+ */
+export function remoteReport(
+  stats: RemoteStats | undefined,
+): { line: string; fields: Record<string, unknown> } | undefined {
+  if (stats === undefined || stats.requests === 0) return undefined;
+  return {
+    line: `Remote: ${count(stats.requests, "request")}, ${size(stats.bytesReceived)} received, ${
+      count(stats.retries, "retry", "retries")
+    }`,
+    fields: {
+      remote: {
+        requests: stats.requests,
+        bytes_received: stats.bytesReceived,
+        retries: stats.retries,
+      },
+    },
+  };
 }

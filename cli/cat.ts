@@ -5,11 +5,24 @@
  * @module
  */
 
-import { type ContainerReader, type IndexEntry, Selection, UsageError } from "../mod.ts";
+import {
+  type ContainerReader,
+  type IndexEntry,
+  RemoteError,
+  Selection,
+  UsageError,
+} from "../mod.ts";
 import { reportUnmatched } from "./extract.ts";
 import { type CommandSpec, helpText, parseCommand } from "./flags.ts";
 import type { CliIo } from "./output.ts";
-import { CONTAINER_FLAG, INDEX_FLAG, openReader } from "./_reader.ts";
+import {
+  CONTAINER_FLAG,
+  INDEX_FLAG,
+  openReader,
+  REMOTE_FLAGS,
+  remoteOptions,
+  remoteReport,
+} from "./_reader.ts";
 
 /** The flags of `cat`. */
 export const CAT = {
@@ -19,6 +32,14 @@ export const CAT = {
   flags: [
     CONTAINER_FLAG,
     INDEX_FLAG,
+    {
+      name: "verbose",
+      short: "v",
+      type: "boolean",
+      origin: "ctnr",
+      help: "at the end, what reading a container on a server cost (stderr)",
+    },
+    ...REMOTE_FLAGS,
   ],
 } as const satisfies CommandSpec;
 
@@ -43,29 +64,101 @@ export async function runCat(args: string[], io: CliIo): Promise<number> {
   if (rest.length === 0) throw new UsageError("Missing PATTERN (a relpath, or patterns)");
   // Patterns select files only: a folder entry or a link is not matched, so a pattern that
   // names only those is reported as selecting no file.
-  const select = new Selection(rest);
-  const reader = await openReader(container, values.index, false, io);
+  const remote = await remoteOptions(values);
+  // A cached index is trusted without a request: the first payload's request checks the
+  // version (If-Match), so a warm cat costs one request. A container replaced since is read
+  // again from its new index, when nothing was written yet.
+  let select = new Selection(rest);
+  const state = { wrote: false };
   try {
-    await reader.takeLiterally(select);
-    for await (const entry of reader.records()) {
-      if (entry.entry.entryType !== "file" || !select.matches(entry.entry.relpath)) continue;
-      await writeFile(reader, entry.entry, io);
+    await catSelected(
+      await openReader(container, values.index, false, io, undefined, {
+        ...remote,
+        confirmLazily: true,
+      }),
+      select,
+      io,
+      state,
+    );
+  } catch (error) {
+    if (!(error instanceof RemoteError && error.code === "REMOTE_CHANGED") || state.wrote) {
+      throw error;
     }
-  } finally {
-    reader.close();
+    select = new Selection(rest);
+    await catSelected(
+      await openReader(container, values.index, false, io, undefined, remote),
+      select,
+      io,
+      state,
+    );
   }
+  const report = remoteReport(remote.stats);
+  if (values.verbose && report !== undefined) io.stderr(`ctnr: ${report.line}`);
   return reportUnmatched(select, io, "file") ? 1 : 0;
 }
 
+/**
+ * Write the files `select` selects; closes `reader`. A container on a server whose cached
+ * index was trusted and found stale before a byte was written has that index dropped.
+ *
+ * @param state `wrote`: set once the first selected file is begun
+ */
+async function catSelected(
+  reader: ContainerReader,
+  select: Selection,
+  io: CliIo,
+  state: { wrote: boolean },
+): Promise<void> {
+  try {
+    await reader.takeLiterally(select);
+    if (reader.remote !== undefined) reader.planReads(selectedRanges(reader, select));
+    for await (const entry of reader.records()) {
+      if (entry.entry.entryType !== "file" || !select.matches(entry.entry.relpath)) continue;
+      // Verified whole before its first byte is written (up to CAT_VERIFY_FIRST).
+      await writeFile(reader, entry.entry, io, state);
+    }
+  } catch (error) {
+    if (
+      !state.wrote && error instanceof RemoteError && error.code === "REMOTE_CHANGED" &&
+      reader.remote?.confirmedLazily
+    ) await reader.dropCachedIndex();
+    throw error;
+  } finally {
+    reader.close();
+  }
+}
+
+/** The payload ranges of the files `select` selects, in index order: a pass of its own. */
+async function* selectedRanges(
+  reader: ContainerReader,
+  select: Selection,
+): AsyncGenerator<readonly [number, number]> {
+  for await (const batch of reader.recordBatches({ quiet: true })) {
+    for (const { entry } of batch) {
+      if (entry.entryType !== "file" || entry.payloadSize === 0) continue;
+      if (select.matches(entry.relpath)) yield [entry.offset, entry.offset + entry.payloadSize];
+    }
+  }
+}
+
 /** Write one file entry to stdout, verified. */
-async function writeFile(reader: ContainerReader, entry: IndexEntry, io: CliIo): Promise<void> {
+async function writeFile(
+  reader: ContainerReader,
+  entry: IndexEntry,
+  io: CliIo,
+  state: { wrote: boolean },
+): Promise<void> {
   if (entry.origSize <= CAT_VERIFY_FIRST) {
     // Small enough to hold: verify all of it before writing a byte.
     const held: Uint8Array[] = [];
     for await (const piece of reader.open(entry)) held.push(piece);
+    state.wrote = true;
     for (const piece of held) await io.writeBytes(piece);
   } else {
     // Streamed: a fault stops the output midway and exits 1 (see README).
-    for await (const piece of reader.open(entry)) await io.writeBytes(piece);
+    for await (const piece of reader.open(entry)) {
+      state.wrote = true;
+      await io.writeBytes(piece);
+    }
   }
 }

@@ -31,6 +31,7 @@ import {
 import { type CliIo, logger, printable, printableMessage } from "./output.ts";
 import { PROGRESS, ProgressDisplay, showExtractProgress } from "./progress.ts";
 import type { RunSummary } from "./summary.ts";
+import { REMOTE_FLAGS, remoteOptions, remoteReport } from "./_reader.ts";
 import { count, size } from "./units.ts";
 
 const CONTAINER = {
@@ -198,6 +199,7 @@ export const EXTRACT = {
     },
     quiet("--salvage's list, --json"),
     JSON_SUMMARY,
+    ...REMOTE_FLAGS,
   ],
 } as const satisfies CommandSpec;
 
@@ -230,6 +232,7 @@ export const VERIFY = {
     quiet("--salvage's list, --json"),
     JSON_SUMMARY,
     PROGRESS,
+    ...REMOTE_FLAGS,
   ],
 } as const satisfies CommandSpec;
 
@@ -310,8 +313,13 @@ export async function runExtract(
   };
   const counts = { extracted: 0, skipped: 0, failed: 0, bytes: 0 };
   let plan: ExtractPlan | undefined;
+  const remote = await remoteOptions(values, signal);
+  options.remote = remote;
   summary.set({ dry_run: dryRun });
-  summary.setLive(() => extractFields(plan, counts, verifyOnly, salvage));
+  summary.setLive(() => ({
+    ...extractFields(plan, counts, verifyOnly, salvage),
+    ...remoteReport(remote.stats)?.fields,
+  }));
   // Without keepGoing the run stops at the first fault, which the caller prints once. With it,
   // each fault is one line on stderr naming the entry; --salvage lists every entry it did not
   // restore on stdout, one a line (those past the cut are not each explained: the summary is).
@@ -413,6 +421,8 @@ export async function runExtract(
     return error.exitCode;
   } finally {
     progress?.stop();
+    const report = remoteReport(remote.stats);
+    if (report !== undefined) log(1, report.line);
   }
   const done = counts.extracted + counts.skipped;
   const unmatched = reportUnmatched(selection, io, "entry", summary);

@@ -9,7 +9,15 @@ import { type ContainerInfo, containerInfo, UsageError } from "../mod.ts";
 import { type CommandSpec, helpText, JSON_SUMMARY, parseCommand } from "./flags.ts";
 import { type CliIo, printable } from "./output.ts";
 import type { RunSummary } from "./summary.ts";
-import { CONTAINER_FLAG, INDEX_FLAG, LENIENT_FLAG, openReader } from "./_reader.ts";
+import {
+  CONTAINER_FLAG,
+  INDEX_FLAG,
+  LENIENT_FLAG,
+  openReader,
+  REMOTE_FLAGS,
+  remoteOptions,
+  remoteReport,
+} from "./_reader.ts";
 import { count, size } from "./units.ts";
 
 /** The flags of `info`. */
@@ -21,6 +29,14 @@ export const INFO = {
     INDEX_FLAG,
     LENIENT_FLAG,
     { ...JSON_SUMMARY, help: "print the facts as one JSON object on stdout (also on failure)" },
+    {
+      name: "verbose",
+      short: "v",
+      type: "boolean",
+      origin: "ctnr",
+      help: "at the end, what reading a container on a server cost (stderr)",
+    },
+    ...REMOTE_FLAGS,
   ],
 } as const satisfies CommandSpec;
 
@@ -44,7 +60,9 @@ export async function runInfo(args: string[], io: CliIo, summary: RunSummary): P
   const container = values.container ?? rest.shift();
   if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
   summary.set({ container: container ?? null });
-  const reader = await openReader(container, values.index, values.lenient, io, summary);
+  const remote = await remoteOptions(values);
+  summary.setLive(() => remoteReport(remote.stats)?.fields ?? {});
+  const reader = await openReader(container, values.index, values.lenient, io, summary, remote);
   let info: ContainerInfo;
   try {
     info = await containerInfo(reader);
@@ -52,6 +70,8 @@ export async function runInfo(args: string[], io: CliIo, summary: RunSummary): P
     reader.close();
   }
   summary.set(infoFields(info));
+  const report = remoteReport(remote.stats);
+  if (values.verbose && report !== undefined) io.stderr(`ctnr: ${report.line}`);
   if (!summary.json) { for (const line of infoLines(info)) io.stdout(line); }
   return 0;
 }

@@ -11,7 +11,15 @@ import { reportUnmatched } from "./extract.ts";
 import { type CommandSpec, helpText, parseCommand } from "./flags.ts";
 import { LineBuffer } from "./line_buffer.ts";
 import { type CliIo, printable } from "./output.ts";
-import { CONTAINER_FLAG, INDEX_FLAG, LENIENT_FLAG, openReader } from "./_reader.ts";
+import {
+  CONTAINER_FLAG,
+  INDEX_FLAG,
+  LENIENT_FLAG,
+  openReader,
+  REMOTE_FLAGS,
+  remoteOptions,
+  remoteReport,
+} from "./_reader.ts";
 import { count, size } from "./units.ts";
 
 /** The flags of `list`. */
@@ -36,6 +44,14 @@ export const LIST = {
       help: "print each entry as its index line (NDJSON, full SHA-256); no summary",
     },
     LENIENT_FLAG,
+    {
+      name: "verbose",
+      short: "v",
+      type: "boolean",
+      origin: "ctnr",
+      help: "at the end, what reading a container on a server cost (stderr)",
+    },
+    ...REMOTE_FLAGS,
   ],
 } as const satisfies CommandSpec;
 
@@ -60,7 +76,8 @@ export async function runList(args: string[], io: CliIo): Promise<number> {
   }
   // What is left are patterns (README "Selecting entries").
   const select = rest.length > 0 ? new Selection(rest) : undefined;
-  const reader = await openReader(container, values.index, values.lenient, io);
+  const remote = await remoteOptions(values);
+  const reader = await openReader(container, values.index, values.lenient, io, undefined, remote);
   const out = new LineBuffer(io);
   const line = values.json ? jsonLine : values.long ? new LongLines().line : shortLine;
   const totals = new Totals();
@@ -85,6 +102,8 @@ export async function runList(args: string[], io: CliIo): Promise<number> {
     // What was listed before a fault is printed before the fault is reported.
     out.flush();
   }
+  const report = remoteReport(remote.stats);
+  if (values.verbose && report !== undefined) io.stderr(`ctnr: ${report.line}`);
   return reportUnmatched(select, io) ? 1 : 0;
 }
 

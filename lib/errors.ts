@@ -24,7 +24,8 @@ export type CtnrErrorCode =
   | "NOT_FOUND"
   | "BUSY"
   | "ENVIRONMENT"
-  | "INTERRUPTED";
+  | "INTERRUPTED"
+  | RemoteErrorCode;
 
 /** Base class of every error ctnr raises on purpose. */
 export class CtnrError extends Error {
@@ -194,6 +195,45 @@ export class BusyError extends CtnrError {
    */
   constructor(message: string) {
     super("BUSY", message, 4);
+  }
+}
+
+/**
+ * The codes of a {@link RemoteError}: what a server said about a container read over HTTP.
+ * - `REMOTE_DENIED`: 401/403, the URL expired or the credentials are not authorised
+ * - `REMOTE_NOT_FOUND`: 404/410, no object at that URL
+ * - `REMOTE_CHANGED`: 412 or another size or ETag: the object was replaced while it was read
+ * - `REMOTE_PROTOCOL`: the server does not answer Range requests as RFC 9110 section 14 says
+ *   (200 instead of 206, a wrong `Content-Range`, a body of another length), or another status
+ */
+export type RemoteErrorCode =
+  | "REMOTE_DENIED"
+  | "REMOTE_NOT_FOUND"
+  | "REMOTE_CHANGED"
+  | "REMOTE_PROTOCOL";
+
+/**
+ * A server refused or garbled a read of a container over HTTP (see lib/remote/http_source.ts);
+ * the CLI exits 1, as for a local file that is missing or not a container. Network faults that
+ * outlast the retries are {@link EnvironmentError}s (exit 5).
+ */
+export class RemoteError extends CtnrError {
+  /** The HTTP status the server answered, when there was one. */
+  readonly status: number | undefined;
+
+  /**
+   * Create the error.
+   * @param code what kind of refusal
+   * @param message the URL (without its query) and what the server said
+   * @param options `status`: the HTTP status; standard error options
+   */
+  constructor(
+    code: RemoteErrorCode,
+    message: string,
+    options: ErrorOptions & { status?: number } = {},
+  ) {
+    super(code, message, 1, options);
+    this.status = options.status;
   }
 }
 

@@ -97,6 +97,11 @@ export async function extractContainer(
     );
   }
   if (options.salvage) readerOptions.salvage = true;
+  if (options.remote !== undefined) {
+    readerOptions.remote = options.signal === undefined
+      ? options.remote
+      : { ...options.remote, signal: options.signal };
+  }
   // Prepared before anything is read or written: one that cannot be written is a usage error.
   const status = options.statusFile
     ? new StatusFile(

@@ -10,6 +10,7 @@ import type { StatusFormat } from "../io/status_file.ts";
 import type { WarningHandler } from "../warnings.ts";
 import type { ExtractPlan } from "./plan.ts";
 import type { Selection } from "../selection.ts";
+import type { RemoteOptions } from "../remote/remote_container.ts";
 
 /** Options of `extractContainer`. */
 export interface ExtractOptions {
@@ -25,8 +26,13 @@ export interface ExtractOptions {
    * @default every entry
    */
   select?: readonly string[] | Selection;
-  /** External index file; preferred over the embedded one. */
+  /** External index file (or URL); preferred over the embedded one. */
   index?: string;
+  /**
+   * How a container given as an `http://`, `https://` or `s3://` URL is read (see
+   * `ContainerReaderOptions.remote`).
+   */
+  remote?: RemoteOptions;
   /**
    * Read size in bytes for large payloads (minimum 1024). @default 1048576 for compressed ones,
    * 4194304 for the others (lib/io/copy.ts PLAIN_COPY_PIECE)

@@ -25,6 +25,14 @@ import { Sha256, Sha256CheckStream, sha256Mismatch, sha256OfRange } from "../io/
 import type { WarningHandler } from "../warnings.ts";
 import { cutShort, noIndexError } from "./no_index.ts";
 import type { Selection } from "../selection.ts";
+import { HttpSource, isRemote, type RemoteStats } from "../remote/http_source.ts";
+import {
+  openRemoteContainer,
+  openRemoteIndex,
+  type RemoteContainer,
+  type RemoteOptions,
+  remoteTarget,
+} from "../remote/remote_container.ts";
 
 /** Options of {@link ContainerReader.open}. */
 export interface ContainerReaderOptions {
@@ -40,6 +48,11 @@ export interface ContainerReaderOptions {
    * trailer's magic); see {@link ContainerReader.cutTrailer}. @default false
    */
   salvage?: boolean;
+  /**
+   * How a container (or index) given as an `http://`, `https://` or `s3://` URL is read:
+   * connections, ranges, retries, the index cache (lib/remote/).
+   */
+  remote?: RemoteOptions;
 }
 
 /** Options of {@link ContainerReader.recordBatches}. */
@@ -92,7 +105,10 @@ export class ContainerReader {
   #linesLost = false;
   #siblingChecked = false;
   #indexedEnd: number | undefined;
-  /** Path of the container. */
+  /** A local copy of the embedded index of a remote container (the index cache). */
+  #indexCopy: (RandomAccess & { close(): void }) | undefined;
+  #remote: RemoteContainer | undefined;
+  /** Path of the container (a URL without its query). */
   readonly path: string;
   /** Where the index came from. */
   readonly indexOrigin: IndexOrigin;
@@ -108,7 +124,13 @@ export class ContainerReader {
     indexPath: string,
     options: ContainerReaderOptions,
     cut: CutTrailer | undefined,
+    remote?: {
+      container?: RemoteContainer;
+      indexCopy?: (RandomAccess & { close(): void }) | undefined;
+    },
   ) {
+    this.#remote = remote?.container;
+    this.#indexCopy = remote?.indexCopy;
     this.path = path;
     this.#file = file;
     this.#trailer = trailer;
@@ -140,6 +162,13 @@ export class ContainerReader {
    *   the trailer disagree
    */
   static async open(path: string, options: ContainerReaderOptions = {}): Promise<ContainerReader> {
+    if (isRemote(path)) return await ContainerReader.#openRemote(path, options);
+    if (options.index !== undefined && isRemote(options.index)) {
+      throw new ContainerFormatError(
+        `Cannot read "${path}" with the index "${options.index}": an index URL goes with a ` +
+          `container URL`,
+      );
+    }
     const file = await openRandomAccess(path).catch((error) => {
       throw new ContainerFormatError(
         `Cannot open container "${path}": ${(error as Error).message}`,
@@ -193,6 +222,111 @@ export class ContainerReader {
       indexFile?.close();
       throw error;
     }
+  }
+
+  /**
+   * {@link ContainerReader.open} for a URL: the source of the payloads by ranges, the index
+   * from the cache, fetched into it, or read through the tail held since the first request.
+   */
+  static async #openRemote(
+    path: string,
+    options: ContainerReaderOptions,
+  ): Promise<ContainerReader> {
+    const remoteOptions = options.remote ?? {};
+    if (options.index !== undefined) {
+      const index = isRemote(options.index)
+        ? await openRemoteIndex(options.index, remoteOptions)
+        : {
+          index: await openRandomAccess(options.index).catch((error) => {
+            throw new ContainerFormatError(
+              `Cannot open index "${options.index}": ${(error as Error).message}`,
+            );
+          }),
+          name: options.index,
+        };
+      try {
+        const target = await remoteTarget(path, remoteOptions);
+        const source = await HttpSource.open(target.url, target.options);
+        return new ContainerReader(
+          target.name,
+          source,
+          null,
+          index.index,
+          "external",
+          index.name,
+          options,
+          undefined,
+        );
+      } catch (error) {
+        index.index.close();
+        throw error;
+      }
+    }
+    const opened = await openRemoteContainer(path, remoteOptions);
+    try {
+      let trailer = opened.trailer ?? null;
+      let cut: CutTrailer | undefined;
+      let indexCopy = opened.indexCopy;
+      if (opened.trailer === undefined) {
+        const search = await searchTrailer(opened.source);
+        trailer = search.trailer;
+        if (trailer === null) {
+          if (
+            options.salvage && search.cut !== null && await linesSurvive(opened.source, search.cut)
+          ) cut = search.cut;
+          else {throw await noIndexError(
+              opened.name,
+              opened.source,
+              search,
+              options.salvage ?? false,
+            );}
+        } else indexCopy = await opened.copyIndex(trailer);
+      }
+      return new ContainerReader(
+        opened.name,
+        opened.source,
+        trailer,
+        undefined,
+        "trailer",
+        opened.name,
+        options,
+        cut,
+        { container: opened, indexCopy },
+      );
+    } catch (error) {
+      opened.source.close();
+      opened.closeCache();
+      throw error;
+    }
+  }
+
+  /**
+   * What reading a container on a server has cost so far (requests, bytes received, retries),
+   * and whether its cached index was trusted without a request of its own
+   * (`remote.confirmLazily`); `undefined` for a local file.
+   */
+  get remote(): { stats: RemoteStats; confirmedLazily: boolean } | undefined {
+    const file = this.#file;
+    if (!(file instanceof HttpSource)) return undefined;
+    return { stats: file.stats, confirmedLazily: this.#remote?.confirmedLazily ?? false };
+  }
+
+  /**
+   * Announce the payload reads to come, in the order they will come, for a container on a
+   * server: they are fetched ahead, joined into ranges (see {@link HttpSource.plan}). Does
+   * nothing for a local file.
+   *
+   * @param ranges byte ranges `[start, end)` of the container, pulled as the reads advance
+   */
+  planReads(
+    ranges: AsyncIterable<readonly [number, number]> | Iterable<readonly [number, number]>,
+  ): void {
+    if (this.#file instanceof HttpSource) this.#file.plan(ranges);
+  }
+
+  /** Drop the cached index of a container on a server (found stale); nothing for a local file. */
+  async dropCachedIndex(): Promise<void> {
+    await this.#remote?.dropCachedIndex();
   }
 
   /** Size in bytes of the index (external file, embedded, or what is left of a cut one). */
@@ -296,12 +430,12 @@ export class ContainerReader {
         ...this.#readerOptions(`index "${this.indexPath}"`),
         quiet: options.quiet ?? false,
       })
-      : new IndexReader(this.#file, {
+      : new IndexReader(this.#indexCopy ?? this.#file, {
         ...this.#readerOptions(
           cut ? `index of "${this.path}" (cut short)` : `embedded index of "${this.path}"`,
         ),
         quiet: options.quiet ?? false,
-        start: this.#trailer?.indexOffset ?? cut!.indexOffset,
+        start: this.#indexCopy ? 0 : this.#trailer?.indexOffset ?? cut!.indexOffset,
         length: this.#trailer?.indexLength ?? cut!.indexBytes,
         // Of an index cut short, only the whole lines are read.
         allowTornTail: cut?.kind === "index",
@@ -619,6 +753,8 @@ export class ContainerReader {
   close(): void {
     this.#file.close();
     this.#indexFile?.close();
+    this.#indexCopy?.close();
+    this.#remote?.closeCache();
   }
 
   #readerOptions(name: string) {

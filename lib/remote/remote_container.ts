@@ -1,0 +1,278 @@
+/**
+ * Opening a container (or an index) that lies on a server: `http://`, `https://` (a presigned
+ * URL as it is) or `s3://bucket/key` (signed with AWS Signature V4, lib/remote/s3.ts). Gives
+ * {@link ContainerReader} the random-access source of its payloads and a local copy of its
+ * index (from the index cache, lib/remote/index_cache.ts, or fetched and cached now).
+ *
+ * @module
+ */
+
+import { RemoteError } from "../errors.ts";
+import type { TrailerLocation } from "../format/trailer.ts";
+import type { RandomAccess } from "../io/random_access.ts";
+import {
+  DEFAULT_MAX_RANGE,
+  HttpSource,
+  type HttpSourceOptions,
+  type RemoteStats,
+  remoteStats,
+  TAIL_BYTES,
+  urlWithoutQuery,
+} from "./http_source.ts";
+import { defaultCacheDir, IndexCache } from "./index_cache.ts";
+import type { S3Config } from "./s3.ts";
+
+/** How containers on servers are read: {@link HttpSourceOptions} and the cache. */
+export interface RemoteOptions extends Omit<HttpSourceOptions, "sign" | "name" | "stats"> {
+  /**
+   * The index cache folder; `null`: no cache (the index goes to a temp folder, removed at
+   * close). @default see {@link defaultCacheDir}
+   */
+  cacheDir?: string | null;
+  /**
+   * Trust a cached index without a request of its own: the first read of a payload checks the
+   * version (`If-Match`); one that fails with `REMOTE_CHANGED` drops the cached index (see
+   * {@link RemoteContainer.confirmedLazily}). @default false: one request confirms it at open
+   */
+  confirmLazily?: boolean;
+  /** Endpoint, region and credentials for `s3://` URLs. @default from the AWS_* variables */
+  s3?: S3Config;
+  /** Counts requests, bytes and retries of the container and its index. */
+  stats?: RemoteStats;
+}
+
+/** A remote object ready to read: its source, the name for messages, the cache key. */
+export interface RemoteTarget {
+  /** The URL as given, without its query: for messages. */
+  name: string;
+  /** The cache key (the URL without its query; an `s3://` URL keeps its endpoint). */
+  key: string;
+  /** The http(s) URL requested. */
+  url: string;
+  /** The source's options, signing included. */
+  options: HttpSourceOptions;
+}
+
+/**
+ * Resolve `path` (http, https or s3 URL) into what requests it.
+ *
+ * @param path the URL
+ * @param options how to read
+ * @returns the target
+ * @throws {UsageError} for an `s3://` URL without a bucket or credentials
+ */
+export async function remoteTarget(path: string, options: RemoteOptions): Promise<RemoteTarget> {
+  const stats = options.stats ?? remoteStats();
+  const base: HttpSourceOptions = { ...options, stats, name: urlWithoutQuery(path) };
+  delete (base as RemoteOptions).cacheDir;
+  delete (base as RemoteOptions).confirmLazily;
+  delete (base as RemoteOptions).s3;
+  if (/^s3:\/\//i.test(path)) {
+    // Loaded only here: a command that reads no s3:// URL loads no npm package.
+    const { s3Request, s3ConfigFromEnv } = await import("./s3.ts");
+    const target = await s3Request(path, options.s3 ?? s3ConfigFromEnv());
+    return {
+      name: urlWithoutQuery(path),
+      key: `${urlWithoutQuery(path)} at ${urlWithoutQuery(target.url)}`,
+      url: target.url,
+      options: { ...base, sign: (request) => target.sign(request) },
+    };
+  }
+  return { name: urlWithoutQuery(path), key: urlWithoutQuery(path), url: path, options: base };
+}
+
+/**
+ * The cache for `options`: the folder given, the default one, or a temp folder removed at close.
+ */
+export async function openCache(
+  options: RemoteOptions,
+): Promise<{ cache: IndexCache; close(): void }> {
+  const dir = options.cacheDir === null ? undefined : options.cacheDir ?? defaultCacheDir();
+  if (dir !== undefined) return { cache: new IndexCache(dir), close: () => {} };
+  const temp = await Deno.makeTempDir({ prefix: "ctnr-index-" });
+  return {
+    cache: new IndexCache(temp),
+    close: () => {
+      try {
+        Deno.removeSync(temp, { recursive: true });
+      } catch { /* gone */ }
+    },
+  };
+}
+
+/** A container on a server, opened: see {@link openRemoteContainer}. */
+export interface RemoteContainer {
+  /** The payloads (and, cold, the trailer) by ranges. */
+  source: HttpSource;
+  /** Where the index lies, when it came from the cache (else the caller searches `source`). */
+  trailer: TrailerLocation | undefined;
+  /** A local copy of the embedded index, when it came from the cache. */
+  indexCopy: (RandomAccess & { close(): void }) | undefined;
+  /** The URL without its query. */
+  name: string;
+  /** Whether the cached index was trusted without a request (`confirmLazily`). */
+  confirmedLazily: boolean;
+  /** Copy the embedded index at `trailer` into the cache; see {@link RemoteContainer}. */
+  copyIndex(trailer: TrailerLocation): Promise<(RandomAccess & { close(): void }) | undefined>;
+  /** Drop the cached index of this container (found stale). */
+  dropCachedIndex(): Promise<void>;
+  /** Close the cache (a temp one is removed). */
+  closeCache(): void;
+}
+
+/**
+ * Open a container on a server: from the index cache without a request (`confirmLazily`) or
+ * with one that confirms its version, else with the one request of {@link HttpSource.open}.
+ *
+ * @param path the URL
+ * @param options how to read
+ * @returns the container's source and, when cached, its index
+ * @throws {RemoteError} as {@link HttpSource.open}
+ */
+export async function openRemoteContainer(
+  path: string,
+  options: RemoteOptions,
+): Promise<RemoteContainer> {
+  const target = await remoteTarget(path, options);
+  const { cache, close: closeCache } = await openCache(options);
+  try {
+    const hit = await cache.lookup(target.key);
+    let source: HttpSource | undefined;
+    if (hit !== undefined && hit.entry.trailer !== null) {
+      source = HttpSource.fromVersion(target.url, hit.entry, target.options);
+      if (!options.confirmLazily) {
+        try {
+          await source.confirm();
+        } catch (error) {
+          source.close();
+          source = undefined;
+          hit.index.close();
+          if (!(error instanceof RemoteError && error.code === "REMOTE_CHANGED")) throw error;
+          await cache.drop(target.key);
+        }
+      }
+      if (source !== undefined) {
+        return remoteContainer(target, cache, closeCache, source, hit.entry.trailer, hit.index, {
+          lazily: options.confirmLazily ?? false,
+        });
+      }
+    } else hit?.index.close();
+    source = await HttpSource.open(target.url, target.options);
+    return remoteContainer(target, cache, closeCache, source, undefined, undefined, {
+      lazily: false,
+    });
+  } catch (error) {
+    closeCache();
+    throw error;
+  }
+}
+
+function remoteContainer(
+  target: RemoteTarget,
+  cache: IndexCache,
+  closeCache: () => void,
+  source: HttpSource,
+  trailer: TrailerLocation | undefined,
+  indexCopy: (RandomAccess & { close(): void }) | undefined,
+  flags: { lazily: boolean },
+): RemoteContainer {
+  return {
+    source,
+    trailer,
+    indexCopy,
+    name: target.name,
+    confirmedLazily: flags.lazily,
+    copyIndex: async (at) => {
+      const etag = source.version.etag;
+      // Small and unpinned indexes are read from the tail held in memory, or by ranges.
+      if (etag === undefined) return undefined;
+      return await cache.store(
+        { key: target.key, etag, size: source.size, trailer: at },
+        at.indexLength,
+        (append) => copyRange(source, at.indexOffset, at.indexLength, append),
+      );
+    },
+    dropCachedIndex: () => cache.drop(target.key),
+    closeCache,
+  };
+}
+
+/**
+ * Fetch an index that is an object of its own (`--index URL`) into the cache, or take it from
+ * there: one request confirms a cached copy.
+ *
+ * @param path the index URL
+ * @param options how to read
+ * @returns the index bytes as a local source (`close()` it) and the URL without its query
+ * @throws {RemoteError} as {@link HttpSource.open}
+ */
+export async function openRemoteIndex(
+  path: string,
+  options: RemoteOptions,
+): Promise<{ index: RandomAccess & { close(): void }; name: string }> {
+  const target = await remoteTarget(path, options);
+  const { cache, close: closeCache } = await openCache(options);
+  let source: HttpSource | undefined;
+  try {
+    const hit = await cache.lookup(target.key);
+    if (hit !== undefined && hit.entry.trailer === null) {
+      source = HttpSource.fromVersion(target.url, hit.entry, target.options);
+      try {
+        await source.confirm();
+        return { index: withClose(hit.index, closeCache), name: target.name };
+      } catch (error) {
+        hit.index.close();
+        if (!(error instanceof RemoteError && error.code === "REMOTE_CHANGED")) throw error;
+        await cache.drop(target.key);
+      }
+      source.close();
+    } else hit?.index.close();
+    source = await HttpSource.open(target.url, target.options);
+    const opened = source;
+    const etag = opened.version.etag;
+    const entry = {
+      key: etag === undefined ? `${target.key} (no ETag)` : target.key,
+      etag: etag ?? "",
+      size: opened.size,
+      trailer: null,
+    };
+    const index = await cache.store(
+      entry,
+      opened.size,
+      (append) => copyRange(opened, 0, opened.size, append),
+    );
+    if (etag === undefined) await cache.drop(entry.key); // no ETag: never used again
+    return { index: withClose(index, closeCache), name: target.name };
+  } catch (error) {
+    closeCache();
+    throw error;
+  } finally {
+    source?.close();
+  }
+}
+
+function withClose<T extends { close(): void }>(value: T, also: () => void): T {
+  const close = value.close.bind(value);
+  value.close = () => {
+    close();
+    also();
+  };
+  return value;
+}
+
+/** Copy `[start, start + length)` of a remote source in requests of at most 8 MiB, several in flight. */
+async function copyRange(
+  source: HttpSource,
+  start: number,
+  length: number,
+  append: (bytes: Uint8Array) => Promise<void>,
+): Promise<void> {
+  if (length === 0) return;
+  const held = start >= source.size - TAIL_BYTES;
+  if (!held) source.plan([[start, start + length]]);
+  for (let done = 0; done < length;) {
+    const n = Math.min(DEFAULT_MAX_RANGE, length - done);
+    await append(await source.readAt(start + done, n));
+    done += n;
+  }
+}
