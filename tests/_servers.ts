@@ -36,6 +36,8 @@ export interface NginxServer {
   url: string;
   /** The loopback TCP port it listens on. */
   port: number;
+  /** Its temp folder (nginx.conf, pid, logs, temp files), removed by `stop()`. */
+  prefix: string;
   /** Kill nginx, wait for it to exit and remove its temp folder. */
   stop(): Promise<void>;
 }
@@ -115,7 +117,7 @@ export async function startNginx(root: string): Promise<NginxServer> {
         }`,
       );
     }
-    return { url: `http://127.0.0.1:${port}`, port, stop };
+    return { url: `http://127.0.0.1:${port}`, port, prefix: dir, stop };
   } catch (error) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw error;
