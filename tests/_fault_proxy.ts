@@ -9,7 +9,7 @@
  * the bytes named, not a stream error that a server library might turn into
  * a clean end.
  *
- * ```ts
+ * ```ts ignore
  * const proxy = startFaultProxy(nginx.url, {
  *   rules: [
  *     { request: 1, fault: { kind: "status", status: 503, retryAfter: 1 } },
