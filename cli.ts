@@ -196,7 +196,11 @@ function describeError(
       code: "USAGE",
       message: `Deno did not grant access: ${
         (error as Error).message.replace(/, run again.*$/, "")
-      }; run ctnr with --allow-all (paths under /dev and /proc, such as /dev/shm, need it)`,
+      }; ${
+        /net access/.test((error as Error).message)
+          ? "a container on a server needs --allow-net (or --allow-net=HOST)"
+          : "run ctnr with --allow-all (paths under /dev and /proc, such as /dev/shm, need it)"
+      }`,
       exitCode: 2,
       hint: false,
     };

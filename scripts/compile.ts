@@ -23,12 +23,43 @@ export const TARGETS = [
 export type Target = typeof TARGETS[number];
 
 /**
- * The permissions baked into the binary: the narrowest that every command needs (read and write
- * the paths it is given, and `Deno.uid()`, which decides whether extract applies modes as root
- * does). A compiled binary takes no `--allow-*` flags at run time, so paths under `/dev` and
- * `/proc` (Deno 2.9.6 asks for `--allow-all` there) stay closed to it: README "Release binaries".
+ * The environment variables ctnr reads, and no other: the index cache's folder
+ * (lib/remote/index_cache.ts) and the AWS CLI's variables for `s3://` (lib/remote/s3.ts).
+ * tests/release_test.ts checks that lib/ reads no variable missing here.
  */
-export const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-sys"] as const;
+export const ENVIRONMENT = [
+  "CTNR_CACHE_DIR",
+  "XDG_CACHE_HOME",
+  "HOME",
+  "LOCALAPPDATA",
+  "USERPROFILE",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "AWS_REGION",
+  "AWS_DEFAULT_REGION",
+  "AWS_ENDPOINT_URL",
+  "AWS_ENDPOINT_URL_S3",
+  "AWS_PROFILE",
+  "AWS_SHARED_CREDENTIALS_FILE",
+  "AWS_CONFIG_FILE",
+] as const;
+
+/**
+ * The permissions baked into the binary: the narrowest that every command needs (read and write
+ * the paths it is given; `Deno.uid()`, which decides whether extract applies modes as root does;
+ * the network for a container on a server, whose host is not known in advance; the variables of
+ * {@link ENVIRONMENT}). A compiled binary takes no `--allow-*` flags at run time, so paths under
+ * `/dev` and `/proc` (Deno 2.9.6 asks for `--allow-all` there) stay closed to it: README "Release
+ * binaries".
+ */
+export const PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-sys",
+  "--allow-net",
+  `--allow-env=${ENVIRONMENT.join(",")}`,
+] as const;
 
 /** The worker modules lib/ starts by URL: a compiled binary holds no module it is not given. */
 export const WORKER_MODULES = [

@@ -2,7 +2,7 @@
 // `deno compile` downloads its base runtime, which this machine cannot reach (README "Release
 // binaries"); these tests check what can be checked without it.
 import assert from "node:assert/strict";
-import { binaryName, compileArgs, PERMISSIONS, TARGETS } from "../scripts/compile.ts";
+import { binaryName, compileArgs, ENVIRONMENT, PERMISSIONS, TARGETS } from "../scripts/compile.ts";
 import {
   DENO_CHILD_TIMEOUT_MS,
   diffTrees,
@@ -104,3 +104,26 @@ Deno.test("the permissions baked into the binary suffice for create, verify, ext
     assert.match(narrower.stderr, /Requires sys access to "uid"/);
   });
 });
+
+Deno.test("the binary's --allow-env list holds every variable lib/ and cli/ read", async () => {
+  const read = new Set<string>();
+  for (const folder of ["lib", "cli"]) {
+    for await (const path of walkFiles(new URL(`../${folder}/`, import.meta.url).pathname)) {
+      const text = await Deno.readTextFile(path);
+      for (const match of text.matchAll(/(?:Deno\.env\.get|get)\("([A-Z][A-Z0-9_]+)"\)/g)) {
+        read.add(match[1]!);
+      }
+    }
+  }
+  assert.ok(read.has("CTNR_CACHE_DIR"), [...read].join());
+  for (const name of read) {
+    assert.ok((ENVIRONMENT as readonly string[]).includes(name), `${name} is read but not allowed`);
+  }
+});
+
+async function* walkFiles(dir: string): AsyncGenerator<string> {
+  for await (const item of Deno.readDir(dir)) {
+    if (item.isDirectory) yield* walkFiles(`${dir}${item.name}/`);
+    else if (item.name.endsWith(".ts")) yield `${dir}${item.name}`;
+  }
+}

@@ -429,6 +429,7 @@ export class HttpSource implements RandomAccess {
         response = await this.#fetch(request, { signal: idle.signal });
       } catch (error) {
         this.#throwIfStopped();
+        if (error instanceof Deno.errors.NotCapable) throw error; // no --allow-net: not retried
         return { ok: false, received: 0, reason: describeFault(error, idle) };
       }
       idle.touch();
@@ -453,7 +454,10 @@ export class HttpSource implements RandomAccess {
       if (isFailure(value)) return value;
       return { ok: true, value };
     } catch (error) {
-      if (error instanceof RemoteError || error instanceof ContainerFormatError) throw error;
+      if (
+        error instanceof RemoteError || error instanceof ContainerFormatError ||
+        error instanceof Deno.errors.NotCapable
+      ) throw error;
       this.#throwIfStopped();
       return { ok: false, received: 0, reason: describeFault(error, idle) };
     } finally {
