@@ -268,7 +268,7 @@ export class ContainerReader {
       let cut: CutTrailer | undefined;
       let indexCopy = opened.indexCopy;
       if (opened.trailer === undefined) {
-        const search = await searchTrailer(opened.source);
+        const search = await searchTrailer(scanLimited(opened.source, opened.name));
         trailer = search.trailer;
         if (trailer === null) {
           if (
@@ -782,6 +782,34 @@ async function linesSurvive(file: RandomAccess, cut: CutTrailer): Promise<boolea
   } catch {
     return false;
   }
+}
+
+/**
+ * Bytes at the end of a remote file the search for a trailer reads at most: the original tools'
+ * trailer has no footer, and is found by scanning back from the end (lib/format/trailer.ts); a
+ * file that is no container would otherwise be downloaded whole.
+ */
+export const REMOTE_SCAN_LIMIT = 64 << 20;
+
+/** `source` for the trailer search: a read below its last {@link REMOTE_SCAN_LIMIT} bytes stops it. */
+function scanLimited(source: RandomAccess, name: string): RandomAccess {
+  const floor = source.size - REMOTE_SCAN_LIMIT;
+  return {
+    size: source.size,
+    readAt: (position, length) => {
+      if (position < floor) {
+        return Promise.reject(
+          new ContainerFormatError(
+            `Cannot read "${name}": no ctnr footer, and no trailer of the original tools in its ` +
+              `last ${REMOTE_SCAN_LIMIT >> 20} MiB; ctnr reads no more of a remote file to look ` +
+              `for one (pass --index, or read a local copy)`,
+            { code: "NOT_A_CONTAINER" },
+          ),
+        );
+      }
+      return source.readAt(position, length);
+    },
+  };
 }
 
 /** `cut short at byte N (...)` for a reader's cut trailer; see lib/read/no_index.ts. */
