@@ -12,6 +12,8 @@
  * @module
  */
 
+// A full specifier, as lib/remote/s3.ts has it (README "Runtime dependencies").
+// deno-lint-ignore no-import-prefix
 import { AwsClient } from "npm:aws4fetch@1.0.20";
 
 /** A running Swift, from {@link startSwift}. */

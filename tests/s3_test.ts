@@ -278,11 +278,17 @@ Deno.test({
         assert.equal(response.status, 206);
         assert.equal(response.headers.get("content-range"), "bytes 984-999/1000");
         assert.deepEqual(body, bytes.slice(-16));
+        // Unlike AWS, Swift's s3api sends no Accept-Ranges (a client must not wait for it).
+        assert.equal(response.headers.get("accept-ranges"), null);
         // A suffix longer than the object is the whole object, as on AWS (206, not 416).
         const longer = await get({ Range: "bytes=-1048576" });
         assert.equal(longer.response.status, 206);
         assert.equal(longer.response.headers.get("content-range"), "bytes 0-999/1000");
         assert.deepEqual(longer.body, bytes);
+        // Two ranges: a multipart/byteranges 206 (AWS serves no more than one range a GET).
+        const two = await get({ Range: "bytes=0-1,5-6" });
+        assert.equal(two.response.status, 206);
+        assert.match(two.response.headers.get("content-type") ?? "", /^multipart\/byteranges/);
         // A range that starts past the end is 416 InvalidRange, as on AWS.
         const past = await get({ Range: "bytes=1000-" });
         assert.equal(past.response.status, 416);
