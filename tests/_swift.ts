@@ -134,7 +134,7 @@ export async function startSwift(): Promise<Swift> {
       region: swift.region,
       retries: 0,
     });
-    await waitReady(swift, children, client);
+    await waitReady(swift, children, client, Object.values(ports));
     return swift;
   } catch (error) {
     await stop();
@@ -142,11 +142,12 @@ export async function startSwift(): Promise<Swift> {
   }
 }
 
-/** Wait until the account, container and object servers answer through the S3 API. */
+/** Wait until the four servers listen and the account server answers through the S3 API. */
 async function waitReady(
   swift: Swift,
   children: { name: string; child: Deno.ChildProcess; stderr: Promise<string> }[],
   client: AwsClient,
+  ports: number[],
 ): Promise<void> {
   const exited = Promise.race(
     children.map(({ name, child, stderr }) =>
@@ -161,6 +162,9 @@ async function waitReady(
       throw new Error(`swift-${done.name}-server exited (${done.status.code}): ${done.stderr}`);
     }
     try {
+      // Every server listening first: the proxy shuns a node that refused a connection for a
+      // minute (its error limiting), so a PUT to an object server not yet up fails with 503.
+      for (const port of ports) (await Deno.connect({ hostname: "127.0.0.1", port })).close();
       // A listing of all buckets reaches the proxy, tempauth, s3api and the account server.
       const response = await client.fetch(`${swift.endpoint}/`);
       last = `${response.status} ${await response.text()}`;

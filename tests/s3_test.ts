@@ -8,9 +8,11 @@ import {
   s3ConfigFromEnv,
   s3Request,
 } from "../lib/remote/s3.ts";
-import { DENO_CHILD_TIMEOUT_MS, runCommand, withTempDir } from "./_helpers.ts";
+import { createContainer } from "../mod.ts";
+import { DENO_CHILD_TIMEOUT_MS, runCommand, withTempDir, writeTree } from "./_helpers.ts";
 import { startSwift, swiftAvailable } from "./_swift.ts";
 
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const KEYS = { accessKeyId: "AKID", secretAccessKey: "secret" };
 
 Deno.test("parseS3Url reads the bucket and the key as written", () => {
@@ -347,6 +349,53 @@ Deno.test({
           const expired = await fetch(short);
           assert.equal(expired.status, 403);
           assert.match(await expired.text(), /<Message>Request has expired<\/Message>/);
+        },
+      );
+
+      await t.step(
+        "ctnr list and cat read a container at an s3:// URL, configured by AWS_*",
+        async () => {
+          await withTempDir(async (dir) => {
+            await writeTree(`${dir}/src`, { "docs/a b.txt": "hello from s3", "c.bin": bytes });
+            await createContainer(`${dir}/src`, `${dir}/c.ctnr`, { finalize: true });
+            await swift.putObject(
+              "ctnr-tests",
+              "sets/c 1.ctnr",
+              await Deno.readFile(`${dir}/c.ctnr`),
+            );
+            const env = {
+              AWS_ACCESS_KEY_ID: swift.accessKeyId,
+              AWS_SECRET_ACCESS_KEY: swift.secretAccessKey,
+              AWS_ENDPOINT_URL_S3: swift.endpoint,
+              AWS_REGION: swift.region,
+              AWS_CONFIG_FILE: `${dir}/none`,
+              AWS_SHARED_CREDENTIALS_FILE: `${dir}/none`,
+              CTNR_CACHE_DIR: `${dir}/cache`,
+            };
+            const ctnr = (...args: string[]) =>
+              runCommand(Deno.execPath(), ["run", "-A", CLI, ...args], {
+                timeoutMs: DENO_CHILD_TIMEOUT_MS,
+                env,
+              });
+            const listed = await ctnr("list", "s3://ctnr-tests/sets/c 1.ctnr");
+            assert.equal(listed.code, 0, listed.stderr);
+            assert.deepEqual(listed.stdout.trim().split("\n").sort(), ["c.bin", "docs/a b.txt"]);
+            const cat = await ctnr("cat", "s3://ctnr-tests/sets/c 1.ctnr", "docs/a b.txt");
+            assert.equal(cat.code, 0, cat.stderr);
+            assert.equal(cat.stdout, "hello from s3");
+            const wrong = await runCommand(Deno.execPath(), [
+              "run",
+              "-A",
+              CLI,
+              "list",
+              "s3://ctnr-tests/sets/c 1.ctnr",
+            ], {
+              timeoutMs: DENO_CHILD_TIMEOUT_MS,
+              env: { ...env, AWS_SECRET_ACCESS_KEY: "not-testing" },
+            });
+            assert.equal(wrong.code, 1, wrong.stderr);
+            assert.match(wrong.stderr, /403/);
+          });
         },
       );
     } finally {
