@@ -131,3 +131,20 @@ export {
   UnsafeEntryError,
   UsageError,
 } from "./lib/errors.ts";
+export {
+  HttpSource,
+  type HttpSourceOptions,
+  isRemote,
+  type RemoteStats,
+  type RemoteVersion,
+} from "./lib/remote/http_source.ts";
+export { type RemoteOptions } from "./lib/remote/remote_container.ts";
+export {
+  parseS3Url,
+  presignS3Url,
+  type S3Config,
+  s3ConfigFromEnv,
+  type S3Location,
+  type S3Request,
+  s3Request,
+} from "./lib/remote/s3.ts";

@@ -61,10 +61,14 @@ export const PERMISSIONS = [
   `--allow-env=${ENVIRONMENT.join(",")}`,
 ] as const;
 
-/** The worker modules lib/ starts by URL: a compiled binary holds no module it is not given. */
+/**
+ * The modules lib/ loads by a computed URL (the worker modules, and the S3 signer that only an
+ * `s3://` URL loads): a compiled binary holds no module it is not given.
+ */
 export const WORKER_MODULES = [
   "lib/create/_create_worker.ts",
   "lib/extract/_extract_worker.ts",
+  "lib/remote/_aws4fetch.ts",
 ] as const;
 
 /**

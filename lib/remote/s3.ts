@@ -21,11 +21,12 @@
 import { UsageError } from "../errors.ts";
 
 /**
- * The npm package that signs requests, with its full version (a run from a URL has no import
- * map). Held in a constant so that Deno does not see it: a literal `import("npm:...")` is
- * installed before the program starts, also by runs that never reach it.
+ * The module that re-exports the npm package that signs requests (lib/remote/_aws4fetch.ts),
+ * by a computed URL so that Deno does not see it: a literal `import("npm:...")` is installed
+ * before the program starts, also by runs that never reach it. `deno compile` includes it
+ * (scripts/compile.ts).
  */
-const AWS4FETCH = "npm:aws4fetch@1.0.20";
+const AWS4FETCH = new URL("./_aws4fetch.ts", import.meta.url).href;
 
 /** The region used when none is configured, as the AWS CLI's S3 commands do. */
 export const DEFAULT_REGION = "us-east-1";
