@@ -110,12 +110,12 @@ Deno.test("the binary's --allow-env list holds every variable lib/ and cli/ read
   for (const folder of ["lib", "cli"]) {
     for await (const path of walkFiles(new URL(`../${folder}/`, import.meta.url).pathname)) {
       const text = await Deno.readTextFile(path);
-      for (const match of text.matchAll(/(?:Deno\.env\.get|get)\("([A-Z][A-Z0-9_]+)"\)/g)) {
+      for (const match of text.matchAll(/(?:Deno\.env\.get|get|env)\("([A-Z][A-Z0-9_]+)"\)/g)) {
         read.add(match[1]!);
       }
     }
   }
-  assert.ok(read.has("CTNR_CACHE_DIR"), [...read].join());
+  assert.ok(read.has("CTNR_CACHE_DIR") && read.has("AWS_SECRET_ACCESS_KEY"), [...read].join());
   for (const name of read) {
     assert.ok((ENVIRONMENT as readonly string[]).includes(name), `${name} is read but not allowed`);
   }
