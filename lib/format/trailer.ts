@@ -27,6 +27,19 @@ export const TRAILER_HEADER_SIZE = 16;
 /** Size in bytes of ctnr's footer: u64 length plus magic. */
 export const FOOTER_SIZE = 16;
 /**
+ * The index length ctnr's footer names, when `footer` is one.
+ *
+ * @param footer the last {@link FOOTER_SIZE} bytes of a file
+ * @returns the index length in bytes, or `undefined` when they are no footer
+ */
+export function footerIndexLength(footer: Uint8Array): number | undefined {
+  if (footer.length !== FOOTER_SIZE || !equalBytes(footer.subarray(8), FOOTER_MAGIC)) {
+    return undefined;
+  }
+  return readU64(footer, 0);
+}
+
+/**
  * Build the trailer header that precedes an embedded index: magic and u64le length.
  *
  * @param indexLength size in bytes of the index that follows

@@ -268,6 +268,7 @@ export class ContainerReader {
       let cut: CutTrailer | undefined;
       let indexCopy = opened.indexCopy;
       if (opened.trailer === undefined) {
+        await opened.planTrailer();
         const search = await searchTrailer(scanLimited(opened.source, opened.name));
         trailer = search.trailer;
         if (trailer === null) {

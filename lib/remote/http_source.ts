@@ -261,16 +261,29 @@ export class HttpSource implements RandomAccess {
    * passes a request's end frees it. Replaces the plan before.
    *
    * @param ranges byte ranges, pulled as the reads advance (memory stays bounded)
+   * @param options `maxRange`: most bytes per request for this plan (an index is read in
+   *   {@link DEFAULT_MAX_RANGE} requests whatever `--max-range` says) @default the source's
    */
   plan(
     ranges: AsyncIterable<readonly [number, number]> | Iterable<readonly [number, number]>,
+    options: { maxRange?: number } = {},
   ): void {
     this.#plan?.stop();
     this.#plan = new Planner(this, ranges, {
       connections: Math.max(1, this.#options.connections ?? DEFAULT_CONNECTIONS),
-      maxRange: Math.max(1, this.#options.maxRange ?? DEFAULT_MAX_RANGE),
+      maxRange: Math.max(1, options.maxRange ?? this.#options.maxRange ?? DEFAULT_MAX_RANGE),
       maxGap: Math.max(0, this.#options.maxGap ?? DEFAULT_MAX_GAP),
     });
+  }
+
+  /**
+   * Whether `[position, position + length)` lies in the tail read at open (reading it costs no
+   * request).
+   */
+  holds(position: number, length: number): boolean {
+    const held = this.#held;
+    return held !== undefined && position >= held.start &&
+      position - held.start + length <= held.bytes.length;
   }
 
   /** Stop every request in flight. */

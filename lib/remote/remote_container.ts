@@ -8,7 +8,12 @@
  */
 
 import { RemoteError } from "../errors.ts";
-import type { TrailerLocation } from "../format/trailer.ts";
+import {
+  FOOTER_SIZE,
+  footerIndexLength,
+  TRAILER_HEADER_SIZE,
+  type TrailerLocation,
+} from "../format/trailer.ts";
 import type { RandomAccess } from "../io/random_access.ts";
 import {
   DEFAULT_MAX_RANGE,
@@ -112,6 +117,13 @@ export interface RemoteContainer {
   name: string;
   /** Whether the cached index was trusted without a request (`confirmLazily`). */
   confirmedLazily: boolean;
+  /**
+   * Announce the reads of the trailer that ctnr's footer (in the tail read at open) names, its
+   * header and index, in requests of {@link DEFAULT_MAX_RANGE}: the header read before the
+   * index costs no request of its own, and a cold `list` stays within 1 + ceil(index bytes /
+   * 8 MiB) requests. Does nothing without such a footer (the original tools' trailer).
+   */
+  planTrailer(): Promise<void>;
   /** Copy the embedded index at `trailer` into the cache; see {@link RemoteContainer}. */
   copyIndex(trailer: TrailerLocation): Promise<(RandomAccess & { close(): void }) | undefined>;
   /** Drop the cached index of this container (found stale). */
@@ -176,12 +188,23 @@ function remoteContainer(
   indexCopy: (RandomAccess & { close(): void }) | undefined,
   flags: { lazily: boolean },
 ): RemoteContainer {
+  let plannedFrom: number | undefined;
   return {
     source,
     trailer,
     indexCopy,
     name: target.name,
     confirmedLazily: flags.lazily,
+    planTrailer: async () => {
+      const size = source.size;
+      if (size < TRAILER_HEADER_SIZE + FOOTER_SIZE) return;
+      if (!source.holds(size - FOOTER_SIZE, FOOTER_SIZE)) return;
+      const length = footerIndexLength(await source.readAt(size - FOOTER_SIZE, FOOTER_SIZE));
+      const start = size - FOOTER_SIZE - (length ?? size) - TRAILER_HEADER_SIZE;
+      if (length === undefined || start < 0 || source.holds(start, TRAILER_HEADER_SIZE)) return;
+      source.plan([[start, size - FOOTER_SIZE]], { maxRange: DEFAULT_MAX_RANGE });
+      plannedFrom = start;
+    },
     copyIndex: async (at) => {
       const etag = source.version.etag;
       // Small and unpinned indexes are read from the tail held in memory, or by ranges.
@@ -189,7 +212,15 @@ function remoteContainer(
       return await cache.store(
         { key: target.key, etag, size: source.size, trailer: at },
         at.indexLength,
-        (append) => copyRange(source, at.indexOffset, at.indexLength, append),
+        (append) =>
+          copyRange(
+            source,
+            at.indexOffset,
+            at.indexLength,
+            append,
+            plannedFrom !== undefined &&
+              plannedFrom <= at.indexOffset,
+          ),
       );
     },
     dropCachedIndex: () => cache.drop(target.key),
@@ -260,16 +291,20 @@ function withClose<T extends { close(): void }>(value: T, also: () => void): T {
   return value;
 }
 
-/** Copy `[start, start + length)` of a remote source in requests of at most 8 MiB, several in flight. */
+/**
+ * Copy `[start, start + length)` of a remote source in requests of at most 8 MiB (whatever
+ * `--max-range` says), several in flight; `planned` when a plan already covers them.
+ */
 async function copyRange(
   source: HttpSource,
   start: number,
   length: number,
   append: (bytes: Uint8Array) => Promise<void>,
+  planned = false,
 ): Promise<void> {
   if (length === 0) return;
   const held = start >= source.size - TAIL_BYTES;
-  if (!held) source.plan([[start, start + length]]);
+  if (!held && !planned) source.plan([[start, start + length]], { maxRange: DEFAULT_MAX_RANGE });
   for (let done = 0; done < length;) {
     const n = Math.min(DEFAULT_MAX_RANGE, length - done);
     await append(await source.readAt(start + done, n));
