@@ -722,6 +722,8 @@ class Planner {
   /** Requests issued so far. */
   #issued = 0;
   #filling: Promise<void> | undefined;
+  /** The end of a read waiting on requests beyond `connections` (see `read`); -1 for none. */
+  #need = -1;
 
   constructor(
     source: HttpSource,
@@ -744,11 +746,19 @@ class Planner {
       // Past the requests issued: pass the ones behind, and issue those up to the read (a read
       // the plan does not hold stops this once `connections` requests are ahead of it).
       this.#passBefore(position);
+      // A read that starts in an issued request and goes past the last one (a payload longer
+      // than a request, or an index read across two) may issue past `connections`: else with
+      // one connection it is never covered and fetched a second time on its own.
       while (!this.#stopped && this.#lastEnd() < end) {
+        const first = this.#blocks[0];
+        if (first !== undefined && first.start <= position && position < first.end) {
+          this.#need = end;
+        }
         const issued = this.#issued;
         await this.#fill();
         if (this.#issued === issued) break;
       }
+      this.#need = -1;
       pieces = this.#covering(position, end);
       if (pieces === undefined) return undefined;
     }
@@ -821,7 +831,9 @@ class Planner {
 
   async #fillNow(): Promise<void> {
     const { connections, maxRange, maxGap } = this.#options;
-    while (!this.#stopped && this.#blocks.length < connections) {
+    while (
+      !this.#stopped && (this.#blocks.length < connections || this.#lastEnd() < this.#need)
+    ) {
       let start: number | undefined;
       let end = 0;
       for (;;) {
