@@ -20,7 +20,13 @@
  * @module
  */
 
-import { ContainerFormatError, EnvironmentError, RemoteError } from "../errors.ts";
+import {
+  ContainerFormatError,
+  EnvironmentError,
+  InterruptedError,
+  RemoteError,
+  stoppedBy,
+} from "../errors.ts";
 import type { RandomAccess } from "../io/random_access.ts";
 
 /** Bytes the first request asks for from the end of the object: the footer and a small index. */
@@ -577,7 +583,8 @@ export class HttpSource implements RandomAccess {
 
   #throwIfStopped(): void {
     const signal = this.#options.signal;
-    if (signal?.aborted) throw signal.reason;
+    // The CLI aborts with the signal's name: the run stops as a signal stops it (exit 130).
+    if (signal?.aborted) throw new InterruptedError(stoppedBy(signal));
     if (this.#abort.signal.aborted) {
       throw new ContainerFormatError(`Cannot read "${this.name}": the source was closed`);
     }
