@@ -519,7 +519,11 @@ export class HttpSource implements RandomAccess {
     } catch (error) {
       if (error instanceof RemoteError) throw error;
       this.#throwIfStopped();
-      return { ok: false, received, reason: describeFault(error, idle) };
+      // A connection closed before the Content-Length announced is a body cut short.
+      const reason = `a body cut short (${received} of ${expected} bytes: ${
+        describeFault(error, idle)
+      })`;
+      return { ok: false, received, reason };
     }
     if (received < expected) {
       return { ok: false, received, reason: `a body cut short (${received} of ${expected} bytes)` };
