@@ -5,7 +5,7 @@
  */
 
 import { ContainerReader, UsageError } from "../mod.ts";
-import type { RemoteStats } from "../lib/remote/http_source.ts";
+import { isRemote, type RemoteStats, urlWithoutQuery } from "../lib/remote/http_source.ts";
 import type { RemoteOptions } from "../lib/remote/remote_container.ts";
 import { type CliIo, printableMessage } from "./output.ts";
 import { type Flag, type FlagValues, integer } from "./flags.ts";
@@ -70,6 +70,18 @@ export async function openReader(
   if (index !== undefined) options.index = index;
   if (remote !== undefined) options.remote = remote;
   return await ContainerReader.open(container, options);
+}
+
+/**
+ * How `--json` names a container: a URL without its query (a presigned URL's signature stays
+ * out of logs, as in messages), a file as given.
+ *
+ * @param container the path or URL given, or `undefined`
+ * @returns the name, or `null` when none was given
+ */
+export function shownContainer(container: string | undefined): string | null {
+  if (container === undefined) return null;
+  return isRemote(container) ? urlWithoutQuery(container) : container;
 }
 
 /**

@@ -31,7 +31,7 @@ import {
 import { type CliIo, logger, printable, printableMessage } from "./output.ts";
 import { PROGRESS, ProgressDisplay, showExtractProgress } from "./progress.ts";
 import type { RunSummary } from "./summary.ts";
-import { REMOTE_FLAGS, remoteOptions, remoteReport } from "./_reader.ts";
+import { REMOTE_FLAGS, remoteOptions, remoteReport, shownContainer } from "./_reader.ts";
 import { count, size } from "./units.ts";
 
 const CONTAINER = {
@@ -267,7 +267,10 @@ export async function runExtract(
   const container = values.container ?? rest.shift();
   const outdir = verifyOnly ? "." : values.outdir ?? rest.shift();
   // In every summary, also one of a run refused for its options.
-  summary.set({ container: container ?? null, ...(verifyOnly ? {} : { outdir: outdir ?? null }) });
+  summary.set({
+    container: shownContainer(container),
+    ...(verifyOnly ? {} : { outdir: outdir ?? null }),
+  });
   // What is left are patterns (README "Selecting entries"), checked before the container is read.
   const selection = rest.length > 0 ? new Selection(rest) : undefined;
   if (container === undefined) throw new UsageError("Missing --container FILE");

@@ -17,6 +17,7 @@ import {
   REMOTE_FLAGS,
   remoteOptions,
   remoteReport,
+  shownContainer,
 } from "./_reader.ts";
 import { count, size } from "./units.ts";
 
@@ -59,7 +60,7 @@ export async function runInfo(args: string[], io: CliIo, summary: RunSummary): P
   const rest = [...positionals];
   const container = values.container ?? rest.shift();
   if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
-  summary.set({ container: container ?? null });
+  summary.set({ container: shownContainer(container) });
   const remote = await remoteOptions(values);
   summary.setLive(() => remoteReport(remote.stats)?.fields ?? {});
   const reader = await openReader(container, values.index, values.lenient, io, summary, remote);
