@@ -17,8 +17,14 @@ export const MTIME = 1_600_000_000;
  *
  * @param path where to write it
  * @param compress gzip the payloads
+ * @param bigBytes size of `data/big.bin` (over 1 MiB: the container is more than the tail read
+ *   at open, so its payloads cost requests of their own)
  */
-export async function buildSmall(path: string, compress = false): Promise<void> {
+export async function buildSmall(
+  path: string,
+  compress = false,
+  bigBytes = 300_000,
+): Promise<void> {
   const writer = await ContainerWriter.open(path, { compress });
   const text = new TextEncoder();
   await writer.addFolder({ relpath: "docs", mode: 0o750, mtime: MTIME - 10 });
@@ -29,7 +35,7 @@ export async function buildSmall(path: string, compress = false): Promise<void> 
     { relpath: "run.sh", mode: 0o755, mtime: MTIME + 2 },
     text.encode("#!/bin/sh\necho hi\n"),
   );
-  const big = new Uint8Array(300_000);
+  const big = new Uint8Array(bigBytes);
   for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 9)) & 0xff;
   await writer.addFile({ relpath: "data/big.bin", mode: 0o644, mtime: MTIME + 3 }, big);
   await writer.addSymlink({ relpath: "link" }, "docs/a.md");
