@@ -10,7 +10,7 @@ import { nginxAvailable, type NginxServer, startNginx } from "./_servers.ts";
 import { type FaultProxy, type FaultRule, startFaultProxy } from "./_fault_proxy.ts";
 import { type CliRun, diffTrees, withTempDir } from "./_helpers.ts";
 import { buildSmall, ctnr, tempFiles } from "./_remote.ts";
-import { ContainerReader } from "../mod.ts";
+import { ContainerReader, RemoteError } from "../mod.ts";
 import { EnvironmentError } from "../lib/errors.ts";
 
 const ignore = !nginxAvailable();
@@ -167,11 +167,22 @@ Deno.test({
   ignore,
   fn: () =>
     withServers([], async (setup) => {
-      for (const fault of [{ kind: "dropRange" }, { kind: "wrongContentRange" }] as const) {
+      for (
+        const [fault, message] of [
+          [
+            { kind: "dropRange" },
+            /does not answer Range requests \(it answered 200 with the whole/,
+          ],
+          [
+            { kind: "wrongContentRange" },
+            /asked for bytes \d+-\d+, the server answered Content-Range/,
+          ],
+        ] as const
+      ) {
         setup.proxy.setRules([{ request: setup.proxy.count + 2, fault }]);
         await Deno.remove(`${setup.root}/cache`, { recursive: true }).catch(() => {});
         const { run } = await extract(setup, setup.url);
-        failedWith(run, 1, /REMOTE_PROTOCOL|Range/, "mid.ctnr");
+        failedWith(run, 1, message, "mid.ctnr");
         const json = JSON.parse(run.stdout);
         assert.equal(json.error.code, "REMOTE_PROTOCOL", run.stdout);
         assert.ok(json.remote.bytes_received < setup.size, JSON.stringify(json.remote));
@@ -301,3 +312,55 @@ Deno.test({
       assert.deepEqual(await tempFiles(`${setup.root}/cache`), []);
     }),
 });
+
+Deno.test({
+  name:
+    "remote faults: behind a server that ignores If-Match, a replaced container is REMOTE_CHANGED by its ETag, or by its size without one",
+  ignore,
+  fn: () =>
+    withServers([], async (setup) => {
+      for (const etags of [true, false]) {
+        const served = `${setup.root}/served/v${etags ? 1 : 2}.ctnr`;
+        await buildSmall(served, false, BIG);
+        // If-Match never reaches the server; without `etags` no ETag reaches the reader.
+        const ignoring: typeof fetch = async (input, init) => {
+          const request = new Request(input, init);
+          request.headers.delete("if-match");
+          const response = await fetch(request);
+          if (etags) return response;
+          const headers = new Headers(response.headers);
+          headers.delete("etag");
+          return new Response(response.body, { status: response.status, headers });
+        };
+        const reader = await ContainerReader.open(`${setup.nginx.url}/v${etags ? 1 : 2}.ctnr`, {
+          remote: { fetch: ignoring, cacheDir: null, retries: 0 },
+        });
+        try {
+          const entry = (await reader.find("data/big.bin"))!;
+          // Replaced: the same size with another ETag (mtime), or another size.
+          const bytes = await Deno.readFile(served);
+          if (etags) {
+            bytes[0] = bytes[0]! ^ 1;
+            await Deno.writeFile(`${served}.new`, bytes);
+            await Deno.utime(`${served}.new`, 1, 1);
+          } else await Deno.writeFile(`${served}.new`, concat(bytes, new Uint8Array(7)));
+          await Deno.rename(`${served}.new`, served);
+          await assert.rejects(
+            reader.readStored(entry),
+            (error: unknown) =>
+              error instanceof RemoteError && error.code === "REMOTE_CHANGED" &&
+              (etags ? /ETag is now/ : /size is now/).test(error.message),
+          );
+        } finally {
+          reader.close();
+        }
+      }
+    }),
+});
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}

@@ -33,6 +33,8 @@ const TREE = "output_tree_test.ts";
 const OUTPUTS = "output_paths_test.ts";
 const AGREEMENT = "index_agreement_test.ts";
 const CUT = "cut_container_test.ts";
+const REMOTE = "remote_test.ts";
+const REMOTE_FAULTS = "remote_faults_test.ts";
 
 /** Every mutant; the runner applies them one at a time. */
 export const MUTANTS: Mutant[] = [
@@ -1503,6 +1505,67 @@ export const MUTANTS: Mutant[] = [
     killedBy: {
       file: EXTRACTOR,
       test: "extractContainer in a dry run writes nothing, not even the case probe's temp file",
+    },
+  },
+  // --- Remote reading (lib/remote/http_source.ts): never a wrong byte from a server ---
+  {
+    name: "remote-if-match-not-sent",
+    find: `if (this.#etag !== undefined) headers.set("If-Match", this.#etag);`,
+    replace: ``,
+    killedBy: {
+      file: REMOTE,
+      test:
+        "remote: a warm cat is one request with If-Match; never a HEAD or a multi-range; the cache is renamed into place",
+    },
+  },
+  {
+    name: "remote-content-range-unchecked",
+    find: `if (range === undefined || range.start !== start + got || range.end !== end - 1) {`,
+    replace: `if (range === undefined) {`,
+    killedBy: {
+      file: REMOTE_FAULTS,
+      test:
+        "remote faults: a dropped Range (200 whole) and a wrong Content-Range are REMOTE_PROTOCOL, not downloaded whole",
+    },
+  },
+  {
+    name: "remote-size-unchecked",
+    find: `if (size !== this.size) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: REMOTE_FAULTS,
+      test:
+        "remote faults: behind a server that ignores If-Match, a replaced container is REMOTE_CHANGED by its ETag, or by its size without one",
+    },
+  },
+  {
+    name: "remote-etag-unchecked",
+    find: `if (this.#etag !== undefined && etag !== undefined && etag !== this.#etag) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: REMOTE_FAULTS,
+      test:
+        "remote faults: behind a server that ignores If-Match, a replaced container is REMOTE_CHANGED by its ETag, or by its size without one",
+    },
+  },
+  {
+    name: "remote-200-accepted-for-a-range",
+    find: `if (start + got !== 0 || end !== this.size) {`,
+    replace: `if (false) {`,
+    killedBy: {
+      file: REMOTE_FAULTS,
+      test:
+        "remote faults: a dropped Range (200 whole) and a wrong Content-Range are REMOTE_PROTOCOL, not downloaded whole",
+    },
+  },
+  {
+    name: "remote-retries-past-the-limit",
+    find: `if (failures > retries) {`,
+    replace: `if (failures > retries + 1) {`,
+    killedBy: {
+      file: REMOTE_FAULTS,
+      test:
+        "remote faults: a body always cut short ends in a named network error after the retries",
     },
   },
 ];
