@@ -376,3 +376,45 @@ Deno.test({
       });
     }),
 });
+
+Deno.test({
+  name:
+    "remote: a container whose index is past the last 64 MiB (ctnr's footer names it) is read, in 8 MiB requests",
+  ignore,
+  fn: () =>
+    withTempDir(async (root) => {
+      await Deno.mkdir(`${root}/served`);
+      // 24,000 entries of 3,000-byte names: an index of about 75 MB.
+      const writer = await ContainerWriter.open(`${root}/served/long.ctnr`, { pathsUnique: true });
+      const deep = Array.from({ length: 14 }, (_, i) => `${i}`.padEnd(200, "x")).join("/");
+      for (let i = 0; i < 24_000; i++) {
+        await writer.addFile({ relpath: `${deep}/f${i}`, mtime: 0 }, new Uint8Array(1));
+      }
+      await writer.finalize({ removeIndex: true });
+      await serving(`${root}/served`, async (nginx) => {
+        const proxy = startFaultProxy(nginx.url);
+        try {
+          const { run, requests } = await counted(
+            proxy,
+            `${root}/cache`,
+            "cat",
+            `${proxy.url}/long.ctnr`,
+            "f23999",
+          );
+          assert.equal(run.code, 0, run.stderr);
+          assert.equal(run.stdout, "\0");
+          const info = JSON.parse(
+            (await ctnr(`${root}/cache`, "info", "--json", `${root}/served/long.ctnr`)).stdout,
+          );
+          assert.ok(info.index_bytes > 64 << 20, `${info.index_bytes}`);
+          // The open, the index in 8 MiB requests, the payload.
+          assert.ok(
+            requests.length <= 2 + Math.ceil(info.index_bytes / (8 << 20)),
+            `${requests.length}`,
+          );
+        } finally {
+          await proxy.stop();
+        }
+      });
+    }),
+});

@@ -268,8 +268,12 @@ export class ContainerReader {
       let cut: CutTrailer | undefined;
       let indexCopy = opened.indexCopy;
       if (opened.trailer === undefined) {
-        await opened.planTrailer();
-        const search = await searchTrailer(scanLimited(opened.source, opened.name));
+        // A footer names its trailer wherever it lies; only the scan for the original tools'
+        // trailer is held to the last REMOTE_SCAN_LIMIT bytes.
+        const footer = await opened.planTrailer();
+        const search = await searchTrailer(
+          footer ? opened.source : scanLimited(opened.source, opened.name),
+        );
         trailer = search.trailer;
         if (trailer === null) {
           if (

@@ -122,8 +122,10 @@ export interface RemoteContainer {
    * header and index, in requests of {@link DEFAULT_MAX_RANGE}: the header read before the
    * index costs no request of its own, and a cold `list` stays within 1 + ceil(index bytes /
    * 8 MiB) requests. Does nothing without such a footer (the original tools' trailer).
+   *
+   * @returns whether the tail ends with ctnr's footer (the trailer need not be searched for)
    */
-  planTrailer(): Promise<void>;
+  planTrailer(): Promise<boolean>;
   /** Copy the embedded index at `trailer` into the cache; see {@link RemoteContainer}. */
   copyIndex(trailer: TrailerLocation): Promise<(RandomAccess & { close(): void }) | undefined>;
   /** Drop the cached index of this container (found stale). */
@@ -197,13 +199,15 @@ function remoteContainer(
     confirmedLazily: flags.lazily,
     planTrailer: async () => {
       const size = source.size;
-      if (size < TRAILER_HEADER_SIZE + FOOTER_SIZE) return;
-      if (!source.holds(size - FOOTER_SIZE, FOOTER_SIZE)) return;
+      if (size < TRAILER_HEADER_SIZE + FOOTER_SIZE) return false;
+      if (!source.holds(size - FOOTER_SIZE, FOOTER_SIZE)) return false;
       const length = footerIndexLength(await source.readAt(size - FOOTER_SIZE, FOOTER_SIZE));
-      const start = size - FOOTER_SIZE - (length ?? size) - TRAILER_HEADER_SIZE;
-      if (length === undefined || start < 0 || source.holds(start, TRAILER_HEADER_SIZE)) return;
+      if (length === undefined) return false;
+      const start = size - FOOTER_SIZE - length - TRAILER_HEADER_SIZE;
+      if (start < 0 || source.holds(start, TRAILER_HEADER_SIZE)) return true;
       source.plan([[start, size - FOOTER_SIZE]], { maxRange: DEFAULT_MAX_RANGE });
       plannedFrom = start;
+      return true;
     },
     copyIndex: async (at) => {
       const etag = source.version.etag;
