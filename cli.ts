@@ -28,6 +28,7 @@ import { EXTRACT, runExtract, VERIFY } from "./cli/extract.ts";
 import { messageWithFlags } from "./cli/flags.ts";
 import { INFO, runInfo } from "./cli/info.ts";
 import { LIST, runList } from "./cli/list.ts";
+import { MANIFEST, runManifest } from "./cli/manifest.ts";
 import { stopAtOnce } from "./cli/signals.ts";
 import { RunSummary } from "./cli/summary.ts";
 import { type CliIo, DEFAULT_IO, printableMessage, StdoutClosed } from "./cli/output.ts";
@@ -39,7 +40,7 @@ export type { CliIo } from "./cli/output.ts";
 
 const VERSION: string = denoJson.version;
 
-const COMMANDS = [CREATE, EXTRACT, VERIFY, LIST, INFO, CAT];
+const COMMANDS = [CREATE, EXTRACT, VERIFY, LIST, INFO, CAT, MANIFEST];
 
 const USAGE = `ctnr ${VERSION}: pack a folder tree into one verified container file (CTNRv1)
 
@@ -52,6 +53,7 @@ Usage:
                                                        names, -l details, --json index lines
   ctnr info    --container FILE [--json]               totals, compression, where the index is
   ctnr cat     --container FILE PATTERN...             each file selected, to stdout
+  ctnr manifest merge --out FILE PART_MANIFEST...      join the manifests of create --part K/N
 
 PATTERN: a name at any depth (*.md, node_modules), or a path from the root (docs/*.md, /build);
 a folder brings its subtree; create takes --include/--exclude PATTERN (README "Selecting entries").
@@ -132,6 +134,8 @@ async function run(
       return await runInfo(rest, io, summary);
     case "cat":
       return await runCat(rest, io);
+    case "manifest":
+      return await runManifest(rest, io);
     case "--version":
     case "version":
       io.stdout(`ctnr ${VERSION}`);

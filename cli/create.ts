@@ -33,6 +33,7 @@ import { PROGRESS, ProgressDisplay, showCreateProgress } from "./progress.ts";
 import type { RunSummary } from "./summary.ts";
 import { count, size } from "./units.ts";
 import { stoppedBy } from "../lib/errors.ts";
+import { createShards, type ShardOptions, type ShardResult } from "../lib/shard/create_shards.ts";
 
 /** The flags of `create`. */
 export const CREATE = {
@@ -245,6 +246,42 @@ export const CREATE = {
       origin: "ctnr",
       help: "--exclude each line of FILE (blank lines and lines starting\nwith # are skipped)",
     },
+    {
+      name: "shard-size",
+      type: "string",
+      arg: "BYTES",
+      origin: "ctnr",
+      option: "shardSize",
+      help: "write shards NAME-00000.ctnr, ... of at most BYTES of payloads each\n" +
+        "(K, M, G, T: powers of 1024), then NAME.manifest.json",
+    },
+    {
+      name: "shard-entries",
+      type: "string",
+      arg: "N",
+      origin: "ctnr",
+      option: "shardEntries",
+      help: "write shards of at most N entries each (with or without --shard-size)",
+    },
+    {
+      name: "part",
+      type: "string",
+      arg: "K/N",
+      origin: "ctnr",
+      option: "part",
+      help: "make only part K (0 to N-1) of N: NAME-pK-00000.ctnr, ...,\n" +
+        "NAME.part-K-of-N.manifest.json; --part N takes K from JOB_COMPLETION_INDEX,\n" +
+        "SLURM_ARRAY_TASK_ID or AWS_BATCH_JOB_ARRAY_INDEX",
+    },
+    {
+      name: "split",
+      type: "string",
+      arg: "hash|subtree",
+      origin: "ctnr",
+      option: "split",
+      help: "with --part: an entry's part from its relpath (hash, default) or\n" +
+        "from its first path component (subtree)",
+    },
     quiet(
       "--print-each, --json; not the lines of --count and\n--scan-sizes, which still set the progress total",
     ),
@@ -438,9 +475,24 @@ export async function runCreate(
     };
   }
   summary.set({ src, index: options.index ?? `${container}.idx`, dry_run: options.dryRun });
+  const sharding = shardOptions(values);
+  if (sharding !== undefined) {
+    for (const flag of ["index", "append", "dry-run", "finalize", "remove-index-on-finalize"]) {
+      if (values[flag as keyof typeof values] !== undefined) {
+        throw new UsageError(
+          `Option --${flag} does not work with --shard-size, --shard-entries or --part (each ` +
+            `shard is finalized, its index embedded)`,
+        );
+      }
+    }
+  }
   let result: CreateResult;
+  let shards: ShardResult | undefined;
   try {
-    result = await createContainer(src, container, options);
+    if (sharding !== undefined) {
+      shards = await createShards(src, container, { ...options, ...sharding });
+      result = shards;
+    } else result = await createContainer(src, container, options);
   } catch (error) {
     // Stopped by a signal: what it committed is in the summary too.
     if (error instanceof InterruptedError && error.result !== undefined) {
@@ -452,7 +504,17 @@ export async function runCreate(
   }
   summary.set(createFields(result));
   log(0, `Done.${result.resumed ? " (resumed)" : ""}`);
-  if (!options.dryRun) {
+  if (shards !== undefined) {
+    summary.set({
+      manifest: shards.manifestPath,
+      shards: shards.manifest.shards.length,
+      index: null,
+    });
+    log(
+      0,
+      `Shards: ${shards.manifest.shards.length}, manifest: ${printable(shards.manifestPath)}`,
+    );
+  } else if (!options.dryRun) {
     log(
       0,
       result.finalized
@@ -460,7 +522,9 @@ export async function runCreate(
         : `Index file (NDJSON): ${printable(result.indexPath)}`,
     );
   }
-  log(0, `Container file: ${printable(container)} (dry-run=${options.dryRun})`);
+  if (shards === undefined) {
+    log(0, `Container file: ${printable(container)} (dry-run=${options.dryRun})`);
+  }
   const read = `(${size(result.origBytes)} read, ${size(result.payloadBytes)} stored)`;
   log(
     0,
@@ -518,6 +582,104 @@ export async function runCreate(
   }
   if (result.sourceErrors > 0 || result.staleEntries > 0) return 3;
   return 0;
+}
+
+/** The environment variables a scheduler sets to a job's index in an array, in the order read. */
+export const PART_VARIABLES = [
+  "JOB_COMPLETION_INDEX",
+  "SLURM_ARRAY_TASK_ID",
+  "AWS_BATCH_JOB_ARRAY_INDEX",
+] as const;
+
+/**
+ * The sharding options the flags give, or `undefined` when none is given.
+ *
+ * @throws {UsageError} for a value out of range, or `--part N` with no scheduler variable set
+ */
+function shardOptions(
+  values: {
+    "shard-size"?: string;
+    "shard-entries"?: string;
+    part?: string;
+    split?: string;
+  },
+): Pick<ShardOptions, "shardSize" | "shardEntries" | "part" | "split"> | undefined {
+  const given = values["shard-size"] !== undefined || values["shard-entries"] !== undefined ||
+    values.part !== undefined;
+  if (!given) {
+    if (values.split !== undefined) throw new UsageError("Option --split needs --part K/N");
+    return undefined;
+  }
+  const options: Pick<ShardOptions, "shardSize" | "shardEntries" | "part" | "split"> = {};
+  if (values["shard-size"] !== undefined) options.shardSize = bytes(values["shard-size"]);
+  if (values["shard-entries"] !== undefined) {
+    options.shardEntries = integer("--shard-entries", values["shard-entries"]);
+  }
+  for (const name of ["shardSize", "shardEntries"] as const) {
+    if (options[name] === 0) {
+      throw new UsageError(
+        `Option --${name === "shardSize" ? "shard-size" : "shard-entries"} must be at least 1`,
+      );
+    }
+  }
+  if (values.part !== undefined) {
+    const match = /^(?:(\d*)\/)?(\d+)$/.exec(values.part);
+    if (match === null) {
+      throw new UsageError(`Option --part takes K/N or N, got "${values.part}"`);
+    }
+    const count = integer("--part", match[2]!);
+    let index: number;
+    if (match[1] !== undefined && match[1] !== "") index = integer("--part", match[1]);
+    else {
+      const found = PART_VARIABLES.map((name) => [name, envValue(name)] as const)
+        .find(([, value]) => value !== undefined);
+      if (found === undefined) {
+        throw new UsageError(
+          `Option --part ${values.part} gives no K, and none of ${PART_VARIABLES.join(", ")} ` +
+            `is set: give --part K/${count}`,
+        );
+      }
+      if (!/^\d+$/.test(found[1]!)) {
+        throw new UsageError(`${found[0]} is "${found[1]}", not a part number`);
+      }
+      index = Number(found[1]);
+    }
+    if (count < 1 || index >= count) {
+      throw new UsageError(`Option --part: K must be 0 to N-1, got ${index}/${count}`);
+    }
+    options.part = { index, count };
+  }
+  if (values.split !== undefined) {
+    if (values.part === undefined) throw new UsageError("Option --split needs --part K/N");
+    if (values.split !== "hash" && values.split !== "subtree") {
+      throw new UsageError(`Option --split must be "hash" or "subtree", got "${values.split}"`);
+    }
+    options.split = values.split;
+  }
+  return options;
+}
+
+/** An environment variable, or `undefined` when it is not set or not allowed to be read. */
+function envValue(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A size in bytes: a whole number, with K, M, G or T (KiB... powers of 1024) after it. */
+function bytes(text: string): number {
+  const match = /^(\d+)\s*(?:([KMGTkmgt])(?:i?B)?|B)?$/.exec(text);
+  if (match === null) {
+    throw new UsageError(`Option --shard-size takes BYTES (as 1000000, 64M, 1G), got "${text}"`);
+  }
+  const scale = match[2] === undefined ? 1 : 1024 ** ("KMGT".indexOf(match[2].toUpperCase()) + 1);
+  const value = Number(match[1]) * scale;
+  if (!Number.isSafeInteger(value)) {
+    throw new UsageError(`Option --shard-size is too large: ${text}`);
+  }
+  return value;
 }
 
 /** `Completed: rel (size) sha=<12 hex> offset=N`, as the original prints it; folders and links. */

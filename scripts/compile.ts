@@ -29,6 +29,9 @@ export type Target = typeof TARGETS[number];
  */
 export const ENVIRONMENT = [
   "CTNR_CACHE_DIR",
+  "JOB_COMPLETION_INDEX",
+  "SLURM_ARRAY_TASK_ID",
+  "AWS_BATCH_JOB_ARRAY_INDEX",
   "XDG_CACHE_HOME",
   "HOME",
   "LOCALAPPDATA",

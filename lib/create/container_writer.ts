@@ -169,6 +169,14 @@ export class ContainerWriter {
     return this.#entries;
   }
 
+  /**
+   * End in bytes of the payloads written or held: where the next one goes (the container's
+   * size once they are flushed).
+   */
+  get payloadEnd(): number {
+    return this.#offset;
+  }
+
   /** Size in bytes of the container file (0 in a dry run). */
   get size(): number {
     return this.#container?.size ?? 0;

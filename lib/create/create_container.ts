@@ -22,6 +22,7 @@ import {
   type Settings,
 } from "./options.ts";
 import { loadSources, type ReadyItem } from "./sources.ts";
+export type { ReadyItem };
 import { SpareBuffers } from "./spare_buffers.ts";
 import {
   containerFiles,
@@ -80,10 +81,40 @@ import { join } from "node:path";
  * }
  * ```
  */
-export async function createContainer(
+export function createContainer(
   src: string,
   container: string,
   options: CreateOptions = {},
+): Promise<CreateResult> {
+  return runCreate(src, container, options);
+}
+
+/**
+ * How a run splits what it packs into shards (lib/shard/create_shards.ts): the run writes the
+ * shard `container` names first, and asks these hooks as it goes.
+ */
+export interface ShardHooks {
+  /** Keep a walked item (the part's, past the shards already finalized). It may throw. */
+  keep(entry: WalkEntry): boolean;
+  /** Whether `item` goes into a new shard (the current one is full). */
+  full(writer: ContainerWriter, item: ReadyItem): boolean;
+  /** Finalize `writer` as a shard and open the next one with `open`. */
+  next(
+    writer: ContainerWriter,
+    open: (container: string) => Promise<ContainerWriter>,
+  ): Promise<ContainerWriter>;
+  /** Finalize the last shard and write the manifest. */
+  finish(writer: ContainerWriter): Promise<void>;
+  /** Folders of other parts never entered (paths on disk, as `join(src, name)` spells them). */
+  pruned: string[];
+}
+
+/** {@link createContainer}, or with `shards` a shard set's run. */
+export async function runCreate(
+  src: string,
+  container: string,
+  options: CreateOptions,
+  shards?: ShardHooks,
 ): Promise<CreateResult> {
   const settings = checkOptions(container, options);
   // Patterns are checked before anything is opened too.
@@ -98,7 +129,7 @@ export async function createContainer(
     : undefined;
   try {
     await status?.prepare();
-    return await pack(src, container, options, settings, status, patterns);
+    return await pack(src, container, options, settings, status, patterns, shards);
   } finally {
     status?.close();
   }
@@ -112,8 +143,10 @@ async function pack(
   settings: Settings,
   status: StatusFile | undefined,
   patterns: WalkPatterns & { include: Selection },
+  shards?: ShardHooks,
 ): Promise<CreateResult> {
   const exclude = await excludedPaths([container, settings.indexPath], src);
+  for (const path of shards?.pruned ?? []) exclude.add(path);
 
   // One progress object, updated in place: no allocation per item.
   const progress: CreateProgress = {
@@ -172,11 +205,12 @@ async function pack(
     options.onSourceError?.(error);
   };
   const walkOptions = { exclude, linksLeftOut: settings.symlinks === "skip", patterns };
-  const walk = walkTreeBatches(src, {
+  const walked0 = walkTreeBatches(src, {
     ...walkOptions,
     onError: reportError,
     patterns: { ...patterns, onExcluded: () => result.excluded++ },
   });
+  const walk = shards === undefined ? walked0 : keepOnly(walked0, shards);
   // A different tree packed into an existing container by mistake would merge into it: refused
   // before the writer opens (which may cut a trailer), unless `append` or `fresh` say so.
   let walked: WalkEntry[][] = [];
@@ -190,19 +224,21 @@ async function pack(
   }
 
   const spare = new SpareBuffers();
-  const writer = await ContainerWriter.open(container, {
-    index: settings.indexPath,
-    compress: settings.compress,
-    fsyncEvery: settings.fsyncEvery,
-    indexBatch: settings.indexBatch,
-    dryRun: settings.dryRun,
-    fresh: options.fresh ?? false,
-    pathsUnique: true,
-    ...(options.fileLayer ? { fileLayer: options.fileLayer } : {}),
-    ...(options.onEntry ? { onEntry: options.onEntry } : {}),
-    ...(options.onWarning ? { onWarning: options.onWarning } : {}),
-    recycle: (buffer) => spare.put(buffer),
-  });
+  const open = (path: string, index = path + ".idx") =>
+    ContainerWriter.open(path, {
+      index,
+      compress: settings.compress,
+      fsyncEvery: settings.fsyncEvery,
+      indexBatch: settings.indexBatch,
+      dryRun: settings.dryRun,
+      fresh: options.fresh ?? false,
+      pathsUnique: true,
+      ...(options.fileLayer ? { fileLayer: options.fileLayer } : {}),
+      ...(options.onEntry ? { onEntry: options.onEntry } : {}),
+      ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+      recycle: (buffer) => spare.put(buffer),
+    });
+  let writer = await open(container, settings.indexPath);
   result.totalEntries = writer.entries;
   result.resumed = writer.resumed;
   const startTime = Date.now();
@@ -286,6 +322,7 @@ async function pack(
         let entry: IndexEntry;
         if (onProgress && item.payload === undefined) progress.currentFile = item.walk.relpath;
         try {
+          if (shards?.full(writer, item)) writer = await shards.next(writer, (path) => open(path));
           const added = add(writer, item, settings, options.signal, onRead);
           entry = added instanceof Promise ? await added : added;
         } catch (error) {
@@ -336,8 +373,13 @@ async function pack(
     }
     // Before finalize, which may remove the index that names them.
     if (!interrupted && writer.resumed) result.missing = await reportMissing(writer, src, options);
-    if (interrupted || !options.finalize) await writer.close();
-    else {
+    if (interrupted || (!options.finalize && shards === undefined)) await writer.close();
+    else if (shards !== undefined) {
+      progress.phase = "finalizing";
+      onProgress?.(progress);
+      await shards.finish(writer);
+      result.finalized = true;
+    } else {
       progress.phase = "finalizing";
       onProgress?.(progress);
       await writer.finalize({ removeIndex: options.removeIndexOnFinalize ?? false });
@@ -444,6 +486,25 @@ async function refuseUnrelatedSource(
     { options: ["append", "fresh"] },
   );
 }
+
+/** The walk's items that `shards` keeps. */
+async function* keepOnly(
+  walk: AsyncGenerator<WalkEntry[], number>,
+  shards: ShardHooks,
+): AsyncGenerator<WalkEntry[], number> {
+  for (;;) {
+    const next = await walk.next();
+    if (next.done) {
+      shards.keep(END_OF_WALK);
+      return next.value;
+    }
+    const kept = next.value.filter((entry) => shards.keep(entry));
+    if (kept.length > 0) yield kept;
+  }
+}
+
+/** Given to {@link ShardHooks.keep} once the walk has ended. */
+export const END_OF_WALK: WalkEntry = { relpath: "", path: "", kind: "dir" };
 
 /** The batches taken already, then the rest of the walk. */
 async function* replay(

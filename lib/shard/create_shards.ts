@@ -1,0 +1,343 @@
+/**
+ * `create --shard-size`/`--shard-entries`/`--part K/N`: one walk of the source packed into
+ * numbered shards (complete, finalized CTNRv1 containers), then the manifest, written last by a
+ * temp file and a rename (lib/shard/manifest.ts).
+ *
+ * Names, beside `container` (`data.ctnr`, which itself is not written): `data-00000.ctnr`,
+ * `data-00001.ctnr`, ... and `data.manifest.json`; with a part K of N, `data-pK-00000.ctnr`, ...
+ * and `data.part-K-of-N.manifest.json`.
+ *
+ * A shard is closed before an entry that would take its payloads past `shardSize` bytes (the
+ * entry's stored size; a file streamed in pieces counts its size on disk) or its entries past
+ * `shardEntries`; a shard holds at least one entry, so a file larger than `shardSize` is a
+ * shard of its own. The embedded index comes on top of `shardSize`.
+ *
+ * Resume: the shards that end with a trailer are kept (the walk must meet each one's last
+ * relpath, else `ConflictError`), the walk goes on after the last one's last relpath, and the
+ * first shard without a trailer continues by the rules of a container's resume. The same
+ * source and options give the same bytes, killed and resumed or not.
+ *
+ * @module
+ */
+
+import { basename, dirname, join } from "node:path";
+import { ConflictError, UsageError } from "../errors.ts";
+import { type CreateOptions, type CreateResult } from "../create/options.ts";
+import { END_OF_WALK, runCreate, type ShardHooks } from "../create/create_container.ts";
+import type { ContainerWriter } from "../create/container_writer.ts";
+import { ContainerReader } from "../read/container_reader.ts";
+import { Sha256, sha256Hex } from "../io/sha256.ts";
+import { refuseInside } from "../safety/output_paths.ts";
+import {
+  compareRelpaths,
+  encodeManifest,
+  type Manifest,
+  MANIFEST_SUFFIX,
+  partOf,
+  partOfRelpath,
+  type ShardRecord,
+  type SplitMethod,
+} from "./manifest.ts";
+
+/** Options of {@link createShards}: those of `createContainer`, and how to split. */
+export interface ShardOptions extends CreateOptions {
+  /** Close a shard before its payloads pass this many bytes. */
+  shardSize?: number;
+  /** Close a shard once it holds this many entries. */
+  shardEntries?: number;
+  /** Make only part `index` (0-based) of `count`. @default one part */
+  part?: { index: number; count: number };
+  /** How entries are given to parts (with `part`). @default "hash" */
+  split?: "hash" | "subtree";
+}
+
+/** What {@link createShards} did: the run's totals over all shards, and the manifest. */
+export interface ShardResult extends CreateResult {
+  /** Path of the manifest written. */
+  manifestPath: string;
+  /** The manifest written. */
+  manifest: Manifest;
+}
+
+/**
+ * The file names of a shard set made from `container`.
+ *
+ * @param container the `--container` path (`data.ctnr`)
+ * @param part the part made, when one of several
+ * @returns the manifest's path and each shard's path by number
+ */
+export function shardNames(
+  container: string,
+  part?: { index: number; count: number },
+): { manifest: string; shard: (n: number) => string } {
+  const base = container.endsWith(".ctnr") ? container.slice(0, -".ctnr".length) : container;
+  const p = part === undefined ? "" : `-p${part.index}`;
+  return {
+    manifest: part === undefined
+      ? base + MANIFEST_SUFFIX
+      : `${base}.part-${part.index}-of-${part.count}${MANIFEST_SUFFIX}`,
+    shard: (n) => `${base}${p}-${String(n).padStart(5, "0")}.ctnr`,
+  };
+}
+
+/**
+ * Pack `src` into shards beside `container`, then write their manifest (see the module).
+ *
+ * @param src folder to pack
+ * @param container names the set: `data.ctnr` gives `data-00000.ctnr`... and `data.manifest.json`
+ * @param options see {@link ShardOptions}; `index`, `append` and `dryRun` are refused
+ * @returns the totals and the manifest
+ * @throws {UsageError} for options out of range, or shards inside `src`
+ * @throws {ConflictError} when a finalized shard's last relpath is not in the source (resume)
+ * @throws {InterruptedError} as `createContainer` (the shards so far stay; no manifest)
+ */
+export async function createShards(
+  src: string,
+  container: string,
+  options: ShardOptions = {},
+): Promise<ShardResult> {
+  for (const name of ["index", "append", "dryRun"] as const) {
+    if (options[name] !== undefined && options[name] !== false) {
+      throw new UsageError(`Option \`${name}\` does not work with shards`, { options: [name] });
+    }
+  }
+  const limit = (name: "shardSize" | "shardEntries") => {
+    const value = options[name];
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+      throw new UsageError(`Option \`${name}\` must be a positive integer, got ${value}`, {
+        options: [name],
+      });
+    }
+    return value ?? Infinity;
+  };
+  const maxBytes = limit("shardSize");
+  const maxEntries = limit("shardEntries");
+  const part = options.part;
+  if (
+    part !== undefined &&
+    (!Number.isSafeInteger(part.count) || part.count < 1 || !Number.isSafeInteger(part.index) ||
+      part.index < 0 || part.index >= part.count)
+  ) {
+    throw new UsageError(
+      `Option \`part\` must be K of N with 0 <= K < N, got ${part.index} of ${part.count}`,
+      { options: ["part"] },
+    );
+  }
+  const split: { method: SplitMethod; parts: number } = part === undefined
+    ? { method: "none", parts: 1 }
+    : { method: options.split ?? "hash", parts: part.count };
+  const partIndex = part?.index ?? 0;
+  const names = shardNames(container, part);
+  await refuseInside({ what: "the shard set", path: names.manifest }, {
+    what: "the source folder",
+    path: src,
+  });
+  if (options.fresh) await removeSet(names);
+
+  // The shards a killed run finalized: kept; the first one without a trailer continues.
+  const kept: ShardFound[] = [];
+  for (let n = 0;; n++) {
+    const path = names.shard(n);
+    if (!await isFile(path)) break;
+    const record = await finalizedShard(path, partIndex);
+    if (record === undefined) break;
+    kept.push(record);
+    await Deno.remove(path + ".idx").catch(() => {}); // a run killed before removing it
+  }
+  const records = [...kept];
+  const lasts = kept.filter((shard) => shard.entries > 0).map((shard) => shard.last);
+  const boundary = lasts.at(-1);
+  let met = 0;
+  const unmet = (last: string) =>
+    new ConflictError(
+      `Cannot continue the shards of "${names.manifest}": "${last}", the last entry of a ` +
+        `finalized shard, is not in "${src}" (the source changed since); give \`fresh\` to ` +
+        `start the set anew`,
+      { options: ["fresh"] },
+    );
+
+  const pruned: string[] = [];
+  if (split.method === "subtree" && split.parts > 1) {
+    for await (const item of Deno.readDir(src)) {
+      if (partOf(item.name, split.parts) !== partIndex) pruned.push(join(src, item.name));
+    }
+  }
+  const hooks: ShardHooks = {
+    pruned,
+    keep(entry) {
+      if (entry === END_OF_WALK) {
+        if (met < lasts.length) throw unmet(lasts[met]!);
+        return false;
+      }
+      if (partOfRelpath(entry.relpath, split) !== partIndex) return false;
+      if (boundary === undefined) return true;
+      while (met < lasts.length && compareRelpaths(entry.relpath, lasts[met]!) > 0) {
+        throw unmet(lasts[met]!);
+      }
+      if (met < lasts.length && entry.relpath === lasts[met]) met++;
+      return compareRelpaths(entry.relpath, boundary) > 0;
+    },
+    full(writer, item) {
+      if (writer.entries === 0) return false;
+      if (writer.entries >= maxEntries) return true;
+      if (maxBytes === Infinity) return false;
+      let bytes = item.payload?.stored.length ?? 0;
+      if (item.payload === undefined && item.walk.kind === "file") {
+        try {
+          bytes = Deno.statSync(item.walk.path).size;
+        } catch { /* reported when it is read */ }
+      }
+      return writer.payloadEnd + bytes > maxBytes;
+    },
+    async next(writer, open) {
+      await finish(writer);
+      return await open(names.shard(records.length));
+    },
+    async finish(writer) {
+      await finish(writer);
+    },
+  };
+  const finish = async (writer: ContainerWriter) => {
+    await writer.finalize({ removeIndex: true });
+    records.push((await finalizedShard(writer.container, partIndex))!);
+  };
+  const result = await runCreate(src, names.shard(kept.length), {
+    ...options,
+    fresh: false,
+    finalize: true,
+    removeIndexOnFinalize: true,
+  }, hooks);
+  const manifest: Manifest = {
+    split,
+    parts: [partIndex],
+    entries: records.reduce((sum, shard) => sum + shard.entries, 0),
+    origBytes: records.reduce((sum, shard) => sum + shard.origBytes, 0),
+    shards: records.map(({ origBytes: _, ...shard }) => ({ ...shard, path: basename(shard.path) })),
+  };
+  await writeAtomically(names.manifest, encodeManifest(manifest));
+  return {
+    ...result,
+    resumed: result.resumed || kept.length > 0,
+    totalEntries: manifest.entries,
+    containerSize: records.reduce((sum, shard) => sum + shard.size, 0),
+    indexPath: "",
+    manifestPath: names.manifest,
+    manifest,
+  };
+}
+
+/** A shard's record, and the original bytes of its files. */
+export type ShardFound = ShardRecord & { origBytes: number };
+
+/**
+ * The record of a shard that ends with ctnr's trailer, read back from it: its index (entries,
+ * first and last relpath, SHA-256 of its bytes) and the SHA-256 of the whole file.
+ *
+ * @returns the record (its path as given) and the original bytes of its files, or `undefined`
+ *   when it has no whole trailer
+ */
+export async function finalizedShard(
+  path: string,
+  part: number,
+): Promise<ShardFound | undefined> {
+  let reader: ContainerReader;
+  try {
+    reader = await ContainerReader.open(path);
+  } catch {
+    return undefined; // no index yet: the writer's resume decides
+  }
+  try {
+    const trailer = await reader.findTrailer();
+    if (trailer === null || !trailer.hasFooter) return undefined;
+    let entries = 0;
+    let first = "";
+    let last = "";
+    let orig = 0;
+    for await (const entry of reader.entries()) {
+      if (entries === 0) first = entry.relpath;
+      last = entry.relpath;
+      entries++;
+      if (entry.entryType === "file") orig += entry.origSize;
+    }
+    const file = await Deno.open(path);
+    try {
+      const index = new Uint8Array(trailer.indexLength);
+      await readFull(file, trailer.indexOffset, index);
+      const whole = new Sha256();
+      const piece = new Uint8Array(4 << 20);
+      await file.seek(0, Deno.SeekMode.Start);
+      for (;;) {
+        const n = await file.read(piece);
+        if (n === null) break;
+        whole.update(piece.subarray(0, n));
+      }
+      const size = (await file.stat()).size;
+      return {
+        origBytes: orig,
+        path,
+        part,
+        size,
+        entries,
+        indexOffset: trailer.indexOffset,
+        indexLength: trailer.indexLength,
+        indexSha256: sha256Hex(index),
+        sha256: whole.digest(),
+        first,
+        last,
+      };
+    } finally {
+      file.close();
+    }
+  } finally {
+    reader.close();
+  }
+}
+
+async function readFull(file: Deno.FsFile, offset: number, into: Uint8Array): Promise<void> {
+  await file.seek(offset, Deno.SeekMode.Start);
+  let done = 0;
+  while (done < into.length) {
+    const n = await file.read(into.subarray(done));
+    if (n === null) throw new ConflictError(`Shard "${file}" ends inside its index`);
+    done += n;
+  }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  const info = await Deno.lstat(path).catch(() => undefined);
+  return info?.isFile ?? false;
+}
+
+/** Remove a set's manifest and its shards numbered from 0 on (`fresh`). */
+async function removeSet(names: ReturnType<typeof shardNames>): Promise<void> {
+  await Deno.remove(names.manifest).catch(() => {});
+  for (let n = 0;; n++) {
+    const path = names.shard(n);
+    if (!await isFile(path)) break;
+    await Deno.remove(path);
+    await Deno.remove(path + ".idx").catch(() => {});
+  }
+}
+
+/**
+ * Write `text` to `path` by a temp file beside it, fsynced, then renamed over it: a reader sees
+ * the old file or the whole new one.
+ */
+export async function writeAtomically(path: string, text: string): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.ctnr-tmp`);
+  try {
+    const file = await Deno.open(temp, { write: true, create: true, truncate: true });
+    try {
+      const bytes = new TextEncoder().encode(text);
+      let done = 0;
+      while (done < bytes.length) done += await file.write(bytes.subarray(done));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(temp, path);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
