@@ -148,3 +148,10 @@ export {
   type S3Request,
   s3Request,
 } from "./lib/remote/s3.ts";
+export {
+  createShards,
+  shardNames,
+  type ShardOptions,
+  type ShardResult,
+} from "./lib/shard/create_shards.ts";
+export { mergeManifests } from "./lib/shard/merge.ts";
