@@ -116,6 +116,7 @@ Deno.test("the binary's --allow-env list holds every variable lib/ and cli/ read
     }
   }
   assert.ok(read.has("CTNR_CACHE_DIR") && read.has("AWS_SECRET_ACCESS_KEY"), [...read].join());
+  assert.ok(read.has("JOB_COMPLETION_INDEX") && read.has("SLURM_ARRAY_TASK_ID"), [...read].join());
   for (const name of read) {
     assert.ok((ENVIRONMENT as readonly string[]).includes(name), `${name} is read but not allowed`);
   }

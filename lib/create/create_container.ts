@@ -205,12 +205,12 @@ async function pack(
     options.onSourceError?.(error);
   };
   const walkOptions = { exclude, linksLeftOut: settings.symlinks === "skip", patterns };
-  const walked0 = walkTreeBatches(src, {
+  const listed = walkTreeBatches(src, {
     ...walkOptions,
     onError: reportError,
     patterns: { ...patterns, onExcluded: () => result.excluded++ },
   });
-  const walk = shards === undefined ? walked0 : keepOnly(walked0, shards);
+  const walk = shards === undefined ? listed : keepOnly(listed, shards);
   // A different tree packed into an existing container by mistake would merge into it: refused
   // before the writer opens (which may cut a trailer), unless `append` or `fresh` say so.
   let walked: WalkEntry[][] = [];

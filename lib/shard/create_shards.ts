@@ -22,7 +22,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { ConflictError, UsageError } from "../errors.ts";
-import { type CreateOptions, type CreateResult } from "../create/options.ts";
+import type { CreateOptions, CreateResult } from "../create/options.ts";
 import { END_OF_WALK, runCreate, type ShardHooks } from "../create/create_container.ts";
 import type { ContainerWriter } from "../create/container_writer.ts";
 import { ContainerReader } from "../read/container_reader.ts";
@@ -159,7 +159,9 @@ export async function createShards(
   const pruned: string[] = [];
   if (split.method === "subtree" && split.parts > 1) {
     for await (const item of Deno.readDir(src)) {
-      if (partOf(item.name, split.parts) !== partIndex) pruned.push(join(src, item.name));
+      // Spelled as the walk spells the paths it looks at (lib/create/walk.ts excludedPaths).
+      const path = `${src.replace(/\/+$/, "")}/${item.name}`;
+      if (partOf(item.name, split.parts) !== partIndex) pruned.push(path);
     }
   }
   const hooks: ShardHooks = {

@@ -121,7 +121,7 @@ async function checkOneTree(read: PartManifest[]): Promise<void> {
     );
   for (const { name, manifest } of read) {
     for (const shard of manifest.shards) {
-      const reader = await ContainerReader.open(shardLocation(name, shard.path));
+      const reader = await ContainerReader.open(resolve(dirname(name), shard.path));
       try {
         for await (const entry of reader.entries()) {
           const key = entry.relpath.normalize("NFC");
@@ -159,10 +159,4 @@ async function checkOneTree(read: PartManifest[]): Promise<void> {
       }
     }
   }
-}
-
-/** A shard's path or URL, from its manifest's and its relative path. */
-function shardLocation(manifest: string, path: string): string {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(manifest)) return new URL(path, manifest).href;
-  return resolve(dirname(manifest), path);
 }
