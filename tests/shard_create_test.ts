@@ -317,13 +317,20 @@ for (const split of ["hash", "subtree"] as const) {
 
 Deno.test("create --part --split subtree never enters the other parts' top-level folders", async () => {
   await withTempDir(async (dir) => {
-    await writeTree(`${dir}/src`, tree());
+    const spec = tree();
+    // An excluded name in each top-level folder: the walk counts those it meets.
+    for (let i = 0; i < 4; i++) spec[`d${i}/x.skip`] = "x";
+    await writeTree(`${dir}/src`, spec);
     for (let k = 0; k < 2; k++) {
       // A trailing slash: the folders left out are still found.
-      const manifest = (await createShards(`${dir}/src/`, `${dir}/out/data.ctnr`, {
+      const result = await createShards(`${dir}/src/`, `${dir}/out/data.ctnr`, {
         part: { index: k, count: 2 },
         split: "subtree",
-      })).manifest;
+        exclude: ["*.skip"],
+      });
+      const mine = [0, 1, 2, 3].filter((i) => partOf(`d${i}`, 2) === k).length;
+      assert.equal(result.excluded, mine, "only this part's folders are entered");
+      const manifest = result.manifest;
       assert.equal(manifest.shards.length, 1, "without a limit a part is one shard");
       for (const relpath of await relpathsOf(`${dir}/out/${manifest.shards[0]!.path}`)) {
         assert.equal(partOf(relpath.split("/")[0]!, 2), k, relpath);
