@@ -220,7 +220,7 @@ Deno.test("createShards after a SIGKILL mid-run, run again: the same bytes as a 
   });
 });
 
-Deno.test("createShards resume refuses finalized shards whose last entry the source no longer holds", async () => {
+Deno.test("createShards resume refuses finalized shards whose last entry the source no longer holds; fresh starts the set anew", async () => {
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/src`, tree());
     const first = await createShards(`${dir}/src`, `${dir}/out/data.ctnr`, { shardEntries: 10 });
@@ -231,6 +231,10 @@ Deno.test("createShards resume refuses finalized shards whose last entry the sou
       (error: Error) =>
         error.name === "ConflictError" && error.message.includes(first.manifest.shards[0]!.last),
     );
+    // `fresh` (--new) removes the set and packs the source anew: as a first run would.
+    await createShards(`${dir}/src`, `${dir}/out/data.ctnr`, { shardEntries: 10, fresh: true });
+    await createShards(`${dir}/src`, `${dir}/clean/data.ctnr`, { shardEntries: 10 });
+    assert.deepEqual(await filesOf(`${dir}/out`), await filesOf(`${dir}/clean`));
   });
 });
 
