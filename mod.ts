@@ -155,3 +155,15 @@ export {
   type ShardResult,
 } from "./lib/shard/create_shards.ts";
 export { mergeManifests } from "./lib/shard/merge.ts";
+export {
+  compareRelpaths,
+  encodeManifest,
+  type Manifest,
+  MANIFEST_SUFFIX,
+  parseManifest,
+  partOf,
+  partOfRelpath,
+  shardFor,
+  type ShardRecord,
+  type SplitMethod,
+} from "./lib/shard/manifest.ts";
