@@ -217,6 +217,9 @@ Deno.test("createShards after a SIGKILL mid-run, run again: the same bytes as a 
       }
     }
     assert.ok(shardsLeft.size >= 3, `kills left ${[...shardsLeft]} shard files`);
+    // A finished set run again: nothing changes, no shard is added.
+    await createShards(`${dir}/src`, `${dir}/whole/data.ctnr`, options);
+    assert.deepEqual(await filesOf(`${dir}/whole`), expected);
   });
 });
 

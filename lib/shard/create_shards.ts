@@ -200,6 +200,13 @@ export async function createShards(
     },
   };
   const finish = async (writer: ContainerWriter) => {
+    if (writer.entries === 0 && records.length > 0) {
+      // Nothing after the kept shards (a finished set run again): no empty shard is added.
+      await writer.close();
+      await Deno.remove(writer.container).catch(() => {});
+      await Deno.remove(writer.indexPath).catch(() => {});
+      return;
+    }
     await writer.finalize({ removeIndex: true });
     records.push((await finalizedShard(writer.container, partIndex))!);
   };
