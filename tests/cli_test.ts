@@ -59,6 +59,7 @@ Deno.test("main create accepts every flag its help lists", async () => {
       if (flag === "--index-batch") args.push("--fsync-every", "2");
       if (flag === "--status-format") args.push("--status-file", `${dir}/status${n}`);
       if (flag === "--remove-index-on-finalize") args.push("--finalize");
+      if (flag === "--split") args.push("--part", "1/2");
       if (flag === "--exclude-from") await Deno.writeTextFile(args.at(-1)!, "*.tmp\n");
       const run = await runCli("create", ...args);
       assert.equal(run.code, 0, `create ${flag}: ${run.stderr}`);
@@ -662,7 +663,7 @@ Deno.test("main create exits 3 when a source file cannot be read", async () => {
 function helpFlags(help: string): { flag: string; placeholder?: string }[] {
   const flags: { flag: string; placeholder?: string }[] = [];
   for (const line of help.split("\n")) {
-    const m = /^ {2}(?:(-\w), )?(--[a-z][a-z-]*)(?: ([A-Z]+|[a-z]+(?:\|[a-z]+)+))?(?:\s|$)/.exec(
+    const m = /^ {2}(?:(-\w), )?(--[a-z][a-z-]*)(?: ([A-Z]+(?:\/[A-Z]+)?|[a-z]+(?:\|[a-z]+)+))?(?:\s|$)/.exec(
       line,
     );
     if (!m) continue;
@@ -677,6 +678,7 @@ function helpFlags(help: string): { flag: string; placeholder?: string }[] {
 function valueFor(flag: string, placeholder: string, path: string): string {
   if (placeholder.includes("|")) return placeholder.split("|").at(-1)!;
   if (placeholder === "N") return "2";
+  if (placeholder === "K/N") return "0/2";
   if (placeholder === "BYTES") return "4096";
   if (placeholder === "PATTERN") return "*";
   if (placeholder === "FILE") return `${path}.${flag.slice(2)}`;
