@@ -663,9 +663,11 @@ Deno.test("main create exits 3 when a source file cannot be read", async () => {
 function helpFlags(help: string): { flag: string; placeholder?: string }[] {
   const flags: { flag: string; placeholder?: string }[] = [];
   for (const line of help.split("\n")) {
-    const m = /^ {2}(?:(-\w), )?(--[a-z][a-z-]*)(?: ([A-Z]+(?:\/[A-Z]+)?|[a-z]+(?:\|[a-z]+)+))?(?:\s|$)/.exec(
-      line,
-    );
+    const m =
+      /^ {2}(?:(-\w), )?(--[a-z][a-z-]*)(?: ([A-Z]+(?:\/[A-Z]+)?|[a-z]+(?:\|[a-z]+)+))?(?:\s|$)/
+        .exec(
+          line,
+        );
     if (!m) continue;
     for (const flag of [m[1], m[2]]) {
       if (flag === undefined) continue;
