@@ -1,0 +1,50 @@
+/**
+ * Request accounting of opening a container on a server (loopback nginx): an embedded index
+ * larger than the tail read at open costs 1 + ceil(index bytes / 8 MiB) requests, its 16-byte
+ * trailer header fetched with the index, not alone.
+ */
+
+import assert from "node:assert/strict";
+import { ContainerReader, createContainer } from "../mod.ts";
+import { remoteStats } from "../lib/remote/http_source.ts";
+import { nginxAvailable, startNginx } from "./_servers.ts";
+import { withTempDir } from "./_helpers.ts";
+
+Deno.test({
+  name: "remote: a cold open of an index past the 1 MiB tail is 1 + ceil(index / 8 MiB) requests",
+  ignore: !nginxAvailable(),
+  async fn() {
+    await withTempDir(async (dir) => {
+      const src = `${dir}/src`;
+      const entries = 12_000; // about 2.4 MB of index: past the 1 MiB tail, within one 8 MiB range
+      for (let d = 0; d * 1000 < entries; d++) {
+        await Deno.mkdir(`${src}/d${d}`, { recursive: true });
+        for (let f = 0; f < 1000; f++) {
+          await Deno.writeTextFile(`${src}/d${d}/f${f}.txt`, `${d}/${f}`);
+        }
+      }
+      await Deno.mkdir(`${dir}/served`);
+      await createContainer(src, `${dir}/served/c.ctnr`, { finalize: true });
+      const indexBytes = (await Deno.stat(`${dir}/served/c.ctnr.idx`)).size;
+      assert.ok(indexBytes > 1 << 20, `index of ${indexBytes} bytes is past the tail`);
+      const server = await startNginx(`${dir}/served`);
+      try {
+        const stats = remoteStats();
+        const reader = await ContainerReader.open(`${server.url}/c.ctnr`, {
+          remote: { cacheDir: null, stats },
+        });
+        try {
+          let n = 0;
+          for await (const _ of reader.entries()) n++;
+          assert.equal(n, entries);
+        } finally {
+          reader.close();
+        }
+        assert.equal(stats.requests, 1 + Math.ceil(indexBytes / (8 << 20)));
+        assert.equal(stats.retries, 0);
+      } finally {
+        await server.stop();
+      }
+    });
+  },
+});
