@@ -5,10 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { ContainerReader, createContainer } from "../mod.ts";
+import { ContainerReader, createContainer, extractContainer } from "../mod.ts";
 import { remoteStats } from "../lib/remote/http_source.ts";
 import { nginxAvailable, startNginx } from "./_servers.ts";
-import { withTempDir } from "./_helpers.ts";
+import { pseudoRandomBytes, withTempDir } from "./_helpers.ts";
 
 Deno.test({
   name: "remote: a cold open of an index past the 1 MiB tail is 1 + ceil(index / 8 MiB) requests",
@@ -42,6 +42,42 @@ Deno.test({
         }
         assert.equal(stats.requests, 1 + Math.ceil(indexBytes / (8 << 20)));
         assert.equal(stats.retries, 0);
+      } finally {
+        await server.stop();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "remote: extract from a URL writes the bytes of every payload (views into the requests)",
+  ignore: !nginxAvailable(),
+  async fn() {
+    await withTempDir(async (dir) => {
+      const src = `${dir}/src`;
+      await Deno.mkdir(`${src}/a`, { recursive: true });
+      const files = new Map<string, Uint8Array>();
+      for (let i = 0; i < 300; i++) {
+        // Sizes 0 to ~70 KiB: several payloads a request, some across two requests' boundary.
+        const bytes = pseudoRandomBytes((i * 7919) % 70_000, i + 1);
+        files.set(`a/f${i}.bin`, bytes);
+        await Deno.writeFile(`${src}/a/f${i}.bin`, bytes);
+      }
+      await Deno.mkdir(`${dir}/served`);
+      await createContainer(src, `${dir}/served/c.ctnr`, { finalize: true });
+      const server = await startNginx(`${dir}/served`);
+      try {
+        const stats = remoteStats();
+        // 64 KiB ranges, 2 connections: most requests hold several payloads, and many a payload
+        // spans two of them.
+        const result = await extractContainer(`${server.url}/c.ctnr`, `${dir}/out`, {
+          remote: { cacheDir: null, stats, maxRange: 64 << 10, connections: 2 },
+        });
+        assert.equal(result.failed, 0);
+        assert.ok(stats.requests > 100, `${stats.requests} requests`);
+        for (const [relpath, bytes] of files) {
+          assert.deepEqual(await Deno.readFile(`${dir}/out/${relpath}`), bytes, relpath);
+        }
       } finally {
         await server.stop();
       }
