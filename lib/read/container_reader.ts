@@ -623,6 +623,22 @@ export class ContainerReader {
   }
 
   /**
+   * The stored bytes of a file entry, unverified, inside the longer stretch of the container
+   * that holds them when the source has one in memory (a container on a server: the request
+   * that fetched them, lib/remote/http_source.ts), else exactly them.
+   *
+   * @param entry a file entry of this container
+   * @returns `bytes`, which hold `[entry.offset, entry.offset + entry.payloadSize)`, and
+   *   `start`, the container offset of `bytes[0]`
+   * @throws {ContainerFormatError} when the container ends first
+   */
+  async readStoredSpan(entry: IndexEntry): Promise<{ start: number; bytes: Uint8Array }> {
+    const file = this.#file;
+    if (file instanceof HttpSource) return await file.readSpan(entry.offset, entry.payloadSize);
+    return { start: entry.offset, bytes: await this.readStored(entry) };
+  }
+
+  /**
    * Fill `into` with the container's bytes from an entry's offset on (its stored bytes, and
    * those of the entries after it when `into` is longer), unverified. Reusing one buffer
    * saves an allocation (and its page faults) per read.

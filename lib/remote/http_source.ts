@@ -261,6 +261,31 @@ export class HttpSource implements RandomAccess {
   }
 
   /**
+   * The bytes at `position` as {@link HttpSource.readAt} reads them, in the longer stretch that
+   * holds them when there is one in memory: the tail read at open, or the planned request
+   * that fetched them (a view, not a copy). A caller reading many small neighbours takes the
+   * next ones from the same stretch without a call each (lib/extract/read_window.ts).
+   *
+   * @param position offset in bytes
+   * @param length bytes to read
+   * @returns `bytes`, which hold `[position, position + length)`, and `start`, the offset of
+   *   `bytes[0]`
+   * @throws as {@link HttpSource.readAt}
+   */
+  async readSpan(position: number, length: number): Promise<{ start: number; bytes: Uint8Array }> {
+    const held = this.#held;
+    if (
+      length > 0 && held !== undefined && position >= held.start &&
+      position + length <= held.start + held.bytes.length
+    ) return held;
+    const planned = length > 0 && position >= 0 && position + length <= this.size
+      ? await this.#plan?.span(position, length)
+      : undefined;
+    if (planned !== undefined) return planned;
+    return { start: position, bytes: await this.readAt(position, length) };
+  }
+
+  /**
    * Announce the reads to come, in the order they will come: each range `[start, end)` in
    * bytes. Neighbours are joined into requests of at most `maxRange` bytes (a gap of at most
    * `maxGap` read through) and fetched `connections` at a time ahead of the reads; a read that
@@ -751,7 +776,28 @@ class Planner {
 
   /** The bytes of `[position, position + length)` when the plan covers them, else `undefined`. */
   async read(position: number, length: number): Promise<Uint8Array | undefined> {
-    const end = position + length;
+    const pieces = await this.#locate(position, position + length);
+    if (pieces === undefined) return undefined;
+    return await this.#join(pieces, position, length);
+  }
+
+  /**
+   * The bytes of the one request that holds `[position, position + length)` whole, with its
+   * start; the bytes alone (as {@link Planner.read}) when they span requests; `undefined`
+   * when the plan does not cover them.
+   */
+  async span(
+    position: number,
+    length: number,
+  ): Promise<{ start: number; bytes: Uint8Array } | undefined> {
+    const pieces = await this.#locate(position, position + length);
+    if (pieces === undefined) return undefined;
+    if (pieces.length === 1) return { start: pieces[0]!.start, bytes: await pieces[0]!.bytes };
+    return { start: position, bytes: await this.#join(pieces, position, length) };
+  }
+
+  /** The requests that hold `[position, end)`, issued as needed; `undefined` when not planned. */
+  async #locate(position: number, end: number): Promise<Block[] | undefined> {
     let pieces = this.#covering(position, end);
     if (pieces === undefined) {
       // Past the requests issued: pass the ones behind, and issue those up to the read (a read
@@ -775,6 +821,12 @@ class Planner {
     }
     this.#passBefore(position);
     this.#fill();
+    return pieces;
+  }
+
+  /** `[position, position + length)` from `pieces`, contiguous requests that hold it. */
+  async #join(pieces: Block[], position: number, length: number): Promise<Uint8Array> {
+    const end = position + length;
     if (pieces.length === 1) {
       const block = pieces[0]!;
       const bytes = await block.bytes;
