@@ -42,6 +42,19 @@ Deno.test({
         }
         assert.equal(stats.requests, 1 + Math.ceil(indexBytes / (8 << 20)));
         assert.equal(stats.retries, 0);
+        // 1 MiB ranges over one connection: the index still comes in 8 MiB requests, every
+        // byte of it received once.
+        const narrow = remoteStats();
+        const again = await ContainerReader.open(`${server.url}/c.ctnr`, {
+          remote: { cacheDir: null, stats: narrow, maxRange: 1 << 20, connections: 1 },
+        });
+        again.close();
+        const trailerBytes = 16 + indexBytes; // header and index, before the 16-byte footer
+        assert.equal(narrow.requests, 1 + Math.ceil(indexBytes / (8 << 20)));
+        assert.ok(
+          narrow.bytesReceived <= (1 << 20) + trailerBytes,
+          `${narrow.bytesReceived} bytes received for a trailer of ${trailerBytes}`,
+        );
       } finally {
         await server.stop();
       }
