@@ -125,21 +125,45 @@ export const REMOTE_FLAGS = [
   },
 ] as const satisfies readonly Flag[];
 
+/** Largest `--max-range`, in bytes. */
+const MAX_RANGE_LIMIT = 64 << 20;
+/** Largest `--connections` x `--max-range`, in bytes: what the reads ahead hold at most. */
+const MAX_IN_FLIGHT = 512 << 20;
+
 /**
  * The library's remote options from the flags of {@link REMOTE_FLAGS}.
  *
  * @param values the parsed flags
  * @param signal stops the requests
+ * @param container the container given: the flags are refused for a local file (and the S3
+ *   ones for an http URL)
  * @returns the options, with a fresh {@link RemoteStats} to count into
  * @throws {UsageError} for a value out of range
  */
 export async function remoteOptions(
   values: FlagValues<typeof REMOTE_FLAGS>,
   signal?: AbortSignal,
+  container?: string,
 ): Promise<RemoteOptions & { stats: RemoteStats }> {
   const options: RemoteOptions & { stats: RemoteStats } = {
     stats: { requests: 0, bytesReceived: 0, retries: 0 },
   };
+  if (container !== undefined) {
+    // Options that change nothing are refused, as every command does (README "Exit codes").
+    const given = REMOTE_FLAGS.map((flag) => flag.name).filter((name) =>
+      values[name] !== undefined
+    );
+    if (!isRemote(container) && given.length > 0) {
+      throw new UsageError(
+        `Option --${given[0]} is for a container on a server (http://, https://, s3://), ` +
+          `not the file "${container}"`,
+      );
+    }
+    const s3Only = given.find((name) => name === "endpoint-url" || name === "region");
+    if (s3Only !== undefined && !/^s3:\/\//i.test(container)) {
+      throw new UsageError(`Option --${s3Only} is for an s3:// URL, not "${container}"`);
+    }
+  }
   if (values.connections !== undefined) {
     const n = integer("--connections", values.connections);
     if (n < 1 || n > 64) {
@@ -149,10 +173,20 @@ export async function remoteOptions(
   }
   if (values["max-range"] !== undefined) {
     const n = integer("--max-range", values["max-range"]);
-    if (n < 4096) {
-      throw new UsageError(`Option --max-range takes at least 4096 bytes, got ${n}`);
+    if (n < 4096 || n > MAX_RANGE_LIMIT) {
+      throw new UsageError(
+        `Option --max-range takes 4096 to ${MAX_RANGE_LIMIT} bytes (64 MiB), got ${n}`,
+      );
     }
     options.maxRange = n;
+  }
+  // Each request in flight is held whole: their bytes together are bounded.
+  const inFlight = (options.connections ?? 8) * (options.maxRange ?? 8 << 20);
+  if (inFlight > MAX_IN_FLIGHT) {
+    throw new UsageError(
+      `Options --connections x --max-range would hold ${inFlight} bytes in flight; at most ` +
+        `${MAX_IN_FLIGHT} (512 MiB)`,
+    );
   }
   if (values["no-cache"]) options.cacheDir = null;
   if (signal !== undefined) options.signal = signal;

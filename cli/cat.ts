@@ -64,7 +64,7 @@ export async function runCat(args: string[], io: CliIo): Promise<number> {
   if (rest.length === 0) throw new UsageError("Missing PATTERN (a relpath, or patterns)");
   // Patterns select files only: a folder entry or a link is not matched, so a pattern that
   // names only those is reported as selecting no file.
-  const remote = await remoteOptions(values);
+  const remote = await remoteOptions(values, undefined, container);
   // A cached index is trusted without a request: the first payload's request checks the
   // version (If-Match), so a warm cat costs one request. A container replaced since is read
   // again from its new index, when nothing was written yet.
@@ -117,6 +117,9 @@ async function catSelected(
       // Verified whole before its first byte is written (up to CAT_VERIFY_FIRST).
       await writeFile(reader, entry.entry, io, state);
     }
+    // A trusted cached index said what to write, or that nothing matched: confirmed by one
+    // request when no payload's request did (empty files, nothing selected).
+    await reader.confirmRemote();
   } catch (error) {
     if (
       !state.wrote && error instanceof RemoteError && error.code === "REMOTE_CHANGED" &&
@@ -152,10 +155,13 @@ async function writeFile(
     // Small enough to hold: verify all of it before writing a byte.
     const held: Uint8Array[] = [];
     for await (const piece of reader.open(entry)) held.push(piece);
+    // An empty file sends no request: the trusted cached index is confirmed first.
+    await reader.confirmRemote();
     state.wrote = true;
     for (const piece of held) await io.writeBytes(piece);
   } else {
-    // Streamed: a fault stops the output midway and exits 1 (see README).
+    // Streamed: a fault stops the output midway and exits 1 (see README). Its first request
+    // confirms a trusted cached index before a byte is written (If-Match).
     for await (const piece of reader.open(entry)) {
       state.wrote = true;
       await io.writeBytes(piece);

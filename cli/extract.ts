@@ -9,6 +9,7 @@ import {
   extractContainer,
   type ExtractOptions,
   type ExtractPlan,
+  RemoteError,
   Selection,
   UsageError,
 } from "../mod.ts";
@@ -316,7 +317,7 @@ export async function runExtract(
   };
   const counts = { extracted: 0, skipped: 0, failed: 0, bytes: 0 };
   let plan: ExtractPlan | undefined;
-  const remote = await remoteOptions(values, signal);
+  const remote = await remoteOptions(values, signal, container);
   options.remote = remote;
   summary.set({ dry_run: dryRun });
   summary.setLive(() => ({
@@ -331,6 +332,8 @@ export async function runExtract(
     const message = messageWithFlags(error, [EXTRACT, VERIFY]);
     summary.fault({ code: error.code, message, relpath: entry.relpath });
     if (!keepGoing) return; // the run stops: its error is printed once, by cli.ts
+    // A fault of the server or the machine stops the run too (lib/extract/job.ts).
+    if (error instanceof RemoteError || error.code === "ENVIRONMENT") return;
     if (salvage) human.stdout(printable(entry.relpath));
     if (!salvage || error.code !== "CONTAINER_CUT") {
       io.stderr(`ctnr: error: ${printableMessage(message)}`);
@@ -394,7 +397,9 @@ export async function runExtract(
     await extractContainer(container, outdir, options);
   } catch (error) {
     if (!(error instanceof CtnrError)) throw error;
-    if (error.code === "INTERRUPTED" || error.code === "ENVIRONMENT") throw error;
+    if (
+      error.code === "INTERRUPTED" || error.code === "ENVIRONMENT" || error instanceof RemoteError
+    ) throw error;
     // The patterns were tried on every entry once the plan is made (the index read whole):
     // before that, "matched no entry" would be false.
     if (plan !== undefined) reportUnmatched(selection, io, "entry", summary);

@@ -61,7 +61,7 @@ export async function runInfo(args: string[], io: CliIo, summary: RunSummary): P
   const container = values.container ?? rest.shift();
   if (rest.length > 0) throw new UsageError(`Unexpected argument "${rest[0]}"`);
   summary.set({ container: shownContainer(container) });
-  const remote = await remoteOptions(values);
+  const remote = await remoteOptions(values, undefined, container);
   summary.setLive(() => remoteReport(remote.stats)?.fields ?? {});
   const reader = await openReader(container, values.index, values.lenient, io, summary, remote);
   let info: ContainerInfo;

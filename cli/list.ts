@@ -76,7 +76,7 @@ export async function runList(args: string[], io: CliIo): Promise<number> {
   }
   // What is left are patterns (README "Selecting entries").
   const select = rest.length > 0 ? new Selection(rest) : undefined;
-  const remote = await remoteOptions(values);
+  const remote = await remoteOptions(values, undefined, container);
   const reader = await openReader(container, values.index, values.lenient, io, undefined, remote);
   const out = new LineBuffer(io);
   const line = values.json ? jsonLine : values.long ? new LongLines().line : shortLine;

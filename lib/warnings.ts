@@ -33,7 +33,8 @@ export type WarningCode =
   | "STARTED_OVER"
   | "INDEX_LINE_SKIPPED"
   | "TEMP_FILES_REMOVED"
-  | "CONTAINER_CUT";
+  | "CONTAINER_CUT"
+  | "CACHE_UNUSABLE";
 
 /** One warning. */
 export interface CtnrWarning {

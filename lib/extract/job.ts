@@ -7,7 +7,14 @@
  * @module
  */
 
-import { CtnrError, environmentFault, InterruptedError, stoppedBy } from "../errors.ts";
+import {
+  CtnrError,
+  EnvironmentError,
+  environmentFault,
+  InterruptedError,
+  RemoteError,
+  stoppedBy,
+} from "../errors.ts";
 import type { IndexEntry } from "../format/entry.ts";
 import { PLAIN_COPY_PIECE, writeAll } from "../io/copy.ts";
 import { progressFields, type StatusFile } from "../io/status_file.ts";
@@ -69,6 +76,8 @@ export class ExtractJob {
   #status: StatusFile | undefined;
   #result: ExtractResult;
   #firstError: CtnrError | undefined;
+  /** A fault that stops the run whatever `keepGoing` says (see {@link ExtractJob.fail}). */
+  #fatal: CtnrError | undefined;
   #dirEntries: IndexEntry[] = [];
   /** Folder entries `select` does not select: their folders get their metadata if the run made them. */
   #folderEntriesAside: IndexEntry[] = [];
@@ -233,6 +242,7 @@ export class ExtractJob {
     if (interrupted) {
       throw new InterruptedError(stoppedBy(options.signal!));
     }
+    if (this.#fatal) throw this.#fatal;
     if (this.#firstError) throw this.#firstError;
     return this.#result;
   }
@@ -276,6 +286,11 @@ export class ExtractJob {
     );
     this.#result.failed++;
     this.#firstError ??= wrapped;
+    // A fault of the source or the machine, not of this entry: the entries after it would only
+    // fail the same way (a container replaced on its server, a network down past its retries).
+    if (wrapped instanceof RemoteError || wrapped instanceof EnvironmentError) {
+      this.#fatal ??= wrapped;
+    }
     this.#call(this.#options.onEntryError, entry, wrapped);
     this.#reportDone(entry);
   }
@@ -283,6 +298,7 @@ export class ExtractJob {
   /** Whether the run stops before its next entry: aborted, a callback threw, or a fault. */
   get #stopping(): boolean {
     return (this.#options.signal?.aborted ?? false) || this.#callbackError !== undefined ||
+      this.#fatal !== undefined ||
       (this.#firstError !== undefined && !this.#options.keepGoing);
   }
 

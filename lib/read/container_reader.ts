@@ -232,7 +232,10 @@ export class ContainerReader {
     path: string,
     options: ContainerReaderOptions,
   ): Promise<ContainerReader> {
-    const remoteOptions = options.remote ?? {};
+    const remoteOptions: RemoteOptions = { ...options.remote };
+    if (options.onWarning !== undefined && remoteOptions.onWarning === undefined) {
+      remoteOptions.onWarning = options.onWarning;
+    }
     if (options.index !== undefined) {
       const index = isRemote(options.index)
         ? await openRemoteIndex(options.index, remoteOptions)
@@ -327,6 +330,17 @@ export class ContainerReader {
     ranges: AsyncIterable<readonly [number, number]> | Iterable<readonly [number, number]>,
   ): void {
     if (this.#file instanceof HttpSource) this.#file.plan(ranges);
+  }
+
+  /**
+   * For a container on a server whose cached index was trusted without a request
+   * (`remote.confirmLazily`): confirm with one request, when none has been made yet, that the
+   * object is still the one the index was cached for. Nothing for a local file.
+   *
+   * @throws {RemoteError} `REMOTE_CHANGED` when it is not
+   */
+  async confirmRemote(): Promise<void> {
+    if (this.#file instanceof HttpSource) await this.#file.confirm();
   }
 
   /** Drop the cached index of a container on a server (found stale); nothing for a local file. */

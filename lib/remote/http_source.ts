@@ -474,6 +474,13 @@ export class HttpSource implements RandomAccess {
       } catch (error) {
         this.#throwIfStopped();
         if (error instanceof Deno.errors.NotCapable) throw error; // no --allow-net: not retried
+        if (/redirect/i.test((error as Error)?.message ?? "")) {
+          // A loop of redirects (fetch follows at most 20): the server's, not the network's.
+          throw new RemoteError(
+            "REMOTE_PROTOCOL",
+            `Cannot read "${this.name}": ${(error as Error).message.split("\n")[0]}`,
+          );
+        }
         return { ok: false, received: 0, reason: describeFault(error, idle) };
       }
       idle.touch();

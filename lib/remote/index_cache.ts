@@ -2,8 +2,10 @@
  * The index cache of remote containers: the index of a container read over HTTP, kept on disk
  * so that the next command on the same container reads no index again (a second `cat` costs one
  * request). One file per container version, in a folder per host:
- * `<cache>/<host>/<sha256 of the URL without its query>.ctnr-index`, holding a JSON line (URL,
- * ETag, size, where the index lies) and the index bytes. Written to a temp name and renamed.
+ * `<cache>/<host>/<sha256 of the key>.ctnr-index`, holding a JSON line (key, ETag, size, where
+ * the index lies, the SHA-256 of the index bytes) and the index bytes. Written to a temp name and
+ * renamed; checked against its SHA-256 each time it is used (a damaged entry is dropped and the
+ * index fetched again).
  * Only objects with a strong ETag are cached: the ETag (with the size) tells a stale entry, by
  * `If-Match` on the first request that uses it.
  *
@@ -14,10 +16,12 @@ import { join } from "node:path";
 import type { TrailerLocation } from "../format/trailer.ts";
 import type { RandomAccess } from "../io/random_access.ts";
 import { openRandomAccess } from "../io/file_layer.ts";
-import { sha256Hex } from "../io/sha256.ts";
+import { Sha256, sha256Hex, sha256OfRange } from "../io/sha256.ts";
 
 /** The version of the cache file layout. */
-const LAYOUT = 1;
+const LAYOUT = 2;
+/** Stands for the index's SHA-256 in a header until it is known (same length). */
+const NO_SHA256 = "0".repeat(64);
 const SUFFIX = ".ctnr-index";
 
 /** What the cache holds of one container version. */
@@ -88,11 +92,22 @@ export class IndexCache {
       const newline = head.indexOf(0x0a);
       if (newline < 0) throw new Error("no header");
       const header = JSON.parse(new TextDecoder().decode(head.subarray(0, newline)));
-      const entry = header as CachedIndex & { layout: number; indexBytes: number };
+      const entry = header as CachedIndex & {
+        layout: number;
+        indexBytes: number;
+        indexSha256: string;
+      };
       if (
         entry.layout !== LAYOUT || entry.key !== key || typeof entry.etag !== "string" ||
         !Number.isSafeInteger(entry.size) || file.size !== newline + 1 + entry.indexBytes
       ) throw new Error("another layout or key");
+      if (await sha256OfRange(file, newline + 1, entry.indexBytes) !== entry.indexSha256) {
+        // Damaged on disk: fetched again, not trusted and not blamed on the server.
+        file.close();
+        file = undefined;
+        await this.drop(key);
+        return undefined;
+      }
       const index = sliceOf(file, newline + 1, entry.indexBytes);
       file = undefined;
       return {
@@ -121,19 +136,24 @@ export class IndexCache {
     const path = this.#path(entry.key);
     await Deno.mkdir(join(path, ".."), { recursive: true });
     const temp = `${path}.${crypto.randomUUID().slice(0, 8)}.ctnr-tmp`;
-    const header = new TextEncoder().encode(
-      JSON.stringify({ layout: LAYOUT, ...entry, indexBytes }) + "\n",
-    );
+    const text = JSON.stringify({ layout: LAYOUT, ...entry, indexBytes, indexSha256: NO_SHA256 });
+    const header = new TextEncoder().encode(text + "\n");
+    // Where the SHA-256 goes once the index is written (ASCII up to it: keys are URLs).
+    const shaAt = new TextEncoder().encode(text.slice(0, text.lastIndexOf(NO_SHA256))).length;
     const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
     let renamed = false;
     try {
       await writeAll(file, header);
       let written = 0;
+      const hash = new Sha256();
       await write(async (bytes) => {
         written += bytes.length;
+        hash.update(bytes);
         await writeAll(file, bytes);
       });
       if (written !== indexBytes) throw new Error(`wrote ${written} of ${indexBytes} index bytes`);
+      await file.seek(shaAt, Deno.SeekMode.Start);
+      await writeAll(file, new TextEncoder().encode(hash.digest()));
       file.close();
       await Deno.rename(temp, path);
       renamed = true;

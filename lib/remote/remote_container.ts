@@ -24,7 +24,8 @@ import {
   TAIL_BYTES,
   urlWithoutQuery,
 } from "./http_source.ts";
-import { defaultCacheDir, IndexCache } from "./index_cache.ts";
+import { warning, type WarningHandler } from "../warnings.ts";
+import { type CachedIndex, defaultCacheDir, IndexCache } from "./index_cache.ts";
 import type { S3Config } from "./s3.ts";
 
 /** How containers on servers are read: {@link HttpSourceOptions} and the cache. */
@@ -44,18 +45,54 @@ export interface RemoteOptions extends Omit<HttpSourceOptions, "sign" | "name" |
   s3?: S3Config;
   /** Counts requests, bytes and retries of the container and its index. */
   stats?: RemoteStats;
+  /** Receives warnings (`CACHE_UNUSABLE`: the cache folder cannot take an index). */
+  onWarning?: WarningHandler;
 }
 
 /** A remote object ready to read: its source, the name for messages, the cache key. */
 export interface RemoteTarget {
   /** The URL as given, without its query: for messages. */
   name: string;
-  /** The cache key (the URL without its query; an `s3://` URL keeps its endpoint). */
+  /**
+   * The cache key: the URL without the parameters of a presigned URL's signature (see
+   * {@link cacheKeyOf}); an `s3://` URL with its endpoint.
+   */
   key: string;
   /** The http(s) URL requested. */
   url: string;
   /** The source's options, signing included. */
   options: HttpSourceOptions;
+}
+
+/**
+ * Query parameters that sign a URL rather than name an object: AWS SigV2/SigV4 and GCS
+ * (`X-Amz-*`, `X-Goog-*`, `Signature`, `Expires`, `AWSAccessKeyId`, `GoogleAccessId`), Azure SAS
+ * (`sv`, `se`, `sig`, ...).
+ */
+const SIGNING_PARAMETERS =
+  /^(x-amz-.*|x-goog-.*|signature|expires|awsaccesskeyid|googleaccessid|sig|se|st|sp|sv|sr|spr|srt|ss|ses|skoid|sktid|skt|ske|sks|skv|sdd|sip)$/i;
+
+/**
+ * The index cache's key of a URL: without its fragment, user info and the parameters of a
+ * presigned URL's signature (they change, the object does not), the other parameters kept in
+ * order of name (`?versionId=...` names another object).
+ *
+ * @param url an http(s) or s3 URL
+ * @returns the key
+ */
+export function cacheKeyOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.hash = "";
+    parsed.username = "";
+    parsed.password = "";
+    const kept = [...parsed.searchParams].filter(([name]) => !SIGNING_PARAMETERS.test(name))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    parsed.search = kept.length === 0 ? "" : `?${new URLSearchParams(kept)}`;
+    return parsed.href;
+  } catch {
+    return urlWithoutQuery(url);
+  }
 }
 
 /**
@@ -72,18 +109,19 @@ export async function remoteTarget(path: string, options: RemoteOptions): Promis
   delete (base as RemoteOptions).cacheDir;
   delete (base as RemoteOptions).confirmLazily;
   delete (base as RemoteOptions).s3;
+  delete (base as RemoteOptions).onWarning;
   if (/^s3:\/\//i.test(path)) {
     // Loaded only here: a command that reads no s3:// URL loads no npm package.
     const { s3Request, s3ConfigFromEnv } = await import("./s3.ts");
     const target = await s3Request(path, options.s3 ?? s3ConfigFromEnv());
     return {
       name: urlWithoutQuery(path),
-      key: `${urlWithoutQuery(path)} at ${urlWithoutQuery(target.url)}`,
+      key: `${cacheKeyOf(path)} at ${urlWithoutQuery(target.url)}`,
       url: target.url,
       options: { ...base, sign: (request) => target.sign(request) },
     };
   }
-  return { name: urlWithoutQuery(path), key: urlWithoutQuery(path), url: path, options: base };
+  return { name: urlWithoutQuery(path), key: cacheKeyOf(path), url: path, options: base };
 }
 
 /**
@@ -91,10 +129,15 @@ export async function remoteTarget(path: string, options: RemoteOptions): Promis
  */
 export async function openCache(
   options: RemoteOptions,
-): Promise<{ cache: IndexCache; close(): void }> {
+): Promise<{ cache: IndexCache | undefined; close(): void }> {
   const dir = options.cacheDir === null ? undefined : options.cacheDir ?? defaultCacheDir();
   if (dir !== undefined) return { cache: new IndexCache(dir), close: () => {} };
-  const temp = await Deno.makeTempDir({ prefix: "ctnr-index-" });
+  let temp: string;
+  try {
+    temp = await Deno.makeTempDir({ prefix: "ctnr-index-" });
+  } catch {
+    return { cache: undefined, close: () => {} }; // no --allow-write there: indexes in memory
+  }
   return {
     cache: new IndexCache(temp),
     close: () => {
@@ -150,7 +193,7 @@ export async function openRemoteContainer(
   const target = await remoteTarget(path, options);
   const { cache, close: closeCache } = await openCache(options);
   try {
-    const hit = await cache.lookup(target.key);
+    const hit = await cache?.lookup(target.key);
     let source: HttpSource | undefined;
     if (hit !== undefined && hit.entry.trailer !== null) {
       source = HttpSource.fromVersion(target.url, hit.entry, target.options);
@@ -162,18 +205,20 @@ export async function openRemoteContainer(
           source = undefined;
           hit.index.close();
           if (!(error instanceof RemoteError && error.code === "REMOTE_CHANGED")) throw error;
-          await cache.drop(target.key);
+          await cache?.drop(target.key);
         }
       }
       if (source !== undefined) {
         return remoteContainer(target, cache, closeCache, source, hit.entry.trailer, hit.index, {
           lazily: options.confirmLazily ?? false,
+          onWarning: options.onWarning,
         });
       }
     } else hit?.index.close();
     source = await HttpSource.open(target.url, target.options);
     return remoteContainer(target, cache, closeCache, source, undefined, undefined, {
       lazily: false,
+      onWarning: options.onWarning,
     });
   } catch (error) {
     closeCache();
@@ -183,12 +228,12 @@ export async function openRemoteContainer(
 
 function remoteContainer(
   target: RemoteTarget,
-  cache: IndexCache,
+  cache: IndexCache | undefined,
   closeCache: () => void,
   source: HttpSource,
   trailer: TrailerLocation | undefined,
   indexCopy: (RandomAccess & { close(): void }) | undefined,
-  flags: { lazily: boolean },
+  flags: { lazily: boolean; onWarning?: WarningHandler | undefined },
 ): RemoteContainer {
   let plannedFrom: number | undefined;
   return {
@@ -213,7 +258,8 @@ function remoteContainer(
       const etag = source.version.etag;
       // Small and unpinned indexes are read from the tail held in memory, or by ranges.
       if (etag === undefined) return undefined;
-      return await cache.store(
+      return await storeIndex(
+        cache,
         { key: target.key, etag, size: source.size, trailer: at },
         at.indexLength,
         (append) =>
@@ -225,9 +271,14 @@ function remoteContainer(
             plannedFrom !== undefined &&
               plannedFrom <= at.indexOffset,
           ),
+        (message) =>
+          flags.onWarning?.(warning(
+            "CACHE_UNUSABLE",
+            `Cannot keep the index of "${target.name}" in the cache: ${message}; read without it`,
+          )),
       );
     },
-    dropCachedIndex: () => cache.drop(target.key),
+    dropCachedIndex: async () => await cache?.drop(target.key),
     closeCache,
   };
 }
@@ -249,7 +300,7 @@ export async function openRemoteIndex(
   const { cache, close: closeCache } = await openCache(options);
   let source: HttpSource | undefined;
   try {
-    const hit = await cache.lookup(target.key);
+    const hit = await cache?.lookup(target.key);
     if (hit !== undefined && hit.entry.trailer === null) {
       source = HttpSource.fromVersion(target.url, hit.entry, target.options);
       try {
@@ -258,7 +309,7 @@ export async function openRemoteIndex(
       } catch (error) {
         hit.index.close();
         if (!(error instanceof RemoteError && error.code === "REMOTE_CHANGED")) throw error;
-        await cache.drop(target.key);
+        await cache?.drop(target.key);
       }
       source.close();
     } else hit?.index.close();
@@ -271,12 +322,18 @@ export async function openRemoteIndex(
       size: opened.size,
       trailer: null,
     };
-    const index = await cache.store(
+    const index = await storeIndex(
+      cache,
       entry,
       opened.size,
       (append) => copyRange(opened, 0, opened.size, append),
+      (message) =>
+        options.onWarning?.(warning(
+          "CACHE_UNUSABLE",
+          `Cannot keep the index "${target.name}" in the cache: ${message}; read without it`,
+        )),
     );
-    if (etag === undefined) await cache.drop(entry.key); // no ETag: never used again
+    if (etag === undefined) await cache?.drop(entry.key); // no ETag: never used again
     return { index: withClose(index, closeCache), name: target.name };
   } catch (error) {
     closeCache();
@@ -284,6 +341,46 @@ export async function openRemoteIndex(
   } finally {
     source?.close();
   }
+}
+
+/**
+ * Write an index into the cache; when the cache folder cannot take it (missing, read-only, a
+ * file, full, not granted), say so through `warn` and keep the index in memory instead.
+ */
+async function storeIndex(
+  cache: IndexCache | undefined,
+  entry: CachedIndex,
+  length: number,
+  write: (append: (bytes: Uint8Array) => Promise<void>) => Promise<void>,
+  warn: (message: string) => void,
+): Promise<RandomAccess & { close(): void }> {
+  if (cache !== undefined) {
+    try {
+      return await cache.store(entry, length, write);
+    } catch (error) {
+      const local = error instanceof Error &&
+        Object.values(Deno.errors).some((kind) => error instanceof kind);
+      if (!local) throw error; // the server's or the network's fault: not the cache's
+      warn(`${(error as Error).message} (${cache.dir})`);
+    }
+  }
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  await write((piece) => {
+    bytes.set(piece, at);
+    at += piece.length;
+    return Promise.resolve();
+  });
+  return {
+    size: length,
+    readAt: (position, n) => {
+      if (position + n > length) {
+        return Promise.reject(new RangeError(`read past the end of an index of ${length} bytes`));
+      }
+      return Promise.resolve(bytes.subarray(position, position + n));
+    },
+    close: () => {},
+  };
 }
 
 function withClose<T extends { close(): void }>(value: T, also: () => void): T {
