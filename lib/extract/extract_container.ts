@@ -88,6 +88,7 @@ export async function extractContainer(
   const readerOptions: ContainerReaderOptions = {};
   if (options.index !== undefined) readerOptions.index = options.index;
   if (options.lenient !== undefined) readerOptions.lenient = options.lenient;
+  if (options.expectIndex !== undefined) readerOptions.expectIndex = options.expectIndex;
   if (options.onWarning !== undefined) readerOptions.onWarning = options.onWarning;
   if (options.statusFile) {
     // Before the container is opened: a status file renamed over it would destroy it.

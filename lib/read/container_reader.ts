@@ -53,6 +53,11 @@ export interface ContainerReaderOptions {
    * connections, ranges, retries, the index cache (lib/remote/).
    */
   remote?: RemoteOptions;
+  /**
+   * Where the embedded index must lie and its SHA-256 (a shard of a set, checked against its
+   * manifest, lib/shard/): a container whose trailer or index bytes differ is refused at open.
+   */
+  expectIndex?: { offset: number; length: number; sha256: string };
 }
 
 /** Options of {@link ContainerReader.recordBatches}. */
@@ -162,6 +167,50 @@ export class ContainerReader {
    *   the trailer disagree
    */
   static async open(path: string, options: ContainerReaderOptions = {}): Promise<ContainerReader> {
+    const reader = await ContainerReader.#open(path, options);
+    if (options.expectIndex === undefined) return reader;
+    try {
+      await reader.#checkIndex(options.expectIndex);
+    } catch (error) {
+      reader.close();
+      throw error;
+    }
+    return reader;
+  }
+
+  /**
+   * Refuse a container whose embedded index is not at `expected`'s place or not its bytes.
+   *
+   * @throws {IntegrityError} (code `INTEGRITY`) naming the container and both digests
+   */
+  async #checkIndex(expected: { offset: number; length: number; sha256: string }): Promise<void> {
+    const trailer = this.#trailer;
+    if (
+      trailer === null || trailer.indexOffset !== expected.offset ||
+      trailer.indexLength !== expected.length
+    ) {
+      throw new IntegrityError(
+        `Cannot read "${this.path}": its embedded index ${
+          trailer === null
+            ? "is missing"
+            : `lies at offset ${trailer.indexOffset}, ${trailer.indexLength} bytes`
+        }, the manifest says offset ${expected.offset}, ${expected.length} bytes`,
+      );
+    }
+    const actual = await sha256OfRange(
+      this.#indexCopy ?? this.#file,
+      this.#indexCopy ? 0 : trailer.indexOffset,
+      trailer.indexLength,
+    );
+    if (actual !== expected.sha256) {
+      throw new IntegrityError(
+        `Cannot read "${this.path}": its embedded index has SHA-256 ${actual.slice(0, 12)}…, ` +
+          `the manifest says ${expected.sha256.slice(0, 12)}…`,
+      );
+    }
+  }
+
+  static async #open(path: string, options: ContainerReaderOptions): Promise<ContainerReader> {
     if (isRemote(path)) return await ContainerReader.#openRemote(path, options);
     if (options.index !== undefined && isRemote(options.index)) {
       throw new ContainerFormatError(
