@@ -43,6 +43,18 @@ export class RunMarker {
    * @returns the marker; call {@link RunMarker.close} when the run ends
    */
   static async open(outdir: string): Promise<RunMarker> {
+    // The marker may go between finding it there and opening it (the last other run out
+    // removed it, as the shards of a set extracted at once do): then it is made again.
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await RunMarker.#open(outdir);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound) || attempt === 5) throw error;
+      }
+    }
+  }
+
+  static async #open(outdir: string): Promise<RunMarker> {
     const path = `${outdir}/${RUN_MARKER}`;
     let file: Deno.FsFile;
     let existed = false;
