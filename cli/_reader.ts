@@ -4,7 +4,9 @@
  * @module
  */
 
-import { ContainerReader, UsageError } from "../mod.ts";
+import { ContainerReader, type ContainerReaderOptions, UsageError } from "../mod.ts";
+import type { ShardRecord } from "../lib/shard/manifest.ts";
+import { isManifest, type PartSelection, ShardSet } from "../lib/shard/shard_set.ts";
 import { isRemote, type RemoteStats, urlWithoutQuery } from "../lib/remote/http_source.ts";
 import type { RemoteOptions } from "../lib/remote/remote_container.ts";
 import { type CliIo, printableMessage } from "./output.ts";
@@ -60,16 +62,45 @@ export async function openReader(
   remote?: RemoteOptions,
 ): Promise<ContainerReader> {
   if (container === undefined) throw new UsageError("Missing --container FILE");
-  const options: Parameters<typeof ContainerReader.open>[1] = {
+  const options = readerOptions(lenient, io, summary, remote);
+  if (index !== undefined) options.index = index;
+  return await ContainerReader.open(container, options);
+}
+
+/**
+ * Open a shard of `set` as {@link openReader} opens a container, its index checked against
+ * the manifest.
+ *
+ * @param set the shard set
+ * @param shard one of its shards
+ * @returns the open shard
+ */
+export async function openShardReader(
+  set: ShardSet,
+  shard: ShardRecord,
+  lenient: boolean | undefined,
+  io: CliIo,
+  summary?: RunSummary,
+  remote?: RemoteOptions,
+): Promise<ContainerReader> {
+  return await set.openShard(shard, readerOptions(lenient, io, summary, remote));
+}
+
+function readerOptions(
+  lenient: boolean | undefined,
+  io: CliIo,
+  summary?: RunSummary,
+  remote?: RemoteOptions,
+): ContainerReaderOptions {
+  const options: ContainerReaderOptions = {
     lenient: lenient ?? false,
     onWarning: (warning) => {
       summary?.warning(warning);
       io.stderr(`ctnr: warning: ${printableMessage(warning.message)}`);
     },
   };
-  if (index !== undefined) options.index = index;
   if (remote !== undefined) options.remote = remote;
-  return await ContainerReader.open(container, options);
+  return options;
 }
 
 /**
@@ -224,4 +255,65 @@ export function remoteReport(
       },
     },
   };
+}
+
+/**
+ * The shard set `container` names when it is a manifest (README "Reading a shard set"), read
+ * and checked; `undefined` for a container.
+ *
+ * @param container the container's path or URL
+ * @param index `--index`, which a set does not take (each shard is read through its own)
+ * @param remote how a manifest URL is read
+ * @returns the set, or `undefined`
+ * @throws {UsageError} for `--index` with a manifest
+ * @throws {ContainerFormatError} as {@link ShardSet.open}
+ */
+export async function openShardSet(
+  container: string | undefined,
+  index: string | undefined,
+  remote?: RemoteOptions,
+): Promise<ShardSet | undefined> {
+  if (container === undefined || !isManifest(container)) return undefined;
+  if (index !== undefined) {
+    throw new UsageError(
+      `Option --index does not go with the manifest "${container}": each shard is read ` +
+        `through its own index`,
+    );
+  }
+  return await ShardSet.open(container, remote);
+}
+
+/** `--part K/N` of `verify` and `extract` on a shard set. */
+export const PART_FLAG = {
+  name: "part",
+  type: "string",
+  arg: "K/N",
+  origin: "ctnr",
+  help: "of a shard set (a manifest), read only part K of N (K from 0)",
+} as const satisfies Flag;
+
+/** `--shard-jobs N` of `verify` and `extract` on a shard set. */
+export const SHARD_JOBS_FLAG = {
+  name: "shard-jobs",
+  type: "string",
+  arg: "N",
+  origin: "ctnr",
+  help: "of a shard set, shards read at once, 1 to 64 (default 2)",
+} as const satisfies Flag;
+
+/**
+ * `--part K/N` read.
+ *
+ * @param text `K/N`, K from 0 to N - 1
+ * @returns the part
+ * @throws {UsageError} for another shape
+ */
+export function parsePart(text: string): PartSelection {
+  const match = /^(\d{1,9})\/(\d{1,9})$/.exec(text);
+  const index = match ? Number(match[1]) : NaN;
+  const parts = match ? Number(match[2]) : NaN;
+  if (!(parts >= 1 && index < parts)) {
+    throw new UsageError(`Option --part takes K/N with 0 <= K < N, got "${text}"`);
+  }
+  return { index, count: parts };
 }

@@ -13,12 +13,18 @@ import {
   UsageError,
 } from "../mod.ts";
 import { reportUnmatched } from "./extract.ts";
+import { isGlob } from "../lib/glob.ts";
+import { shardFor, type ShardRecord } from "../lib/shard/manifest.ts";
+import type { ShardSet } from "../lib/shard/shard_set.ts";
+import type { RemoteOptions } from "../lib/remote/remote_container.ts";
 import { type CommandSpec, helpText, parseCommand } from "./flags.ts";
 import type { CliIo } from "./output.ts";
 import {
   CONTAINER_FLAG,
   INDEX_FLAG,
   openReader,
+  openShardReader,
+  openShardSet,
   REMOTE_FLAGS,
   remoteOptions,
   remoteReport,
@@ -43,6 +49,80 @@ export const CAT = {
   ],
 } as const satisfies CommandSpec;
 
+/**
+ * `cat` of a shard set. When every pattern is an exact relpath, the manifest names the one
+ * shard that can hold each (`shardFor`: its part, then first/last relpath): only those shards
+ * are opened, and when each holds its file, only they are read. Otherwise (a wildcard, or a
+ * relpath that is not a file there) every shard is read in manifest order with the patterns.
+ *
+ * @returns the selection whose unmatched patterns are to be named, if any
+ */
+async function catShards(
+  set: ShardSet,
+  patterns: string[],
+  io: CliIo,
+  remote: RemoteOptions,
+): Promise<Selection | undefined> {
+  const state = { wrote: false };
+  // An exact relpath: no wildcard or escape in any name, no anchor, no trailing `/`.
+  const exact = patterns.every((pattern) =>
+    !pattern.startsWith("/") && !pattern.startsWith("./") && !pattern.endsWith("/") &&
+    !pattern.includes("\\") && pattern.split("/").every((name) => !isGlob(name))
+  );
+  const groups = new Map<ShardRecord, string[]>();
+  for (const pattern of exact ? patterns : []) {
+    const shard = shardFor(set.manifest, pattern);
+    if (shard === undefined) {
+      groups.clear();
+      break;
+    }
+    groups.set(shard, [...groups.get(shard) ?? [], pattern]);
+  }
+  if (groups.size > 0) {
+    const opened: [ContainerReader, string[]][] = [];
+    try {
+      let found = true;
+      for (const shard of set.shards()) {
+        const wanted = groups.get(shard);
+        if (wanted === undefined) continue;
+        const reader = await openShardReader(set, shard, false, io, undefined, remote);
+        opened.push([reader, wanted]);
+        const files = new Set<string>();
+        for await (const batch of reader.recordBatches({ quiet: true })) {
+          for (const { entry } of batch) {
+            if (entry.entryType === "file" && wanted.includes(entry.relpath)) {
+              files.add(entry.relpath);
+            }
+          }
+        }
+        if (wanted.some((relpath) => !files.has(relpath))) {
+          found = false;
+          break;
+        }
+      }
+      if (found) {
+        while (opened.length > 0) {
+          const [reader, wanted] = opened.shift()!;
+          await catSelected(reader, new Selection(wanted), io, state);
+        }
+        return undefined;
+      }
+    } finally {
+      for (const [reader] of opened) reader.close();
+    }
+  }
+  const select = new Selection(patterns);
+  for (const shard of set.shards()) {
+    await catSelected(
+      await openShardReader(set, shard, false, io, undefined, remote),
+      select,
+      io,
+      state,
+    );
+  }
+  return select;
+}
+
 /** Largest file `cat` verifies whole before writing a byte of it. */
 const CAT_VERIFY_FIRST = 64 << 20;
 
@@ -65,6 +145,13 @@ export async function runCat(args: string[], io: CliIo): Promise<number> {
   // Patterns select files only: a folder entry or a link is not matched, so a pattern that
   // names only those is reported as selecting no file.
   const remote = await remoteOptions(values, undefined, container);
+  const set = await openShardSet(container, values.index, remote);
+  if (set !== undefined) {
+    const unmatched = await catShards(set, rest, io, remote);
+    const report = remoteReport(remote.stats);
+    if (values.verbose && report !== undefined) io.stderr(`ctnr: ${report.line}`);
+    return reportUnmatched(unmatched, io, "file") ? 1 : 0;
+  }
   // A cached index is trusted without a request: the first payload's request checks the
   // version (If-Match), so a warm cat costs one request. A container replaced since is read
   // again from its new index, when nothing was written yet.

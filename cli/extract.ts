@@ -32,7 +32,18 @@ import {
 import { type CliIo, logger, printable, printableMessage } from "./output.ts";
 import { PROGRESS, ProgressDisplay, showExtractProgress } from "./progress.ts";
 import type { RunSummary } from "./summary.ts";
-import { REMOTE_FLAGS, remoteOptions, remoteReport, shownContainer } from "./_reader.ts";
+import {
+  openShardSet,
+  parsePart,
+  PART_FLAG,
+  REMOTE_FLAGS,
+  remoteOptions,
+  remoteReport,
+  SHARD_JOBS_FLAG,
+  shownContainer,
+} from "./_reader.ts";
+import type { ShardRecord } from "../lib/shard/manifest.ts";
+import type { ShardSet } from "../lib/shard/shard_set.ts";
 import { count, size } from "./units.ts";
 
 const CONTAINER = {
@@ -200,6 +211,8 @@ export const EXTRACT = {
     },
     quiet("--salvage's list, --json"),
     JSON_SUMMARY,
+    PART_FLAG,
+    SHARD_JOBS_FLAG,
     ...REMOTE_FLAGS,
   ],
 } as const satisfies CommandSpec;
@@ -233,6 +246,8 @@ export const VERIFY = {
     quiet("--salvage's list, --json"),
     JSON_SUMMARY,
     PROGRESS,
+    PART_FLAG,
+    SHARD_JOBS_FLAG,
     ...REMOTE_FLAGS,
   ],
 } as const satisfies CommandSpec;
@@ -299,7 +314,7 @@ export async function runExtract(
   const salvage = values.salvage ?? false;
   // verify checks every entry; --salvage goes on past the entries it leaves out.
   const keepGoing = verifyOnly || salvage || (values["keep-going"] ?? false);
-  const options: ExtractOptions = {
+  const options: ExtractOptions & { onShardFault?: (error: CtnrError) => void } = {
     dryRun,
     skipExisting: values["skip-existing"] ?? false,
     verifyExisting: values["verify-existing"] ?? false,
@@ -393,8 +408,42 @@ export async function runExtract(
       );
     }
   };
+  const set = await openShardSet(container, values.index, remote);
+  if (set === undefined && (values.part !== undefined || values["shard-jobs"] !== undefined)) {
+    throw new UsageError(
+      `Option --${values.part !== undefined ? "part" : "shard-jobs"} goes with a shard set ` +
+        `(a manifest, NAME.manifest.json)`,
+    );
+  }
+  const jobs = values["shard-jobs"] === undefined
+    ? 2
+    : integer("--shard-jobs", values["shard-jobs"]);
+  if (jobs < 1 || jobs > 64) {
+    throw new UsageError(`Option --shard-jobs takes 1 to 64, got ${values["shard-jobs"]}`);
+  }
+  const shards = set?.shards(values.part === undefined ? undefined : parsePart(values.part));
+  if (set !== undefined) {
+    summary.set({ shards: shards!.length });
+    // The plans of the shards, added up: the run's counts are those of one container.
+    const plans: ExtractPlan[] = [];
+    const onShardPlan = options.onPlan!;
+    options.onPlan = (planned) => {
+      plans.push(planned);
+      onShardPlan(planned);
+      plan = sumPlans(plans);
+    };
+    options.onShardFault = (error) => {
+      counts.failed++;
+      const message = messageWithFlags(error, [EXTRACT, VERIFY]);
+      summary.fault({ code: error.code, message });
+      io.stderr(`ctnr: error: ${printableMessage(message)}`);
+    };
+  }
   try {
-    await extractContainer(container, outdir, options);
+    if (set === undefined) await extractContainer(container, outdir, options);
+    else {
+      await extractShards(set, shards!, outdir, options, jobs);
+    }
   } catch (error) {
     if (!(error instanceof CtnrError)) throw error;
     if (
@@ -512,4 +561,86 @@ function extractFields(
     total_orig_bytes: (plan?.totalBytes ?? 0) + (plan?.leftOutBytes ?? 0),
     stored_bytes: (plan?.payloadBytes ?? 0) + (plan?.leftOutPayloadBytes ?? 0),
   };
+}
+
+/**
+ * Extract (or verify) the shards of a set into one output folder, `jobs` shards at a time, in
+ * manifest order; each shard's index is checked against the manifest before it is read. A
+ * fault names its shard. Without `keepGoing` no shard starts after the first fault (those
+ * running finish) and that fault is thrown; with it, a shard that cannot be read at all is
+ * passed to `onShardFault` and the others go on, and the first fault is thrown at the end.
+ */
+async function extractShards(
+  set: ShardSet,
+  shards: ShardRecord[],
+  outdir: string,
+  options: ExtractOptions & { onShardFault?: (error: CtnrError) => void },
+  jobs: number,
+): Promise<void> {
+  let next = 0;
+  let first: unknown;
+  const run = async () => {
+    while (next < shards.length && (first === undefined || options.keepGoing)) {
+      const shard = shards[next++]!;
+      const location = set.location(shard);
+      let failed = 0;
+      const shardOptions: ExtractOptions = {
+        ...options,
+        expectIndex: set.expectIndex(shard),
+        onEntryError: (entry, error) => {
+          failed++;
+          options.onEntryError?.(entry, shardFault(error, location));
+        },
+      };
+      try {
+        await extractContainer(location, outdir, shardOptions);
+      } catch (error) {
+        const fault = error instanceof CtnrError ? shardFault(error, location) : error;
+        first ??= fault;
+        if (
+          !(fault instanceof CtnrError) || fault.code === "INTERRUPTED" ||
+          fault.code === "ENVIRONMENT" || fault.code === "USAGE"
+        ) {
+          next = shards.length;
+        } else if (options.keepGoing && failed === 0) options.onShardFault?.(fault);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, shards.length) }, run));
+  if (first !== undefined) throw first;
+}
+
+/** `error` with the shard named in front of its message, when the message does not name it. */
+function shardFault(error: CtnrError, location: string): CtnrError {
+  if (
+    error.message.includes(location) || error.code === "INTERRUPTED" || error.code === "USAGE"
+  ) return error;
+  const named = new CtnrError(
+    error.code,
+    `shard "${location}": ${error.message}`,
+    error.exitCode,
+    { options: error.options, cause: error },
+  );
+  return named;
+}
+
+/** The plans of several shards as one plan (counts added up; the last shard's index path). */
+function sumPlans(plans: ExtractPlan[]): ExtractPlan {
+  const sum: ExtractPlan = { ...plans.at(-1)! };
+  const keys = [
+    "entries",
+    "indexEntries",
+    "files",
+    "dirs",
+    "symlinks",
+    "totalBytes",
+    "payloadBytes",
+    "unsafeLinks",
+    "leftOut",
+    "leftOutBytes",
+    "leftOutPayloadBytes",
+  ] as const;
+  for (const key of keys) sum[key] = plans.reduce((total, plan) => total + plan[key], 0);
+  sum.payloadEnd = Math.max(...plans.map((plan) => plan.payloadEnd));
+  return sum;
 }

@@ -14,12 +14,16 @@ import {
   INDEX_FLAG,
   LENIENT_FLAG,
   openReader,
+  openShardReader,
+  openShardSet,
   REMOTE_FLAGS,
   remoteOptions,
   remoteReport,
   shownContainer,
 } from "./_reader.ts";
 import { count, size } from "./units.ts";
+import type { ShardSet } from "../lib/shard/shard_set.ts";
+import type { RemoteOptions } from "../lib/remote/remote_container.ts";
 
 /** The flags of `info`. */
 export const INFO = {
@@ -63,6 +67,15 @@ export async function runInfo(args: string[], io: CliIo, summary: RunSummary): P
   summary.set({ container: shownContainer(container) });
   const remote = await remoteOptions(values, undefined, container);
   summary.setLive(() => remoteReport(remote.stats)?.fields ?? {});
+  const set = await openShardSet(container, values.index, remote);
+  if (set !== undefined) {
+    const totals = await setInfo(set, values.lenient, io, summary, remote);
+    summary.set(setFields(set, totals));
+    const report = remoteReport(remote.stats);
+    if (values.verbose && report !== undefined) io.stderr(`ctnr: ${report.line}`);
+    if (!summary.json) { for (const line of setLines(set, totals)) io.stdout(line); }
+    return 0;
+  }
   const reader = await openReader(container, values.index, values.lenient, io, summary, remote);
   let info: ContainerInfo;
   try {
@@ -138,5 +151,92 @@ function infoLines(info: ContainerInfo): string[] {
         ? "none"
         : `${printable(info.siblingIndex.path)}, ${bytes(info.siblingIndex.bytes)}`
     }`,
+  ];
+}
+
+/** The sums over the shards of a set that `info` shows. */
+interface SetTotals {
+  containerBytes: number;
+  entries: number;
+  files: number;
+  folders: number;
+  links: number;
+  compressedFiles: number;
+  origBytes: number;
+  storedBytes: number;
+}
+
+/** Read every shard's index (checked against the manifest) and add up what it holds. */
+async function setInfo(
+  set: ShardSet,
+  lenient: boolean | undefined,
+  io: CliIo,
+  summary: RunSummary,
+  remote: RemoteOptions,
+): Promise<SetTotals> {
+  const totals: SetTotals = {
+    containerBytes: 0,
+    entries: 0,
+    files: 0,
+    folders: 0,
+    links: 0,
+    compressedFiles: 0,
+    origBytes: 0,
+    storedBytes: 0,
+  };
+  for (const shard of set.shards()) {
+    const reader = await openShardReader(set, shard, lenient, io, summary, remote);
+    try {
+      const info = await containerInfo(reader);
+      for (const key of Object.keys(totals) as (keyof SetTotals)[]) totals[key] += info[key];
+    } finally {
+      reader.close();
+    }
+  }
+  return totals;
+}
+
+/** The `--json` fields of a shard set (README "Reading a shard set"); sizes in bytes. */
+function setFields(set: ShardSet, totals: SetTotals): Record<string, unknown> {
+  const manifest = set.manifest;
+  return {
+    manifest: set.path,
+    shards: manifest.shards.length,
+    split: manifest.split.method,
+    parts: manifest.split.parts,
+    parts_held: manifest.parts,
+    container_bytes: totals.containerBytes,
+    entries: totals.entries,
+    files: totals.files,
+    folders: totals.folders,
+    links: totals.links,
+    compressed_files: totals.compressedFiles,
+    orig_bytes: totals.origBytes,
+    stored_bytes: totals.storedBytes,
+    compression_ratio: totals.origBytes === 0
+      ? null
+      : Math.round(totals.storedBytes / totals.origBytes * 1000) / 1000,
+  };
+}
+
+/** The lines for people about a shard set. */
+function setLines(set: ShardSet, totals: SetTotals): string[] {
+  const bytes = (n: number) => n < 1024 ? size(n) : `${size(n)} (${n} bytes)`;
+  const manifest = set.manifest;
+  const parts = manifest.split.parts;
+  const held = manifest.parts.length === parts
+    ? `all ${count(parts, "part")}`
+    : `part${manifest.parts.length === 1 ? "" : "s"} ${manifest.parts.join(", ")} of ${parts}`;
+  return [
+    `Manifest:     ${printable(set.path)}`,
+    `Shards:       ${manifest.shards.length}, ${bytes(totals.containerBytes)}`,
+    `Parts:        ${held}${parts > 1 ? ` (split by ${manifest.split.method})` : ""}`,
+    `Entries:      ${totals.entries} (${count(totals.files, "file")}, ${
+      count(totals.folders, "folder")
+    }, ${count(totals.links, "link")})`,
+    `Original:     ${bytes(totals.origBytes)}`,
+    `Stored:       ${bytes(totals.storedBytes)}, ${totals.compressedFiles} of ${
+      count(totals.files, "file")
+    } compressed`,
   ];
 }

@@ -16,6 +16,8 @@ import {
   INDEX_FLAG,
   LENIENT_FLAG,
   openReader,
+  openShardReader,
+  openShardSet,
   REMOTE_FLAGS,
   remoteOptions,
   remoteReport,
@@ -77,28 +79,38 @@ export async function runList(args: string[], io: CliIo): Promise<number> {
   // What is left are patterns (README "Selecting entries").
   const select = rest.length > 0 ? new Selection(rest) : undefined;
   const remote = await remoteOptions(values, undefined, container);
-  const reader = await openReader(container, values.index, values.lenient, io, undefined, remote);
+  const set = await openShardSet(container, values.index, remote);
   const out = new LineBuffer(io);
   const line = values.json ? jsonLine : values.long ? new LongLines().line : shortLine;
   const totals = new Totals();
+  // A shard set lists its shards in manifest order, each opened once the one before is done.
+  const shards = set?.shards() ?? [undefined];
   try {
-    if (select === undefined) {
-      for await (const batch of reader.recordBatches()) {
-        for (const { entry } of batch) {
-          out.push(line(entry));
-          totals.add(entry);
+    for (const shard of shards) {
+      const reader = set === undefined
+        ? await openReader(container, values.index, values.lenient, io, undefined, remote)
+        : await openShardReader(set, shard!, values.lenient, io, undefined, remote);
+      try {
+        if (select === undefined) {
+          for await (const batch of reader.recordBatches()) {
+            for (const { entry } of batch) {
+              out.push(line(entry));
+              totals.add(entry);
+            }
+          }
+        } else {
+          await reader.takeLiterally(select);
+          for await (const entry of reader.entries({ select })) {
+            out.push(line(entry));
+            totals.add(entry);
+          }
         }
-      }
-    } else {
-      await reader.takeLiterally(select);
-      for await (const entry of reader.entries({ select })) {
-        out.push(line(entry));
-        totals.add(entry);
+      } finally {
+        reader.close();
       }
     }
     if (values.long) out.push(totals.line());
   } finally {
-    reader.close();
     // What was listed before a fault is printed before the fault is reported.
     out.flush();
   }
