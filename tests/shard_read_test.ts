@@ -6,7 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { diffTrees, runCli, type TreeSpec, withTempDir } from "./_helpers.ts";
+import { diffTrees, listPaths, runCli, type TreeSpec, withTempDir } from "./_helpers.ts";
+import { extractContainer } from "../mod.ts";
 import { editManifest, makeShardSet } from "./_shards.ts";
 import { nginxAvailable, startNginx } from "./_servers.ts";
 
@@ -298,3 +299,22 @@ Deno.test({
       }
     }),
 });
+
+Deno.test("extractions into one folder at once all succeed (the run marker made again when it goes)", () =>
+  withTempDir(async (dir) => {
+    const tree: TreeSpec = {};
+    for (let i = 0; i < 8; i++) tree[`f${i}.txt`] = `${i}\n`;
+    const { set } = await makeShardSet(dir, tree, { perShard: 1 });
+    // Before the fix, one of a few rounds failed: NotFound on .ctnr-extract.lock, which the
+    // last run out had removed between another run finding it and opening it.
+    for (let round = 0; round < 10; round++) {
+      const out = `${dir}/out${round}`;
+      const runs = await Promise.allSettled(
+        set.shards.map((shard) => extractContainer(`${dir}/${shard.path}`, out)),
+      );
+      for (const run of runs) {
+        assert.equal(run.status, "fulfilled", String((run as PromiseRejectedResult).reason));
+      }
+      assert.equal((await listPaths(out)).length, 8);
+    }
+  }));
