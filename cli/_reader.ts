@@ -289,7 +289,7 @@ export const PART_FLAG = {
   type: "string",
   arg: "K/N",
   origin: "ctnr",
-  help: "of a shard set (a manifest), read only part K of N (K from 0)",
+  help: "of a shard set (a manifest), read only part K of N (K from 0;\none container is part 0/1)",
 } as const satisfies Flag;
 
 /** `--shard-jobs N` of `verify` and `extract` on a shard set. */
@@ -298,7 +298,8 @@ export const SHARD_JOBS_FLAG = {
   type: "string",
   arg: "N",
   origin: "ctnr",
-  help: "of a shard set, shards read at once, 1 to 64 (default 2)",
+  help:
+    "of a shard set, shards read at once, 1 to 64 (default 2;\nnothing to do for one container)",
 } as const satisfies Flag;
 
 /**

@@ -409,10 +409,11 @@ export async function runExtract(
     }
   };
   const set = await openShardSet(container, values.index, remote);
-  if (set === undefined && (values.part !== undefined || values["shard-jobs"] !== undefined)) {
+  // One container is a set of one part: --part 0/1 is all of it.
+  if (set === undefined && values.part !== undefined && parsePart(values.part).count !== 1) {
     throw new UsageError(
-      `Option --${values.part !== undefined ? "part" : "shard-jobs"} goes with a shard set ` +
-        `(a manifest, NAME.manifest.json)`,
+      `Option --part ${values.part} goes with a shard set (a manifest, NAME.manifest.json); ` +
+        `one container is one part (0/1)`,
     );
   }
   const jobs = values["shard-jobs"] === undefined

@@ -236,8 +236,10 @@ Deno.test("main verify, list, info and cat accept every flag their help lists", 
                 ? `${dir}/status-${command}`
                 : placeholder.includes("|")
                 ? placeholder.split("|").at(-1)!
-                : name === "--connections"
+                : name === "--connections" || name === "--shard-jobs"
                 ? "4"
+                : name === "--part"
+                ? "0/1"
                 : "4096",
             );
           }

@@ -93,6 +93,8 @@ Deno.test("main extract accepts every flag its help lists", async () => {
           ? `${dir}/c.ctnr.idx`
           : flag === "--container"
           ? `${dir}/c.ctnr`
+          : flag === "--part"
+          ? "0/1" // one container is part 0 of 1
           : valueFor(flag, placeholder, out);
         args.push(value);
       }
