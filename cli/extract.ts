@@ -435,9 +435,9 @@ export async function runExtract(
     };
     options.onShardFault = (error) => {
       counts.failed++;
-      const message = messageWithFlags(error, [EXTRACT, VERIFY]);
-      summary.fault({ code: error.code, message });
-      io.stderr(`ctnr: error: ${printableMessage(message)}`);
+      const fault = messageWithFlags(error, [EXTRACT, VERIFY]);
+      summary.fault({ code: error.code, message: fault });
+      io.stderr(`ctnr: error: ${printableMessage(fault)}`);
     };
   }
   try {

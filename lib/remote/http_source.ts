@@ -907,11 +907,14 @@ class Planner {
       let start: number | undefined;
       let end = 0;
       for (;;) {
+        const fresh = this.#pending === undefined;
         const next = this.#pending ?? await this.#pull();
         if (this.#stopped) return;
         if (next === undefined) break;
         const [from, to] = next;
-        if (to <= from) {
+        // A read wholly in the tail read at open costs no request (a small container's
+        // payloads); the rest of a long read split into requests is fetched (its reads span it).
+        if (to <= from || (fresh && this.#source.holds(from, to - from))) {
           this.#pending = undefined;
           continue;
         }
