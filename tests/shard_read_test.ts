@@ -323,3 +323,54 @@ Deno.test("extractions into one folder at once all succeed (the run marker made 
       assert.equal((await listPaths(out)).length, 8);
     }
   }));
+
+Deno.test("a set made by create --shard-entries and by --part K/N with merge reads as one container", () =>
+  withTempDir(async (dir) => {
+    const { whole, src } = await setUp(dir, 1);
+    const one = await runCli("list", "-l", whole);
+    await runCli("extract", whole, `${dir}/one`);
+    const single = await runCli(
+      "create",
+      "--src",
+      src,
+      "--container",
+      `${dir}/s/data.ctnr`,
+      "--shard-entries",
+      "5",
+      "-q",
+    );
+    assert.equal(single.code, 0, single.stderr);
+    for (let k = 0; k < 3; k++) {
+      const part = await runCli(
+        "create",
+        "--src",
+        src,
+        "--container",
+        `${dir}/p/data.ctnr`,
+        "--shard-entries",
+        "3",
+        "--part",
+        `${k}/3`,
+        "-q",
+      );
+      assert.equal(part.code, 0, part.stderr);
+    }
+    const parts = [0, 1, 2].map((k) => `${dir}/p/data.part-${k}-of-3.manifest.json`);
+    const merge = await runCli(
+      "manifest",
+      "merge",
+      "--out",
+      `${dir}/p/data.manifest.json`,
+      ...parts,
+    );
+    assert.equal(merge.code, 0, merge.stderr);
+    for (const manifest of [`${dir}/s/data.manifest.json`, `${dir}/p/data.manifest.json`]) {
+      const long = await runCli("list", "-l", manifest);
+      assert.equal(long.code, 0, long.stderr);
+      assert.deepEqual(sorted(long.stdout), sorted(one.stdout));
+      assert.equal((await runCli("verify", manifest)).code, 0);
+      const out = `${manifest}.out`;
+      assert.equal((await runCli("extract", manifest, out)).code, 0);
+      assert.deepEqual(await diffTrees(`${dir}/one`, out), []);
+    }
+  }));
