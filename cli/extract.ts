@@ -569,7 +569,8 @@ function extractFields(
  * manifest order; each shard's index is checked against the manifest before it is read. A
  * fault names its shard. Without `keepGoing` no shard starts after the first fault (those
  * running finish) and that fault is thrown; with it, a shard that cannot be read at all is
- * passed to `onShardFault` and the others go on, and the first fault is thrown at the end.
+ * passed to `onShardFault` and the others go on, and the first fault is thrown at the end. A
+ * fault of the server, the network or the machine (and Ctrl-C) starts no other shard.
  */
 async function extractShards(
   set: ShardSet,
@@ -580,6 +581,7 @@ async function extractShards(
 ): Promise<void> {
   let next = 0;
   let first: unknown;
+  let stopped = false;
   const run = async () => {
     while (next < shards.length && (first === undefined || options.keepGoing)) {
       const shard = shards[next++]!;
@@ -597,13 +599,18 @@ async function extractShards(
         await extractContainer(location, outdir, shardOptions);
       } catch (error) {
         const fault = error instanceof CtnrError ? shardFault(error, location) : error;
-        first ??= fault;
         if (
           !(fault instanceof CtnrError) || fault.code === "INTERRUPTED" ||
-          fault.code === "ENVIRONMENT" || fault.code === "USAGE"
+          fault.code === "ENVIRONMENT" || fault.code === "USAGE" || fault instanceof RemoteError
         ) {
+          // It stops the run, and is the fault reported (over a shard's fault before it).
+          if (!stopped) first = fault;
+          stopped = true;
           next = shards.length;
-        } else if (options.keepGoing && failed === 0) options.onShardFault?.(fault);
+          continue;
+        }
+        first ??= fault;
+        if (options.keepGoing && failed === 0) options.onShardFault?.(fault);
       }
     }
   };
@@ -613,8 +620,10 @@ async function extractShards(
 
 /** `error` with the shard named in front of its message, when the message does not name it. */
 function shardFault(error: CtnrError, location: string): CtnrError {
+  // A remote fault names its URL and stays a RemoteError: it stops the run (see runExtract).
   if (
-    error.message.includes(location) || error.code === "INTERRUPTED" || error.code === "USAGE"
+    error.message.includes(location) || error.code === "INTERRUPTED" ||
+    error.code === "USAGE" || error instanceof RemoteError
   ) return error;
   const named = new CtnrError(
     error.code,

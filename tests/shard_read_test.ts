@@ -256,6 +256,14 @@ Deno.test({
         assert.equal(extract.code, 0, extract.stderr);
         await runCli("extract", manifest, `${dir}/local`);
         assert.deepEqual(await diffTrees(`${dir}/local`, out), []);
+        // A shard missing on the server: a fault of the server stops verify, named once.
+        const last = JSON.parse(await Deno.readTextFile(manifest)).shards.at(-1).path;
+        await Deno.rename(`${dir}/${last}`, `${dir}/gone`);
+        const missing = await runCli("verify", "--json", "--no-cache", url);
+        assert.equal(missing.code, 1);
+        assert.equal(JSON.parse(missing.stdout).error.code, "REMOTE_NOT_FOUND");
+        assert.equal(missing.stderr.split(last).length, 2, missing.stderr);
+        await Deno.rename(`${dir}/gone`, `${dir}/${last}`);
         // A shard changed on the server: its index no longer matches the manifest.
         const shard = JSON.parse(await Deno.readTextFile(manifest)).shards[0];
         const bytes = await Deno.readFile(`${dir}/${shard.path}`);
