@@ -1405,8 +1405,10 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "resume-cuts-a-disagreeing-trailer",
-    find: `if (container !== undefined) {`,
-    replace: `if (false) {`,
+    find: `if (container !== undefined) {
+    // A trailer at the end that holds other entries than this index`,
+    replace: `if (false) {
+    // A trailer at the end that holds other entries than this index`,
     killedBy: {
       file: AGREEMENT,
       test:
