@@ -269,7 +269,7 @@ export const CREATE = {
       arg: "K/N",
       origin: "ctnr",
       option: "part",
-      help: "make only part K (0 to N-1) of N: NAME-pK-00000.ctnr, ...,\n" +
+      help: "make only part K (0 to N-1) of N: NAME-pK-of-N-00000.ctnr, ...,\n" +
         "NAME.part-K-of-N.manifest.json; --part N takes K from JOB_COMPLETION_INDEX,\n" +
         "SLURM_ARRAY_TASK_ID or AWS_BATCH_JOB_ARRAY_INDEX",
     },

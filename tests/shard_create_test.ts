@@ -299,7 +299,7 @@ for (const split of ["hash", "subtree"] as const) {
             seen.set(relpath, k);
           }
           for (const shard of manifest.shards) {
-            assert.match(shard.path, new RegExp(`^data-p${k}-\\d{5}\\.ctnr$`));
+            assert.match(shard.path, new RegExp(`^data-p${k}-of-3-\\d{5}\\.ctnr$`));
           }
         }
         const whole = await wholeRelpaths(`${dir}/src`, dir);
@@ -369,7 +369,7 @@ Deno.test("create --part N takes K from JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_I
       ], { timeoutMs: DENO_CHILD_TIMEOUT_MS, env: { [name]: k } });
       assert.equal(run.code, 0, run.stderr);
       assert.ok(await exists(`${dir}/${name}/data.part-${k}-of-3.manifest.json`), name);
-      assert.ok(await exists(`${dir}/${name}/data-p${k}-00000.ctnr`), name);
+      assert.ok(await exists(`${dir}/${name}/data-p${k}-of-3-00000.ctnr`), name);
     }
     const saved = new Map<string, string | undefined>();
     for (

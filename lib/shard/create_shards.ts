@@ -4,8 +4,10 @@
  * temp file and a rename (lib/shard/manifest.ts).
  *
  * Names, beside `container` (`data.ctnr`, which itself is not written): `data-00000.ctnr`,
- * `data-00001.ctnr`, ... and `data.manifest.json`; with a part K of N, `data-pK-00000.ctnr`, ...
- * and `data.part-K-of-N.manifest.json`.
+ * `data-00001.ctnr`, ... and `data.manifest.json`; with a part K of N, `data-pK-of-N-00000.ctnr`,
+ * ... and `data.part-K-of-N.manifest.json`. Before its first shard a run writes the set's state
+ * `data.shards.json` (`data.part-K-of-N.shards.json`): the split and the limits, which a resume
+ * must be given again (the manifest records them too).
  *
  * A shard is closed before an entry that would take its payloads past `shardSize` bytes (the
  * entry's stored size; a file streamed in pieces counts its size on disk) or its entries past
@@ -64,20 +66,91 @@ export interface ShardResult extends CreateResult {
  *
  * @param container the `--container` path (`data.ctnr`)
  * @param part the part made, when one of several
- * @returns the manifest's path and each shard's path by number
+ * @returns the manifest's path, the state's path (`data.shards.json`) and each shard's path by
+ *   number
  */
 export function shardNames(
   container: string,
   part?: { index: number; count: number },
-): { manifest: string; shard: (n: number) => string } {
+): { manifest: string; state: string; shard: (n: number) => string } {
   const base = container.endsWith(".ctnr") ? container.slice(0, -".ctnr".length) : container;
-  const p = part === undefined ? "" : `-p${part.index}`;
+  const p = part === undefined ? "" : `-p${part.index}-of-${part.count}`;
+  const set = part === undefined ? base : `${base}.part-${part.index}-of-${part.count}`;
   return {
-    manifest: part === undefined
-      ? base + MANIFEST_SUFFIX
-      : `${base}.part-${part.index}-of-${part.count}${MANIFEST_SUFFIX}`,
+    manifest: set + MANIFEST_SUFFIX,
+    state: set + STATE_SUFFIX,
     shard: (n) => `${base}${p}-${String(n).padStart(5, "0")}.ctnr`,
   };
+}
+
+/** The end of a set's state file's name (see the module). */
+export const STATE_SUFFIX = ".shards.json";
+
+/** What makes a set's shards: a resume must be given the same (see {@link ShardState}). */
+interface ShardState {
+  split: { method: SplitMethod; parts: number };
+  shardSize: number | null;
+  shardEntries: number | null;
+}
+
+/** The state file's text: `{"format":"ctnr-shards","version":1,split,shard_size,shard_entries}`. */
+function encodeState(state: ShardState): string {
+  return JSON.stringify({
+    format: "ctnr-shards",
+    version: 1,
+    split: state.split,
+    shard_size: state.shardSize,
+    shard_entries: state.shardEntries,
+  }) + "\n";
+}
+
+/**
+ * Check that a run may continue the shards at `names`: no shard yet (the state is then written
+ * by {@link ShardHooks.start}, whatever a failed run left), or a state file that records the
+ * same split and limits.
+ *
+ * @throws {ConflictError} naming the state file (or the first shard) and the option that differs
+ */
+async function checkState(
+  names: ReturnType<typeof shardNames>,
+  state: ShardState,
+): Promise<void> {
+  if (!await isFile(names.shard(0))) return;
+  let text: string | undefined;
+  try {
+    text = await Deno.readTextFile(names.state);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const anew = "give `fresh` to start the set anew";
+  if (text === undefined) {
+    throw new ConflictError(
+      `Cannot continue the shards of "${names.manifest}": "${names.shard(0)}" is there but ` +
+        `not "${names.state}", the record of the options that made it; ${anew}`,
+      { options: ["fresh"] },
+    );
+  }
+  let raw: Record<string, unknown> = {};
+  try {
+    raw = JSON.parse(text);
+  } catch { /* refused below */ }
+  const split = (raw.split ?? {}) as Record<string, unknown>;
+  const recorded: [string, string, unknown, unknown][] = [
+    ["split", "`split`", split.method, state.split.method],
+    ["part", "N of `part` K/N", split.parts, state.split.parts],
+    ["shardSize", "`shardSize`", raw.shard_size, state.shardSize],
+    ["shardEntries", "`shardEntries`", raw.shard_entries, state.shardEntries],
+  ];
+  for (const [option, label, was, now] of recorded) {
+    if (was === now) continue;
+    const shown = (value: unknown) => value === null ? "none" : String(value);
+    throw new ConflictError(
+      `Cannot continue the shards of "${names.manifest}": "${names.state}" records ${label} ` +
+        `${shown(was)}, this run gives ${shown(now)}; give the same options, or \`fresh\` to ` +
+        `start the set anew`,
+      { options: [option, "fresh"] },
+    );
+  }
 }
 
 /**
@@ -133,6 +206,12 @@ export async function createShards(
     path: src,
   });
   if (options.fresh) await removeSet(names);
+  const state: ShardState = {
+    split,
+    shardSize: options.shardSize ?? null,
+    shardEntries: options.shardEntries ?? null,
+  };
+  await checkState(names, state);
 
   // The shards a killed run finalized: kept; the first one without a trailer continues.
   const kept: ShardFound[] = [];
@@ -166,6 +245,11 @@ export async function createShards(
   }
   const hooks: ShardHooks = {
     pruned,
+    async start() {
+      // Before the first shard: a shard is never there without the record of what made it.
+      await Deno.mkdir(dirname(names.state), { recursive: true });
+      await writeAtomically(names.state, encodeState(state));
+    },
     keep(entry) {
       if (entry === END_OF_WALK) {
         if (met < lasts.length) throw unmet(lasts[met]!);
@@ -218,6 +302,8 @@ export async function createShards(
   }, hooks);
   const manifest: Manifest = {
     split,
+    shardSize: state.shardSize,
+    shardEntries: state.shardEntries,
     parts: [partIndex],
     entries: records.reduce((sum, shard) => sum + shard.entries, 0),
     origBytes: records.reduce((sum, shard) => sum + shard.origBytes, 0),
@@ -317,9 +403,10 @@ async function isFile(path: string): Promise<boolean> {
   return info?.isFile ?? false;
 }
 
-/** Remove a set's manifest and its shards numbered from 0 on (`fresh`). */
+/** Remove a set's manifest, its state and its shards numbered from 0 on (`fresh`). */
 async function removeSet(names: ReturnType<typeof shardNames>): Promise<void> {
   await Deno.remove(names.manifest).catch(() => {});
+  await Deno.remove(names.state).catch(() => {});
   for (let n = 0;; n++) {
     const path = names.shard(n);
     if (!await isFile(path)) break;
@@ -333,7 +420,8 @@ async function removeSet(names: ReturnType<typeof shardNames>): Promise<void> {
  * the old file or the whole new one.
  */
 export async function writeAtomically(path: string, text: string): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.ctnr-tmp`);
+  // The process's id in the name: two runs at once never rename each other's temp file.
+  const temp = join(dirname(path), `.${basename(path)}.${Deno.pid}.ctnr-tmp`);
   try {
     const file = await Deno.open(temp, { write: true, create: true, truncate: true });
     try {

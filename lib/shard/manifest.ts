@@ -9,11 +9,11 @@
  * ```json
  * {
  *   "format": "ctnr-manifest", "version": 1,
- *   "split": { "method": "hash", "parts": 4 },
+ *   "split": { "method": "hash", "parts": 4 }, "shard_size": 1048576, "shard_entries": null,
  *   "parts": [0, 1, 2, 3],
  *   "entries": 1000, "orig_bytes": 4096000,
  *   "shards": [
- *     { "path": "data-p0-00000.ctnr", "part": 0, "size": 1052000, "entries": 250,
+ *     { "path": "data-p0-of-4-00000.ctnr", "part": 0, "size": 1052000, "entries": 250,
  *       "index_offset": 1024000, "index_length": 27984, "index_sha256": "…", "sha256": "…",
  *       "first": "a/0001.txt", "last": "z/9999.txt" }
  *   ]
@@ -22,6 +22,9 @@
  *
  * - `split.method`: `none` (one part), `hash` (an entry belongs to part
  *   {@link partOf}(relpath)), `subtree` (to part {@link partOf}(its first path component)).
+ * - `shard_size`, `shard_entries`: the limits the shards were made with (`null`: none), as
+ *   `create --shard-size`/`--shard-entries` gave them; optional (absent in older manifests, and in
+ *   a merged one whose parts were made with different limits).
  * - `parts`: the parts this manifest holds (a part's own manifest: one; a merged one: all).
  * - each shard: its path relative to the manifest's folder (or URL), its part, its size in
  *   bytes, entries, where its embedded index lies and that index's SHA-256 (so an index fetched
@@ -70,6 +73,10 @@ export interface ShardRecord {
 export interface Manifest {
   /** How the set is split. */
   split: { method: SplitMethod; parts: number };
+  /** `--shard-size` the shards were made with (`null`: none); `undefined` when not recorded. */
+  shardSize?: number | null;
+  /** `--shard-entries` the shards were made with (`null`: none); `undefined` when not recorded. */
+  shardEntries?: number | null;
   /** The parts this manifest holds, ascending. */
   parts: number[];
   /** Entries of all shards. */
@@ -150,6 +157,8 @@ export function encodeManifest(manifest: Manifest): string {
       format: "ctnr-manifest",
       version: 1,
       split: manifest.split,
+      shard_size: manifest.shardSize,
+      shard_entries: manifest.shardEntries,
       parts: manifest.parts,
       entries: manifest.entries,
       orig_bytes: manifest.origBytes,
@@ -278,8 +287,18 @@ export function parseManifest(text: string, name: string): Manifest {
   if (top.entries !== undefined && whole(top.entries, `"entries"`) !== entries) {
     fail(`"entries" is ${top.entries}, its shards hold ${entries}`);
   }
+  const limit = (key: string): number | null | undefined =>
+    top[key] === undefined || top[key] === null ? top[key] as null | undefined : whole(
+      top[key],
+      `"${key}"`,
+      1,
+    );
+  const shardSize = limit("shard_size");
+  const shardEntries = limit("shard_entries");
   return {
     split: { method, parts },
+    ...(shardSize === undefined ? {} : { shardSize }),
+    ...(shardEntries === undefined ? {} : { shardEntries }),
     parts: held,
     entries,
     origBytes: top.orig_bytes === undefined ? 0 : whole(top.orig_bytes, `"orig_bytes"`),

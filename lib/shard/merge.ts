@@ -74,8 +74,15 @@ export async function mergeManifests(out: string, parts: string[]): Promise<Mani
   }
   await checkOneTree(read);
   const folder = dirname(resolve(out));
+  // The limits, when every part records the same (README "Shards and parts").
+  const same = <T>(values: T[]): T | undefined =>
+    values.every((value) => value === values[0]) ? values[0] : undefined;
+  const shardSize = same(read.map(({ manifest }) => manifest.shardSize));
+  const shardEntries = same(read.map(({ manifest }) => manifest.shardEntries));
   const merged: Manifest = {
     split,
+    ...(shardSize === undefined ? {} : { shardSize }),
+    ...(shardEntries === undefined ? {} : { shardEntries }),
     parts: [...owner.keys()].sort((a, b) => a - b),
     entries: 0,
     origBytes: 0,

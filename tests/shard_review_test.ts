@@ -1,0 +1,117 @@
+/**
+ * The review of issue 16's shard sets (/work/notes/review16-findings.md): each finding fixed, its
+ * failing input as a test.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { createShards } from "../mod.ts";
+import { parseManifest } from "../lib/shard/manifest.ts";
+import { runCli, type TreeSpec, withTempDir, writeTree } from "./_helpers.ts";
+
+/** 40 small files in 4 folders, an empty folder. */
+function tree(): TreeSpec {
+  const spec: TreeSpec = {};
+  for (let i = 0; i < 40; i++) spec[`d${i % 4}/f${i}.txt`] = `file ${i}\n`.repeat(i + 1);
+  spec["empty"] = { dir: true };
+  return spec;
+}
+
+/** The relpaths `ctnr list` prints of a container or manifest, sorted. */
+async function listed(path: string): Promise<string[]> {
+  const run = await runCli("list", path);
+  assert.equal(run.code, 0, run.stderr);
+  return run.stdout.split("\n").filter((line) => line !== "").sort();
+}
+
+Deno.test("review 1: parts of another N in the same folder are not taken as this run's shards; the merged set holds every entry", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, tree());
+    const out = `${dir}/out/f.ctnr`;
+    const one = await runCli("create", "-q", `${dir}/src`, `${dir}/one.ctnr`);
+    assert.equal(one.code, 0, one.stderr);
+    // An earlier attempt with 6 parts, then the 3 parts.
+    assert.equal((await runCli("create", "-q", `${dir}/src`, out, "--part", "0/6")).code, 0);
+    const parts: string[] = [];
+    for (let k = 0; k < 3; k++) {
+      const run = await runCli("create", "-q", `${dir}/src`, out, "--part", `${k}/3`);
+      assert.equal(run.code, 0, run.stderr);
+      parts.push(`${dir}/out/f.part-${k}-of-3.manifest.json`);
+    }
+    const merged = await runCli(
+      "manifest",
+      "merge",
+      "--out",
+      `${dir}/out/f.manifest.json`,
+      ...parts,
+    );
+    assert.equal(merged.code, 0, merged.stderr);
+    assert.deepEqual(await listed(`${dir}/out/f.manifest.json`), await listed(`${dir}/one.ctnr`));
+    const manifest = parseManifest(
+      await Deno.readTextFile(`${dir}/out/f.part-0-of-3.manifest.json`),
+      "part 0",
+    );
+    assert.equal(manifest.shards[0]!.path, "f-p0-of-3-00000.ctnr");
+  });
+});
+
+Deno.test("review 1 and 3: a run over shards made with another --split, --shard-size or --shard-entries exits 1 naming the state file and the flag; --new starts anew", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, tree());
+    const out = `${dir}/out/f.ctnr`;
+    const state = `${dir}/out/f.part-0-of-2.shards.json`;
+    let run = await runCli("create", "-q", `${dir}/src`, out, "--part", "0/2");
+    assert.equal(run.code, 0, run.stderr);
+    run = await runCli("create", "-q", `${dir}/src`, out, "--part", "0/2", "--split", "subtree");
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /--split hash, this run gives subtree/);
+    assert.ok(run.stderr.includes(state), run.stderr);
+    assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);
+
+    const set = `${dir}/set/b.ctnr`;
+    run = await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10");
+    assert.equal(run.code, 0, run.stderr);
+    const before = await Deno.readTextFile(`${dir}/set/b.manifest.json`);
+    assert.equal(parseManifest(before, "b").shardEntries, 10);
+    assert.equal(parseManifest(before, "b").shardSize, null);
+    for (
+      const [flags, pattern] of [
+        [["--shard-entries", "5"], /--shard-entries 10, this run gives 5/],
+        [["--shard-entries", "10", "--shard-size", "2K"], /--shard-size none, this run gives 2048/],
+      ] as const
+    ) {
+      run = await runCli("create", "-q", `${dir}/src`, set, ...flags);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, pattern);
+      assert.ok(run.stderr.includes(`${dir}/set/b.shards.json`), run.stderr);
+    }
+    assert.equal(await Deno.readTextFile(`${dir}/set/b.manifest.json`), before, "left as it was");
+    // Shards without their state (made by an older ctnr, or the state removed): refused too.
+    await Deno.remove(`${dir}/set/b.shards.json`);
+    run = await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10");
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /b-00000\.ctnr" is there but not ".*b\.shards\.json"/);
+    run = await runCli("create", "-q", "--new", `${dir}/src`, set, "--shard-entries", "5");
+    assert.equal(run.code, 0, run.stderr);
+    const manifest = parseManifest(await Deno.readTextFile(`${dir}/set/b.manifest.json`), "b");
+    assert.equal(manifest.shardEntries, 5);
+    assert.equal(manifest.shards.length, 9);
+  });
+});
+
+Deno.test("review 1: parseManifest accepts a manifest without shard_size and shard_entries", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, tree());
+    const result = await createShards(`${dir}/src`, `${dir}/out/f.ctnr`, { shardEntries: 20 });
+    const text = await Deno.readTextFile(result.manifestPath);
+    const raw = JSON.parse(text);
+    delete raw.shard_size;
+    delete raw.shard_entries;
+    const manifest = parseManifest(JSON.stringify(raw), "old");
+    assert.equal(manifest.shardSize, undefined);
+    assert.equal(manifest.shards.length, result.manifest.shards.length);
+    raw.shard_size = 0;
+    assert.throws(() => parseManifest(JSON.stringify(raw), "old"), /"shard_size"/);
+  });
+});
