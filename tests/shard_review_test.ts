@@ -115,3 +115,29 @@ Deno.test("review 1: parseManifest accepts a manifest without shard_size and sha
     assert.throws(() => parseManifest(JSON.stringify(raw), "old"), /"shard_size"/);
   });
 });
+
+Deno.test("review 2: a file new or changed in the source that sorts into a kept shard is reported on resume (CHANGED_SINCE_COMMIT), exit 3, never a silent 0", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, tree());
+    const set = `${dir}/out/b.ctnr`;
+    let run = await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10");
+    assert.equal(run.code, 0, run.stderr);
+    // Run again, unchanged: nothing to report, every entry already present.
+    run = await runCli("create", `${dir}/src`, set, "--shard-entries", "10");
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /41 already present, 41 entries/);
+    await Deno.writeTextFile(`${dir}/src/d0/f0a.txt`, "new\n"); // sorts into the first shard
+    await Deno.writeTextFile(`${dir}/src/d1/f1.txt`, "changed, longer\n");
+    run = await runCli("create", `${dir}/src`, set, "--shard-entries", "10");
+    assert.equal(run.code, 3, run.stderr);
+    assert.match(
+      run.stderr,
+      /"d0\/f0a\.txt" is in the source but not in the finalized shard it sorts into/,
+    );
+    assert.match(
+      run.stderr,
+      /"d1\/f1\.txt" changed \(size or mtime differ\) since it was committed/,
+    );
+    assert.match(run.stderr, /2 files changed after they were committed/);
+  });
+});

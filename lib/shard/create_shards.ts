@@ -28,6 +28,9 @@ import type { CreateOptions, CreateResult } from "../create/options.ts";
 import { END_OF_WALK, runCreate, type ShardHooks } from "../create/create_container.ts";
 import type { ContainerWriter } from "../create/container_writer.ts";
 import { ContainerReader } from "../read/container_reader.ts";
+import type { WalkEntry } from "../create/walk.ts";
+import { fingerprint, valueOf } from "../create/resume.ts";
+import { warning } from "../warnings.ts";
 import { Sha256, sha256Hex } from "../io/sha256.ts";
 import { refuseInside } from "../safety/output_paths.ts";
 import {
@@ -215,10 +218,11 @@ export async function createShards(
 
   // The shards a killed run finalized: kept; the first one without a trailer continues.
   const kept: ShardFound[] = [];
+  const committed = new Map<string, number>(); // the kept shards' entries, as a resume's
   for (let n = 0;; n++) {
     const path = names.shard(n);
     if (!await isFile(path)) break;
-    const record = await finalizedShard(path, partIndex);
+    const record = await finalizedShard(path, partIndex, committed);
     if (record === undefined) break;
     kept.push(record);
     await Deno.remove(path + ".idx").catch(() => {}); // a run killed before removing it
@@ -243,6 +247,38 @@ export async function createShards(
       if (partOf(item.name, split.parts) !== partIndex) pruned.push(path);
     }
   }
+  // An item that sorts into a kept shard cannot be added: one that is new or changed since is
+  // reported (CHANGED_SINCE_COMMIT) and counted as a changed file (exit 3), as a container's
+  // resume reports a file changed after its commit.
+  let changed = 0;
+  let present = 0;
+  const checkKept = (entry: WalkEntry) => {
+    const value = committed.get(entry.relpath);
+    let why: string | undefined;
+    // Files only: folders and links may be left out by the options, special files always are.
+    if (value === undefined) {
+      why = entry.kind === "file" ? "is in the source but not in the finalized shard" : undefined;
+    } else if (entry.kind === "file" && value >= 2) {
+      present++;
+      let info: Deno.FileInfo | undefined;
+      try {
+        info = Deno.lstatSync(entry.path);
+      } catch { /* gone since the walk listed it: nothing to compare */ }
+      const now = { origSize: info?.size ?? 0 } as { origSize: number; mtime?: number };
+      if ((value & 1) === 1) now.mtime = (info?.mtime?.getTime() ?? 0) / 1000;
+      if (info !== undefined && fingerprint(now) !== value) {
+        why = "changed (size or mtime differ) since it was committed in the finalized shard";
+      }
+    } else present++;
+    if (why === undefined) return;
+    changed++;
+    options.onWarning?.(warning(
+      "CHANGED_SINCE_COMMIT",
+      `"${entry.relpath}" ${why} it sorts into; the set does not hold this version (a run ` +
+        `with --new packs the source anew)`,
+      entry.relpath,
+    ));
+  };
   const hooks: ShardHooks = {
     pruned,
     async start() {
@@ -261,7 +297,9 @@ export async function createShards(
         throw unmet(lasts[met]!);
       }
       if (met < lasts.length && entry.relpath === lasts[met]) met++;
-      return compareRelpaths(entry.relpath, boundary) > 0;
+      if (compareRelpaths(entry.relpath, boundary) > 0) return true;
+      checkKept(entry);
+      return false;
     },
     full(writer, item) {
       if (writer.entries === 0) return false;
@@ -313,6 +351,8 @@ export async function createShards(
   return {
     ...result,
     resumed: result.resumed || kept.length > 0,
+    alreadyPresent: result.alreadyPresent + present,
+    staleEntries: result.staleEntries + changed,
     totalEntries: manifest.entries,
     containerSize: records.reduce((sum, shard) => sum + shard.size, 0),
     indexPath: "",
@@ -328,12 +368,15 @@ export type ShardFound = ShardRecord & { origBytes: number };
  * The record of a shard that ends with ctnr's trailer, read back from it: its index (entries,
  * first and last relpath, SHA-256 of its bytes) and the SHA-256 of the whole file.
  *
+ * @param committed when given, gets each entry's relpath with its value (lib/create/resume.ts
+ *   `valueOf`: a file's size and mtime fingerprint)
  * @returns the record (its path as given) and the original bytes of its files, or `undefined`
  *   when it has no whole trailer
  */
 export async function finalizedShard(
   path: string,
   part: number,
+  committed?: Map<string, number>,
 ): Promise<ShardFound | undefined> {
   let reader: ContainerReader;
   try {
@@ -353,6 +396,7 @@ export async function finalizedShard(
       last = entry.relpath;
       entries++;
       if (entry.entryType === "file") orig += entry.origSize;
+      committed?.set(entry.relpath, valueOf(entry));
     }
     const file = await Deno.open(path);
     try {
