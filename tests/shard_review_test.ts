@@ -1,4 +1,5 @@
 /**
+// deno-lint-ignore-file no-explicit-any
  * The review of issue 16's shard sets (/work/notes/review16-findings.md): each finding fixed, its
  * failing input as a test.
  *
@@ -141,3 +142,85 @@ Deno.test("review 2: a file new or changed in the source that sorts into a kept 
     assert.match(run.stderr, /2 files changed after they were committed/);
   });
 });
+
+/** Three parts of `tree()` in `dir/out`, each of one shard; their manifests' paths. */
+async function threeParts(dir: string): Promise<string[]> {
+  await writeTree(`${dir}/src`, tree());
+  const parts: string[] = [];
+  for (let k = 0; k < 3; k++) {
+    const run = await runCli(
+      "create",
+      "-q",
+      `${dir}/src`,
+      `${dir}/out/data.ctnr`,
+      "--part",
+      `${k}/3`,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    parts.push(`${dir}/out/data.part-${k}-of-3.manifest.json`);
+  }
+  return parts;
+}
+
+Deno.test("review 4: manifest merge checks each part manifest's facts against its shards and refuses a lie, exit 1 naming the manifest, the shard and the field", async () => {
+  await withTempDir(async (dir) => {
+    const parts = await threeParts(dir);
+    const original = await Deno.readTextFile(parts[1]!);
+    const lies: [string, (raw: Record<string, any>) => void, RegExp][] = [
+      ["index_sha256", (raw) => raw.shards[0].index_sha256 = "1".repeat(64), /index_sha256/],
+      ["entries", (raw) => {
+        raw.shards[0].entries = 5;
+        raw.entries = 5;
+      }, /has entries \d+, the manifest says 5/],
+      ["size", (raw) => raw.shards[0].size *= 2, /has size \d+, the manifest says \d+/],
+      ["sha256", (raw) => raw.shards[0].sha256 = "1".repeat(64), /has sha256 "[0-9a-f]{64}"/],
+      ["orig_bytes", (raw) => raw.orig_bytes = 1, /"orig_bytes" is 1, its shards hold/],
+      ["part", (raw) => {
+        raw.parts = [2];
+        raw.shards[0].part = 2;
+      }, /belongs to part [12], not [12]/],
+    ];
+    for (const [what, lie, pattern] of lies) {
+      const raw = JSON.parse(original);
+      lie(raw);
+      const edited = `${dir}/out/edited.part-1-of-3.manifest.json`;
+      await Deno.writeTextFile(edited, JSON.stringify(raw));
+      const others = [parts[0]!, parts[2]!];
+      if (what === "part") {
+        // Part 2's manifest labelled part 1: the two labels swapped.
+        const swapped = JSON.parse(await Deno.readTextFile(parts[2]!));
+        swapped.parts = [1];
+        swapped.shards[0].part = 1;
+        others[1] = `${dir}/out/swapped.part-2-of-3.manifest.json`;
+        await Deno.writeTextFile(others[1], JSON.stringify(swapped));
+      }
+      const run = await runCli(
+        "manifest",
+        "merge",
+        "--out",
+        `${dir}/out/data.manifest.json`,
+        ...others,
+        edited,
+      );
+      assert.equal(run.code, 1, `${what}: ${run.stderr}`);
+      assert.match(run.stderr, pattern, what);
+      if (what !== "part") assert.ok(run.stderr.includes(edited), run.stderr);
+      if (what !== "orig_bytes" && what !== "part") {
+        assert.ok(run.stderr.includes(`shard "data-p1-of-3-00000.ctnr"`), run.stderr);
+      }
+      assert.equal(await exists(`${dir}/out/data.manifest.json`), false, what);
+    }
+    const run = await runCli(
+      "manifest",
+      "merge",
+      "--out",
+      `${dir}/out/data.manifest.json`,
+      ...parts,
+    );
+    assert.equal(run.code, 0, run.stderr);
+  });
+});
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}

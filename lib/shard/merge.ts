@@ -2,7 +2,8 @@
  * `ctnr manifest merge`: join the manifests of the parts of one data set (`create --part K/N`)
  * into one, after checking that the parts make one tree: every part once, the same split, and
  * no relpath (or name equal after NFC) in two parts, no file in one part where another has a
- * folder. The shards' indexes are read for that (each shard opened alone, local or at a URL).
+ * folder. Each shard file is read whole for that: what its part manifest says of it (size,
+ * entries, index, SHA-256s, first and last relpath, the part's original bytes) must be true.
  *
  * @module
  */
@@ -10,8 +11,15 @@
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { ConflictError, UsageError } from "../errors.ts";
 import { ContainerReader } from "../read/container_reader.ts";
-import { encodeManifest, type Manifest, MANIFEST_SUFFIX, parseManifest } from "./manifest.ts";
-import { writeAtomically } from "./create_shards.ts";
+import {
+  encodeManifest,
+  type Manifest,
+  MANIFEST_SUFFIX,
+  parseManifest,
+  partOfRelpath,
+  type ShardRecord,
+} from "./manifest.ts";
+import { finalizedShard, type ShardFound, writeAtomically } from "./create_shards.ts";
 
 /** A part's manifest, read. */
 interface PartManifest {
@@ -26,7 +34,8 @@ interface PartManifest {
  * @param parts paths of the parts' manifests
  * @returns the merged manifest
  * @throws {UsageError} when `out` does not end in `.manifest.json`, or no part is given
- * @throws {ConflictError} (exit 1), one line naming both manifests (and the relpath): a missing
+ * @throws {ConflictError} (exit 1), one line: a part manifest that disagrees with a shard (naming
+ *   the shard and the field), or naming both manifests (and the relpath): a missing
  *   or repeated part, parts of different N or split, the same relpath or names equal after NFC
  *   in two parts, a file in one part where another has a folder
  * @throws {ContainerFormatError} when a manifest or a shard cannot be read
@@ -126,11 +135,24 @@ async function checkOneTree(read: PartManifest[]): Promise<void> {
       `Cannot merge "${a.manifest}" and "${b.manifest}": ${what} ("${a.relpath}" and ` +
         `"${b.relpath}")`,
     );
+  // An entry in a part its hash does not give: thrown once the tree is checked (a clash between
+  // parts names both manifests, which says more).
+  let misplaced: ConflictError | undefined;
   for (const { name, manifest } of read) {
+    let origBytes = 0;
     for (const shard of manifest.shards) {
-      const reader = await ContainerReader.open(resolve(dirname(name), shard.path));
+      const path = resolve(dirname(name), shard.path);
+      origBytes += await checkFacts(name, shard, path);
+      const reader = await ContainerReader.open(path);
       try {
         for await (const entry of reader.entries()) {
+          const belongs = partOfRelpath(entry.relpath, manifest.split);
+          if (belongs !== shard.part && misplaced === undefined) {
+            misplaced = new ConflictError(
+              `Cannot merge "${name}": shard "${shard.path}" holds "${entry.relpath}", which ` +
+                `belongs to part ${belongs}, not ${shard.part}`,
+            );
+          }
           const key = entry.relpath.normalize("NFC");
           const seen: Seen = {
             relpath: entry.relpath,
@@ -165,5 +187,55 @@ async function checkOneTree(read: PartManifest[]): Promise<void> {
         reader.close();
       }
     }
+    if (origBytes !== manifest.origBytes) {
+      throw new ConflictError(
+        `Cannot merge "${name}": its "orig_bytes" is ${manifest.origBytes}, its shards hold ` +
+          `${origBytes}`,
+      );
+    }
   }
+  if (misplaced !== undefined) throw misplaced;
+}
+
+/**
+ * Check what a part manifest says of a shard against the shard file (read whole: its size,
+ * entries, first and last relpath, where its index lies and that index's SHA-256, the SHA-256
+ * of the file).
+ *
+ * @returns the original bytes of its files
+ * @throws {ConflictError} naming the manifest, the shard and the field that differs
+ */
+async function checkFacts(name: string, shard: ShardRecord, path: string): Promise<number> {
+  let found: ShardFound | undefined;
+  try {
+    found = await finalizedShard(path, shard.part);
+  } catch (error) {
+    throw new ConflictError(
+      `Cannot merge "${name}": cannot read shard "${shard.path}": ${(error as Error).message}`,
+    );
+  }
+  if (found === undefined) {
+    throw new ConflictError(
+      `Cannot merge "${name}": shard "${shard.path}" is missing, or not a finalized container`,
+    );
+  }
+  const fields: [string, unknown, unknown][] = [
+    ["size", shard.size, found.size],
+    ["entries", shard.entries, found.entries],
+    ["index_offset", shard.indexOffset, found.indexOffset],
+    ["index_length", shard.indexLength, found.indexLength],
+    ["index_sha256", shard.indexSha256, found.indexSha256],
+    ["sha256", shard.sha256, found.sha256],
+    ["first", shard.first, found.first],
+    ["last", shard.last, found.last],
+  ];
+  for (const [field, says, is] of fields) {
+    if (says !== is) {
+      throw new ConflictError(
+        `Cannot merge "${name}": shard "${shard.path}" has ${field} ${JSON.stringify(is)}, ` +
+          `the manifest says ${JSON.stringify(says)}`,
+      );
+    }
+  }
+  return found.origBytes;
 }
