@@ -9,6 +9,7 @@ import {
   extractContainer,
   type ExtractOptions,
   type ExtractPlan,
+  IntegrityError,
   RemoteError,
   Selection,
   UsageError,
@@ -587,9 +588,14 @@ async function extractShards(
       const shard = shards[next++]!;
       const location = set.location(shard);
       let failed = 0;
+      let planned: ExtractPlan | undefined;
       const shardOptions: ExtractOptions = {
         ...options,
         expectIndex: set.expectIndex(shard),
+        onPlan: (plan) => {
+          planned = plan;
+          options.onPlan?.(plan);
+        },
         onEntryError: (entry, error) => {
           failed++;
           options.onEntryError?.(entry, shardFault(error, location));
@@ -597,6 +603,13 @@ async function extractShards(
       };
       try {
         await extractContainer(location, outdir, shardOptions);
+        if (planned !== undefined && planned.indexEntries !== shard.entries) {
+          throw new IntegrityError(
+            `Cannot read "${location}": its index holds ` +
+              `${count(planned.indexEntries, "entry", "entries")}, the manifest says ` +
+              `${shard.entries} ("entries")`,
+          );
+        }
       } catch (error) {
         const fault = error instanceof CtnrError ? shardFault(error, location) : error;
         if (

@@ -143,8 +143,8 @@ Deno.test("review 2: a file new or changed in the source that sorts into a kept 
   });
 });
 
-/** Three parts of `tree()` in `dir/out`, each of one shard; their manifests' paths. */
-async function threeParts(dir: string): Promise<string[]> {
+/** Three parts of `tree()` in `dir/out` (one shard each, unless `flags` say); their manifests. */
+async function threeParts(dir: string, flags: string[] = []): Promise<string[]> {
   await writeTree(`${dir}/src`, tree());
   const parts: string[] = [];
   for (let k = 0; k < 3; k++) {
@@ -155,6 +155,7 @@ async function threeParts(dir: string): Promise<string[]> {
       `${dir}/out/data.ctnr`,
       "--part",
       `${k}/3`,
+      ...flags,
     );
     assert.equal(run.code, 0, run.stderr);
     parts.push(`${dir}/out/data.part-${k}-of-3.manifest.json`);
@@ -224,3 +225,41 @@ Deno.test("review 4: manifest merge checks each part manifest's facts against it
 async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
+
+Deno.test("review 5: verify checks each shard's size and entries against the manifest: a disagreement is a fault naming the shard and the field (exit 1)", async () => {
+  await withTempDir(async (dir) => {
+    const parts = await threeParts(dir, ["--shard-entries", "5"]);
+    const out = `${dir}/out/data.manifest.json`;
+    assert.equal((await runCli("manifest", "merge", "--out", out, ...parts)).code, 0);
+    const original = await Deno.readTextFile(out);
+    const raw0 = JSON.parse(original);
+    const path0 = raw0.shards[0].path;
+    const lies: [string, (raw: Record<string, any>) => void, RegExp][] = [
+      [
+        "size",
+        (raw) => raw.shards[0].size += 1000,
+        /is \d+ bytes, the manifest says \d+ \("size"\)/,
+      ],
+      [
+        "entries",
+        (raw) => {
+          raw.shards[0].entries += 1; // the total stays right: shard 1 gives one
+          raw.shards[1].entries -= 1;
+        },
+        /data-p0-of-3-0000[01]\.ctnr": its index holds 5 entries, the manifest says [46] \("entries"\)/,
+      ],
+    ];
+    for (const [what, lie, pattern] of lies) {
+      const raw = JSON.parse(original);
+      lie(raw);
+      await Deno.writeTextFile(out, JSON.stringify(raw));
+      for (const command of ["verify", "extract"]) {
+        const args = command === "verify" ? [out] : [out, `${dir}/x-${what}`];
+        const run = await runCli(command, ...args);
+        assert.equal(run.code, 1, `${command} ${what}: ${run.stderr}`);
+        assert.match(run.stderr, pattern, `${what}: ${run.stderr}`);
+        if (what === "size") assert.ok(run.stderr.includes(path0), run.stderr);
+      }
+    }
+  });
+});

@@ -37,7 +37,7 @@ export interface ExtractOptions {
    * Where the embedded index must lie and its SHA-256, checked before anything is read (see
    * `ContainerReaderOptions.expectIndex`: a shard checked against its manifest).
    */
-  expectIndex?: { offset: number; length: number; sha256: string };
+  expectIndex?: { offset: number; length: number; sha256: string; size?: number };
   /**
    * Read size in bytes for large payloads (minimum 1024). @default 1048576 for compressed ones,
    * 4194304 for the others (lib/io/copy.ts PLAIN_COPY_PIECE)

@@ -54,10 +54,11 @@ export interface ContainerReaderOptions {
    */
   remote?: RemoteOptions;
   /**
-   * Where the embedded index must lie and its SHA-256 (a shard of a set, checked against its
-   * manifest, lib/shard/): a container whose trailer or index bytes differ is refused at open.
+   * Where the embedded index must lie and its SHA-256, and the file's size in bytes when given
+   * (a shard of a set, checked against its manifest, lib/shard/): a container whose size,
+   * trailer or index bytes differ is refused at open.
    */
-  expectIndex?: { offset: number; length: number; sha256: string };
+  expectIndex?: { offset: number; length: number; sha256: string; size?: number };
 }
 
 /** Options of {@link ContainerReader.recordBatches}. */
@@ -183,7 +184,15 @@ export class ContainerReader {
    *
    * @throws {IntegrityError} (code `INTEGRITY`) naming the container and both digests
    */
-  async #checkIndex(expected: { offset: number; length: number; sha256: string }): Promise<void> {
+  async #checkIndex(
+    expected: { offset: number; length: number; sha256: string; size?: number },
+  ): Promise<void> {
+    if (expected.size !== undefined && this.#file.size !== expected.size) {
+      throw new IntegrityError(
+        `Cannot read "${this.path}": it is ${this.#file.size} bytes, the manifest says ` +
+          `${expected.size} ("size")`,
+      );
+    }
     const trailer = this.#trailer;
     if (
       trailer === null || trailer.indexOffset !== expected.offset ||

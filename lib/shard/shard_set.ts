@@ -170,10 +170,17 @@ export class ShardSet {
    * The check {@link ContainerReader.open} makes of a shard's embedded index.
    *
    * @param shard a shard of this set
-   * @returns where its index lies and its SHA-256
+   * @returns where its index lies, its SHA-256 and the shard's size in bytes
    */
-  expectIndex(shard: ShardRecord): { offset: number; length: number; sha256: string } {
-    return { offset: shard.indexOffset, length: shard.indexLength, sha256: shard.indexSha256 };
+  expectIndex(
+    shard: ShardRecord,
+  ): { offset: number; length: number; sha256: string; size: number } {
+    return {
+      offset: shard.indexOffset,
+      length: shard.indexLength,
+      sha256: shard.indexSha256,
+      size: shard.size,
+    };
   }
 
   /**
@@ -183,7 +190,7 @@ export class ShardSet {
    * @param options as {@link ContainerReader.open} (`index` is not taken: a shard is read
    *   through its own index)
    * @returns the open shard; `close()` it
-   * @throws {IntegrityError} (code `INTEGRITY`) when its index differs from the manifest's
+   * @throws {IntegrityError} (code `INTEGRITY`) when its size or index differs from the manifest's
    * @throws {ContainerFormatError} as {@link ContainerReader.open}
    */
   async openShard(
