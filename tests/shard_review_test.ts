@@ -263,3 +263,17 @@ Deno.test("review 5: verify checks each shard's size and entries against the man
     }
   });
 });
+
+Deno.test("review 6: verify/extract --part K/N of a part the manifest does not hold exits 1 naming the part", async () => {
+  await withTempDir(async (dir) => {
+    const parts = await threeParts(dir);
+    for (const command of ["verify", "extract"]) {
+      const args = command === "verify" ? [parts[2]!] : [parts[2]!, `${dir}/x`];
+      const run = await runCli(command, "--part", "1/3", ...args);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, /Cannot read part 1 of 3 from .*: it holds part 2 only/);
+      assert.doesNotMatch(run.stdout, /Verified/);
+    }
+    assert.equal((await runCli("verify", "--part", "2/3", parts[2]!)).code, 0);
+  });
+});

@@ -153,6 +153,8 @@ export class ShardSet {
    * @param part `--part K/N`: N must be the manifest's `split.parts`
    * @returns the shards, in manifest order
    * @throws {UsageError} (exit 2) when N is not the manifest's number of parts
+   * @throws {ContainerFormatError} (exit 1) when the manifest does not hold part K (a part's
+   *   own manifest holds that part only)
    */
   shards(part?: PartSelection): ShardRecord[] {
     if (part === undefined) return this.manifest.shards;
@@ -161,6 +163,13 @@ export class ShardSet {
       throw new UsageError(
         `Option --part ${part.index}/${part.count} does not fit "${this.path}": ` +
           `it is split into ${parts} part${parts === 1 ? "" : "s"}`,
+      );
+    }
+    if (!this.manifest.parts.includes(part.index)) {
+      const held = this.manifest.parts;
+      throw new ContainerFormatError(
+        `Cannot read part ${part.index} of ${part.count} from "${this.path}": it holds ` +
+          `part${held.length === 1 ? "" : "s"} ${held.join(", ")} only`,
       );
     }
     return this.manifest.shards.filter((shard) => shard.part === part.index);
