@@ -315,7 +315,7 @@ export async function runExtract(
   const salvage = values.salvage ?? false;
   // verify checks every entry; --salvage goes on past the entries it leaves out.
   const keepGoing = verifyOnly || salvage || (values["keep-going"] ?? false);
-  const options: ExtractOptions & { onShardFault?: (error: CtnrError) => void } = {
+  const options: ExtractOptions & { onShardFault?: (error: CtnrError, unread: number) => void } = {
     dryRun,
     skipExisting: values["skip-existing"] ?? false,
     verifyExisting: values["verify-existing"] ?? false,
@@ -424,6 +424,7 @@ export async function runExtract(
     throw new UsageError(`Option --shard-jobs takes 1 to 64, got ${values["shard-jobs"]}`);
   }
   const shards = set?.shards(values.part === undefined ? undefined : parsePart(values.part));
+  let unreadEntries = 0; // of shards that could not be read at all
   if (set !== undefined) {
     summary.set({ shards: shards!.length });
     // The plans of the shards, added up: the run's counts are those of one container.
@@ -434,8 +435,9 @@ export async function runExtract(
       onShardPlan(planned);
       plan = sumPlans(plans);
     };
-    options.onShardFault = (error) => {
-      counts.failed++;
+    options.onShardFault = (error, unread) => {
+      counts.failed += Math.max(unread, 1);
+      unreadEntries += unread;
       const fault = messageWithFlags(error, [EXTRACT, VERIFY]);
       summary.fault({ code: error.code, message: fault });
       io.stderr(`ctnr: error: ${printableMessage(fault)}`);
@@ -458,7 +460,7 @@ export async function runExtract(
     const cut = salvage && error.code === "CONTAINER_CUT";
     if (counts.failed === 0 && !cut) throw error;
     progress?.stop();
-    const entries = plan === undefined ? 0 : plan.entries + plan.leftOut;
+    const entries = (plan === undefined ? 0 : plan.entries + plan.leftOut) + unreadEntries;
     let message: string;
     if (cut) {
       message = error.message +
@@ -577,7 +579,7 @@ async function extractShards(
   set: ShardSet,
   shards: ShardRecord[],
   outdir: string,
-  options: ExtractOptions & { onShardFault?: (error: CtnrError) => void },
+  options: ExtractOptions & { onShardFault?: (error: CtnrError, unread: number) => void },
   jobs: number,
 ): Promise<void> {
   let next = 0;
@@ -623,7 +625,9 @@ async function extractShards(
           continue;
         }
         first ??= fault;
-        if (options.keepGoing && failed === 0) options.onShardFault?.(fault);
+        // The entries of a shard never read count as failed, each.
+        const unread = planned === undefined ? shard.entries : 0;
+        if (options.keepGoing && failed === 0) options.onShardFault?.(fault, unread);
       }
     }
   };

@@ -277,3 +277,23 @@ Deno.test("review 6: verify/extract --part K/N of a part the manifest does not h
     assert.equal((await runCli("verify", "--part", "2/3", parts[2]!)).code, 0);
   });
 });
+
+Deno.test("review 9: verify of a set with a shard missing counts that shard's entries as failed: the counts add up", async () => {
+  await withTempDir(async (dir) => {
+    const parts = await threeParts(dir, ["--shard-entries", "5"]);
+    const out = `${dir}/out/data.manifest.json`;
+    assert.equal((await runCli("manifest", "merge", "--out", out, ...parts)).code, 0);
+    const manifest = parseManifest(await Deno.readTextFile(out), out);
+    const victim = manifest.shards[1]!;
+    await Deno.remove(`${dir}/out/${victim.path}`);
+    const run = await runCli("verify", out);
+    assert.equal(run.code, 1, run.stderr);
+    const verified = manifest.entries - victim.entries;
+    assert.match(
+      run.stderr,
+      new RegExp(
+        `verify: ${victim.entries} of ${manifest.entries} entries failed .*; ${verified} verified`,
+      ),
+    );
+  });
+});
