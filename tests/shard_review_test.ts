@@ -92,7 +92,10 @@ Deno.test("review 1 and 3: a run over shards made with another --split, --shard-
     await Deno.remove(`${dir}/set/b.shards.json`);
     run = await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10");
     assert.equal(run.code, 1, run.stderr);
-    assert.match(run.stderr, /b-00000\.ctnr" is there but not ".*b\.shards\.json"/);
+    assert.match(
+      run.stderr,
+      /b-00000\.ctnr" is there but ".*b\.shards\.json", the record of the options .* is not/,
+    );
     run = await runCli("create", "-q", "--new", `${dir}/src`, set, "--shard-entries", "5");
     assert.equal(run.code, 0, run.stderr);
     const manifest = parseManifest(await Deno.readTextFile(`${dir}/set/b.manifest.json`), "b");
@@ -295,5 +298,30 @@ Deno.test("review 9: verify of a set with a shard missing counts that shard's en
         `verify: ${victim.entries} of ${manifest.entries} entries failed .*; ${verified} verified`,
       ),
     );
+  });
+});
+
+Deno.test("review 7: a create on a set another run is writing exits 4 (its lock, the state file's), never a raw NotFound; the set is left as it was", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, tree());
+    const set = `${dir}/out/b.ctnr`;
+    let run = await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10");
+    assert.equal(run.code, 0, run.stderr);
+    const before = await Deno.readTextFile(`${dir}/out/b.manifest.json`);
+    // Another run holds the set's lock (an exclusive flock of its state file).
+    const other = await Deno.open(`${dir}/out/b.shards.json`, { read: true });
+    try {
+      assert.equal(await other.tryLock(true), true);
+      for (const flags of [[], ["--new"]]) {
+        run = await runCli("create", "-q", ...flags, `${dir}/src`, set, "--shard-entries", "10");
+        assert.equal(run.code, 4, run.stderr);
+        assert.match(run.stderr, /another ctnr run is writing them \(it holds the lock of/);
+      }
+    } finally {
+      other.close();
+    }
+    assert.equal(await Deno.readTextFile(`${dir}/out/b.manifest.json`), before);
+    run = await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10");
+    assert.equal(run.code, 0, run.stderr);
   });
 });

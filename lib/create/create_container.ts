@@ -107,8 +107,6 @@ export interface ShardHooks {
   finish(writer: ContainerWriter): Promise<void>;
   /** Folders of other parts never entered (paths on disk, as `join(src, name)` spells them). */
   pruned: string[];
-  /** Called once the source is checked, before the first shard is opened. */
-  start(): Promise<void>;
 }
 
 /** {@link createContainer}, or with `shards` a shard set's run. */
@@ -240,7 +238,6 @@ async function pack(
       ...(options.onWarning ? { onWarning: options.onWarning } : {}),
       recycle: (buffer) => spare.put(buffer),
     });
-  await shards?.start();
   let writer = await open(container, settings.indexPath);
   result.totalEntries = writer.entries;
   result.resumed = writer.resumed;

@@ -23,12 +23,12 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { ConflictError, UsageError } from "../errors.ts";
+import { BusyError, ConflictError, UsageError } from "../errors.ts";
 import type { CreateOptions, CreateResult } from "../create/options.ts";
 import { END_OF_WALK, runCreate, type ShardHooks } from "../create/create_container.ts";
 import type { ContainerWriter } from "../create/container_writer.ts";
 import { ContainerReader } from "../read/container_reader.ts";
-import type { WalkEntry } from "../create/walk.ts";
+import { checkSourceFolder, type WalkEntry } from "../create/walk.ts";
 import { fingerprint, valueOf } from "../create/resume.ts";
 import { warning } from "../warnings.ts";
 import { Sha256, sha256Hex } from "../io/sha256.ts";
@@ -108,28 +108,61 @@ function encodeState(state: ShardState): string {
 }
 
 /**
- * Check that a run may continue the shards at `names`: no shard yet (the state is then written
- * by {@link ShardHooks.start}, whatever a failed run left), or a state file that records the
- * same split and limits.
+ * Take the set's lock and check that this run may continue its shards. The state file is the
+ * lock (an exclusive `flock`, held until the run ends, never renamed while held). With no shard
+ * yet it is (re)written in place and synced before the first shard exists; with shards it must
+ * record the same split and limits.
+ *
+ * @returns the state file, locked: close it when the run ends
+ * @throws {BusyError} (exit 4) when another run holds the lock
+ * @throws {ConflictError} naming the state file (or the first shard) and the option that differs
+ */
+async function lockSet(
+  names: ReturnType<typeof shardNames>,
+  state: ShardState,
+  fresh: boolean,
+): Promise<Deno.FsFile> {
+  await Deno.mkdir(dirname(names.state), { recursive: true });
+  const file = await Deno.open(names.state, { read: true, write: true, create: true });
+  try {
+    if (!await file.tryLock(true)) {
+      throw new BusyError(
+        `Cannot write the shards of "${names.manifest}": another ctnr run is writing them (it ` +
+          `holds the lock of "${names.state}"); wait for that run to end, or stop it`,
+      );
+    }
+    if (fresh) await removeSet(names);
+    if (!await isFile(names.shard(0))) {
+      const bytes = new TextEncoder().encode(encodeState(state));
+      await file.truncate(0);
+      await file.seek(0, Deno.SeekMode.Start);
+      let done = 0;
+      while (done < bytes.length) done += await file.write(bytes.subarray(done));
+      await file.sync();
+      return file;
+    }
+    const text = await new Response(
+      (await Deno.open(names.state)).readable,
+    ).text();
+    checkState(names, state, text);
+    return file;
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+}
+
+/**
+ * Check a state file's text against this run's split and limits.
  *
  * @throws {ConflictError} naming the state file (or the first shard) and the option that differs
  */
-async function checkState(
-  names: ReturnType<typeof shardNames>,
-  state: ShardState,
-): Promise<void> {
-  if (!await isFile(names.shard(0))) return;
-  let text: string | undefined;
-  try {
-    text = await Deno.readTextFile(names.state);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  const anew = "give `fresh` to start the set anew";
-  if (text === undefined) {
+function checkState(names: ReturnType<typeof shardNames>, state: ShardState, text: string): void {
+  if (text === "") {
     throw new ConflictError(
       `Cannot continue the shards of "${names.manifest}": "${names.shard(0)}" is there but ` +
-        `not "${names.state}", the record of the options that made it; ${anew}`,
+        `"${names.state}", the record of the options that made it, is not (or is empty); give ` +
+        `\`fresh\` to start the set anew`,
       { options: ["fresh"] },
     );
   }
@@ -208,14 +241,31 @@ export async function createShards(
     what: "the source folder",
     path: src,
   });
-  if (options.fresh) await removeSet(names);
+  await checkSourceFolder(src); // before the set's folder and state are made
   const state: ShardState = {
     split,
     shardSize: options.shardSize ?? null,
     shardEntries: options.shardEntries ?? null,
   };
-  await checkState(names, state);
+  const lock = await lockSet(names, state, options.fresh ?? false);
+  try {
+    return await packShards(src, names, options, split, partIndex, state, maxBytes, maxEntries);
+  } finally {
+    lock.close();
+  }
+}
 
+/** The run of {@link createShards}, the set's lock held. */
+async function packShards(
+  src: string,
+  names: ReturnType<typeof shardNames>,
+  options: ShardOptions,
+  split: { method: SplitMethod; parts: number },
+  partIndex: number,
+  state: ShardState,
+  maxBytes: number,
+  maxEntries: number,
+): Promise<ShardResult> {
   // The shards a killed run finalized: kept; the first one without a trailer continues.
   const kept: ShardFound[] = [];
   const committed = new Map<string, number>(); // the kept shards' entries, as a resume's
@@ -281,11 +331,6 @@ export async function createShards(
   };
   const hooks: ShardHooks = {
     pruned,
-    async start() {
-      // Before the first shard: a shard is never there without the record of what made it.
-      await Deno.mkdir(dirname(names.state), { recursive: true });
-      await writeAtomically(names.state, encodeState(state));
-    },
     keep(entry) {
       if (entry === END_OF_WALK) {
         if (met < lasts.length) throw unmet(lasts[met]!);
@@ -447,10 +492,9 @@ async function isFile(path: string): Promise<boolean> {
   return info?.isFile ?? false;
 }
 
-/** Remove a set's manifest, its state and its shards numbered from 0 on (`fresh`). */
+/** Remove a set's manifest and its shards numbered from 0 on (`fresh`; the state is rewritten). */
 async function removeSet(names: ReturnType<typeof shardNames>): Promise<void> {
   await Deno.remove(names.manifest).catch(() => {});
-  await Deno.remove(names.state).catch(() => {});
   for (let n = 0;; n++) {
     const path = names.shard(n);
     if (!await isFile(path)) break;
