@@ -325,3 +325,18 @@ Deno.test("review 7: a create on a set another run is writing exits 4 (its lock,
     assert.equal(run.code, 0, run.stderr);
   });
 });
+
+Deno.test("review 10: manifest merge --out equal to one of its inputs, by path or by a hard link, exits 2 naming both; the part is left as it was", async () => {
+  await withTempDir(async (dir) => {
+    const parts = await threeParts(dir);
+    const before = await Deno.readTextFile(parts[0]!);
+    await Deno.link(parts[1]!, `${dir}/out/link.manifest.json`);
+    for (const out of [parts[0]!, `${dir}/out/link.manifest.json`]) {
+      const run = await runCli("manifest", "merge", "--out", out, ...parts);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /it is the part manifest ".*data\.part-[01]-of-3\.manifest\.json"/);
+      assert.ok(run.stderr.includes(out), run.stderr);
+    }
+    assert.equal(await Deno.readTextFile(parts[0]!), before);
+  });
+});

@@ -33,7 +33,8 @@ interface PartManifest {
  * @param out path of the merged manifest (ends in `.manifest.json`)
  * @param parts paths of the parts' manifests
  * @returns the merged manifest
- * @throws {UsageError} when `out` does not end in `.manifest.json`, or no part is given
+ * @throws {UsageError} when `out` does not end in `.manifest.json`, is one of `parts` (by path, or
+ *   by device and inode), or no part is given
  * @throws {ConflictError} (exit 1), one line: a part manifest that disagrees with a shard (naming
  *   the shard and the field), or naming both manifests (and the relpath): a missing
  *   or repeated part, parts of different N or split, the same relpath or names equal after NFC
@@ -45,6 +46,7 @@ export async function mergeManifests(out: string, parts: string[]): Promise<Mani
     throw new UsageError(`Cannot write "${out}": a manifest's name ends in ${MANIFEST_SUFFIX}`);
   }
   if (parts.length === 0) throw new UsageError("Missing the parts' manifests to merge");
+  await refuseOutIsPart(out, parts);
   const read: PartManifest[] = [];
   for (const name of parts) {
     let text: string;
@@ -238,4 +240,21 @@ async function checkFacts(name: string, shard: ShardRecord, path: string): Promi
     }
   }
   return found.origBytes;
+}
+
+/** Refuse an `out` that is one of the parts' manifests: merging would replace that part's. */
+async function refuseOutIsPart(out: string, parts: string[]): Promise<void> {
+  const identity = async (path: string) => {
+    const info = await Deno.stat(path).catch(() => undefined);
+    return info === undefined || info.ino === null ? undefined : `${info.dev}:${info.ino}`;
+  };
+  const outId = await identity(out);
+  for (const part of parts) {
+    if (resolve(part) === resolve(out) || (outId !== undefined && await identity(part) === outId)) {
+      throw new UsageError(
+        `Cannot write "${out}": it is the part manifest "${part}", which the merge reads ` +
+          `(write the merged manifest to NAME.manifest.json)`,
+      );
+    }
+  }
 }
