@@ -289,7 +289,8 @@ export const PART_FLAG = {
   type: "string",
   arg: "K/N",
   origin: "ctnr",
-  help: "of a shard set (a manifest), read only part K of N (K from 0;\none container is part 0/1)",
+  help: "of a shard set (a manifest), read only part K of N (K from 0;\none container is " +
+    "part 0/1); --part N takes K from the scheduler, as create does",
 } as const satisfies Flag;
 
 /** `--shard-jobs N` of `verify` and `extract` on a shard set. */
@@ -302,19 +303,59 @@ export const SHARD_JOBS_FLAG = {
     "of a shard set, shards read at once, 1 to 64 (default 2;\nnothing to do for one container)",
 } as const satisfies Flag;
 
+/** The environment variables a scheduler sets to a job's index in an array, in the order read. */
+export const PART_VARIABLES = [
+  "JOB_COMPLETION_INDEX",
+  "SLURM_ARRAY_TASK_ID",
+  "AWS_BATCH_JOB_ARRAY_INDEX",
+] as const;
+
 /**
- * `--part K/N` read.
+ * `--part K/N` read, the same in every command: `K/N`, or `N` with K taken from the first of
+ * {@link PART_VARIABLES} that is set.
  *
- * @param text `K/N`, K from 0 to N - 1
+ * @param text `K/N` (K from 0 to N - 1) or `N`
  * @returns the part
- * @throws {UsageError} for another shape
+ * @throws {UsageError} for another shape, K out of range, or `N` with no scheduler variable set
  */
 export function parsePart(text: string): PartSelection {
-  const match = /^(\d{1,9})\/(\d{1,9})$/.exec(text);
-  const index = match ? Number(match[1]) : NaN;
-  const parts = match ? Number(match[2]) : NaN;
-  if (!(parts >= 1 && index < parts)) {
-    throw new UsageError(`Option --part takes K/N with 0 <= K < N, got "${text}"`);
+  const match = /^(?:(\d*)\/)?(\d+)$/.exec(text);
+  if (match === null) throw new UsageError(`Option --part takes K/N or N, got "${text}"`);
+  const count = integer("--part", match[2]!);
+  let index: number;
+  let from = "";
+  if (match[1] !== undefined && match[1] !== "") index = integer("--part", match[1]);
+  else {
+    // Each read spelled out: tests/release_test.ts checks them against the binary's list.
+    const found = ([
+      ["JOB_COMPLETION_INDEX", env("JOB_COMPLETION_INDEX")],
+      ["SLURM_ARRAY_TASK_ID", env("SLURM_ARRAY_TASK_ID")],
+      ["AWS_BATCH_JOB_ARRAY_INDEX", env("AWS_BATCH_JOB_ARRAY_INDEX")],
+    ] as const).find(([, value]) => value !== undefined);
+    if (found === undefined) {
+      throw new UsageError(
+        `Option --part ${text} gives no K, and none of ${PART_VARIABLES.join(", ")} ` +
+          `is set: give --part K/${count}`,
+      );
+    }
+    if (!/^\d+$/.test(found[1]!)) {
+      throw new UsageError(`${found[0]} is "${found[1]}", not a part number`);
+    }
+    index = Number(found[1]);
+    from = ` (K from ${found[0]})`;
   }
-  return { index, count: parts };
+  if (count < 1) throw new UsageError(`Option --part: N must be at least 1, got ${text}`);
+  if (index >= count) {
+    throw new UsageError(`Option --part: K must be 0 to N-1, got ${index}/${count}${from}`);
+  }
+  return { index, count };
+}
+
+/** An environment variable, or `undefined` when it is not set or not allowed to be read. */
+function env(name: (typeof PART_VARIABLES)[number]): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -34,6 +34,7 @@ import type { RunSummary } from "./summary.ts";
 import { count, size } from "./units.ts";
 import { stoppedBy } from "../lib/errors.ts";
 import { createShards, type ShardOptions, type ShardResult } from "../lib/shard/create_shards.ts";
+import { parsePart } from "./_reader.ts";
 
 /** The flags of `create`. */
 export const CREATE = {
@@ -584,13 +585,6 @@ export async function runCreate(
   return 0;
 }
 
-/** The environment variables a scheduler sets to a job's index in an array, in the order read. */
-export const PART_VARIABLES = [
-  "JOB_COMPLETION_INDEX",
-  "SLURM_ARRAY_TASK_ID",
-  "AWS_BATCH_JOB_ARRAY_INDEX",
-] as const;
-
 /**
  * The sharding options the flags give, or `undefined` when none is given.
  *
@@ -623,35 +617,7 @@ function shardOptions(
     }
   }
   if (values.part !== undefined) {
-    const match = /^(?:(\d*)\/)?(\d+)$/.exec(values.part);
-    if (match === null) {
-      throw new UsageError(`Option --part takes K/N or N, got "${values.part}"`);
-    }
-    const count = integer("--part", match[2]!);
-    let index: number;
-    if (match[1] !== undefined && match[1] !== "") index = integer("--part", match[1]);
-    else {
-      // Each read spelled out: tests/release_test.ts checks them against the binary's list.
-      const found = ([
-        ["JOB_COMPLETION_INDEX", env("JOB_COMPLETION_INDEX")],
-        ["SLURM_ARRAY_TASK_ID", env("SLURM_ARRAY_TASK_ID")],
-        ["AWS_BATCH_JOB_ARRAY_INDEX", env("AWS_BATCH_JOB_ARRAY_INDEX")],
-      ] as const).find(([, value]) => value !== undefined);
-      if (found === undefined) {
-        throw new UsageError(
-          `Option --part ${values.part} gives no K, and none of ${PART_VARIABLES.join(", ")} ` +
-            `is set: give --part K/${count}`,
-        );
-      }
-      if (!/^\d+$/.test(found[1]!)) {
-        throw new UsageError(`${found[0]} is "${found[1]}", not a part number`);
-      }
-      index = Number(found[1]);
-    }
-    if (count < 1 || index >= count) {
-      throw new UsageError(`Option --part: K must be 0 to N-1, got ${index}/${count}`);
-    }
-    options.part = { index, count };
+    options.part = parsePart(values.part);
   }
   if (values.split !== undefined) {
     if (values.part === undefined) throw new UsageError("Option --split needs --part K/N");
@@ -661,15 +627,6 @@ function shardOptions(
     options.split = values.split;
   }
   return options;
-}
-
-/** An environment variable, or `undefined` when it is not set or not allowed to be read. */
-function env(name: (typeof PART_VARIABLES)[number]): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A size in bytes: a whole number, with K, M, G or T (KiB... powers of 1024) after it. */

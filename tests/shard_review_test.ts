@@ -340,3 +340,26 @@ Deno.test("review 10: manifest merge --out equal to one of its inputs, by path o
     assert.equal(await Deno.readTextFile(parts[0]!), before);
   });
 });
+
+Deno.test("review 11: verify/extract --part N take K from the scheduler's variable as create does", async () => {
+  await withTempDir(async (dir) => {
+    const parts = await threeParts(dir);
+    const out = `${dir}/out/data.manifest.json`;
+    assert.equal((await runCli("manifest", "merge", "--out", out, ...parts)).code, 0);
+    const saved = Deno.env.get("JOB_COMPLETION_INDEX");
+    try {
+      Deno.env.set("JOB_COMPLETION_INDEX", "1");
+      const part1 = parseManifest(await Deno.readTextFile(parts[1]!), parts[1]!);
+      const run = await runCli("verify", "--json", "--part", "3", out);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(JSON.parse(run.stdout).verified, part1.entries);
+      Deno.env.set("JOB_COMPLETION_INDEX", "3");
+      const bad = await runCli("verify", "--part", "3", out);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /K must be 0 to N-1, got 3\/3 \(K from JOB_COMPLETION_INDEX\)/);
+    } finally {
+      if (saved === undefined) Deno.env.delete("JOB_COMPLETION_INDEX");
+      else Deno.env.set("JOB_COMPLETION_INDEX", saved);
+    }
+  });
+});
