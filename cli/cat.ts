@@ -14,7 +14,7 @@ import {
 } from "../mod.ts";
 import { reportUnmatched } from "./extract.ts";
 import { isGlob } from "../lib/glob.ts";
-import { shardFor, type ShardRecord } from "../lib/shard/manifest.ts";
+import { compareRelpaths, shardFor, type ShardRecord } from "../lib/shard/manifest.ts";
 import type { ShardSet } from "../lib/shard/shard_set.ts";
 import type { RemoteOptions } from "../lib/remote/remote_container.ts";
 import { type CommandSpec, helpText, parseCommand } from "./flags.ts";
@@ -69,8 +69,17 @@ async function catShards(
     !pattern.startsWith("/") && !pattern.startsWith("./") && !pattern.endsWith("/") &&
     !pattern.includes("\\") && pattern.split("/").every((name) => !isGlob(name))
   );
+  // A relpath with a `/` selects itself and what lies under it, which sort together from it on:
+  // when no shard's first..last range reaches that span, the manifest proves it absent.
+  const absent = exact
+    ? patterns.filter((pattern) =>
+      pattern.includes("/") &&
+      !set.manifest.shards.some((shard) => shard.entries > 0 && mayHold(shard, pattern))
+    )
+    : [];
+  if (absent.length === patterns.length) return new Selection(absent); // no shard opened
   const groups = new Map<ShardRecord, string[]>();
-  for (const pattern of exact ? patterns : []) {
+  for (const pattern of exact ? patterns.filter((p) => !absent.includes(p)) : []) {
     const shard = shardFor(set.manifest, pattern);
     if (shard === undefined) {
       groups.clear();
@@ -105,7 +114,7 @@ async function catShards(
           const [reader, wanted] = opened.shift()!;
           await catSelected(reader, new Selection(wanted), io, state);
         }
-        return undefined;
+        return absent.length > 0 ? new Selection(absent) : undefined;
       }
     } finally {
       for (const [reader] of opened) reader.close();
@@ -121,6 +130,15 @@ async function catShards(
     );
   }
   return select;
+}
+
+/**
+ * Whether a shard's first..last range reaches the span of `relpath` and what lies under it
+ * (they sort together, from `relpath` on, in {@link compareRelpaths} order).
+ */
+function mayHold(shard: ShardRecord, relpath: string): boolean {
+  if (compareRelpaths(shard.last, relpath) < 0) return false; // it ends before the span
+  return compareRelpaths(shard.first, relpath) <= 0 || shard.first.startsWith(relpath + "/");
 }
 
 /** Largest file `cat` verifies whole before writing a byte of it. */

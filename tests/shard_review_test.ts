@@ -363,3 +363,26 @@ Deno.test("review 11: verify/extract --part N take K from the scheduler's variab
     }
   });
 });
+
+Deno.test("review 12: cat of a relpath (with a /) that no shard's range can hold answers 'matched no file' from the manifest, opening no shard", async () => {
+  await withTempDir(async (dir) => {
+    const parts = await threeParts(dir, ["--shard-entries", "5"]);
+    const out = `${dir}/out/data.manifest.json`;
+    assert.equal((await runCli("manifest", "merge", "--out", out, ...parts)).code, 0);
+    const manifest = parseManifest(await Deno.readTextFile(out), out);
+    // With the shards gone, any shard opened would be a fault naming it.
+    for (const shard of manifest.shards) await Deno.remove(`${dir}/out/${shard.path}`);
+    for (const absent of [["zz/none"], ["0/none", "zz/none"]]) {
+      const run = await runCli("cat", out, ...absent);
+      assert.equal(run.code, 1, run.stderr);
+      for (const pattern of absent) {
+        assert.ok(run.stderr.includes(`pattern "${pattern}" matched no file`), run.stderr);
+      }
+      assert.equal(run.stderr.trim().split("\n").length, absent.length, run.stderr);
+    }
+    // A relpath inside a shard's range opens that shard: here a fault, the shard named.
+    const run = await runCli("cat", out, "d0/f0.txt");
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /data-p\d-of-3-\d{5}\.ctnr/);
+  });
+});
