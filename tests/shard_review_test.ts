@@ -1,7 +1,6 @@
 /**
-// deno-lint-ignore-file no-explicit-any
- * The review of issue 16's shard sets (/work/notes/review16-findings.md): each finding fixed, its
- * failing input as a test.
+ * The adversarial review of issue 16's shard sets: each finding fixed, its failing input as a
+ * test (numbered as the review's findings).
  *
  * @module
  */
@@ -10,6 +9,10 @@ import assert from "node:assert/strict";
 import { createShards } from "../mod.ts";
 import { parseManifest } from "../lib/shard/manifest.ts";
 import { runCli, type TreeSpec, withTempDir, writeTree } from "./_helpers.ts";
+
+/** A manifest's JSON, parsed, to edit: its fields as the format spells them. */
+// deno-lint-ignore no-explicit-any
+type Manifestish = Record<string, any>;
 
 /** 40 small files in 4 folders, an empty folder. */
 function tree(): TreeSpec {
@@ -170,7 +173,7 @@ Deno.test("review 4: manifest merge checks each part manifest's facts against it
   await withTempDir(async (dir) => {
     const parts = await threeParts(dir);
     const original = await Deno.readTextFile(parts[1]!);
-    const lies: [string, (raw: Record<string, any>) => void, RegExp][] = [
+    const lies: [string, (raw: Manifestish) => void, RegExp][] = [
       ["index_sha256", (raw) => raw.shards[0].index_sha256 = "1".repeat(64), /index_sha256/],
       ["entries", (raw) => {
         raw.shards[0].entries = 5;
@@ -237,7 +240,7 @@ Deno.test("review 5: verify checks each shard's size and entries against the man
     const original = await Deno.readTextFile(out);
     const raw0 = JSON.parse(original);
     const path0 = raw0.shards[0].path;
-    const lies: [string, (raw: Record<string, any>) => void, RegExp][] = [
+    const lies: [string, (raw: Manifestish) => void, RegExp][] = [
       [
         "size",
         (raw) => raw.shards[0].size += 1000,
