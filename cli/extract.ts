@@ -612,6 +612,15 @@ async function extractShards(
               `${shard.entries} ("entries")`,
           );
         }
+        // cat trusts these to find a shard (lib/shard/manifest.ts shardFor): checked here.
+        for (const field of ["first", "last"] as const) {
+          if (planned !== undefined && planned.indexRange[field] !== shard[field]) {
+            throw new IntegrityError(
+              `Cannot read "${location}": its index's ${field} entry is ` +
+                `"${planned.indexRange[field]}", the manifest says "${shard[field]}" ("${field}")`,
+            );
+          }
+        }
       } catch (error) {
         const fault = error instanceof CtnrError ? shardFault(error, location) : error;
         if (

@@ -389,3 +389,53 @@ Deno.test("review 12: cat of a relpath (with a /) that no shard's range can hold
     assert.match(run.stderr, /data-p\d-of-3-\d{5}\.ctnr/);
   });
 });
+
+Deno.test("a set with a shard missing in the middle is refused, and --new removes every shard", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, tree());
+    const set = `${dir}/out/s.ctnr`;
+    const made = await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10");
+    assert.equal(made.code, 0, made.stderr);
+    const shards = [...Deno.readDirSync(`${dir}/out`)].map((e) => e.name)
+      .filter((name) => /^s-\d{5}\.ctnr$/.test(name)).sort();
+    assert.ok(shards.length >= 4, shards.join());
+    const before = new Map(shards.map((name) => [name, Deno.readFileSync(`${dir}/out/${name}`)]));
+    await Deno.remove(`${dir}/out/s-00001.ctnr`); // by hand, or a --new run killed midway
+    const again = await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10");
+    assert.equal(again.code, 1, again.stderr);
+    assert.match(again.stderr, /s-00001\.ctnr" is missing or unfinished, but ".*s-00002\.ctnr"/);
+    for (const name of shards.slice(2)) {
+      // The finalized shards after the gap are left as they were (they were cut and appended to).
+      assert.deepEqual(Deno.readFileSync(`${dir}/out/${name}`), before.get(name), name);
+    }
+    await Deno.remove(`${dir}/out/s-00000.ctnr`); // shard 0 missing too: --new still cleans all
+    const fresh = await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10", "--new");
+    assert.equal(fresh.code, 0, fresh.stderr);
+    for (const name of shards) {
+      assert.deepEqual(Deno.readFileSync(`${dir}/out/${name}`), before.get(name), name);
+    }
+    assert.equal((await runCli("create", "-q", `${dir}/src`, `${dir}/one.ctnr`)).code, 0);
+    assert.deepEqual(await listed(`${dir}/out/s.manifest.json`), await listed(`${dir}/one.ctnr`));
+  });
+});
+
+Deno.test("verify refuses a shard whose first or last relpath is not the manifest's (cat trusts them)", async () => {
+  await withTempDir(async (dir) => {
+    await writeTree(`${dir}/src`, tree());
+    const set = `${dir}/out/s.ctnr`;
+    assert.equal(
+      (await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10")).code,
+      0,
+    );
+    const manifest = `${dir}/out/s.manifest.json`;
+    assert.equal((await runCli("verify", manifest)).code, 0);
+    const raw = JSON.parse(await Deno.readTextFile(manifest));
+    const last = raw.shards[0].last as string;
+    // Still in order and before shard 1's first: the manifest parses; only its index disagrees.
+    raw.shards[0].last = last.slice(0, -1);
+    await Deno.writeTextFile(manifest, JSON.stringify(raw));
+    const run = await runCli("verify", manifest);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /its index's last entry is ".*", the manifest says ".*" \("last"\)/);
+  });
+});

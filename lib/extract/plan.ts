@@ -82,6 +82,11 @@ export interface ExtractPlan {
   entries: number;
   /** Entries in the index, selected or not (those past the payload area included). */
   indexEntries: number;
+  /**
+   * The relpaths of the first and last entries of the index, in index order (`""` for an empty
+   * index): what a shard set's manifest says of each shard (lib/shard/manifest.ts).
+   */
+  indexRange: { first: string; last: string };
   /** File entries. */
   files: number;
   /** Folder entries. */
@@ -137,6 +142,7 @@ export async function planExtraction(
     payloadEnd: 0,
     entries: 0,
     indexEntries: 0,
+    indexRange: { first: "", last: "" },
     files: 0,
     dirs: 0,
     symlinks: 0,
@@ -178,6 +184,10 @@ export async function planExtraction(
     },
   };
   for await (const batch of reader.recordBatches(recordOptions)) {
+    if (batch.length > 0) {
+      if (plan.indexEntries === 0) plan.indexRange.first = batch[0]!.entry.relpath;
+      plan.indexRange.last = batch[batch.length - 1]!.entry.relpath;
+    }
     plan.indexEntries += batch.length;
     for (const { entry } of batch) {
       plan.payloadEnd = Math.max(plan.payloadEnd, entry.offset + entry.payloadSize);

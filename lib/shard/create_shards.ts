@@ -132,7 +132,7 @@ async function lockSet(
       );
     }
     if (fresh) await removeSet(names);
-    if (!await isFile(names.shard(0))) {
+    if ((await shardsPresent(names)).length === 0) {
       const bytes = new TextEncoder().encode(encodeState(state));
       await file.truncate(0);
       await file.seek(0, Deno.SeekMode.Start);
@@ -276,6 +276,17 @@ async function packShards(
     if (record === undefined) break;
     kept.push(record);
     await Deno.remove(path + ".idx").catch(() => {}); // a run killed before removing it
+  }
+  // A shard after the one this run continues (a gap in the numbers: a shard removed by hand,
+  // or by a --new run killed midway): the run would cut and append to finalized shards.
+  const after = (await shardsPresent(names)).filter((n) => n > kept.length);
+  if (after.length > 0) {
+    throw new ConflictError(
+      `Cannot continue the shards of "${names.manifest}": "${names.shard(kept.length)}" is ` +
+        `missing or unfinished, but "${names.shard(after[0]!)}" comes after it (the set is ` +
+        `damaged); give \`fresh\` to start the set anew`,
+      { options: ["fresh"] },
+    );
   }
   const records = [...kept];
   const lasts = kept.filter((shard) => shard.entries > 0).map((shard) => shard.last);
@@ -492,15 +503,49 @@ async function isFile(path: string): Promise<boolean> {
   return info?.isFile ?? false;
 }
 
-/** Remove a set's manifest and its shards numbered from 0 on (`fresh`; the state is rewritten). */
+/**
+ * Remove a set's manifest and every one of its shards, gaps in the numbers or not (`fresh`; the
+ * state is rewritten).
+ */
 async function removeSet(names: ReturnType<typeof shardNames>): Promise<void> {
   await Deno.remove(names.manifest).catch(() => {});
-  for (let n = 0;; n++) {
+  for (const n of await shardsPresent(names, { withIndexes: true })) {
     const path = names.shard(n);
-    if (!await isFile(path)) break;
-    await Deno.remove(path);
+    await Deno.remove(path).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
     await Deno.remove(path + ".idx").catch(() => {});
   }
+}
+
+/**
+ * The numbers of the shards of a set in its folder (files named as {@link shardNames} names
+ * them), ascending; with `withIndexes`, also those of which only a `.idx` is left.
+ */
+async function shardsPresent(
+  names: ReturnType<typeof shardNames>,
+  options: { withIndexes?: boolean } = {},
+): Promise<number[]> {
+  const first = basename(names.shard(0));
+  const prefix = first.slice(0, -"00000.ctnr".length);
+  const found = new Set<number>();
+  let items: Deno.DirEntry[];
+  try {
+    items = await Array.fromAsync(Deno.readDir(dirname(names.shard(0))));
+  } catch {
+    return [];
+  }
+  for (const item of items) {
+    if (!item.name.startsWith(prefix)) continue;
+    const match = /^(\d{5,})\.ctnr(\.idx)?$/.exec(item.name.slice(prefix.length));
+    if (match === null || (match[2] !== undefined && !options.withIndexes)) continue;
+    const n = Number(match[1]);
+    // Only the spelling shardNames gives (no leading zeros beyond five digits).
+    if (Number.isSafeInteger(n) && basename(names.shard(n)) === prefix + match[1] + ".ctnr") {
+      found.add(n);
+    }
+  }
+  return [...found].sort((a, b) => a - b);
 }
 
 /**
