@@ -16,7 +16,9 @@ export interface Measured {
 }
 
 /**
- * Run `argv` (through `bash -c` when it is a string) and measure it.
+ * Run `argv` and measure it: the clock starts just before the spawn and stops when the child
+ * exits, so only the command is timed. An array is spawned directly; a string runs through
+ * `bash -c` (for pipelines only: preparation and clean-up belong outside, in the caller).
  *
  * @param argv the command
  * @param cwd its working folder
@@ -28,13 +30,14 @@ export async function measure(
   sampleRss = true,
 ): Promise<Measured> {
   const [cmd, ...args] = typeof argv === "string" ? ["bash", "-c", argv] : argv;
-  const start = performance.now();
-  const child = new Deno.Command(cmd!, {
+  const command = new Deno.Command(cmd!, {
     args,
     stdout: "null",
     stderr: "piped",
     ...(cwd ? { cwd } : {}),
-  }).spawn();
+  });
+  const start = performance.now();
+  const child = command.spawn();
   let peak = 0;
   let running = sampleRss;
   const sampler = (async () => {
@@ -44,9 +47,9 @@ export async function measure(
     }
   })();
   const [status, stderr] = await Promise.all([child.status, new Response(child.stderr).text()]);
+  const seconds = (performance.now() - start) / 1000;
   running = false;
   await sampler;
-  const seconds = (performance.now() - start) / 1000;
   if (!status.success) {
     console.error(`  ! ${[cmd, ...args].join(" ")} exited ${status.code}: ${stderr.slice(-500)}`);
   }
@@ -125,5 +128,35 @@ export function writeSmallTree(src: string, entries: number): void {
     for (let f = 0; f < perFolder && d * perFolder + f < entries; f++) {
       Deno.writeTextFileSync(`${src}/d${d}/f${f}.txt`, `file ${d}/${f}\n`.padEnd(16, "."));
     }
+  }
+}
+
+/** min, median and max of numbers. */
+export function spread(values: number[]): { min: number; median: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { min: sorted[0]!, median: median(sorted), max: sorted.at(-1)! };
+}
+
+/** The machine, one line: cores, CPU model, kernel, Deno version, load average. */
+export function machine(): string {
+  const read = (path: string) => {
+    try {
+      return Deno.readTextFileSync(path);
+    } catch {
+      return "";
+    }
+  };
+  const model = /model name\s*:\s*(.*)/.exec(read("/proc/cpuinfo"))?.[1] ?? "unknown CPU";
+  const kernel = read("/proc/sys/kernel/osrelease").trim() || Deno.build.os;
+  return `machine: ${navigator.hardwareConcurrency} cores, ${model}, kernel ${kernel}, ` +
+    `Deno ${Deno.version.deno}, load average ${loadAverage()}`;
+}
+
+/** The 1, 5 and 15 minute load averages of /proc/loadavg ("?" where it is not there). */
+export function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "?";
   }
 }

@@ -1,26 +1,59 @@
 /**
- * ctnr against GNU tar, pigz/gzip and cat, side by side on this machine.
- * Builds its trees on tmpfs when present, runs ctnr and the reference
- * alternately (`--runs`, default 3), and prints one line per case with both
- * medians and the ratio ctnr/reference. Every ctnr run hashes every payload.
+ * ctnr against GNU tar, bsdtar, pigz/gzip, sha256sum and cat, side by side on this machine.
+ * Builds its trees on tmpfs when present and runs every side of a case in turn, `--runs` times
+ * (default 3), the order rotated each run so that no side always goes first. Only the command is
+ * timed: each side's preparation (removing the last run's output, making the output folder) and a
+ * `sync` run before the clock starts, and commands are spawned directly (through `bash -c` only
+ * where a pipeline or a redirection needs a shell, which costs about 2 ms). Prints the machine,
+ * then per case the load average, each side's min/median/max in seconds and the ratio of ctnr's
+ * median to each reference's. Every ctnr run hashes every payload; the fair anchors do the same
+ * work as ctnr: `tar -c` followed by `sha256sum` of every file, `bsdtar -x --safe-writes` (each
+ * file written to a temp name and renamed).
  *
  *   deno task bench                 # every case
  *   deno task bench --case small    # one case: small | big | gzip | verify-existing
+ *   deno task bench --runs 5
+ *
+ * Needs GNU tar, bsdtar (Debian: libarchive-tools), pigz, gzip, sha256sum; a missing tool's
+ * side is skipped with a note.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { benchRoot, ctnrCommand, fillRandom, measure, median } from "./_measure.ts";
+import {
+  benchRoot,
+  ctnrCommand,
+  fillRandom,
+  loadAverage,
+  machine,
+  measure,
+  spread,
+} from "./_measure.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: { runs: { type: "string", default: "3" }, case: { type: "string" } },
 });
 const runs = Number(values.runs);
-const ctnr = ctnrCommand().map((a) => `'${a}'`).join(" ");
+const ctnr = ctnrCommand();
 const root = await benchRoot();
-console.log(`bench root ${root}, ${runs} runs each, medians in seconds`);
+console.log(machine());
+console.log(
+  `bench root ${root}, ${runs} runs a side, alternated; min/median/max seconds; ` +
+    `ratio = ctnr median / reference median`,
+);
+
+/** Whether each tool is on PATH (asked once). */
+const present = new Map<string, boolean>();
+function has(tool: string): boolean {
+  if (!present.has(tool)) {
+    const found = new Deno.Command("bash", { args: ["-c", `command -v ${tool}`], stdout: "null" })
+      .outputSync().success;
+    present.set(tool, found);
+  }
+  return present.get(tool)!;
+}
 
 try {
   if (!values.case || values.case === "small") await smallFiles();
@@ -30,29 +63,123 @@ try {
 } finally {
   await Deno.remove(root, { recursive: true });
 }
+console.log(`load average at the end ${loadAverage()}`);
 
-async function smallFiles() {
-  const src = `${root}/small`;
+/** One side of a comparison: the command and what must happen, untimed, before each run. */
+interface Side {
+  label: string;
+  argv: string[] | string;
+  /** paths removed before each run */
+  remove?: string[];
+  /** folder made (empty) before each run */
+  mkdir?: string;
+  /** the tools it needs (skipped with a note when one is missing) */
+  needs?: string[];
+}
+
+/**
+ * Run `sides` in turn, `runs` times, the first being ctnr; print min/median/max of each and
+ * the ratio of the first side's median to each other's.
+ */
+async function compare(title: string, sides: Side[], sampleRss = false): Promise<void> {
+  const usable = sides.filter((side) => {
+    const missing = (side.needs ?? []).filter((tool) => !has(tool));
+    if (missing.length) {
+      console.log(`  (${side.label}: skipped, ${missing.join(", ")} not installed; see README)`);
+    }
+    return missing.length === 0;
+  });
+  const seconds = usable.map(() => [] as number[]);
+  const peaks = usable.map(() => [] as number[]);
+  const loadBefore = loadAverage();
+  for (let run = 0; run < runs; run++) {
+    for (let k = 0; k < usable.length; k++) {
+      const i = (run + k) % usable.length;
+      const side = usable[i]!;
+      for (const path of side.remove ?? []) {
+        await Deno.remove(path, { recursive: true }).catch(() => {});
+      }
+      if (side.mkdir) await Deno.mkdir(side.mkdir, { recursive: true });
+      await new Deno.Command("sync").output();
+      const m = await measure(side.argv, undefined, sampleRss);
+      seconds[i]!.push(m.seconds);
+      peaks[i]!.push(m.peakMiB);
+    }
+  }
+  console.log(`${title}  (load ${loadBefore} -> ${loadAverage()})`);
+  const first = spread(seconds[0]!).median;
+  usable.forEach((side, i) => {
+    const s = spread(seconds[i]!);
+    const range = `${s.min.toFixed(2)}/${s.median.toFixed(2)}/${s.max.toFixed(2)} s`;
+    const ratio = i === 0 ? "" : `  ratio ${(first / s.median).toFixed(2)}`;
+    const p = spread(peaks[i]!);
+    const rss = sampleRss
+      ? `  peak RSS ${p.min.toFixed(0)}/${p.median.toFixed(0)}/${p.max.toFixed(0)} MiB`
+      : "";
+    console.log(`  ${side.label.padEnd(44)} ${range.padStart(18)}${ratio}${rss}`);
+  });
+}
+
+/** A tree of `folders` x 1,000 files of 4 KiB of pseudo-random bytes. */
+async function writeRandomTree(src: string, folders: number): Promise<void> {
   const buf = new Uint8Array(4096);
-  for (let d = 0; d < 100; d++) {
+  for (let d = 0; d < folders; d++) {
     await Deno.mkdir(`${src}/d${d}`, { recursive: true });
     for (let f = 0; f < 1000; f++) {
       fillRandom(buf, d * 1000 + f + 1);
       Deno.writeFileSync(`${src}/d${d}/f${f}.bin`, buf);
     }
   }
-  await compare(
-    "small files: create (100,000 x 4 KiB)",
-    `rm -f ${root}/s.ctnr ${root}/s.ctnr.idx && ${ctnr} create --src ${src} --container ${root}/s.ctnr`,
-    `rm -f ${root}/s.tar && tar -cf ${root}/s.tar -C ${src} .`,
-  );
-  await compare(
-    "small files: extract (100,000 x 4 KiB)",
-    `rm -rf ${root}/sx && ${ctnr} extract --container ${root}/s.ctnr --outdir ${root}/sx`,
-    `rm -rf ${root}/tx && mkdir ${root}/tx && tar -xf ${root}/s.tar -C ${root}/tx`,
-  );
-  await Deno.remove(src, { recursive: true });
-  for (const p of ["s.ctnr", "s.ctnr.idx", "s.tar", "sx", "tx"]) {
+}
+
+/** `tar -cf` then `sha256sum` of every file: the work ctnr create does (pack and hash). */
+function tarThenHash(src: string, tar: string): string {
+  return `tar -cf ${tar} -C ${src} . && cd ${src} && find . -type f -print0 | ` +
+    `xargs -0 sha256sum > /dev/null`;
+}
+
+async function smallFiles() {
+  const src = `${root}/small`;
+  await writeRandomTree(src, 100);
+  const container = `${root}/s.ctnr`;
+  await compare("small files: create (100,000 x 4 KiB in 100 folders)", [
+    {
+      label: "ctnr create",
+      argv: [...ctnr, "create", "--src", src, "--container", container],
+      remove: [container, `${container}.idx`],
+    },
+    {
+      label: "tar -cf",
+      argv: ["tar", "-cf", `${root}/s.tar`, "-C", src, "."],
+      remove: [`${root}/s.tar`],
+    },
+    {
+      label: "tar -cf, then sha256sum of every file",
+      argv: tarThenHash(src, `${root}/s2.tar`),
+      remove: [`${root}/s2.tar`],
+    },
+  ]);
+  await compare("small files: extract (100,000 x 4 KiB)", [
+    {
+      label: "ctnr extract",
+      argv: [...ctnr, "extract", "--container", container, "--outdir", `${root}/sx`],
+      remove: [`${root}/sx`],
+    },
+    {
+      label: "tar -xf",
+      argv: ["tar", "-xf", `${root}/s.tar`, "-C", `${root}/tx`],
+      remove: [`${root}/tx`],
+      mkdir: `${root}/tx`,
+    },
+    {
+      label: "bsdtar -x --safe-writes",
+      argv: ["bsdtar", "-x", "--safe-writes", "-f", `${root}/s.tar`, "-C", `${root}/bx`],
+      remove: [`${root}/bx`],
+      mkdir: `${root}/bx`,
+      needs: ["bsdtar"],
+    },
+  ]);
+  for (const p of ["small", "s.ctnr", "s.ctnr.idx", "s.tar", "s2.tar", "sx", "tx", "bx"]) {
     await Deno.remove(`${root}/${p}`, { recursive: true }).catch(() => {});
   }
 }
@@ -65,27 +192,69 @@ async function bigFiles() {
     fillRandom(buf, i);
     await Deno.writeFile(`${src}/big${i}.bin`, buf);
   }
-  await compare(
-    "big files: create (2 x 256 MiB) vs tar",
-    `rm -f ${root}/b.ctnr ${root}/b.ctnr.idx && ${ctnr} create --src ${src} --container ${root}/b.ctnr`,
-    `rm -f ${root}/b.tar && tar -cf ${root}/b.tar -C ${src} .`,
-  );
-  await compare(
-    "big files: create (2 x 256 MiB) vs cat",
-    `rm -f ${root}/b.ctnr ${root}/b.ctnr.idx && ${ctnr} create --src ${src} --container ${root}/b.ctnr`,
-    `rm -f ${root}/b.cat && cat ${src}/big1.bin ${src}/big2.bin > ${root}/b.cat`,
-  );
-  await compare(
-    "big files: extract (2 x 256 MiB) vs tar",
-    `rm -rf ${root}/bx && ${ctnr} extract --container ${root}/b.ctnr --outdir ${root}/bx`,
-    `rm -rf ${root}/btx && mkdir ${root}/btx && tar -xf ${root}/b.tar -C ${root}/btx`,
-  );
-  await compare(
-    "big files: extract (2 x 256 MiB) vs cat",
-    `rm -rf ${root}/bx && ${ctnr} extract --container ${root}/b.ctnr --outdir ${root}/bx`,
-    `rm -rf ${root}/bcx && mkdir ${root}/bcx && cat ${root}/b.cat > ${root}/bcx/all`,
-  );
-  for (const p of ["big", "b.ctnr", "b.ctnr.idx", "b.tar", "b.cat", "bx", "btx", "bcx"]) {
+  const container = `${root}/b.ctnr`;
+  await compare("big files: create (2 x 256 MiB)", [
+    {
+      label: "ctnr create",
+      argv: [...ctnr, "create", "--src", src, "--container", container],
+      remove: [container, `${container}.idx`],
+    },
+    {
+      label: "tar -cf",
+      argv: ["tar", "-cf", `${root}/b.tar`, "-C", src, "."],
+      remove: [`${root}/b.tar`],
+    },
+    {
+      label: "tar -cf, then sha256sum of every file",
+      argv: tarThenHash(src, `${root}/b2.tar`),
+      remove: [`${root}/b2.tar`],
+    },
+    {
+      label: "cat > file",
+      argv: `cat ${src}/big1.bin ${src}/big2.bin > ${root}/b.cat`,
+      remove: [`${root}/b.cat`],
+    },
+  ]);
+  await compare("big files: extract (2 x 256 MiB)", [
+    {
+      label: "ctnr extract",
+      argv: [...ctnr, "extract", "--container", container, "--outdir", `${root}/bx`],
+      remove: [`${root}/bx`],
+    },
+    {
+      label: "tar -xf",
+      argv: ["tar", "-xf", `${root}/b.tar`, "-C", `${root}/btx`],
+      remove: [`${root}/btx`],
+      mkdir: `${root}/btx`,
+    },
+    {
+      label: "bsdtar -x --safe-writes",
+      argv: ["bsdtar", "-x", "--safe-writes", "-f", `${root}/b.tar`, "-C", `${root}/bbx`],
+      remove: [`${root}/bbx`],
+      mkdir: `${root}/bbx`,
+      needs: ["bsdtar"],
+    },
+    {
+      label: "cat > file",
+      argv: `cat ${root}/b.cat > ${root}/bcx/all`,
+      remove: [`${root}/bcx`],
+      mkdir: `${root}/bcx`,
+    },
+  ]);
+  for (
+    const p of [
+      "big",
+      "b.ctnr",
+      "b.ctnr.idx",
+      "b.tar",
+      "b2.tar",
+      "b.cat",
+      "bx",
+      "btx",
+      "bbx",
+      "bcx",
+    ]
+  ) {
     await Deno.remove(`${root}/${p}`, { recursive: true }).catch(() => {});
   }
 }
@@ -125,114 +294,93 @@ async function gzipFiles() {
       bytes += size;
     }
   }
-  console.log(`  (20,000 text files, ${(bytes / 2 ** 20).toFixed(0)} MiB)`);
-  const pigz = new Deno.Command("bash", { args: ["-c", "command -v pigz"] }).outputSync().success;
-  if (pigz) {
-    await compare(
-      "gzip: create --compress vs tar | pigz -6",
-      `rm -f ${root}/g.ctnr ${root}/g.ctnr.idx && ${ctnr} create --compress --src ${src} --container ${root}/g.ctnr`,
-      `rm -f ${root}/g.tgz && tar -cf - -C ${src} . | pigz -6 > ${root}/g.tgz`,
-    );
-  } else {console.log(
-      "gzip: create --compress vs tar | pigz -6: pigz not installed (apt-get install pigz)",
-    );}
+  const container = `${root}/g.ctnr`;
+  const tgz = `${root}/g.tgz`;
   await compare(
-    "gzip: create --compress vs tar | gzip -6",
-    `rm -f ${root}/g.ctnr ${root}/g.ctnr.idx && ${ctnr} create --compress --src ${src} --container ${root}/g.ctnr`,
-    `rm -f ${root}/g.tgz && tar -cf - -C ${src} . | gzip -6 > ${root}/g.tgz`,
+    `gzip: create (20,000 text files of 1-16 KiB, ${(bytes / 2 ** 20).toFixed(0)} MiB)`,
+    [
+      {
+        label: "ctnr create --compress",
+        argv: [...ctnr, "create", "--compress", "--src", src, "--container", container],
+        remove: [container, `${container}.idx`],
+      },
+      {
+        label: "tar -cf - | pigz -6",
+        argv: `tar -cf - -C ${src} . | pigz -6 > ${root}/gp.tgz`,
+        remove: [`${root}/gp.tgz`],
+        needs: ["pigz"],
+      },
+      {
+        label: "tar -cf - | gzip -6",
+        argv: `tar -cf - -C ${src} . | gzip -6 > ${tgz}`,
+        remove: [tgz],
+      },
+    ],
   );
-  await compare(
-    "gzip: extract vs tar -xzf",
-    `rm -rf ${root}/gx && ${ctnr} extract --container ${root}/g.ctnr --outdir ${root}/gx`,
-    `rm -rf ${root}/gtx && mkdir ${root}/gtx && tar -xzf ${root}/g.tgz -C ${root}/gtx`,
-  );
-  for (const p of ["text", "g.ctnr", "g.ctnr.idx", "g.tgz", "gx", "gtx"]) {
+  await compare("gzip: extract (the same 20,000 files)", [
+    {
+      label: "ctnr extract",
+      argv: [...ctnr, "extract", "--container", container, "--outdir", `${root}/gx`],
+      remove: [`${root}/gx`],
+    },
+    {
+      label: "tar -xzf",
+      argv: ["tar", "-xzf", tgz, "-C", `${root}/gtx`],
+      remove: [`${root}/gtx`],
+      mkdir: `${root}/gtx`,
+    },
+    {
+      label: "pigz -dc | tar -xf -",
+      argv: `pigz -dc ${tgz} | tar -xf - -C ${root}/gpx`,
+      remove: [`${root}/gpx`],
+      mkdir: `${root}/gpx`,
+      needs: ["pigz"],
+    },
+  ]);
+  for (const p of ["text", "g.ctnr", "g.ctnr.idx", "g.tgz", "gp.tgz", "gx", "gtx", "gpx"]) {
     await Deno.remove(`${root}/${p}`, { recursive: true }).catch(() => {});
   }
 }
 
 /**
  * `extract --verify-existing` over a complete output folder (every file hashed and kept)
- * against `extract` into an empty one, alternated: checking what is there must not cost more
- * than writing it again. Prints min/median/max seconds and peak RSS of each side.
+ * against `extract` into an empty one: checking what is there must not cost more than writing
+ * it again. Prints peak RSS beside the times (sampled every 5 ms: some CPU beside the command).
  */
 async function verifyExisting() {
   const src = `${root}/v`;
-  const buf = new Uint8Array(4096);
-  for (let d = 0; d < 20; d++) {
-    await Deno.mkdir(`${src}/d${d}`, { recursive: true });
-    for (let f = 0; f < 1000; f++) {
-      fillRandom(buf, d * 1000 + f + 1);
-      Deno.writeFileSync(`${src}/d${d}/f${f}.bin`, buf);
-    }
-  }
+  await writeRandomTree(src, 20);
   const container = `${root}/v.ctnr`;
   await measure(
-    `${ctnr} create --finalize --src ${src} --container ${container}`,
+    [...ctnr, "create", "--finalize", "--src", src, "--container", container],
     undefined,
     false,
   );
   await measure(
-    `${ctnr} extract --container ${container} --outdir ${root}/vfull`,
+    [...ctnr, "extract", "--container", container, "--outdir", `${root}/vfull`],
     undefined,
     false,
   );
-  const sides = {
-    "extract --verify-existing (full folder)": {
-      command: `${ctnr} extract --verify-existing --container ${container} --outdir ${root}/vfull`,
-      seconds: [] as number[],
-      peaks: [] as number[],
+  await compare("verify-existing (20,000 x 4 KiB)", [
+    {
+      label: "extract --verify-existing (full folder)",
+      argv: [
+        ...ctnr,
+        "extract",
+        "--verify-existing",
+        "--container",
+        container,
+        "--outdir",
+        `${root}/vfull`,
+      ],
     },
-    "extract (empty folder)": {
-      command: `${ctnr} extract --container ${container} --outdir ${root}/vx`,
-      seconds: [] as number[],
-      peaks: [] as number[],
+    {
+      label: "extract (empty folder)",
+      argv: [...ctnr, "extract", "--container", container, "--outdir", `${root}/vx`],
+      remove: [`${root}/vx`],
     },
-  };
-  for (let i = 0; i < Math.max(runs, 5); i++) {
-    for (const side of Object.values(sides)) {
-      await Deno.remove(`${root}/vx`, { recursive: true }).catch(() => {});
-      await new Deno.Command("sync").output();
-      const run = await measure(side.command);
-      side.seconds.push(run.seconds);
-      side.peaks.push(run.peakMiB);
-    }
-  }
-  console.log("verify-existing (20,000 x 4 KiB), min/median/max:");
-  for (const [name, { seconds, peaks }] of Object.entries(sides)) {
-    const s = [...seconds].sort((a, b) => a - b);
-    const p = [...peaks].sort((a, b) => a - b);
-    console.log(
-      `  ${name.padEnd(42)} ${s[0]!.toFixed(2)}/${median(s).toFixed(2)}/${s.at(-1)!.toFixed(2)} s` +
-        `  peak RSS ${p[0]!.toFixed(0)}/${median(p).toFixed(0)}/${p.at(-1)!.toFixed(0)} MiB`,
-    );
-  }
+  ], true);
   for (const p of ["v", "v.ctnr", "v.ctnr.idx", "vfull", "vx"]) {
     await Deno.remove(`${root}/${p}`, { recursive: true }).catch(() => {});
   }
-}
-
-/**
- * Time `ours` and `reference` alternately. A command of the form
- * `rm ... && rest` has its removal run first, untimed: deleting 100,000
- * files takes about 0.6 s here and would weigh equally on both sides.
- */
-async function compare(name: string, ours: string, reference: string) {
-  const a: number[] = [];
-  const b: number[] = [];
-  const timed = async (command: string) => {
-    const cleanup = /^(rm [^&]*)&& (.*)$/s.exec(command);
-    if (cleanup) await measure(cleanup[1]!, undefined, false);
-    await new Deno.Command("sync").output();
-    return (await measure(cleanup ? cleanup[2]! : command, undefined, false)).seconds;
-  };
-  for (let i = 0; i < runs; i++) {
-    a.push(await timed(ours));
-    b.push(await timed(reference));
-  }
-  const x = median(a);
-  const y = median(b);
-  console.log(
-    `${name.padEnd(44)} ctnr ${x.toFixed(2)}  ref ${y.toFixed(2)}  ratio ${(x / y).toFixed(2)}`,
-  );
 }
