@@ -13,6 +13,21 @@ export interface Measured {
   peakMiB: number;
   /** Exit code. */
   code: number;
+  /** CPU time (user + system) of the command and the children it waited for, in seconds (NaN without /usr/bin/time). */
+  cpuSeconds: number;
+}
+
+let timeTool: boolean | undefined;
+/** Whether GNU time is at /usr/bin/time (Debian: apt-get install time). */
+function hasTimeTool(): boolean {
+  if (timeTool === undefined) {
+    try {
+      timeTool = Deno.statSync("/usr/bin/time").isFile;
+    } catch {
+      timeTool = false;
+    }
+  }
+  return timeTool;
 }
 
 /**
@@ -29,7 +44,11 @@ export async function measure(
   cwd?: string,
   sampleRss = true,
 ): Promise<Measured> {
-  const [cmd, ...args] = typeof argv === "string" ? ["bash", "-c", argv] : argv;
+  const inner = typeof argv === "string" ? ["bash", "-c", argv] : argv;
+  // GNU time (a fork and exec, about 1 ms) reports the CPU time, which the machine's load
+  // stretches less than the wall time.
+  const cpu = hasTimeTool();
+  const [cmd, ...args] = cpu ? ["/usr/bin/time", "-f", "ctnr-bench-cpu %U %S", ...inner] : inner;
   const command = new Deno.Command(cmd!, {
     args,
     stdout: "null",
@@ -53,7 +72,9 @@ export async function measure(
   if (!status.success) {
     console.error(`  ! ${[cmd, ...args].join(" ")} exited ${status.code}: ${stderr.slice(-500)}`);
   }
-  return { seconds, peakMiB: peak / 1024, code: status.code };
+  const times = /ctnr-bench-cpu ([\d.]+) ([\d.]+)\s*$/.exec(stderr);
+  const cpuSeconds = times ? Number(times[1]) + Number(times[2]) : NaN;
+  return { seconds, peakMiB: peak / 1024, code: status.code, cpuSeconds };
 }
 
 /** VmHWM of a process and its children (the deepest bash -c child counts), in KiB. */

@@ -41,7 +41,7 @@ const root = await benchRoot();
 console.log(machine());
 console.log(
   `bench root ${root}, ${runs} runs a side, alternated; min/median/max seconds; ` +
-    `ratio = ctnr median / reference median`,
+    `cpu = median user+system seconds; ratio = ctnr median / reference median, wall (and cpu)`,
 );
 
 /** Whether each tool is on PATH (asked once). */
@@ -91,6 +91,7 @@ async function compare(title: string, sides: Side[], sampleRss = false): Promise
   });
   const seconds = usable.map(() => [] as number[]);
   const peaks = usable.map(() => [] as number[]);
+  const cpus = usable.map(() => [] as number[]);
   const loadBefore = loadAverage();
   for (let run = 0; run < runs; run++) {
     for (let k = 0; k < usable.length; k++) {
@@ -104,19 +105,26 @@ async function compare(title: string, sides: Side[], sampleRss = false): Promise
       const m = await measure(side.argv, undefined, sampleRss);
       seconds[i]!.push(m.seconds);
       peaks[i]!.push(m.peakMiB);
+      cpus[i]!.push(m.cpuSeconds);
     }
   }
   console.log(`${title}  (load ${loadBefore} -> ${loadAverage()})`);
   const first = spread(seconds[0]!).median;
+  const firstCpu = spread(cpus[0]!).median;
   usable.forEach((side, i) => {
     const s = spread(seconds[i]!);
     const range = `${s.min.toFixed(2)}/${s.median.toFixed(2)}/${s.max.toFixed(2)} s`;
-    const ratio = i === 0 ? "" : `  ratio ${(first / s.median).toFixed(2)}`;
+    const ratio = i === 0
+      ? ""
+      : `  ratio ${(first / s.median).toFixed(2)} (cpu ${
+        (firstCpu / spread(cpus[i]!).median).toFixed(2)
+      })`;
     const p = spread(peaks[i]!);
+    const cpu = `  cpu ${spread(cpus[i]!).median.toFixed(2)} s`;
     const rss = sampleRss
       ? `  peak RSS ${p.min.toFixed(0)}/${p.median.toFixed(0)}/${p.max.toFixed(0)} MiB`
       : "";
-    console.log(`  ${side.label.padEnd(44)} ${range.padStart(18)}${ratio}${rss}`);
+    console.log(`  ${side.label.padEnd(44)} ${range.padStart(18)}${cpu}${ratio}${rss}`);
   });
 }
 
