@@ -23,6 +23,7 @@
 import { closeSync, constants, openSync, readSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
+import process from "node:process";
 import { benchRoot, fillRandom, loadAverage, machine, measure, spread } from "./_measure.ts";
 
 const FOLDERS = 100;
@@ -94,6 +95,11 @@ if (!inWorker) {
   }
 }
 
+/** Wall and CPU seconds of a measured command. */
+function cpuOf(m: { seconds: number; cpuSeconds: number }): [number, number] {
+  return [m.seconds, m.cpuSeconds];
+}
+
 async function main(root: string, runs: number): Promise<void> {
   console.log(machine());
   const src = `${root}/src`;
@@ -117,6 +123,7 @@ async function main(root: string, runs: number): Promise<void> {
     const workers = [0, 1].map(() => new Worker(import.meta.url, { type: "module" }));
     // the workers' start-up (about 40 ms) is left out: ctnr hides it behind its first files
     await new Promise((r) => setTimeout(r, 100));
+    const cpu = process.cpuUsage();
     const start = performance.now();
     await Promise.all(workers.map((w, i) =>
       new Promise((resolve) => {
@@ -125,21 +132,24 @@ async function main(root: string, runs: number): Promise<void> {
       })
     ));
     const seconds = (performance.now() - start) / 1000;
+    const used = process.cpuUsage(cpu);
     workers.forEach((w) => w.terminate());
-    return seconds;
+    return [seconds, (used.user + used.system) / 1e6] as [number, number];
   };
-  const timed = (fn: () => unknown) => {
+  const timed = (fn: () => unknown): [number, number] => {
+    const cpu = process.cpuUsage();
     const start = performance.now();
     fn();
-    return (performance.now() - start) / 1000;
+    const used = process.cpuUsage(cpu);
+    return [(performance.now() - start) / 1000, (used.user + used.system) / 1e6];
   };
 
   /** name -> [run, prepare] */
-  const cases: [string, () => Promise<number> | number, (() => void)?][] = [
+  const cases: [string, () => Promise<[number, number]> | [number, number], (() => void)?][] = [
     [
       "tar -cf (whole command)",
       async () =>
-        (await measure(["tar", "-cf", `${root}/t.tar`, "-C", src, "."], undefined, false)).seconds,
+        cpuOf(await measure(["tar", "-cf", `${root}/t.tar`, "-C", src, "."], undefined, false)),
       () => Deno.removeSync(`${root}/t.tar`),
     ],
     ["create floor: lstat+open+read+close+SHA-256", () => timed(() => readAndHash(src, all))],
@@ -164,7 +174,7 @@ async function main(root: string, runs: number): Promise<void> {
     ],
     [
       "tar -xf (whole command)",
-      async () => (await measure(["tar", "-xf", tar, "-C", out], undefined, false)).seconds,
+      async () => cpuOf(await measure(["tar", "-xf", tar, "-C", out], undefined, false)),
       () => Deno.mkdirSync(out),
     ],
     [
@@ -193,6 +203,7 @@ async function main(root: string, runs: number): Promise<void> {
       })],
   ];
   const seconds = cases.map(() => [] as number[]);
+  const cpus = cases.map(() => [] as number[]);
   const load = loadAverage();
   for (let run = 0; run < runs; run++) {
     for (let i = 0; i < cases.length; i++) {
@@ -201,19 +212,22 @@ async function main(root: string, runs: number): Promise<void> {
         clean();
       } catch { /* none yet */ }
       if (prepare && !name.startsWith("tar -cf")) prepare();
-      seconds[i]!.push(await fn());
+      const [wall, cpu] = await fn();
+      seconds[i]!.push(wall);
+      cpus[i]!.push(cpu);
       if (prepare && name.startsWith("tar -cf")) prepare();
     }
   }
   console.log(
     `floor.ts: 100,000 x 4 KiB in 100 folders, ${runs} runs alternated (load ${load} -> ${loadAverage()})`,
   );
-  console.log(`  ${"".padEnd(50)} min/median/max s    us/file (median)`);
+  console.log(`  ${"".padEnd(50)} min/median/max s   us/file  cpu us/file (medians)`);
   cases.forEach(([name], i) => {
     const s = spread(seconds[i]!);
     console.log(
       `  ${name.padEnd(50)} ${s.min.toFixed(2)}/${s.median.toFixed(2)}/${s.max.toFixed(2)}` +
-        `     ${(s.median / FILES * 1e6).toFixed(1)}`,
+        `     ${(s.median / FILES * 1e6).toFixed(1).padStart(5)}` +
+        `   ${(spread(cpus[i]!).median / FILES * 1e6).toFixed(1).padStart(5)}`,
     );
   });
 }
