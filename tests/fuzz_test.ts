@@ -603,16 +603,24 @@ function locateIndex(bytes: Uint8Array): Uint8Array | null {
 
 /** The index's entries, read the way the format says (independently of lib/format/index_reader.ts). */
 function modelEntries(index: Uint8Array, lenient: boolean): Record<string, unknown>[] {
-  const text = new TextDecoder("utf-8", { fatal: true }).decode(index);
   const head = new TextDecoder().decode(index.subarray(0, 256));
   if (/^\s*(\[|\{\s*"(version|entries)")/.test(head)) {
-    const document = JSON.parse(text);
+    const document = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(index));
     return Array.isArray(document) ? document : document.entries;
   }
   const entries: Record<string, unknown>[] = [];
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") continue;
+  // Line by line: with `lenient`, a line that is not UTF-8 is skipped like one that is not JSON
+  // (seed 621514047: a lone 0x80 after the last line failed the model, not ctnr).
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  let start = 0;
+  while (start <= index.length) {
+    let end = index.indexOf(0x0a, start);
+    if (end < 0) end = index.length;
+    const bytes = index.subarray(start, end);
+    start = end + 1;
     try {
+      const line = strict.decode(bytes);
+      if (line.trim() === "") continue;
       entries.push(JSON.parse(line));
     } catch (error) {
       if (!lenient) throw error;
