@@ -141,9 +141,9 @@ export function ctnrCommand(): string[] {
  *
  * @param src the folder to fill (made when missing)
  * @param entries how many files
+ * @param perFolder files in each folder (`entries` or more: one folder, `d0`)
  */
-export function writeSmallTree(src: string, entries: number): void {
-  const perFolder = 1000;
+export function writeSmallTree(src: string, entries: number, perFolder = 1000): void {
   for (let d = 0; d * perFolder < entries; d++) {
     Deno.mkdirSync(`${src}/d${d}`, { recursive: true });
     for (let f = 0; f < perFolder && d * perFolder + f < entries; f++) {

@@ -90,3 +90,78 @@ Deno.test("createContainer writes the golden bytes for a fixed tree", async () =
 async function sha256File(path: string): Promise<string> {
   return createHash("sha256").update(await Deno.readFile(path)).digest("hex");
 }
+
+/**
+ * Names that sort differently by UTF-16 and by code point, non-ASCII names in every UTF-8
+ * length, links, a private folder, an empty one, and a name refused as the NFC twin of another.
+ */
+async function writeNamesTree(root: string): Promise<string[]> {
+  const names = [
+    "a",
+    "a b",
+    "a-b",
+    "ab",
+    "B",
+    "\u00e9t\u00e9", // NFC "été"
+    "e\u0301te\u0301", // the same after NFC: refused
+    "\uff5e wave", // 3 bytes, sorts before the 4-byte emoji (UTF-16 says after)
+    "\u{1f600} smile",
+    "\ue000 private use",
+    "\u65e5\u672c",
+    "z",
+  ];
+  let mtime = 1_600_000_000.25;
+  const stamp = async (path: string) => {
+    await Deno.utime(path, mtime, mtime);
+    mtime += 7.5;
+  };
+  for (const folder of ["", "sub/", "sub/\u00e9/"]) {
+    await Deno.mkdir(`${root}/${folder}`, { recursive: true });
+    for (const name of names) {
+      await Deno.writeTextFile(`${root}/${folder}${name}`, `${folder}${name}\n`);
+      await Deno.chmod(`${root}/${folder}${name}`, 0o644);
+      await stamp(`${root}/${folder}${name}`);
+    }
+  }
+  await Deno.mkdir(`${root}/private/empty`, { recursive: true });
+  await Deno.chmod(`${root}/private`, 0o700);
+  await Deno.mkdir(`${root}/\u00fcber leer`);
+  await Deno.symlink("sub/\u65e5\u672c", `${root}/\u00fcber link`);
+  await Deno.symlink("../a", `${root}/sub/link`);
+  for (const folder of ["private/empty", "private", "\u00fcber leer", "sub/\u00e9", "sub"]) {
+    await stamp(`${root}/${folder}`);
+  }
+  // A link's own mtime (Deno.utime follows links).
+  const { lutimesSync } = await import("node:fs");
+  for (const link of ["\u00fcber link", "sub/link"]) {
+    lutimesSync(`${root}/${link}`, mtime, mtime);
+    mtime += 7.5;
+  }
+  return names;
+}
+
+Deno.test("createContainer walks names in code-point order into the same bytes", async () => {
+  await withTempDir(async (dir) => {
+    await writeNamesTree(`${dir}/src`);
+    const path = `${dir}/names.ctnr`;
+    const refused: string[] = [];
+    await createContainer(`${dir}/src`, path, {
+      onSourceError: (error) => refused.push(error.relpath ?? ""),
+    });
+    const actual = [await sha256File(path), await sha256File(`${path}.idx`)];
+    if (Deno.env.get("GOLDEN_PRINT")) console.log(`GOLDEN names: ${actual.join(" ")}`);
+    else assert.deepEqual(actual, [NAMES_CONTAINER, NAMES_INDEX]);
+    assert.deepEqual(
+      refused.sort(),
+      [
+        "e\u0301te\u0301",
+        "sub/e\u0301te\u0301",
+        "sub/\u00e9/e\u0301te\u0301",
+      ].sort(),
+    );
+  });
+});
+
+/** SHA-256 of the names tree's container and index (measured before the walk listed into bytes). */
+const NAMES_CONTAINER = "199267f24043b35e51057a708ac3b51fa589ace848e0e083f3dcd02ba18bbf94";
+const NAMES_INDEX = "ae8578e33d2b3fba1bcfec2c4c1a6988df068f47675f7e201397afa89bfcc974";

@@ -357,10 +357,10 @@ Deno.test("createContainer exclude never lists an excluded folder, in the walk a
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/src`, sourceTree());
     const listed: string[] = [];
-    const readDirSync = Deno.readDirSync;
-    Deno.readDirSync = (path: string | URL) => {
+    const readDir = Deno.readDir;
+    Deno.readDir = (path: string | URL) => {
       listed.push(String(path));
-      return readDirSync(path);
+      return readDir(path);
     };
     try {
       for (const prescan of ["count", "sizes"] as const) {
@@ -375,7 +375,7 @@ Deno.test("createContainer exclude never lists an excluded folder, in the walk a
         assert.deepEqual(entered, [], `${prescan}: an excluded folder was listed`);
       }
     } finally {
-      Deno.readDirSync = readDirSync;
+      Deno.readDir = readDir;
     }
   });
 });
@@ -999,10 +999,10 @@ Deno.test("createContainer resumed with patterns never lists an excluded folder,
     const c = `${dir}/w.ctnr`;
     await createContainer(`${dir}/w`, c, { exclude: ["aaa_huge"], include: ["b"] });
     const listed: string[] = [];
-    const readDirSync = Deno.readDirSync;
-    Deno.readDirSync = (path) => {
+    const readDir = Deno.readDir;
+    Deno.readDir = (path) => {
       listed.push(String(path));
-      return readDirSync(path);
+      return readDir(path);
     };
     try {
       const second = await createContainer(`${dir}/w`, c, {
@@ -1012,7 +1012,7 @@ Deno.test("createContainer resumed with patterns never lists an excluded folder,
       assert.equal(second.resumed, true);
       assert.equal(second.added, 1);
     } finally {
-      Deno.readDirSync = readDirSync;
+      Deno.readDir = readDir;
     }
     assert.ok(listed.length > 0);
     assert.deepEqual(listed.filter((path) => path.includes("aaa_huge")), []);

@@ -151,7 +151,7 @@ export async function checkSourceFolder(root: string): Promise<void> {
 /** Collects entries until a batch is full; gives the event loop a turn now and then. */
 class Batcher {
   items: WalkEntry[] = [];
-  /** Names listed since the event loop last had a turn. */
+  /** Names walked since the event loop last had a turn. */
   listed = 0;
 
   constructor(readonly size: number) {}
@@ -163,11 +163,12 @@ class Batcher {
   }
 
   /**
-   * One turn of the event loop once every `TURN_EVERY` names listed (a message through a fresh
+   * One turn of the event loop once every `TURN_EVERY` names walked (a message through a fresh
    * channel: about 30 us, where `setTimeout(0)` takes 2 ms here; a channel kept open would keep
    * the process alive). Without it, a walk listed synchronously over a tree whose files are
    * all skipped (a resume) never lets V8 run its garbage-collection tasks: at a million
-   * entries peak RSS rose from 211 to 260 MiB (bench/rss_1m.ts).
+   * entries peak RSS rose from 211 to 260 MiB (bench/rss_1m.ts). Counted by names walked, not
+   * folders: one folder of a million files is walked in one frame.
    */
   async turn(): Promise<void> {
     if (this.listed < TURN_EVERY) return;
@@ -198,18 +199,18 @@ async function* walkFolder(
   out: Batcher,
   pending: WalkEntry[],
 ): AsyncGenerator<WalkEntry[], number> {
-  // Names and kinds only, in plain arrays: a folder of a million files costs about 45 MiB here,
-  // against about 450 MiB as DirEntry objects. Listed synchronously: one op for the folder,
-  // where the async iterator costs a promise per name.
-  const listed: string[] = [];
-  const kinds: number[] = [];
-  await out.turn();
+  // Listed through the async iterator, which reads the folder in batches (`Deno.readDirSync`
+  // makes every DirEntry of the folder at once: a folder of a million files peaked at 590 MiB
+  // listed that way), into one UTF-8 buffer rather than a string per name (a million names:
+  // 89 MiB peak, against 173 MiB as strings).
+  const listing = new FolderListing();
   try {
-    for (const item of Deno.readDirSync(path)) {
-      listed.push(item.name);
-      kinds.push(item.isFile ? FILE : item.isDirectory ? DIR : item.isSymlink ? LINK : SPECIAL);
+    for await (const item of Deno.readDir(path)) {
+      listing.add(
+        item.name,
+        item.isFile ? FILE : item.isDirectory ? DIR : item.isSymlink ? LINK : SPECIAL,
+      );
     }
-    out.listed += listed.length;
   } catch (error) {
     options.onError?.(
       new SourceError(`Cannot list folder "${relpath || "."}": ${(error as Error).message}`, {
@@ -219,10 +220,8 @@ async function* walkFolder(
     );
     return -1;
   }
-  const order = Uint32Array.from(listed.keys())
-    .sort((a, b) => compareCodePoints(listed[a]!, listed[b]!));
-  const sorted = Array.from(order, (i) => listed[i]!);
-  const refused = refusedNames(sorted);
+  const order = listing.sortedOrder();
+  const refusal = new NameRefusal(listing, order);
   const patterns = options.patterns;
   const include = patterns?.include?.empty === false ? patterns.include : undefined;
   const exclude = patterns?.exclude?.empty === false ? patterns.exclude : undefined;
@@ -236,8 +235,11 @@ async function* walkFolder(
   };
   let recorded = 0;
   for (let k = 0; k < order.length; k++) {
-    const name = sorted[k]!;
-    const kind = kinds[order[k]!]!;
+    // A folder of a million names is walked in one frame: the event loop gets its turns here.
+    if (++out.listed >= TURN_EVERY) await out.turn();
+    const name = listing.name(order[k]!);
+    const kind = listing.kinds[order[k]!]!;
+    const why = refusal.of(k, name); // before the patterns: it learns every name in order
     if (patterns !== undefined) {
       const rel = relpath === "" ? name : `${relpath}/${name}`;
       // An excluded folder is not entered: nothing in it is read, listed or reported.
@@ -250,7 +252,6 @@ async function* walkFolder(
         continue;
       }
     }
-    const why = refused.get(name);
     if (why !== undefined) {
       const rel = relpath === "" ? name : `${relpath}/${name}`;
       if (!options.exclude?.has(`${path}/${name}`)) {
@@ -357,39 +358,150 @@ function statOf(entry: WalkEntry, options: WalkOptions): WalkEntry | null {
 }
 
 /**
- * Names of one folder that `extract` would refuse, with the reason: names
- * `checkRelpath` refuses (a backslash); names that read the same (a name
- * that is not valid UTF-8 reads with U+FFFD and may equal another); and
- * names equal after Unicode NFC normalisation, where the one already in NFC
- * form is kept (else the first in code-point order).
- *
- * @param sorted the folder's names in code-point order
+ * The names of one folder, kept as UTF-8 bytes in one growing buffer with their kinds: a
+ * million names cost about 16 MiB, where a million strings cost several times that (and keep
+ * the old generation growing while the folder is listed). Names come from Deno as well-formed
+ * UTF-16 (a name that is not valid UTF-8 reads with U+FFFD), so they decode back unchanged,
+ * and the order of their bytes is their code-point order.
  */
-function refusedNames(sorted: string[]): Map<string, string> {
-  const refused = new Map<string, string>();
-  const firstOfKey = new Map<string, string>(); // only names not in NFC form: rare
-  for (let i = 0; i < sorted.length; i++) {
-    const name = sorted[i]!;
-    const unsafe = checkRelpath(name);
-    if (unsafe) {
-      refused.set(name, `the name is not portable (${unsafe})`);
-    } else if (sorted[i - 1] === name || sorted[i + 1] === name) {
-      refused.set(name, "two names in its folder read the same (one is not valid UTF-8)");
-    } else if (!ASCII.test(name)) {
-      const key = name.normalize("NFC");
-      if (key === name) continue; // NFC form: kept
-      const first = hasSorted(sorted, key) ? key : firstOfKey.get(key);
-      if (first === undefined) firstOfKey.set(key, name);
-      else {
-        refused.set(
-          name,
-          `it equals "${first}" after Unicode NFC normalisation ` +
-            `(${codePoints(name)} vs ${codePoints(first)})`,
-        );
-      }
+export class FolderListing {
+  #bytes = new Uint8Array(4096);
+  #used = 0;
+  /** End of each name's bytes in the buffer. */
+  #ends = new Uint32Array(64);
+  /** Kind code of each name, in listing order. */
+  kinds = new Uint8Array(64);
+  /** Number of names. */
+  count = 0;
+  #decoder = new TextDecoder();
+  #encoder = new TextEncoder();
+
+  /**
+   * Add a name.
+   *
+   * @param name a name as listed
+   * @param kind its kind code
+   */
+  add(name: string, kind: number): void {
+    if (this.#used + name.length * 3 > this.#bytes.length) {
+      const grown = new Uint8Array(Math.max(this.#bytes.length * 2, this.#used + name.length * 3));
+      grown.set(this.#bytes.subarray(0, this.#used));
+      this.#bytes = grown;
     }
+    if (this.count === this.#ends.length) {
+      const ends = new Uint32Array(this.count * 2);
+      ends.set(this.#ends);
+      this.#ends = ends;
+      const kinds = new Uint8Array(this.count * 2);
+      kinds.set(this.kinds);
+      this.kinds = kinds;
+    }
+    const bytes = this.#bytes;
+    const at = this.#used;
+    let written = 0;
+    for (; written < name.length; written++) {
+      const c = name.charCodeAt(written);
+      if (c >= 0x80) {
+        written = this.#encoder.encodeInto(name, bytes.subarray(at)).written;
+        break;
+      }
+      bytes[at + written] = c;
+    }
+    this.#used += written;
+    this.#ends[this.count] = this.#used;
+    this.kinds[this.count++] = kind;
   }
-  return refused;
+
+  /** The `i`th name listed. */
+  name(i: number): string {
+    const start = i === 0 ? 0 : this.#ends[i - 1]!;
+    const bytes = this.#bytes.subarray(start, this.#ends[i]!);
+    for (let j = 0; j < bytes.length; j++) {
+      if (bytes[j]! >= 0x80) return this.#decoder.decode(bytes);
+    }
+    return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  }
+
+  /** Compare the `a`th and `b`th names by their bytes (code-point order). */
+  compare(a: number, b: number): number {
+    const bytes = this.#bytes;
+    let i = a === 0 ? 0 : this.#ends[a - 1]!;
+    let j = b === 0 ? 0 : this.#ends[b - 1]!;
+    const endA = this.#ends[a]!;
+    const endB = this.#ends[b]!;
+    for (; i < endA && j < endB; i++, j++) {
+      const d = bytes[i]! - bytes[j]!;
+      if (d !== 0) return d;
+    }
+    return (endA - i) - (endB - j);
+  }
+
+  /** The indexes of the names in code-point order. */
+  sortedOrder(): Uint32Array {
+    const order = new Uint32Array(this.count);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    return order.sort((a, b) => this.compare(a, b));
+  }
+}
+
+/**
+ * Which names of one folder `extract` would refuse, and why, asked name by name in code-point
+ * order: names `checkRelpath` refuses (a backslash); names that read the same (a name that is
+ * not valid UTF-8 reads with U+FFFD and may equal another); and names equal after Unicode NFC
+ * normalisation, where the one already in NFC form is kept (else the first in code-point order).
+ */
+class NameRefusal {
+  /** First name met of each NFC form, only for names not in NFC form: rare. */
+  #firstOfKey = new Map<string, string>();
+
+  /**
+   * @param listing the folder's names
+   * @param order their indexes in code-point order
+   */
+  constructor(readonly listing: FolderListing, readonly order: Uint32Array) {}
+
+  /**
+   * Why the `k`th name in code-point order is refused; ask for every `k` in order.
+   *
+   * @param k its place in code-point order
+   * @param name the name
+   * @returns the reason, or `undefined` when it can be stored
+   */
+  of(k: number, name: string): string | undefined {
+    const unsafe = checkRelpath(name);
+    if (unsafe) return `the name is not portable (${unsafe})`;
+    const { listing, order } = this;
+    if (
+      (k > 0 && listing.compare(order[k - 1]!, order[k]!) === 0) ||
+      (k + 1 < order.length && listing.compare(order[k]!, order[k + 1]!) === 0)
+    ) {
+      return "two names in its folder read the same (one is not valid UTF-8)";
+    }
+    if (ASCII.test(name)) return undefined;
+    const key = name.normalize("NFC");
+    if (key === name) return undefined; // NFC form: kept
+    const first = this.#has(key) ? key : this.#firstOfKey.get(key);
+    if (first === undefined) {
+      this.#firstOfKey.set(key, name);
+      return undefined;
+    }
+    return `it equals "${first}" after Unicode NFC normalisation ` +
+      `(${codePoints(name)} vs ${codePoints(first)})`;
+  }
+
+  /** Whether the folder holds `name` (a binary search of the sorted names). */
+  #has(name: string): boolean {
+    let lo = 0;
+    let hi = this.order.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareCodePoints(this.listing.name(this.order[mid]!), name);
+      if (c === 0) return true;
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
+  }
 }
 
 // deno-lint-ignore no-control-regex
@@ -399,19 +511,6 @@ const ASCII = /^[\x00-\x7f]*$/;
 function codePoints(name: string): string {
   return [...name].filter((c) => c.codePointAt(0)! > 0x7f)
     .map((c) => "U+" + c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")).join(" ");
-}
-
-function hasSorted(sorted: string[], name: string): boolean {
-  let lo = 0;
-  let hi = sorted.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = compareCodePoints(sorted[mid]!, name);
-    if (c === 0) return true;
-    if (c < 0) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return false;
 }
 
 function existsExactly(path: string): boolean {
