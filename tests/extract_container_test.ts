@@ -1003,3 +1003,18 @@ Deno.test("extractContainer reports planning and writing to onProgress", async (
     }
   });
 });
+
+Deno.test("extractContainer gives a folder the recorded millisecond of its mtime (node's futimes truncates)", async () => {
+  await withTempDir(async (dir) => {
+    const writer = await ContainerWriter.open(`${dir}/c.ctnr`);
+    // 1796096985.929 as a double lies a little below .929: truncated to nanoseconds it was .928999900.
+    for (const ms of [1796096985929, 1600000000001, 1700000000999]) {
+      await writer.addFolder({ relpath: `d${ms}`, mode: 0o750, mtime: ms / 1000 });
+    }
+    await writer.finalize();
+    await extractContainer(`${dir}/c.ctnr`, `${dir}/out`);
+    for (const ms of [1796096985929, 1600000000001, 1700000000999]) {
+      assert.equal(Deno.statSync(`${dir}/out/d${ms}`).mtime?.getTime(), ms);
+    }
+  });
+});
