@@ -12,9 +12,9 @@
  *   compiled binary embeds (`--max-semi-space-size=4`, deno.json's compile task).
  * - create (one folder): packs one folder holding all the files (a tree of its own).
  *
- * `--cases` picks some of them (`create,resume,index,extract,extract-flag,one-folder`; resume,
- * index and extract need create's container, made unmeasured when create is not picked), `--runs`
- * repeats each and prints min/median/max.
+ * `--cases` picks some of them (`create,resume,index,extract,extract-one-worker,extract-flag,
+ * one-folder`; resume, index and the extracts need create's container, made unmeasured when create
+ * is not picked), `--runs` repeats each and prints min/median/max.
  *
  *   deno run -A bench/rss_1m.ts [--entries N] [--cases LIST] [--runs N]
  *
@@ -24,7 +24,15 @@
 import { parseArgs } from "node:util";
 import { benchRoot, ctnrCommand, measure, type Measured, writeSmallTree } from "./_measure.ts";
 
-const CASES = ["create", "resume", "index", "extract", "extract-flag", "one-folder"];
+const CASES = [
+  "create",
+  "resume",
+  "index",
+  "extract",
+  "extract-one-worker",
+  "extract-flag",
+  "one-folder",
+];
 const { values } = parseArgs({
   args: Deno.args,
   options: {
@@ -72,6 +80,10 @@ try {
     const out = () => Deno.remove(`${root}/out`, { recursive: true });
     const extract = ["extract", "--container", c, "--outdir", `${root}/out`];
     if (cases.has("extract")) await repeat("extract", [...ctnr, ...extract], out);
+    // One write worker instead of two: a V8 heap less (issue 17's extract memory target).
+    if (cases.has("extract-one-worker")) {
+      await repeat("extract --concurrency 1", [...ctnr, ...extract, "--concurrency", "1"], out);
+    }
     // The compiled binary's V8 flag (deno.json's compile task): a young generation of at most
     // 4 MiB a semi-space in each isolate, the two write workers' included.
     const [deno, ...rest] = ctnr;
