@@ -154,17 +154,20 @@ function infoLines(info: ContainerInfo): string[] {
   ];
 }
 
+/** The counts of {@link ContainerInfo} that `info` adds up over the shards of a set. */
+const SET_TOTALS = [
+  "containerBytes",
+  "entries",
+  "files",
+  "folders",
+  "links",
+  "compressedFiles",
+  "origBytes",
+  "storedBytes",
+] as const;
+
 /** The sums over the shards of a set that `info` shows. */
-interface SetTotals {
-  containerBytes: number;
-  entries: number;
-  files: number;
-  folders: number;
-  links: number;
-  compressedFiles: number;
-  origBytes: number;
-  storedBytes: number;
-}
+type SetTotals = Pick<ContainerInfo, typeof SET_TOTALS[number]>;
 
 /** Read every shard's index (checked against the manifest) and add up what it holds. */
 async function setInfo(
@@ -174,21 +177,12 @@ async function setInfo(
   summary: RunSummary,
   remote: RemoteOptions,
 ): Promise<SetTotals> {
-  const totals: SetTotals = {
-    containerBytes: 0,
-    entries: 0,
-    files: 0,
-    folders: 0,
-    links: 0,
-    compressedFiles: 0,
-    origBytes: 0,
-    storedBytes: 0,
-  };
+  const totals = Object.fromEntries(SET_TOTALS.map((key) => [key, 0])) as SetTotals;
   for (const shard of set.shards()) {
     const reader = await openShardReader(set, shard, lenient, io, summary, remote);
     try {
       const info = await containerInfo(reader);
-      for (const key of Object.keys(totals) as (keyof SetTotals)[]) totals[key] += info[key];
+      for (const key of SET_TOTALS) totals[key] += info[key];
     } finally {
       reader.close();
     }
