@@ -147,6 +147,51 @@ function tarThenHash(src: string, tar: string): string {
     `xargs -0 sha256sum > /dev/null`;
 }
 
+/**
+ * The sides of an extract comparison: ctnr extract, `tar -xf`, and bsdtar `--safe-writes` into an
+ * empty folder and over the tree (filled here once, untimed), into `${root}/${prefix}x`, `…tx`,
+ * `…bx` and `…bfull`.
+ */
+async function extractSides(container: string, tar: string, prefix: string): Promise<Side[]> {
+  const ctnrOut = `${root}/${prefix}x`;
+  const tarOut = `${root}/${prefix}tx`;
+  const bsdOut = `${root}/${prefix}bx`;
+  const bsdFull = `${root}/${prefix}bfull`;
+  if (has("bsdtar")) {
+    // --safe-writes writes to a temp name and renames only where the target exists (into an
+    // empty folder it writes in place, like tar): this folder is filled once, untimed, so that
+    // each timed run renames every file, as ctnr does.
+    await Deno.mkdir(bsdFull);
+    await measure(["bsdtar", "-x", "-f", tar, "-C", bsdFull], undefined, false);
+  }
+  return [
+    {
+      label: "ctnr extract",
+      argv: [...ctnr, "extract", "--container", container, "--outdir", ctnrOut],
+      remove: [ctnrOut],
+    },
+    {
+      label: "tar -xf",
+      argv: ["tar", "-xf", tar, "-C", tarOut],
+      remove: [tarOut],
+      mkdir: tarOut,
+    },
+    {
+      label: "bsdtar -x --safe-writes, empty folder",
+      argv: ["bsdtar", "-x", "--safe-writes", "-f", tar, "-C", bsdOut],
+      remove: [bsdOut],
+      mkdir: bsdOut,
+      needs: ["bsdtar"],
+    },
+    {
+      label: "bsdtar -x --safe-writes, over the tree",
+      argv: ["bsdtar", "-x", "--safe-writes", "-f", tar, "-C", bsdFull],
+      mkdir: bsdFull,
+      needs: ["bsdtar"],
+    },
+  ];
+}
+
 async function smallFiles() {
   const src = `${root}/small`;
   await writeRandomTree(src, 100);
@@ -168,40 +213,13 @@ async function smallFiles() {
       remove: [`${root}/s2.tar`],
     },
   ]);
-  if (has("bsdtar")) {
-    // --safe-writes writes to a temp name and renames only where the target exists (into an
-    // empty folder it writes in place, like tar): this folder is filled once, untimed, so that
-    // each timed run renames every file, as ctnr does.
-    await Deno.mkdir(`${root}/bfull`);
-    await measure(["bsdtar", "-x", "-f", `${root}/s.tar`, "-C", `${root}/bfull`], undefined, false);
-  }
-  await compare("small files: extract (100,000 x 4 KiB)", [
-    {
-      label: "ctnr extract",
-      argv: [...ctnr, "extract", "--container", container, "--outdir", `${root}/sx`],
-      remove: [`${root}/sx`],
-    },
-    {
-      label: "tar -xf",
-      argv: ["tar", "-xf", `${root}/s.tar`, "-C", `${root}/tx`],
-      remove: [`${root}/tx`],
-      mkdir: `${root}/tx`,
-    },
-    {
-      label: "bsdtar -x --safe-writes, empty folder",
-      argv: ["bsdtar", "-x", "--safe-writes", "-f", `${root}/s.tar`, "-C", `${root}/bx`],
-      remove: [`${root}/bx`],
-      mkdir: `${root}/bx`,
-      needs: ["bsdtar"],
-    },
-    {
-      label: "bsdtar -x --safe-writes, over the tree",
-      argv: ["bsdtar", "-x", "--safe-writes", "-f", `${root}/s.tar`, "-C", `${root}/bfull`],
-      mkdir: `${root}/bfull`,
-      needs: ["bsdtar"],
-    },
-  ]);
-  for (const p of ["small", "s.ctnr", "s.ctnr.idx", "s.tar", "s2.tar", "sx", "tx", "bx", "bfull"]) {
+  await compare(
+    "small files: extract (100,000 x 4 KiB)",
+    await extractSides(container, `${root}/s.tar`, "s"),
+  );
+  for (
+    const p of ["small", "s.ctnr", "s.ctnr.idx", "s.tar", "s2.tar", "sx", "stx", "sbx", "sbfull"]
+  ) {
     await Deno.remove(`${root}/${p}`, { recursive: true }).catch(() => {});
   }
 }
@@ -237,39 +255,8 @@ async function bigFiles() {
       remove: [`${root}/b.cat`],
     },
   ]);
-  if (has("bsdtar")) {
-    await Deno.mkdir(`${root}/bbfull`);
-    await measure(
-      ["bsdtar", "-x", "-f", `${root}/b.tar`, "-C", `${root}/bbfull`],
-      undefined,
-      false,
-    );
-  }
   await compare("big files: extract (2 x 256 MiB)", [
-    {
-      label: "ctnr extract",
-      argv: [...ctnr, "extract", "--container", container, "--outdir", `${root}/bx`],
-      remove: [`${root}/bx`],
-    },
-    {
-      label: "tar -xf",
-      argv: ["tar", "-xf", `${root}/b.tar`, "-C", `${root}/btx`],
-      remove: [`${root}/btx`],
-      mkdir: `${root}/btx`,
-    },
-    {
-      label: "bsdtar -x --safe-writes, empty folder",
-      argv: ["bsdtar", "-x", "--safe-writes", "-f", `${root}/b.tar`, "-C", `${root}/bbx`],
-      remove: [`${root}/bbx`],
-      mkdir: `${root}/bbx`,
-      needs: ["bsdtar"],
-    },
-    {
-      label: "bsdtar -x --safe-writes, over the tree",
-      argv: ["bsdtar", "-x", "--safe-writes", "-f", `${root}/b.tar`, "-C", `${root}/bbfull`],
-      mkdir: `${root}/bbfull`,
-      needs: ["bsdtar"],
-    },
+    ...await extractSides(container, `${root}/b.tar`, "b"),
     {
       label: "cat > file",
       argv: `cat ${root}/b.cat > ${root}/bcx/all`,
@@ -288,6 +275,7 @@ async function bigFiles() {
       "bx",
       "btx",
       "bbx",
+      "bbfull",
       "bcx",
     ]
   ) {
