@@ -7,7 +7,13 @@
 import { ContainerReader, type ContainerReaderOptions, UsageError } from "../mod.ts";
 import type { ShardRecord } from "../lib/shard/manifest.ts";
 import { isManifest, type PartSelection, ShardSet } from "../lib/shard/shard_set.ts";
-import { isRemote, type RemoteStats, urlWithoutQuery } from "../lib/remote/http_source.ts";
+import {
+  DEFAULT_CONNECTIONS,
+  DEFAULT_MAX_RANGE,
+  isRemote,
+  type RemoteStats,
+  urlWithoutQuery,
+} from "../lib/remote/http_source.ts";
 import type { RemoteOptions } from "../lib/remote/remote_container.ts";
 import { type CliIo, printableMessage } from "./output.ts";
 import { type Flag, type FlagValues, integer } from "./flags.ts";
@@ -212,7 +218,8 @@ export async function remoteOptions(
     options.maxRange = n;
   }
   // Each request in flight is held whole: their bytes together are bounded.
-  const inFlight = (options.connections ?? 8) * (options.maxRange ?? 8 << 20);
+  const inFlight = (options.connections ?? DEFAULT_CONNECTIONS) *
+    (options.maxRange ?? DEFAULT_MAX_RANGE);
   if (inFlight > MAX_IN_FLIGHT) {
     throw new UsageError(
       `Options --connections x --max-range would hold ${inFlight} bytes in flight; at most ` +
