@@ -216,7 +216,7 @@ async function catSelected(
 ): Promise<void> {
   try {
     await reader.takeLiterally(select);
-    if (reader.remote !== undefined) reader.planReads(selectedRanges(reader, select));
+    if (reader.remote !== undefined) reader.planReads(reader.payloadRanges(select));
     for await (const entry of reader.records()) {
       if (entry.entry.entryType !== "file" || !select.matches(entry.entry.relpath)) continue;
       // Verified whole before its first byte is written (up to CAT_VERIFY_FIRST).
@@ -233,19 +233,6 @@ async function catSelected(
     throw error;
   } finally {
     reader.close();
-  }
-}
-
-/** The payload ranges of the files `select` selects, in index order: a pass of its own. */
-async function* selectedRanges(
-  reader: ContainerReader,
-  select: Selection,
-): AsyncGenerator<readonly [number, number]> {
-  for await (const batch of reader.recordBatches({ quiet: true })) {
-    for (const { entry } of batch) {
-      if (entry.entryType !== "file" || entry.payloadSize === 0) continue;
-      if (select.matches(entry.relpath)) yield [entry.offset, entry.offset + entry.payloadSize];
-    }
   }
 }
 

@@ -178,7 +178,9 @@ export class ExtractJob {
       await this.#updateStatus("running", undefined, true);
       if (!options.dryRun) await this.#tree.open();
       // A container on a server: the payloads this run reads are fetched ahead, in ranges.
-      if (this.#reader.remote !== undefined) this.#reader.planReads(this.#payloadRanges());
+      if (this.#reader.remote !== undefined) {
+        this.#reader.planReads(this.#reader.payloadRanges(this.#select, { onPastEnd: () => {} }));
+      }
       // Entries past the payload area were left out by the plan (`onPastEnd`): here too.
       const records = this.#reader.recordBatches({ quiet: true, onPastEnd: () => {} });
       const select = this.#select;
@@ -245,21 +247,6 @@ export class ExtractJob {
     if (this.#fatal) throw this.#fatal;
     if (this.#firstError) throw this.#firstError;
     return this.#result;
-  }
-
-  /**
-   * The byte ranges of the payloads {@link ExtractJob.run} reads, in the order it reads them: a
-   * pass of its own over the index, ahead of the run's (for a container on a server).
-   */
-  async *#payloadRanges(): AsyncGenerator<readonly [number, number]> {
-    const select = this.#select;
-    for await (const batch of this.#reader.recordBatches({ quiet: true, onPastEnd: () => {} })) {
-      for (const { entry } of batch) {
-        if (entry.entryType !== "file" || entry.payloadSize === 0) continue;
-        if (select !== undefined && !select.matches(entry.relpath, false)) continue;
-        yield [entry.offset, entry.offset + entry.payloadSize];
-      }
-    }
   }
 
   /**

@@ -391,6 +391,26 @@ export class ContainerReader {
   }
 
   /**
+   * The byte ranges `[start, end)` of the payloads of the files `select` selects (every file
+   * without it), in index order, empty files left out: a quiet pass of its own over the index,
+   * for {@link ContainerReader.planReads}.
+   *
+   * @param options as {@link ContainerReader.recordBatches} (always quiet)
+   */
+  async *payloadRanges(
+    select: Selection | undefined,
+    options: RecordOptions = {},
+  ): AsyncGenerator<readonly [number, number]> {
+    for await (const batch of this.recordBatches({ ...options, quiet: true })) {
+      for (const { entry } of batch) {
+        if (entry.entryType !== "file" || entry.payloadSize === 0) continue;
+        if (select !== undefined && !select.matches(entry.relpath)) continue;
+        yield [entry.offset, entry.offset + entry.payloadSize];
+      }
+    }
+  }
+
+  /**
    * For a container on a server whose cached index was trusted without a request
    * (`remote.confirmLazily`): confirm with one request, when none has been made yet, that the
    * object is still the one the index was cached for. Nothing for a local file.
