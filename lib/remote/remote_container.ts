@@ -14,7 +14,7 @@ import {
   TRAILER_HEADER_SIZE,
   type TrailerLocation,
 } from "../format/trailer.ts";
-import type { RandomAccess } from "../io/random_access.ts";
+import { type RandomAccess, readRange } from "../io/random_access.ts";
 import {
   DEFAULT_MAX_RANGE,
   HttpSource,
@@ -406,9 +406,7 @@ async function copyRange(
   if (length === 0) return;
   const held = start >= source.size - TAIL_BYTES;
   if (!held && !planned) source.plan([[start, start + length]], { maxRange: DEFAULT_MAX_RANGE });
-  for (let done = 0; done < length;) {
-    const n = Math.min(DEFAULT_MAX_RANGE, length - done);
-    await append(await source.readAt(start + done, n));
-    done += n;
+  for await (const piece of readRange(source, start, length, DEFAULT_MAX_RANGE)) {
+    await append(piece);
   }
 }
