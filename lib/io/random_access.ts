@@ -61,3 +61,29 @@ export async function readInto(
   if (source.readInto) return await source.readInto(position, into);
   into.set(await source.readAt(position, into.length));
 }
+
+/**
+ * The bytes `[start, start + length)` of `source` as a source of their own; a read past its
+ * end is refused with a `RangeError`.
+ *
+ * @param source where they lie; closed by the slice's `close()` (when it has a `close`)
+ * @param start offset in bytes
+ * @param length size in bytes
+ * @returns the slice
+ */
+export function sliceOf(
+  source: Pick<RandomAccess, "readAt"> & { close?(): void },
+  start: number,
+  length: number,
+): RandomAccess & { close(): void } {
+  return {
+    size: length,
+    readAt: (position, n) => {
+      if (position + n > length) {
+        return Promise.reject(new RangeError(`read past the end of a slice of ${length} bytes`));
+      }
+      return source.readAt(start + position, n);
+    },
+    close: () => source.close?.(),
+  };
+}

@@ -14,7 +14,7 @@
 
 import { join } from "node:path";
 import type { TrailerLocation } from "../format/trailer.ts";
-import type { RandomAccess } from "../io/random_access.ts";
+import { type RandomAccess, sliceOf } from "../io/random_access.ts";
 import { openRandomAccess } from "../io/file_layer.ts";
 import { Sha256, sha256Hex, sha256OfRange } from "../io/sha256.ts";
 
@@ -189,29 +189,4 @@ export class IndexCache {
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
-}
-
-/**
- * The bytes `[start, start + length)` of `file` as a source of their own.
- *
- * @param file where they lie; closed by the slice's `close()`
- * @param start offset in bytes
- * @param length size in bytes
- * @returns the slice
- */
-export function sliceOf(
-  file: RandomAccess & { close(): void },
-  start: number,
-  length: number,
-): RandomAccess & { close(): void } {
-  return {
-    size: length,
-    readAt: (position, n) => {
-      if (position + n > length) {
-        return Promise.reject(new RangeError(`read past the end of a slice of ${length} bytes`));
-      }
-      return file.readAt(start + position, n);
-    },
-    close: () => file.close(),
-  };
 }

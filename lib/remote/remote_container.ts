@@ -14,7 +14,7 @@ import {
   TRAILER_HEADER_SIZE,
   type TrailerLocation,
 } from "../format/trailer.ts";
-import { type RandomAccess, readRange } from "../io/random_access.ts";
+import { type RandomAccess, readRange, sliceOf } from "../io/random_access.ts";
 import {
   DEFAULT_MAX_RANGE,
   HttpSource,
@@ -371,16 +371,11 @@ async function storeIndex(
     at += piece.length;
     return Promise.resolve();
   });
-  return {
-    size: length,
-    readAt: (position, n) => {
-      if (position + n > length) {
-        return Promise.reject(new RangeError(`read past the end of an index of ${length} bytes`));
-      }
-      return Promise.resolve(bytes.subarray(position, position + n));
-    },
-    close: () => {},
-  };
+  return sliceOf(
+    { readAt: (position, n) => Promise.resolve(bytes.subarray(position, position + n)) },
+    0,
+    length,
+  );
 }
 
 function withClose<T extends { close(): void }>(value: T, also: () => void): T {
