@@ -105,11 +105,15 @@ export function cacheKeyOf(url: string): string {
  */
 export async function remoteTarget(path: string, options: RemoteOptions): Promise<RemoteTarget> {
   const stats = options.stats ?? remoteStats();
-  const base: HttpSourceOptions = { ...options, stats, name: urlWithoutQuery(path) };
-  delete (base as RemoteOptions).cacheDir;
-  delete (base as RemoteOptions).confirmLazily;
-  delete (base as RemoteOptions).s3;
-  delete (base as RemoteOptions).onWarning;
+  // The options of the cache and of s3:// are not the source's.
+  const {
+    cacheDir: _cacheDir,
+    confirmLazily: _confirmLazily,
+    s3: _s3,
+    onWarning: _onWarning,
+    ...source
+  } = options;
+  const base: HttpSourceOptions = { ...source, stats, name: urlWithoutQuery(path) };
   if (/^s3:\/\//i.test(path)) {
     // Loaded only here: a command that reads no s3:// URL loads no npm package.
     const { s3Request, s3ConfigFromEnv } = await import("./s3.ts");
