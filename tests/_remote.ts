@@ -8,6 +8,7 @@
 
 import { ContainerWriter } from "../mod.ts";
 import { type CliRun, fixture, runCli } from "./_helpers.ts";
+import { type NginxServer, startNginx } from "./_servers.ts";
 
 /** Seconds since the epoch of every entry the builders write (whole seconds). */
 export const MTIME = 1_600_000_000;
@@ -113,4 +114,24 @@ export async function tempFiles(dir: string): Promise<string[]> {
   };
   await walk("");
   return found;
+}
+
+/**
+ * Serve `dir` (made when missing) with nginx for `fn`, then stop it.
+ *
+ * @param dir the folder served
+ * @param fn what runs while it is served
+ * @returns what `fn` returns
+ */
+export async function serving<T>(
+  dir: string,
+  fn: (nginx: NginxServer) => Promise<T>,
+): Promise<T> {
+  await Deno.mkdir(dir, { recursive: true });
+  const nginx = await startNginx(dir);
+  try {
+    return await fn(nginx);
+  } finally {
+    await nginx.stop();
+  }
 }

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { ContainerReader, createContainer, extractContainer } from "../mod.ts";
 import { remoteStats } from "../lib/remote/http_source.ts";
-import { nginxAvailable, startNginx } from "./_servers.ts";
+import { nginxAvailable } from "./_servers.ts";
+import { serving } from "./_remote.ts";
 import { pseudoRandomBytes, withTempDir } from "./_helpers.ts";
 
 Deno.test({
@@ -27,8 +28,7 @@ Deno.test({
       await createContainer(src, `${dir}/served/c.ctnr`, { finalize: true });
       const indexBytes = (await Deno.stat(`${dir}/served/c.ctnr.idx`)).size;
       assert.ok(indexBytes > 1 << 20, `index of ${indexBytes} bytes is past the tail`);
-      const server = await startNginx(`${dir}/served`);
-      try {
+      await serving(`${dir}/served`, async (server) => {
         const stats = remoteStats();
         const reader = await ContainerReader.open(`${server.url}/c.ctnr`, {
           remote: { cacheDir: null, stats },
@@ -55,9 +55,7 @@ Deno.test({
           narrow.bytesReceived <= (1 << 20) + trailerBytes,
           `${narrow.bytesReceived} bytes received for a trailer of ${trailerBytes}`,
         );
-      } finally {
-        await server.stop();
-      }
+      });
     });
   },
 });
@@ -78,8 +76,7 @@ Deno.test({
       }
       await Deno.mkdir(`${dir}/served`);
       await createContainer(src, `${dir}/served/c.ctnr`, { finalize: true });
-      const server = await startNginx(`${dir}/served`);
-      try {
+      await serving(`${dir}/served`, async (server) => {
         const stats = remoteStats();
         // 64 KiB ranges, 2 connections: most requests hold several payloads, and many a payload
         // spans two of them.
@@ -91,9 +88,7 @@ Deno.test({
         for (const [relpath, bytes] of files) {
           assert.deepEqual(await Deno.readFile(`${dir}/out/${relpath}`), bytes, relpath);
         }
-      } finally {
-        await server.stop();
-      }
+      });
     });
   },
 });

@@ -7,23 +7,13 @@
  */
 
 import assert from "node:assert/strict";
-import { nginxAvailable, type NginxServer, startNginx } from "./_servers.ts";
+import { nginxAvailable } from "./_servers.ts";
 import { withTempDir } from "./_helpers.ts";
 import { ContainerWriter, extractContainer, RemoteError } from "../mod.ts";
-import { ctnr, MTIME, tempFiles } from "./_remote.ts";
+import { ctnr, MTIME, serving, tempFiles } from "./_remote.ts";
 
 const ignore = !nginxAvailable();
 const text = new TextEncoder();
-
-async function serving<T>(dir: string, fn: (nginx: NginxServer) => Promise<T>): Promise<T> {
-  await Deno.mkdir(dir, { recursive: true });
-  const nginx = await startNginx(dir);
-  try {
-    return await fn(nginx);
-  } finally {
-    await nginx.stop();
-  }
-}
 
 /** A finalized container holding `files` (relpath -> text). */
 async function build(path: string, files: Record<string, string>): Promise<void> {

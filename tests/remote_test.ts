@@ -5,23 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { nginxAvailable, type NginxServer, startNginx } from "./_servers.ts";
+import { nginxAvailable } from "./_servers.ts";
 import { type FaultProxy, type RecordedRequest, startFaultProxy } from "./_fault_proxy.ts";
 import { type CliRun, diffTrees, exists, withTempDir } from "./_helpers.ts";
 import { ContainerWriter } from "../mod.ts";
-import { buildMany, buildSmall, copyPeerFixtures, ctnr, tempFiles } from "./_remote.ts";
+import { buildMany, buildSmall, copyPeerFixtures, ctnr, serving, tempFiles } from "./_remote.ts";
 
 const ignore = !nginxAvailable();
-
-/** Serve `dir` with nginx for `fn`, then stop it. */
-async function serving<T>(dir: string, fn: (nginx: NginxServer) => Promise<T>): Promise<T> {
-  const nginx = await startNginx(dir);
-  try {
-    return await fn(nginx);
-  } finally {
-    await nginx.stop();
-  }
-}
 
 /** Text without the `[date time] ` stamps of verify's and extract's lines. */
 function stamped(text: string): string {
