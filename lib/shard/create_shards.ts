@@ -31,7 +31,9 @@ import { ContainerReader } from "../read/container_reader.ts";
 import { checkSourceFolder, type WalkEntry } from "../create/walk.ts";
 import { fingerprint, valueOf } from "../create/resume.ts";
 import { warning } from "../warnings.ts";
-import { Sha256, sha256Hex } from "../io/sha256.ts";
+import { sha256OfRange } from "../io/sha256.ts";
+import { writeAll } from "../io/copy.ts";
+import { openRandomAccess } from "../io/file_layer.ts";
 import { refuseInside } from "../safety/output_paths.ts";
 import {
   compareRelpaths,
@@ -133,18 +135,13 @@ async function lockSet(
     }
     if (fresh) await removeSet(names);
     if ((await shardsPresent(names)).length === 0) {
-      const bytes = new TextEncoder().encode(encodeState(state));
       await file.truncate(0);
       await file.seek(0, Deno.SeekMode.Start);
-      let done = 0;
-      while (done < bytes.length) done += await file.write(bytes.subarray(done));
+      await writeAll(file, new TextEncoder().encode(encodeState(state)));
       await file.sync();
       return file;
     }
-    const text = await new Response(
-      (await Deno.open(names.state)).readable,
-    ).text();
-    checkState(names, state, text);
+    checkState(names, state, await Deno.readTextFile(names.state));
     return file;
   } catch (error) {
     file.close();
@@ -454,29 +451,18 @@ export async function finalizedShard(
       if (entry.entryType === "file") orig += entry.origSize;
       committed?.set(entry.relpath, valueOf(entry));
     }
-    const file = await Deno.open(path);
+    const file = await openRandomAccess(path);
     try {
-      const index = new Uint8Array(trailer.indexLength);
-      await readFull(file, trailer.indexOffset, index);
-      const whole = new Sha256();
-      const piece = new Uint8Array(4 << 20);
-      await file.seek(0, Deno.SeekMode.Start);
-      for (;;) {
-        const n = await file.read(piece);
-        if (n === null) break;
-        whole.update(piece.subarray(0, n));
-      }
-      const size = (await file.stat()).size;
       return {
         origBytes: orig,
         path,
         part,
-        size,
+        size: file.size,
         entries,
         indexOffset: trailer.indexOffset,
         indexLength: trailer.indexLength,
-        indexSha256: sha256Hex(index),
-        sha256: whole.digest(),
+        indexSha256: await sha256OfRange(file, trailer.indexOffset, trailer.indexLength),
+        sha256: await sha256OfRange(file, 0, file.size),
         first,
         last,
       };
@@ -485,16 +471,6 @@ export async function finalizedShard(
     }
   } finally {
     reader.close();
-  }
-}
-
-async function readFull(file: Deno.FsFile, offset: number, into: Uint8Array): Promise<void> {
-  await file.seek(offset, Deno.SeekMode.Start);
-  let done = 0;
-  while (done < into.length) {
-    const n = await file.read(into.subarray(done));
-    if (n === null) throw new ConflictError(`Shard "${file}" ends inside its index`);
-    done += n;
   }
 }
 
@@ -558,9 +534,7 @@ export async function writeAtomically(path: string, text: string): Promise<void>
   try {
     const file = await Deno.open(temp, { write: true, create: true, truncate: true });
     try {
-      const bytes = new TextEncoder().encode(text);
-      let done = 0;
-      while (done < bytes.length) done += await file.write(bytes.subarray(done));
+      await writeAll(file, new TextEncoder().encode(text));
       await file.sync();
     } finally {
       file.close();
