@@ -28,6 +28,7 @@ import type { CreateOptions, CreateResult } from "../create/options.ts";
 import { END_OF_WALK, runCreate, type ShardHooks } from "../create/create_container.ts";
 import type { ContainerWriter } from "../create/container_writer.ts";
 import { ContainerReader } from "../read/container_reader.ts";
+import type { IndexEntry } from "../format/entry.ts";
 import { checkSourceFolder, type WalkEntry } from "../create/walk.ts";
 import { fingerprint, valueOf } from "../create/resume.ts";
 import { warning } from "../warnings.ts";
@@ -269,7 +270,11 @@ async function packShards(
   for (let n = 0;; n++) {
     const path = names.shard(n);
     if (!await isFile(path)) break;
-    const record = await finalizedShard(path, partIndex, committed);
+    const record = await finalizedShard(
+      path,
+      partIndex,
+      (entry) => committed.set(entry.relpath, valueOf(entry)),
+    );
     if (record === undefined) break;
     kept.push(record);
     await Deno.remove(path + ".idx").catch(() => {}); // a run killed before removing it
@@ -421,15 +426,14 @@ export type ShardFound = ShardRecord & { origBytes: number };
  * The record of a shard that ends with ctnr's trailer, read back from it: its index (entries,
  * first and last relpath, SHA-256 of its bytes) and the SHA-256 of the whole file.
  *
- * @param committed when given, gets each entry's relpath with its value (lib/create/resume.ts
- *   `valueOf`: a file's size and mtime fingerprint)
+ * @param onEntry when given, called with each entry of its index, in order
  * @returns the record (its path as given) and the original bytes of its files, or `undefined`
  *   when it has no whole trailer
  */
 export async function finalizedShard(
   path: string,
   part: number,
-  committed?: Map<string, number>,
+  onEntry?: (entry: IndexEntry) => void,
 ): Promise<ShardFound | undefined> {
   let reader: ContainerReader;
   try {
@@ -449,7 +453,7 @@ export async function finalizedShard(
       last = entry.relpath;
       entries++;
       if (entry.entryType === "file") orig += entry.origSize;
-      committed?.set(entry.relpath, valueOf(entry));
+      onEntry?.(entry);
     }
     const file = await openRandomAccess(path);
     try {
