@@ -393,8 +393,7 @@ async function packShards(
   const result = await runCreate(src, names.shard(kept.length), {
     ...options,
     fresh: false,
-    finalize: true,
-    removeIndexOnFinalize: true,
+    finalize: true, // the hooks finalize each shard, its index removed
   }, hooks);
   const manifest: Manifest = {
     split,
