@@ -428,12 +428,11 @@ export async function runExtract(
   if (set !== undefined) {
     summary.set({ shards: shards!.length });
     // The plans of the shards, added up: the run's counts are those of one container.
-    const plans: ExtractPlan[] = [];
+    let sum: ExtractPlan | undefined;
     const onShardPlan = options.onPlan!;
     options.onPlan = (planned) => {
-      plans.push(planned);
       onShardPlan(planned);
-      plan = sumPlans(plans);
+      plan = sum = sum === undefined ? planned : addPlans(sum, planned);
     };
     options.onShardFault = (error, unread) => {
       counts.failed += Math.max(unread, 1);
@@ -660,9 +659,9 @@ function shardFault(error: CtnrError, location: string): CtnrError {
   return named;
 }
 
-/** The plans of several shards as one plan (counts added up; the last shard's index path). */
-function sumPlans(plans: ExtractPlan[]): ExtractPlan {
-  const sum: ExtractPlan = { ...plans.at(-1)! };
+/** Two shards' plans as one (counts added up; `next`'s index path): the run's plan so far. */
+function addPlans(sum: ExtractPlan, next: ExtractPlan): ExtractPlan {
+  const both: ExtractPlan = { ...next };
   const keys = [
     "entries",
     "indexEntries",
@@ -676,7 +675,7 @@ function sumPlans(plans: ExtractPlan[]): ExtractPlan {
     "leftOutBytes",
     "leftOutPayloadBytes",
   ] as const;
-  for (const key of keys) sum[key] = plans.reduce((total, plan) => total + plan[key], 0);
-  sum.payloadEnd = Math.max(...plans.map((plan) => plan.payloadEnd));
-  return sum;
+  for (const key of keys) both[key] = sum[key] + next[key];
+  both.payloadEnd = Math.max(sum.payloadEnd, next.payloadEnd);
+  return both;
 }

@@ -19,7 +19,7 @@ import {
   type ShardRecord,
   type SplitMethod,
 } from "../lib/shard/manifest.ts";
-import { type TreeSpec, writeTree } from "./_helpers.ts";
+import { type CliRun, runCli, type TreeSpec, writeTree } from "./_helpers.ts";
 
 /** What {@link makeShardSet} made. */
 export interface ShardSetFiles {
@@ -142,4 +142,15 @@ export async function editManifest(
   const raw = JSON.parse(await Deno.readTextFile(path));
   change(raw);
   await Deno.writeTextFile(path, JSON.stringify(raw));
+}
+
+/**
+ * `ctnr manifest merge --out OUT PART...`, run as the CLI.
+ *
+ * @param out the merged manifest's path
+ * @param parts the part manifests' paths
+ * @returns the run
+ */
+export function runMerge(out: string, ...parts: string[]): Promise<CliRun> {
+  return runCli("manifest", "merge", "--out", out, ...parts);
 }

@@ -24,6 +24,7 @@ import {
   withTempDir,
   writeTree,
 } from "./_helpers.ts";
+import { runMerge } from "./_shards.ts";
 import { originalExtract } from "./_original_reader.ts";
 
 /** 60 files of 0 to ~5 KiB in a few folders, one file of 20 KiB, an empty folder, a link. */
@@ -304,13 +305,7 @@ for (const split of ["hash", "subtree"] as const) {
         }
         const whole = await wholeRelpaths(`${dir}/src`, dir);
         assert.deepEqual([...seen.keys()].sort(compareRelpaths), whole);
-        const merged = await runCli(
-          "manifest",
-          "merge",
-          "--out",
-          `${dir}/out/data.manifest.json`,
-          ...parts,
-        );
+        const merged = await runMerge(`${dir}/out/data.manifest.json`, ...parts);
         assert.equal(merged.code, 0, merged.stderr);
         const manifest = await readManifest(`${dir}/out/data.manifest.json`);
         assert.deepEqual(manifest.parts, [0, 1, 2]);
@@ -452,14 +447,14 @@ Deno.test("manifest merge refuses, exit 1 in one line naming both manifests: a m
       [[p0, sub1], /split hash, 2 parts.*split subtree, 2 parts/, [p0, sub1]],
     ];
     for (const [parts, message, named] of cases) {
-      const run = await runCli("manifest", "merge", "--out", out, ...parts);
+      const run = await runMerge(out, ...parts);
       assert.equal(run.code, 1, run.stderr);
       assert.match(run.stderr, message);
       assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);
       for (const name of named) assert.ok(run.stderr.includes(name), run.stderr);
       assert.equal(await exists(out), false, "nothing written");
     }
-    const ok = await runCli("manifest", "merge", "--out", out, p1, p0);
+    const ok = await runMerge(out, p1, p0);
     assert.equal(ok.code, 0, ok.stderr);
     assert.deepEqual((await readManifest(out)).parts, [0, 1]);
     const names = [...(await filesOf(`${dir}/out`)).keys()];
@@ -489,14 +484,7 @@ Deno.test("manifest merge refuses parts that are not one tree: the same relpath,
       const mine = await part(dir, `${dir}/src`, `real${i}`, k, 2);
       await writeTree(`${dir}/other${i}`, spec);
       const theirs = await part(dir, `${dir}/other${i}`, `other${i}`, 1 - k, 2, { claim: true });
-      const run = await runCli(
-        "manifest",
-        "merge",
-        "--out",
-        `${dir}/out/m${i}.manifest.json`,
-        mine,
-        theirs,
-      );
+      const run = await runMerge(`${dir}/out/m${i}.manifest.json`, mine, theirs);
       assert.equal(run.code, 1, run.stderr);
       assert.match(run.stderr, message);
       assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);

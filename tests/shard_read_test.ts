@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { diffTrees, listPaths, runCli, type TreeSpec, withTempDir } from "./_helpers.ts";
 import { extractContainer } from "../mod.ts";
-import { editManifest, makeShardSet } from "./_shards.ts";
+import { editManifest, makeShardSet, runMerge } from "./_shards.ts";
 import { nginxAvailable, startNginx } from "./_servers.ts";
 
 const TREE: TreeSpec = {
@@ -364,13 +364,7 @@ Deno.test("a set made by create --shard-entries and by --part K/N with merge rea
       assert.equal(part.code, 0, part.stderr);
     }
     const parts = [0, 1, 2].map((k) => `${dir}/p/data.part-${k}-of-3.manifest.json`);
-    const merge = await runCli(
-      "manifest",
-      "merge",
-      "--out",
-      `${dir}/p/data.manifest.json`,
-      ...parts,
-    );
+    const merge = await runMerge(`${dir}/p/data.manifest.json`, ...parts);
     assert.equal(merge.code, 0, merge.stderr);
     for (const manifest of [`${dir}/s/data.manifest.json`, `${dir}/p/data.manifest.json`]) {
       const long = await runCli("list", "-l", manifest);

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { createShards } from "../mod.ts";
 import { parseManifest } from "../lib/shard/manifest.ts";
 import { runCli, type TreeSpec, withTempDir, writeTree } from "./_helpers.ts";
+import { runMerge } from "./_shards.ts";
 
 /** A manifest's JSON, parsed, to edit: its fields as the format spells them. */
 // deno-lint-ignore no-explicit-any
@@ -43,13 +44,7 @@ Deno.test("review 1: parts of another N in the same folder are not taken as this
       assert.equal(run.code, 0, run.stderr);
       parts.push(`${dir}/out/f.part-${k}-of-3.manifest.json`);
     }
-    const merged = await runCli(
-      "manifest",
-      "merge",
-      "--out",
-      `${dir}/out/f.manifest.json`,
-      ...parts,
-    );
+    const merged = await runMerge(`${dir}/out/f.manifest.json`, ...parts);
     assert.equal(merged.code, 0, merged.stderr);
     assert.deepEqual(await listed(`${dir}/out/f.manifest.json`), await listed(`${dir}/one.ctnr`));
     const manifest = parseManifest(
@@ -201,14 +196,7 @@ Deno.test("review 4: manifest merge checks each part manifest's facts against it
         others[1] = `${dir}/out/swapped.part-2-of-3.manifest.json`;
         await Deno.writeTextFile(others[1], JSON.stringify(swapped));
       }
-      const run = await runCli(
-        "manifest",
-        "merge",
-        "--out",
-        `${dir}/out/data.manifest.json`,
-        ...others,
-        edited,
-      );
+      const run = await runMerge(`${dir}/out/data.manifest.json`, ...others, edited);
       assert.equal(run.code, 1, `${what}: ${run.stderr}`);
       assert.match(run.stderr, pattern, what);
       if (what !== "part") assert.ok(run.stderr.includes(edited), run.stderr);
@@ -217,13 +205,7 @@ Deno.test("review 4: manifest merge checks each part manifest's facts against it
       }
       assert.equal(await exists(`${dir}/out/data.manifest.json`), false, what);
     }
-    const run = await runCli(
-      "manifest",
-      "merge",
-      "--out",
-      `${dir}/out/data.manifest.json`,
-      ...parts,
-    );
+    const run = await runMerge(`${dir}/out/data.manifest.json`, ...parts);
     assert.equal(run.code, 0, run.stderr);
   });
 });
@@ -236,7 +218,7 @@ Deno.test("review 5: verify checks each shard's size and entries against the man
   await withTempDir(async (dir) => {
     const parts = await threeParts(dir, ["--shard-entries", "5"]);
     const out = `${dir}/out/data.manifest.json`;
-    assert.equal((await runCli("manifest", "merge", "--out", out, ...parts)).code, 0);
+    assert.equal((await runMerge(out, ...parts)).code, 0);
     const original = await Deno.readTextFile(out);
     const raw0 = JSON.parse(original);
     const path0 = raw0.shards[0].path;
@@ -288,7 +270,7 @@ Deno.test("review 9: verify of a set with a shard missing counts that shard's en
   await withTempDir(async (dir) => {
     const parts = await threeParts(dir, ["--shard-entries", "5"]);
     const out = `${dir}/out/data.manifest.json`;
-    assert.equal((await runCli("manifest", "merge", "--out", out, ...parts)).code, 0);
+    assert.equal((await runMerge(out, ...parts)).code, 0);
     const manifest = parseManifest(await Deno.readTextFile(out), out);
     const victim = manifest.shards[1]!;
     await Deno.remove(`${dir}/out/${victim.path}`);
@@ -335,7 +317,7 @@ Deno.test("review 10: manifest merge --out equal to one of its inputs, by path o
     const before = await Deno.readTextFile(parts[0]!);
     await Deno.link(parts[1]!, `${dir}/out/link.manifest.json`);
     for (const out of [parts[0]!, `${dir}/out/link.manifest.json`]) {
-      const run = await runCli("manifest", "merge", "--out", out, ...parts);
+      const run = await runMerge(out, ...parts);
       assert.equal(run.code, 2, run.stderr);
       assert.match(run.stderr, /it is the part manifest ".*data\.part-[01]-of-3\.manifest\.json"/);
       assert.ok(run.stderr.includes(out), run.stderr);
@@ -348,7 +330,7 @@ Deno.test("review 11: verify/extract --part N take K from the scheduler's variab
   await withTempDir(async (dir) => {
     const parts = await threeParts(dir);
     const out = `${dir}/out/data.manifest.json`;
-    assert.equal((await runCli("manifest", "merge", "--out", out, ...parts)).code, 0);
+    assert.equal((await runMerge(out, ...parts)).code, 0);
     const saved = Deno.env.get("JOB_COMPLETION_INDEX");
     try {
       Deno.env.set("JOB_COMPLETION_INDEX", "1");
@@ -371,7 +353,7 @@ Deno.test("review 12: cat of a relpath (with a /) that no shard's range can hold
   await withTempDir(async (dir) => {
     const parts = await threeParts(dir, ["--shard-entries", "5"]);
     const out = `${dir}/out/data.manifest.json`;
-    assert.equal((await runCli("manifest", "merge", "--out", out, ...parts)).code, 0);
+    assert.equal((await runMerge(out, ...parts)).code, 0);
     const manifest = parseManifest(await Deno.readTextFile(out), out);
     // With the shards gone, any shard opened would be a fault naming it.
     for (const shard of manifest.shards) await Deno.remove(`${dir}/out/${shard.path}`);

@@ -373,17 +373,18 @@ async function pack(
     }
     // Before finalize, which may remove the index that names them.
     if (!interrupted && writer.resumed) result.missing = await reportMissing(writer, src, options);
-    if (interrupted || (!options.finalize && shards === undefined)) await writer.close();
-    else if (shards !== undefined) {
+    // A shard set's run is always given `finalize` (lib/shard/create_shards.ts).
+    if (interrupted || !options.finalize) await writer.close();
+    else {
       progress.phase = "finalizing";
       onProgress?.(progress);
-      await shards.finish(writer);
-      result.finalized = true;
-    } else {
-      progress.phase = "finalizing";
-      onProgress?.(progress);
-      await writer.finalize({ removeIndex: options.removeIndexOnFinalize ?? false });
-      result.finalized = !settings.dryRun;
+      if (shards !== undefined) {
+        await shards.finish(writer);
+        result.finalized = true;
+      } else {
+        await writer.finalize({ removeIndex: options.removeIndexOnFinalize ?? false });
+        result.finalized = !settings.dryRun;
+      }
     }
   } catch (error) {
     await writer.close().catch(() => {}); // keep what was done: commit the pending batch

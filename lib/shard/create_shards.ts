@@ -28,10 +28,13 @@ import type { CreateOptions, CreateResult } from "../create/options.ts";
 import { END_OF_WALK, runCreate, type ShardHooks } from "../create/create_container.ts";
 import type { ContainerWriter } from "../create/container_writer.ts";
 import { ContainerReader } from "../read/container_reader.ts";
+import type { IndexEntry } from "../format/entry.ts";
 import { checkSourceFolder, type WalkEntry } from "../create/walk.ts";
 import { fingerprint, valueOf } from "../create/resume.ts";
 import { warning } from "../warnings.ts";
-import { Sha256, sha256Hex } from "../io/sha256.ts";
+import { sha256OfRange } from "../io/sha256.ts";
+import { writeAll } from "../io/copy.ts";
+import { openRandomAccess } from "../io/file_layer.ts";
 import { refuseInside } from "../safety/output_paths.ts";
 import {
   compareRelpaths,
@@ -133,18 +136,13 @@ async function lockSet(
     }
     if (fresh) await removeSet(names);
     if ((await shardsPresent(names)).length === 0) {
-      const bytes = new TextEncoder().encode(encodeState(state));
       await file.truncate(0);
       await file.seek(0, Deno.SeekMode.Start);
-      let done = 0;
-      while (done < bytes.length) done += await file.write(bytes.subarray(done));
+      await writeAll(file, new TextEncoder().encode(encodeState(state)));
       await file.sync();
       return file;
     }
-    const text = await new Response(
-      (await Deno.open(names.state)).readable,
-    ).text();
-    checkState(names, state, text);
+    checkState(names, state, await Deno.readTextFile(names.state));
     return file;
   } catch (error) {
     file.close();
@@ -272,7 +270,11 @@ async function packShards(
   for (let n = 0;; n++) {
     const path = names.shard(n);
     if (!await isFile(path)) break;
-    const record = await finalizedShard(path, partIndex, committed);
+    const record = await finalizedShard(
+      path,
+      partIndex,
+      (entry) => committed.set(entry.relpath, valueOf(entry)),
+    );
     if (record === undefined) break;
     kept.push(record);
     await Deno.remove(path + ".idx").catch(() => {}); // a run killed before removing it
@@ -391,8 +393,7 @@ async function packShards(
   const result = await runCreate(src, names.shard(kept.length), {
     ...options,
     fresh: false,
-    finalize: true,
-    removeIndexOnFinalize: true,
+    finalize: true, // the hooks finalize each shard, its index removed
   }, hooks);
   const manifest: Manifest = {
     split,
@@ -424,15 +425,14 @@ export type ShardFound = ShardRecord & { origBytes: number };
  * The record of a shard that ends with ctnr's trailer, read back from it: its index (entries,
  * first and last relpath, SHA-256 of its bytes) and the SHA-256 of the whole file.
  *
- * @param committed when given, gets each entry's relpath with its value (lib/create/resume.ts
- *   `valueOf`: a file's size and mtime fingerprint)
+ * @param onEntry when given, called with each entry of its index, in order
  * @returns the record (its path as given) and the original bytes of its files, or `undefined`
  *   when it has no whole trailer
  */
 export async function finalizedShard(
   path: string,
   part: number,
-  committed?: Map<string, number>,
+  onEntry?: (entry: IndexEntry) => void,
 ): Promise<ShardFound | undefined> {
   let reader: ContainerReader;
   try {
@@ -452,31 +452,20 @@ export async function finalizedShard(
       last = entry.relpath;
       entries++;
       if (entry.entryType === "file") orig += entry.origSize;
-      committed?.set(entry.relpath, valueOf(entry));
+      onEntry?.(entry);
     }
-    const file = await Deno.open(path);
+    const file = await openRandomAccess(path);
     try {
-      const index = new Uint8Array(trailer.indexLength);
-      await readFull(file, trailer.indexOffset, index);
-      const whole = new Sha256();
-      const piece = new Uint8Array(4 << 20);
-      await file.seek(0, Deno.SeekMode.Start);
-      for (;;) {
-        const n = await file.read(piece);
-        if (n === null) break;
-        whole.update(piece.subarray(0, n));
-      }
-      const size = (await file.stat()).size;
       return {
         origBytes: orig,
         path,
         part,
-        size,
+        size: file.size,
         entries,
         indexOffset: trailer.indexOffset,
         indexLength: trailer.indexLength,
-        indexSha256: sha256Hex(index),
-        sha256: whole.digest(),
+        indexSha256: await sha256OfRange(file, trailer.indexOffset, trailer.indexLength),
+        sha256: await sha256OfRange(file, 0, file.size),
         first,
         last,
       };
@@ -485,16 +474,6 @@ export async function finalizedShard(
     }
   } finally {
     reader.close();
-  }
-}
-
-async function readFull(file: Deno.FsFile, offset: number, into: Uint8Array): Promise<void> {
-  await file.seek(offset, Deno.SeekMode.Start);
-  let done = 0;
-  while (done < into.length) {
-    const n = await file.read(into.subarray(done));
-    if (n === null) throw new ConflictError(`Shard "${file}" ends inside its index`);
-    done += n;
   }
 }
 
@@ -558,9 +537,7 @@ export async function writeAtomically(path: string, text: string): Promise<void>
   try {
     const file = await Deno.open(temp, { write: true, create: true, truncate: true });
     try {
-      const bytes = new TextEncoder().encode(text);
-      let done = 0;
-      while (done < bytes.length) done += await file.write(bytes.subarray(done));
+      await writeAll(file, new TextEncoder().encode(text));
       await file.sync();
     } finally {
       file.close();

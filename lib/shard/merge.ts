@@ -10,7 +10,7 @@
 
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { ConflictError, UsageError } from "../errors.ts";
-import { ContainerReader } from "../read/container_reader.ts";
+import type { IndexEntry } from "../format/entry.ts";
 import {
   encodeManifest,
   type Manifest,
@@ -126,8 +126,9 @@ interface Seen {
 }
 
 /**
- * Read every shard's index and refuse a relpath (or NFC twin) in two parts, and a file in one
- * part where another has a folder (an entry under it, or a `dir` entry of that name).
+ * Read every shard once (its facts checked by {@link checkFacts}, its entries kept for the
+ * tree) and refuse a relpath (or NFC twin) in two parts, and a file in one part where another
+ * has a folder (an entry under it, or a `dir` entry of that name).
  */
 async function checkOneTree(read: PartManifest[]): Promise<void> {
   const entries = new Map<string, Seen>(); // NFC relpath -> the entry
@@ -144,49 +145,45 @@ async function checkOneTree(read: PartManifest[]): Promise<void> {
     let origBytes = 0;
     for (const shard of manifest.shards) {
       const path = resolve(dirname(name), shard.path);
-      origBytes += await checkFacts(name, shard, path);
-      const reader = await ContainerReader.open(path);
-      try {
-        for await (const entry of reader.entries()) {
-          const belongs = partOfRelpath(entry.relpath, manifest.split);
-          if (belongs !== shard.part && misplaced === undefined) {
-            misplaced = new ConflictError(
-              `Cannot merge "${name}": shard "${shard.path}" holds "${entry.relpath}", which ` +
-                `belongs to part ${belongs}, not ${shard.part}`,
-            );
-          }
-          const key = entry.relpath.normalize("NFC");
-          const seen: Seen = {
-            relpath: entry.relpath,
-            folder: entry.entryType === "dir",
-            manifest: name,
-          };
-          const before = entries.get(key);
-          if (before !== undefined) {
-            throw clash(
-              before,
-              seen,
-              before.relpath === seen.relpath
-                ? "the same relpath in two parts"
-                : "names equal after NFC in two parts",
-            );
-          }
-          entries.set(key, seen);
-          if (!seen.folder) {
-            const under = folders.get(key);
-            if (under !== undefined) throw clash(seen, under, "a file where a folder is");
-          }
-          for (let slash = key.indexOf("/"); slash >= 0; slash = key.indexOf("/", slash + 1)) {
-            const up = key.slice(0, slash);
-            const there = entries.get(up);
-            if (there !== undefined && !there.folder) {
-              throw clash(there, seen, "a file where a folder is");
-            }
-            if (!folders.has(up)) folders.set(up, seen);
-          }
+      const shardEntries: IndexEntry[] = [];
+      origBytes += await checkFacts(name, shard, path, shardEntries);
+      for (const entry of shardEntries) {
+        const belongs = partOfRelpath(entry.relpath, manifest.split);
+        if (belongs !== shard.part && misplaced === undefined) {
+          misplaced = new ConflictError(
+            `Cannot merge "${name}": shard "${shard.path}" holds "${entry.relpath}", which ` +
+              `belongs to part ${belongs}, not ${shard.part}`,
+          );
         }
-      } finally {
-        reader.close();
+        const key = entry.relpath.normalize("NFC");
+        const seen: Seen = {
+          relpath: entry.relpath,
+          folder: entry.entryType === "dir",
+          manifest: name,
+        };
+        const before = entries.get(key);
+        if (before !== undefined) {
+          throw clash(
+            before,
+            seen,
+            before.relpath === seen.relpath
+              ? "the same relpath in two parts"
+              : "names equal after NFC in two parts",
+          );
+        }
+        entries.set(key, seen);
+        if (!seen.folder) {
+          const under = folders.get(key);
+          if (under !== undefined) throw clash(seen, under, "a file where a folder is");
+        }
+        for (let slash = key.indexOf("/"); slash >= 0; slash = key.indexOf("/", slash + 1)) {
+          const up = key.slice(0, slash);
+          const there = entries.get(up);
+          if (there !== undefined && !there.folder) {
+            throw clash(there, seen, "a file where a folder is");
+          }
+          if (!folders.has(up)) folders.set(up, seen);
+        }
       }
     }
     if (origBytes !== manifest.origBytes) {
@@ -204,13 +201,19 @@ async function checkOneTree(read: PartManifest[]): Promise<void> {
  * entries, first and last relpath, where its index lies and that index's SHA-256, the SHA-256
  * of the file).
  *
+ * @param entries gets the entries of the shard's index, in order
  * @returns the original bytes of its files
  * @throws {ConflictError} naming the manifest, the shard and the field that differs
  */
-async function checkFacts(name: string, shard: ShardRecord, path: string): Promise<number> {
+async function checkFacts(
+  name: string,
+  shard: ShardRecord,
+  path: string,
+  entries: IndexEntry[],
+): Promise<number> {
   let found: ShardFound | undefined;
   try {
-    found = await finalizedShard(path, shard.part);
+    found = await finalizedShard(path, shard.part, (entry) => entries.push(entry));
   } catch (error) {
     throw new ConflictError(
       `Cannot merge "${name}": cannot read shard "${shard.path}": ${(error as Error).message}`,
