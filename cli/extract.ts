@@ -9,6 +9,7 @@ import {
   extractContainer,
   type ExtractOptions,
   type ExtractPlan,
+  type ExtractProgress,
   IntegrityError,
   RemoteError,
   Selection,
@@ -584,6 +585,10 @@ async function extractShards(
   let next = 0;
   let first: unknown;
   let stopped = false;
+  // One progress for the set: each shard's counts added up, shards read at once included.
+  const onProgress = options.onProgress === undefined
+    ? undefined
+    : setProgress(options.onProgress, shards);
   const run = async () => {
     while (next < shards.length && (first === undefined || options.keepGoing)) {
       const shard = shards[next++]!;
@@ -592,6 +597,7 @@ async function extractShards(
       let planned: ExtractPlan | undefined;
       const shardOptions: ExtractOptions = {
         ...options,
+        ...(onProgress === undefined ? {} : { onProgress: onProgress(shard) }),
         expectIndex: set.expectIndex(shard),
         onPlan: (plan) => {
           planned = plan;
@@ -641,6 +647,50 @@ async function extractShards(
   };
   await Promise.all(Array.from({ length: Math.min(jobs, shards.length) }, run));
   if (first !== undefined) throw first;
+}
+
+/**
+ * The progress of a set's extraction as one run's: entries done and to do summed over the
+ * shards (a shard's totals once it has planned; until then its manifest entry count, and no
+ * byte total for the set), in the writing phase from the start. Review: each shard drew bars
+ * of its own, two shards at once shared one ("26/4 entries"). Returns the callback for a shard.
+ */
+function setProgress(
+  report: (progress: ExtractProgress) => void,
+  shards: readonly ShardRecord[],
+): (shard: ShardRecord) => (progress: ExtractProgress) => void {
+  const each = new Map<ShardRecord, ExtractProgress>();
+  const sum: ExtractProgress = {
+    phase: "writing",
+    indexBytesRead: 0,
+    indexBytes: 0,
+    entriesDone: 0,
+    bytesDone: 0,
+    totalEntries: 0,
+    totalBytes: 0,
+    currentEntry: "",
+  };
+  return (shard) => (progress) => {
+    each.set(shard, { ...progress });
+    sum.entriesDone = 0;
+    sum.bytesDone = 0;
+    sum.totalEntries = 0;
+    sum.totalBytes = 0;
+    let unplanned = false;
+    for (const one of shards) {
+      const seen = each.get(one);
+      const planned = seen !== undefined && seen.phase !== "planning";
+      unplanned ||= !planned;
+      sum.entriesDone += planned ? seen.entriesDone : 0;
+      sum.bytesDone += planned ? seen.bytesDone : 0;
+      sum.totalEntries += planned ? seen.totalEntries : one.entries;
+      sum.totalBytes += planned ? seen.totalBytes : 0;
+    }
+    // Bytes to do are known once every shard has planned; until then the entries tell.
+    if (unplanned) sum.totalBytes = 0;
+    if (progress.currentEntry !== "") sum.currentEntry = progress.currentEntry;
+    report(sum);
+  };
 }
 
 /** `error` with the shard named in front of its message, when the message does not name it. */

@@ -385,22 +385,22 @@ export function showExtractProgress(
   writing: string,
 ): (p: ExtractProgress) => void {
   let phase: string | undefined;
+  let shape: PhaseShape = {};
   return (p) => {
     if (p.phase !== phase) {
       phase = p.phase;
-      if (phase === "planning") {
-        display.phase("planning", { bytes: true, bytesLabel: "index ", totalBytes: p.indexBytes });
-      } else {
-        display.phase(writing, {
-          unit: "entries",
-          bytes: true,
-          totalCount: p.totalEntries,
-          totalBytes: p.totalBytes,
-        });
-      }
+      shape = phase === "planning"
+        ? { bytes: true, bytesLabel: "index ", totalBytes: p.indexBytes }
+        : { unit: "entries", bytes: true, totalCount: p.totalEntries, totalBytes: p.totalBytes };
+      display.phase(phase === "planning" ? "planning" : writing, shape);
     }
     if (phase === "planning") display.update(0, p.indexBytesRead, "");
-    else display.update(p.entriesDone, p.bytesDone, p.currentEntry);
+    else {
+      // Totals as they stand: a shard set's grow as its shards plan (cli/extract.ts).
+      shape.totalCount = p.totalEntries;
+      shape.totalBytes = p.totalBytes;
+      display.update(p.entriesDone, p.bytesDone, p.currentEntry);
+    }
   };
 }
 

@@ -421,3 +421,27 @@ Deno.test("verify refuses a shard whose first or last relpath is not the manifes
     assert.match(run.stderr, /its index's last entry is ".*", the manifest says ".*" \("last"\)/);
   });
 });
+
+Deno.test("verify --progress of a set shows one run: its entries summed over the shards", async () => {
+  await withTempDir(async (dir) => {
+    const spec: TreeSpec = {};
+    for (const d of ["a", "b", "c"]) for (let i = 1; i <= 5; i++) spec[`${d}/f${i}`] = `${d}${i}\n`;
+    await writeTree(`${dir}/src`, spec);
+    const made = await runCli(
+      "create",
+      "-q",
+      `${dir}/src`,
+      `${dir}/s.ctnr`,
+      "--shard-entries",
+      "4",
+    );
+    assert.equal(made.code, 0, made.stderr);
+    const run = await runCli("verify", "--progress", `${dir}/s.manifest.json`);
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stderr.split("\n").filter((line) => line.startsWith("ctnr: progress:"));
+    // Was a planning and a verifying line per shard ("4/4", "0/3", ...), shards at once mixed.
+    assert.ok(lines.length > 0, run.stderr);
+    assert.ok(lines.every((line) => !line.includes("planning")), lines.join("\n"));
+    assert.match(lines.at(-1)!, /verifying 100% \| 15\/15 entries \| 45B\/45B/);
+  });
+});
