@@ -324,3 +324,47 @@ async function tail(path: string): Promise<string> {
   const bytes = await Deno.readFile(path);
   return new TextDecoder().decode(bytes.subarray(bytes.length - 8));
 }
+
+Deno.test({
+  name: "main manifest merge onto a full disk names the manifest, exit 5, nothing left behind",
+  ignore: !MOUNT_PROBE,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      await tree(`${dir}/src`);
+      const mount = (await smallTmpfs(dir, 16))!; // room for the parts, then filled
+      try {
+        const parts: string[] = [];
+        for (const k of [0, 1]) {
+          const set = `${mount}/s.ctnr`;
+          const run = await runCli("create", "-q", `${dir}/src`, set, "--part", `${k}/2`);
+          assert.equal(run.code, 0, run.stderr);
+          parts.push(`${mount}/s.part-${k}-of-2.manifest.json`);
+        }
+        const before = [...Deno.readDirSync(mount)].map((e) => e.name);
+        // Fill the disk: the merged manifest has no room.
+        const filler = await Deno.open(`${mount}/filler`, { write: true, create: true });
+        try {
+          for (;;) await filler.write(new Uint8Array(64 << 10));
+        } catch {
+          /* full */
+        } finally {
+          filler.close();
+        }
+        const out = `${mount}/s.manifest.json`;
+        const run = await runCli("manifest", "merge", "--out", out, ...parts);
+        assert.equal(run.code, 5, run.stderr);
+        // Was "ctnr: ctnr: no space left on the device (ENOSPC); what was committed is kept".
+        assert.match(
+          run.stderr,
+          /^ctnr: Cannot write ".*s\.manifest\.json": no space left on the device \(ENOSPC\)/,
+        );
+        assert.deepEqual(
+          [...Deno.readDirSync(mount)].map((e) => e.name).sort(),
+          [...before, "filler"].sort(),
+        );
+      } finally {
+        await unmount(mount);
+      }
+    });
+  },
+});

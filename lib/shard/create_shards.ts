@@ -23,7 +23,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { BusyError, ConflictError, UsageError } from "../errors.ts";
+import { BusyError, ConflictError, environmentFault, UsageError } from "../errors.ts";
 import type { CreateOptions, CreateResult } from "../create/options.ts";
 import { END_OF_WALK, runCreate, type ShardHooks } from "../create/create_container.ts";
 import type { ContainerWriter } from "../create/container_writer.ts";
@@ -530,6 +530,8 @@ async function shardsPresent(
 /**
  * Write `text` to `path` by a temp file beside it, fsynced, then renamed over it: a reader sees
  * the old file or the whole new one.
+ *
+ * @throws {EnvironmentError} naming `path` on a full disk or an I/O error (nothing left behind)
  */
 export async function writeAtomically(path: string, text: string): Promise<void> {
   // The process's id in the name: two runs at once never rename each other's temp file.
@@ -545,6 +547,7 @@ export async function writeAtomically(path: string, text: string): Promise<void>
     await Deno.rename(temp, path);
   } catch (error) {
     await Deno.remove(temp).catch(() => {});
-    throw error;
+    // A full disk names the manifest (cli.ts's last resort named no file: "ctnr: ctnr: ...").
+    throw environmentFault(error, `Cannot write "${path}"`, "free space and run the command again");
   }
 }
