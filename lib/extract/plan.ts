@@ -151,7 +151,9 @@ export async function planExtraction(
     indexOrigin: reader.indexOrigin,
     indexPath: reader.indexPath,
   };
-  const guard = new PathGuard(
+  // Its tables (32 MiB at a million entries) are given back when the plan ends: the write
+  // phase that follows has its own peak.
+  using guard = new PathGuard(
     options.foldCase ?? false,
     PathGuard.expectedEntries(reader.indexLength),
   );

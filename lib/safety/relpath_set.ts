@@ -12,12 +12,12 @@ const EMPTY_LOAD = 0.75;
 
 /** Hashed set of strings with bounded memory, each with an optional 32-bit value. */
 export class RelpathSet {
-  #slots: Uint32Array;
-  #values: Uint32Array;
+  #slots: Uint32Array<ArrayBuffer>;
+  #values: Uint32Array<ArrayBuffer>;
   #mask: number;
   #size = 0;
   /** A byte a slot, set by `mark`; allocated on the first mark. */
-  #marks: Uint8Array | undefined;
+  #marks: Uint8Array<ArrayBuffer> | undefined;
   #marked = 0;
 
   /** @param expected number of strings expected (sizes the table; it grows as needed) */
@@ -109,6 +109,23 @@ export class RelpathSet {
   /** Number of strings marked. */
   get marked(): number {
     return this.#marked;
+  }
+
+  /**
+   * Give the table's memory back now, not at the engine's next full garbage collection (the
+   * ArrayBuffers are detached: `ArrayBuffer.prototype.transfer`, ES2024). The set is empty
+   * after it and grows again if used.
+   */
+  dispose(): void {
+    this.#slots.buffer.transfer(0);
+    this.#values.buffer.transfer(0);
+    this.#marks?.buffer.transfer(0);
+    this.#slots = new Uint32Array(16 * 3);
+    this.#values = new Uint32Array(16);
+    this.#marks = undefined;
+    this.#mask = 15;
+    this.#size = 0;
+    this.#marked = 0;
   }
 
   #find(a: number, b: number, c: number): number {
