@@ -152,6 +152,52 @@ export function writeSmallTree(src: string, entries: number, perFolder = 1000): 
   }
 }
 
+/** Words of {@link writeTextTree}'s text. */
+const WORDS = [
+  "container",
+  "payload",
+  "index",
+  "entry",
+  "offset",
+  "trailer",
+  "gzip",
+  "sha256",
+  "folder",
+  "relpath",
+  "extract",
+  "create",
+  "resume",
+  "fsync",
+  "batch",
+  "tree",
+];
+
+/**
+ * The gzip cases' tree: 20,000 text files of 1-16 KiB (words and line breaks, the same bytes
+ * every time) in 20 folders of 1,000.
+ *
+ * @param src the folder to make
+ * @returns the bytes written
+ */
+export async function writeTextTree(src: string): Promise<number> {
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  let bytes = 0;
+  for (let d = 0; d < 20; d++) {
+    await Deno.mkdir(`${src}/d${d}`, { recursive: true });
+    for (let f = 0; f < 1000; f++) {
+      const size = 1024 + Math.floor(rand() * 15 * 1024);
+      let text = "";
+      while (text.length < size) {
+        text += WORDS[Math.floor(rand() * WORDS.length)] + (rand() < 0.1 ? "\n" : " ");
+      }
+      Deno.writeTextFileSync(`${src}/d${d}/f${f}.txt`, text.slice(0, size));
+      bytes += size;
+    }
+  }
+  return bytes;
+}
+
 /** min, median and max of numbers. */
 export function spread(values: number[]): { min: number; median: number; max: number } {
   const sorted = [...values].sort((a, b) => a - b);

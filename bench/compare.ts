@@ -30,6 +30,7 @@ import {
   machine,
   measure,
   spread,
+  writeTextTree,
 } from "./_measure.ts";
 
 const { values } = parseArgs({
@@ -285,39 +286,7 @@ async function bigFiles() {
 
 async function gzipFiles() {
   const src = `${root}/text`;
-  const words = [
-    "container",
-    "payload",
-    "index",
-    "entry",
-    "offset",
-    "trailer",
-    "gzip",
-    "sha256",
-    "folder",
-    "relpath",
-    "extract",
-    "create",
-    "resume",
-    "fsync",
-    "batch",
-    "tree",
-  ];
-  let seed = 7;
-  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
-  let bytes = 0;
-  for (let d = 0; d < 20; d++) {
-    await Deno.mkdir(`${src}/d${d}`, { recursive: true });
-    for (let f = 0; f < 1000; f++) {
-      const size = 1024 + Math.floor(rand() * 15 * 1024);
-      let text = "";
-      while (text.length < size) {
-        text += words[Math.floor(rand() * words.length)] + (rand() < 0.1 ? "\n" : " ");
-      }
-      Deno.writeTextFileSync(`${src}/d${d}/f${f}.txt`, text.slice(0, size));
-      bytes += size;
-    }
-  }
+  const bytes = await writeTextTree(src);
   const container = `${root}/g.ctnr`;
   const tgz = `${root}/g.tgz`;
   await compare(
