@@ -48,6 +48,32 @@ Deno.test("walkTree walks depth first in code-point order and yields only empty 
   });
 });
 
+Deno.test("walkTree lists a small folder in one call and a big one in batches, alike", async () => {
+  await withTempDir(async (dir) => {
+    // Names of 36 bytes: 6,000 of them make a folder of well over 64 KiB on tmpfs (20 bytes a
+    // name), ext4, XFS and btrfs, which walk.ts lists through the async iterator.
+    const names = Array.from(
+      { length: 6000 },
+      (_, i) => `name-padded-to-36-bytes-${String(6000 - i).padStart(7, "0")}.txt`,
+    );
+    for (const folder of ["big", "small"]) {
+      await Deno.mkdir(`${dir}/src/${folder}`, { recursive: true });
+      for (const name of folder === "big" ? names : names.slice(0, 40)) {
+        Deno.writeFileSync(`${dir}/src/${folder}/${name}`, new Uint8Array(0));
+      }
+    }
+    assert.ok(Deno.lstatSync(`${dir}/src/big`).size > 64 << 10, "the big folder is big");
+    assert.ok(Deno.lstatSync(`${dir}/src/small`).size <= 64 << 10, "the small folder is small");
+    const seen: string[] = [];
+    for await (const item of walkTree(`${dir}/src`)) seen.push(`${item.kind}:${item.relpath}`);
+    const sorted = [...names].sort(compareCodePoints);
+    assert.deepEqual(seen, [
+      ...sorted.map((name) => `file:big/${name}`),
+      ...sorted.filter((name) => names.slice(0, 40).includes(name)).map((n) => `file:small/${n}`),
+    ]);
+  });
+});
+
 Deno.test("walkTree reports unlistable sources and unportable names, then goes on", async () => {
   await withTempDir(async (dir) => {
     await assert.rejects(async () => {
