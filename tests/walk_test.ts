@@ -64,13 +64,29 @@ Deno.test("walkTree lists a small folder in one call and a big one in batches, a
     }
     assert.ok(Deno.lstatSync(`${dir}/src/big`).size > 64 << 10, "the big folder is big");
     assert.ok(Deno.lstatSync(`${dir}/src/small`).size <= 64 << 10, "the small folder is small");
+    // A source that is a link to the big folder is big too: its link's own size says nothing.
+    await Deno.symlink(`${dir}/src/big`, `${dir}/link`);
+    const listedWhole: string[] = [];
+    const readDirSync = Deno.readDirSync;
+    (Deno as { readDirSync: typeof Deno.readDirSync }).readDirSync = (path) => {
+      listedWhole.push(String(path).slice(dir.length));
+      return readDirSync(path);
+    };
     const seen: string[] = [];
-    for await (const item of walkTree(`${dir}/src`)) seen.push(`${item.kind}:${item.relpath}`);
+    const viaLink: string[] = [];
+    try {
+      for await (const item of walkTree(`${dir}/src`)) seen.push(`${item.kind}:${item.relpath}`);
+      for await (const item of walkTree(`${dir}/link`)) viaLink.push(item.relpath);
+    } finally {
+      (Deno as { readDirSync: typeof Deno.readDirSync }).readDirSync = readDirSync;
+    }
     const sorted = [...names].sort(compareCodePoints);
     assert.deepEqual(seen, [
       ...sorted.map((name) => `file:big/${name}`),
       ...sorted.filter((name) => names.slice(0, 40).includes(name)).map((n) => `file:small/${n}`),
     ]);
+    assert.deepEqual(viaLink, sorted);
+    assert.deepEqual(listedWhole, ["/src", "/src/small"]);
   });
 });
 
