@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 // A full specifier: ctnr runs from a URL, without its deno.json (README "Runtime dependencies").
 // deno-lint-ignore no-import-prefix
 import fc from "npm:fast-check@4.11.0";
-import { compareCodePoints, walkTree, walkTreeBatches } from "../lib/create/walk.ts";
+import { compareCodePoints, listsWhole, walkTree, walkTreeBatches } from "../lib/create/walk.ts";
 import { SourceError } from "../mod.ts";
-import { withTempDir, writeTree } from "./_helpers.ts";
+import { runCommand, TOOL_TIMEOUT_MS, withTempDir, writeTree } from "./_helpers.ts";
 
 Deno.test("compareCodePoints orders like the UTF-8 bytes of the strings", () => {
   const encoder = new TextEncoder();
@@ -87,6 +87,75 @@ Deno.test("walkTree lists a small folder in one call and a big one in batches, a
     ]);
     assert.deepEqual(viaLink, sorted);
     assert.deepEqual(listedWhole, ["/src", "/src/small"]);
+  });
+});
+
+Deno.test("listsWhole trusts a folder's size only where it grows with its names", () => {
+  const folder = (size: number, nlink: number | null) => ({ size, nlink }) as Deno.FileInfo;
+  assert.equal(listsWhole(folder(20_040, 2)), true); // tmpfs, 1,000 names
+  assert.equal(listsWhole(folder(4096, 3)), true); // ext4, one block
+  assert.equal(listsWhole(folder(120_040, 2)), false); // tmpfs, 6,000 names: batches
+  assert.equal(listsWhole(folder(60, 1)), false); // overlayfs with a lower layer: size says nothing
+  assert.equal(listsWhole(folder(12_000, 1)), false); // btrfs: every folder has one link
+  assert.equal(listsWhole(folder(0, 2)), false); // no size (some FUSE file systems)
+  assert.equal(listsWhole(folder(4096, null)), false); // no link count (Windows)
+});
+
+/**
+ * Mount an overlay file system at `dir/merged` over `dir/lower` (which must exist), with
+ * `dir/upper` and `dir/work` made here.
+ *
+ * @returns whether it is mounted (root on Linux with overlayfs only)
+ */
+async function mountOverlay(dir: string): Promise<boolean> {
+  if (Deno.build.os !== "linux" || Deno.uid() !== 0) return false;
+  for (const part of ["upper", "work", "merged"]) await Deno.mkdir(`${dir}/${part}`);
+  const options = `lowerdir=${dir}/lower,upperdir=${dir}/upper,workdir=${dir}/work`;
+  const run = await runCommand(
+    "mount",
+    ["-t", "overlay", "overlay", "-o", options, `${dir}/merged`],
+    { timeoutMs: TOOL_TIMEOUT_MS },
+  );
+  return run.code === 0;
+}
+
+Deno.test("walkTree lists a big overlayfs folder in batches, though its size says it is small", async (t) => {
+  await withTempDir(async (dir) => {
+    // The failing input: a folder of an image's lower layer that got one file at run time
+    // reports its upper folder's size (60 bytes on tmpfs, 4096 on ext4) whatever the lower one
+    // holds: here 6,000 names of 36 bytes, well over 64 KiB.
+    await Deno.mkdir(`${dir}/lower/big`, { recursive: true });
+    for (let i = 0; i < 6000; i++) {
+      const name = `name-padded-to-36-bytes-${String(i).padStart(7, "0")}.txt`;
+      Deno.writeFileSync(`${dir}/lower/big/${name}`, new Uint8Array(0));
+    }
+    assert.ok(Deno.statSync(`${dir}/lower/big`).size > 64 << 10);
+    if (!await mountOverlay(dir)) {
+      await t.step({ name: "needs root and overlayfs", ignore: true, fn: () => {} });
+      return;
+    }
+    const merged = `${dir}/merged`;
+    try {
+      Deno.writeFileSync(`${merged}/big/added`, new Uint8Array(0));
+      const info = Deno.statSync(`${merged}/big`);
+      assert.ok(info.size <= 4096 && info.nlink === 1, `size ${info.size}, nlink ${info.nlink}`);
+      const listedWhole: string[] = [];
+      const readDirSync = Deno.readDirSync;
+      (Deno as { readDirSync: typeof Deno.readDirSync }).readDirSync = (path) => {
+        listedWhole.push(String(path).slice(merged.length));
+        return readDirSync(path);
+      };
+      let files = 0;
+      try {
+        for await (const item of walkTree(merged)) if (item.kind === "file") files++;
+      } finally {
+        (Deno as { readDirSync: typeof Deno.readDirSync }).readDirSync = readDirSync;
+      }
+      assert.equal(files, 6001);
+      assert.deepEqual(listedWhole, []); // the merged top folder has one link too
+    } finally {
+      await runCommand("umount", [merged], { timeoutMs: TOOL_TIMEOUT_MS });
+    }
   });
 });
 

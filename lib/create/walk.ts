@@ -190,10 +190,27 @@ const TURN_EVERY = 1000;
 /**
  * Largest folder size (`st_size`, in bytes) listed by `Deno.readDirSync`. A folder's size grows
  * with its names on the common file systems: tmpfs 20 bytes a name, ext4 a 4 KiB block per about
- * 100-200 names, btrfs and XFS the names' bytes and a little more. 64 KiB is a few thousand
- * names at most (`Deno.readDirSync` holds about 0.6 KiB a name until the listing ends).
+ * 100-200 names, XFS the names' bytes and a little more. 64 KiB is a few thousand names at most
+ * (`Deno.readDirSync` holds about 0.6 KiB a name until the listing ends).
  */
 const SYNC_LISTING_BYTES = 64 << 10;
+
+/**
+ * Whether a folder is listed in one `Deno.readDirSync` call (fast: the async iterator costs about
+ * 2.4 us a name on the main thread, the one call 1 us) rather than in batches through the async
+ * iterator (bounded memory): only when its size says it holds a few thousand names at most. Its
+ * size counts only where it grows with the names: not a size of 0 (Windows, some FUSE file
+ * systems), and not a link count below 2, which marks the folders whose size says nothing of
+ * their names: an overlayfs folder with a lower layer (Docker images) has the link count 1 and
+ * the size of its upper folder alone (60 bytes for 300,000 names), and btrfs gives every folder
+ * the link count 1.
+ *
+ * @param info the folder's `stat` (following a link: the source may be a link to a folder)
+ * @returns `true` to list it in one call
+ */
+export function listsWhole(info: Deno.FileInfo): boolean {
+  return info.size > 0 && info.size <= SYNC_LISTING_BYTES && (info.nlink ?? 0) >= 2;
+}
 
 /**
  * Yields a folder's subtree in batches; returns how many entries it recorded (dirs, files,
@@ -209,8 +226,9 @@ async function* walkFolder(
 ): AsyncGenerator<WalkEntry[], number> {
   // A big folder is listed through the async iterator, which reads it in batches
   // (`Deno.readDirSync` makes every DirEntry of the folder at once: a folder of a million files
-  // peaked at 590 MiB listed that way); every folder into one UTF-8 buffer rather than a string per name (a million names:
-  // 89 MiB peak, against 173 MiB as strings).
+  // peaked at 590 MiB listed that way), a small one in one call ({@link listsWhole}); every folder
+  // into one UTF-8 buffer rather than a string per name (a million names: 89 MiB peak, against
+  // 173 MiB as strings).
   const listing = new FolderListing();
   const add = (item: Deno.DirEntry) =>
     listing.add(
@@ -218,15 +236,11 @@ async function* walkFolder(
       item.isFile ? FILE : item.isDirectory ? DIR : item.isSymlink ? LINK : SPECIAL,
     );
   try {
-    // A folder whose size says it holds at most a few thousand names is listed in one call:
-    // each step of the async iterator is an op answered by another thread (100,000 names in 100
-    // folders: 270 ms that way, 72 ms by `Deno.readDirSync`), on the thread that feeds the read
-    // worker and hashes. Create of 100,000 x 4 KiB on tmpfs, 5 runs alternated: 1.28 s -> 1.07 s
-    // (medians).
-    // stat, not lstat: the source folder itself may be a link to a big folder. A size of 0
-    // (some FUSE file systems give no size) says nothing: batches.
-    const size = Deno.statSync(path).size;
-    if (size > 0 && size <= SYNC_LISTING_BYTES) {
+    // The async iterator costs the thread that feeds the read worker about 2.4 us a name (100,000
+    // names in 100 folders: 270 ms, against 72 ms in one call each). Create of 100,000 x 4 KiB on
+    // tmpfs, 5 runs alternated: 1.28 s -> 1.07 s (medians) once small folders took one call.
+    // stat, not lstat: the source folder itself may be a link to a big folder.
+    if (listsWhole(Deno.statSync(path))) {
       for (const item of Deno.readDirSync(path)) add(item);
     } else {
       for await (const item of Deno.readDir(path)) add(item);
