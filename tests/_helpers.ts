@@ -382,3 +382,28 @@ function commandLabel(cmd: string, args: string[]): string {
     return /^[\w./:=@%+-]+$/.test(short) ? short : JSON.stringify(short);
   }).join(" ");
 }
+
+/**
+ * Record every folder listed through `Deno.readDir` or `Deno.readDirSync` (the walk uses one or
+ * the other by the folder's size) into `listed`, until the returned function is called.
+ *
+ * @param listed receives each listed path, as given
+ * @returns puts both functions back
+ */
+export function spyOnListings(listed: string[]): () => void {
+  const readDir = Deno.readDir;
+  const readDirSync = Deno.readDirSync;
+  const deno = Deno as { readDir: typeof Deno.readDir; readDirSync: typeof Deno.readDirSync };
+  deno.readDir = (path) => {
+    listed.push(String(path));
+    return readDir(path);
+  };
+  deno.readDirSync = (path) => {
+    listed.push(String(path));
+    return readDirSync(path);
+  };
+  return () => {
+    deno.readDir = readDir;
+    deno.readDirSync = readDirSync;
+  };
+}

@@ -16,6 +16,7 @@ import {
   exists,
   runCli,
   runCommand,
+  spyOnListings,
   TOOL_TIMEOUT_MS,
   type TreeSpec,
   withTempDir,
@@ -357,11 +358,7 @@ Deno.test("createContainer exclude never lists an excluded folder, in the walk a
   await withTempDir(async (dir) => {
     await writeTree(`${dir}/src`, sourceTree());
     const listed: string[] = [];
-    const readDir = Deno.readDir;
-    Deno.readDir = (path: string | URL) => {
-      listed.push(String(path));
-      return readDir(path);
-    };
+    const restore = spyOnListings(listed);
     try {
       for (const prescan of ["count", "sizes"] as const) {
         listed.length = 0;
@@ -375,7 +372,7 @@ Deno.test("createContainer exclude never lists an excluded folder, in the walk a
         assert.deepEqual(entered, [], `${prescan}: an excluded folder was listed`);
       }
     } finally {
-      Deno.readDir = readDir;
+      restore();
     }
   });
 });
@@ -999,11 +996,7 @@ Deno.test("createContainer resumed with patterns never lists an excluded folder,
     const c = `${dir}/w.ctnr`;
     await createContainer(`${dir}/w`, c, { exclude: ["aaa_huge"], include: ["b"] });
     const listed: string[] = [];
-    const readDir = Deno.readDir;
-    Deno.readDir = (path) => {
-      listed.push(String(path));
-      return readDir(path);
-    };
+    const restore = spyOnListings(listed);
     try {
       const second = await createContainer(`${dir}/w`, c, {
         exclude: ["aaa_huge"],
@@ -1012,7 +1005,7 @@ Deno.test("createContainer resumed with patterns never lists an excluded folder,
       assert.equal(second.resumed, true);
       assert.equal(second.added, 1);
     } finally {
-      Deno.readDir = readDir;
+      restore();
     }
     assert.ok(listed.length > 0);
     assert.deepEqual(listed.filter((path) => path.includes("aaa_huge")), []);
