@@ -2,7 +2,8 @@
  * Read worker of `create`: loads a batch of small source files with
  * {@link readBatch} and sends back their metadata and one buffer holding
  * every payload. Plain payloads are hashed by the main thread, which
- * otherwise waits on this worker.
+ * otherwise waits on this worker, unless the batch asks (`hash`: the main
+ * thread is the one behind).
  *
  * @module
  */

@@ -182,12 +182,15 @@ export interface ReadBatch {
   buffer?: ArrayBuffer;
   /** Device and inode numbers, in pairs, of the run's own files: never read (`own`). */
   own?: number[];
+  /** Hash plain payloads too (compressed ones always are). @default false */
+  hash?: boolean;
 }
 
 /**
  * Per file, in `numbers` (5 a file): kind (0 small, 1 large, 2 special, 3 error, 4 own), mode, mtime,
- * original size, stored size; `sha256` holds, for compressed batches only, 128 hex digits a small
- * file (stored, then original; plain payloads are hashed by the caller); `payloads` the stored
+ * original size, stored size; `sha256` holds, for compressed batches, 128 hex digits a small file
+ * (stored, then original), for plain batches 64 when the batch asked for `hash`, else none (the
+ * caller hashes); `payloads` the stored
  * bytes back to back from its start (it may be longer); `errors` the messages of kind 3.
  */
 export interface ReadBatchResult {
@@ -199,12 +202,14 @@ export interface ReadBatchResult {
 
 /**
  * Read a batch of small files (the work of a read worker; also run on the main thread for the
- * first files of a tree). Hashes compressed payloads only: plain ones are hashed by the caller.
+ * first files of a tree). Hashes compressed payloads, and plain ones when `hash` asks.
  *
  * @param batch the paths, whether to gzip, and the byte budget
  * @returns numbers, digests and payloads packed as {@link ReadBatchResult} describes
  */
-export function readBatch({ paths, compress, budget, buffer, own }: ReadBatch): ReadBatchResult {
+export function readBatch(
+  { paths, compress, budget, buffer, own, hash }: ReadBatch,
+): ReadBatchResult {
   const list = paths.split("\0");
   const numbers = new Float64Array(list.length * 5);
   const digests: string[] = [];
@@ -244,6 +249,7 @@ export function readBatch({ paths, compress, budget, buffer, own }: ReadBatch): 
         numbers[at + 4] = payload.length;
         total += payload.length;
       } else {
+        if (hash) digests.push(sha256Hex(read.bytes));
         numbers[at + 4] = read.bytes.length;
         total += read.bytes.length;
       }
