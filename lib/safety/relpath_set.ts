@@ -12,9 +12,9 @@ const EMPTY_LOAD = 0.75;
 
 /** Hashed set of strings with bounded memory, each with an optional 32-bit value. */
 export class RelpathSet {
-  #slots: Uint32Array<ArrayBuffer>;
-  #values: Uint32Array<ArrayBuffer>;
-  #mask: number;
+  #slots!: Uint32Array<ArrayBuffer>;
+  #values!: Uint32Array<ArrayBuffer>;
+  #mask!: number;
   #size = 0;
   /** A byte a slot, set by `mark`; allocated on the first mark. */
   #marks: Uint8Array<ArrayBuffer> | undefined;
@@ -24,9 +24,17 @@ export class RelpathSet {
   constructor(expected = 1024) {
     let capacity = 16;
     while (capacity * EMPTY_LOAD < expected) capacity *= 2;
+    this.#empty(capacity);
+  }
+
+  /** Make the set empty, with a table of `capacity` slots (a power of two). */
+  #empty(capacity: number): void {
     this.#slots = new Uint32Array(capacity * 3);
     this.#values = new Uint32Array(capacity);
     this.#mask = capacity - 1;
+    this.#size = 0;
+    this.#marks = undefined;
+    this.#marked = 0;
   }
 
   /** Number of strings in the set. */
@@ -120,12 +128,7 @@ export class RelpathSet {
     this.#slots.buffer.transfer(0);
     this.#values.buffer.transfer(0);
     this.#marks?.buffer.transfer(0);
-    this.#slots = new Uint32Array(16 * 3);
-    this.#values = new Uint32Array(16);
-    this.#marks = undefined;
-    this.#mask = 15;
-    this.#size = 0;
-    this.#marked = 0;
+    this.#empty(16);
   }
 
   #find(a: number, b: number, c: number): number {
