@@ -388,16 +388,19 @@ function commandLabel(cmd: string, args: string[]): string {
  * the other by the folder's size) into `listed`, until the returned function is called.
  *
  * @param listed receives each listed path, as given
+ * @param only record only the folders listed in one call (`Deno.readDirSync`)
  * @returns puts both functions back
  */
-export function spyOnListings(listed: string[]): () => void {
+export function spyOnListings(listed: string[], only?: "readDirSync"): () => void {
   const readDir = Deno.readDir;
   const readDirSync = Deno.readDirSync;
   const deno = Deno as { readDir: typeof Deno.readDir; readDirSync: typeof Deno.readDirSync };
-  deno.readDir = (path) => {
-    listed.push(String(path));
-    return readDir(path);
-  };
+  if (only === undefined) {
+    deno.readDir = (path) => {
+      listed.push(String(path));
+      return readDir(path);
+    };
+  }
   deno.readDirSync = (path) => {
     listed.push(String(path));
     return readDirSync(path);
