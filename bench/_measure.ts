@@ -227,3 +227,108 @@ export function loadAverage(): string {
     return "?";
   }
 }
+
+/** One side of a comparison: the command and what must happen, untimed, before each run. */
+export interface Side {
+  label: string;
+  /** spawned directly; a string runs through `bash -c` (pipes, redirections) */
+  argv: string[] | string;
+  /** paths removed before each run */
+  remove?: string[];
+  /** folder made (empty) before each run */
+  mkdir?: string;
+  /** the tools it needs (skipped with a note when one is missing) */
+  needs?: string[];
+}
+
+/** Whether each tool is on PATH (asked once). */
+const present = new Map<string, boolean>();
+
+/**
+ * Whether `tool` is on PATH (asked once).
+ *
+ * @param tool a command name
+ * @returns `true` when `command -v` finds it
+ */
+export function hasTool(tool: string): boolean {
+  if (!present.has(tool)) {
+    const found = new Deno.Command("bash", { args: ["-c", `command -v ${tool}`], stdout: "null" })
+      .outputSync().success;
+    present.set(tool, found);
+  }
+  return present.get(tool)!;
+}
+
+/** Options of {@link compareSides}. */
+export interface CompareOptions {
+  /** runs of each side */
+  runs: number;
+  /** sample each command's peak RSS (costs some CPU beside it) @default false */
+  sampleRss?: boolean;
+  /**
+   * The side the ratios compare with: `first` (ctnr, then its references: each reference's row
+   * says ctnr's median over its own) or `last` (the reference last: each other row says its own
+   * median over the reference's). @default "first"
+   */
+  ratioTo?: "first" | "last";
+}
+
+/**
+ * Run `sides` in turn, `runs` times, the order rotated each run, only the command timed
+ * (removals, the folder and a `sync` before the clock); print min/median/max wall seconds, the
+ * median CPU seconds and the ratio of the medians for each side. A side whose tool is missing is
+ * skipped with a note.
+ *
+ * @param title the heading printed
+ * @param sides the commands
+ * @param options runs, RSS sampling, the side the ratios compare with
+ * @returns each usable side's measurements, in the order of `sides` without the skipped ones
+ */
+export async function compareSides(
+  title: string,
+  sides: Side[],
+  { runs, sampleRss = false, ratioTo = "first" }: CompareOptions,
+): Promise<Measured[][]> {
+  const usable = sides.filter((side) => {
+    const missing = (side.needs ?? []).filter((tool) => !hasTool(tool));
+    if (missing.length) {
+      console.log(`  (${side.label}: skipped, ${missing.join(", ")} not installed; see README)`);
+    }
+    return missing.length === 0;
+  });
+  const results = usable.map(() => [] as Measured[]);
+  const loadBefore = loadAverage();
+  for (let run = 0; run < runs; run++) {
+    for (let k = 0; k < usable.length; k++) {
+      const i = (run + k) % usable.length;
+      const side = usable[i]!;
+      for (const path of side.remove ?? []) {
+        await Deno.remove(path, { recursive: true }).catch(() => {});
+      }
+      if (side.mkdir) await Deno.mkdir(side.mkdir, { recursive: true });
+      await new Deno.Command("sync").output();
+      results[i]!.push(await measure(side.argv, undefined, sampleRss));
+    }
+  }
+  console.log(`${title}  (load ${loadBefore} -> ${loadAverage()})`);
+  const wall = (i: number) => spread(results[i]!.map((m) => m.seconds)).median;
+  const cpu = (i: number) => spread(results[i]!.map((m) => m.cpuSeconds)).median;
+  const ref = ratioTo === "first" ? 0 : usable.length - 1;
+  usable.forEach((side, i) => {
+    const s = spread(results[i]!.map((m) => m.seconds));
+    const range = `${s.min.toFixed(2)}/${s.median.toFixed(2)}/${s.max.toFixed(2)} s`;
+    // Always ctnr (or the side under test) over the reference.
+    const [num, den] = ratioTo === "first" ? [ref, i] : [i, ref];
+    const ratio = i === ref
+      ? ""
+      : `  ratio ${(wall(num) / wall(den)).toFixed(2)} (cpu ${(cpu(num) / cpu(den)).toFixed(2)})`;
+    const p = spread(results[i]!.map((m) => m.peakMiB));
+    const rss = sampleRss
+      ? `  peak RSS ${p.min.toFixed(0)}/${p.median.toFixed(0)}/${p.max.toFixed(0)} MiB`
+      : "";
+    console.log(
+      `  ${side.label.padEnd(44)} ${range.padStart(18)}  cpu ${cpu(i).toFixed(2)} s${ratio}${rss}`,
+    );
+  });
+  return results;
+}

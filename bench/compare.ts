@@ -24,12 +24,14 @@
 import { parseArgs } from "node:util";
 import {
   benchRoot,
+  compareSides,
   ctnrCommand,
   fillRandom,
+  hasTool,
   loadAverage,
   machine,
   measure,
-  spread,
+  type Side,
   writeTextTree,
 } from "./_measure.ts";
 
@@ -46,17 +48,6 @@ console.log(
     `cpu = median user+system seconds; ratio = ctnr median / reference median, wall (and cpu)`,
 );
 
-/** Whether each tool is on PATH (asked once). */
-const present = new Map<string, boolean>();
-function has(tool: string): boolean {
-  if (!present.has(tool)) {
-    const found = new Deno.Command("bash", { args: ["-c", `command -v ${tool}`], stdout: "null" })
-      .outputSync().success;
-    present.set(tool, found);
-  }
-  return present.get(tool)!;
-}
-
 try {
   if (!values.case || values.case === "small") await smallFiles();
   if (!values.case || values.case === "big") await bigFiles();
@@ -67,67 +58,9 @@ try {
 }
 console.log(`load average at the end ${loadAverage()}`);
 
-/** One side of a comparison: the command and what must happen, untimed, before each run. */
-interface Side {
-  label: string;
-  argv: string[] | string;
-  /** paths removed before each run */
-  remove?: string[];
-  /** folder made (empty) before each run */
-  mkdir?: string;
-  /** the tools it needs (skipped with a note when one is missing) */
-  needs?: string[];
-}
-
-/**
- * Run `sides` in turn, `runs` times, the first being ctnr; print min/median/max of each and
- * the ratio of the first side's median to each other's.
- */
-async function compare(title: string, sides: Side[], sampleRss = false): Promise<void> {
-  const usable = sides.filter((side) => {
-    const missing = (side.needs ?? []).filter((tool) => !has(tool));
-    if (missing.length) {
-      console.log(`  (${side.label}: skipped, ${missing.join(", ")} not installed; see README)`);
-    }
-    return missing.length === 0;
-  });
-  const seconds = usable.map(() => [] as number[]);
-  const peaks = usable.map(() => [] as number[]);
-  const cpus = usable.map(() => [] as number[]);
-  const loadBefore = loadAverage();
-  for (let run = 0; run < runs; run++) {
-    for (let k = 0; k < usable.length; k++) {
-      const i = (run + k) % usable.length;
-      const side = usable[i]!;
-      for (const path of side.remove ?? []) {
-        await Deno.remove(path, { recursive: true }).catch(() => {});
-      }
-      if (side.mkdir) await Deno.mkdir(side.mkdir, { recursive: true });
-      await new Deno.Command("sync").output();
-      const m = await measure(side.argv, undefined, sampleRss);
-      seconds[i]!.push(m.seconds);
-      peaks[i]!.push(m.peakMiB);
-      cpus[i]!.push(m.cpuSeconds);
-    }
-  }
-  console.log(`${title}  (load ${loadBefore} -> ${loadAverage()})`);
-  const first = spread(seconds[0]!).median;
-  const firstCpu = spread(cpus[0]!).median;
-  usable.forEach((side, i) => {
-    const s = spread(seconds[i]!);
-    const range = `${s.min.toFixed(2)}/${s.median.toFixed(2)}/${s.max.toFixed(2)} s`;
-    const ratio = i === 0
-      ? ""
-      : `  ratio ${(first / s.median).toFixed(2)} (cpu ${
-        (firstCpu / spread(cpus[i]!).median).toFixed(2)
-      })`;
-    const p = spread(peaks[i]!);
-    const cpu = `  cpu ${spread(cpus[i]!).median.toFixed(2)} s`;
-    const rss = sampleRss
-      ? `  peak RSS ${p.min.toFixed(0)}/${p.median.toFixed(0)}/${p.max.toFixed(0)} MiB`
-      : "";
-    console.log(`  ${side.label.padEnd(44)} ${range.padStart(18)}${cpu}${ratio}${rss}`);
-  });
+/** {@link compareSides} with this run's count. */
+function compare(title: string, sides: Side[], sampleRss = false): Promise<unknown> {
+  return compareSides(title, sides, { runs, sampleRss });
 }
 
 /** A tree of `folders` x 1,000 files of 4 KiB of pseudo-random bytes. */
@@ -158,7 +91,7 @@ async function extractSides(container: string, tar: string, prefix: string): Pro
   const tarOut = `${root}/${prefix}tx`;
   const bsdOut = `${root}/${prefix}bx`;
   const bsdFull = `${root}/${prefix}bfull`;
-  if (has("bsdtar")) {
+  if (hasTool("bsdtar")) {
     // --safe-writes writes to a temp name and renames only where the target exists (into an
     // empty folder it writes in place, like tar): this folder is filled once, untimed, so that
     // each timed run renames every file, as ctnr does.
@@ -250,6 +183,7 @@ async function bigFiles() {
       argv: tarThenHash(src, `${root}/b2.tar`),
       remove: [`${root}/b2.tar`],
     },
+
     {
       label: "cat > file",
       argv: `cat ${src}/big1.bin ${src}/big2.bin > ${root}/b.cat`,

@@ -26,16 +26,7 @@ import { closeSync, constants, openSync, readSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { parseArgs } from "node:util";
-import {
-  benchRoot,
-  ctnrCommand,
-  loadAverage,
-  machine,
-  measure,
-  type Measured,
-  spread,
-  writeTextTree,
-} from "./_measure.ts";
+import { benchRoot, compareSides, ctnrCommand, machine, writeTextTree } from "./_measure.ts";
 
 const FOLDERS = 20;
 const PER_FOLDER = 1000;
@@ -166,49 +157,6 @@ async function extractFloor(container: string, out: string): Promise<void> {
   await onTwoWorkers<number>(jobs, (job) => job.job === "extract" ? [job.payloads.buffer] : []);
 }
 
-interface Side {
-  label: string;
-  argv: string[] | string;
-  /** Removed after each run, outside the timed region. */
-  remove: string[];
-  /** Made before each run, outside the timed region. */
-  make?: string;
-}
-
-async function compareSides(title: string, sides: Side[], runs: number): Promise<void> {
-  const results: Measured[][] = sides.map(() => []);
-  const load = loadAverage();
-  for (let run = 0; run < runs; run++) {
-    for (let k = 0; k < sides.length; k++) {
-      const i = (k + run) % sides.length;
-      const side = sides[i]!;
-      if (side.make) await Deno.mkdir(side.make, { recursive: true });
-      results[i]!.push(await measure(side.argv, undefined, false));
-      for (const path of side.remove) await Deno.remove(path, { recursive: true }).catch(() => {});
-    }
-  }
-  console.log(`${title}  (load ${load} -> ${loadAverage()})`);
-  const ref = results.at(-1)!;
-  const mid = (ms: Measured[], key: "seconds" | "cpuSeconds") =>
-    spread(ms.map((m) => m[key])).median;
-  sides.forEach((side, i) => {
-    const s = spread(results[i]!.map((m) => m.seconds));
-    const ratio = i === sides.length - 1
-      ? ""
-      : `  ratio ${(s.median / mid(ref, "seconds")).toFixed(2)} (cpu ${
-        (mid(results[i]!, "cpuSeconds") / mid(ref, "cpuSeconds")).toFixed(2)
-      })`;
-    console.log(
-      `  ${side.label.padEnd(44)} ${s.min.toFixed(2)}/${s.median.toFixed(2)}/${
-        s.max.toFixed(2)
-      } s  cpu ${mid(results[i]!, "cpuSeconds").toFixed(2)} s${ratio}`,
-    );
-  });
-  for (const side of results) {
-    if (side.some((m) => m.code !== 0)) throw new Error(`${title}: a side failed`);
-  }
-}
-
 async function main(runs: number): Promise<void> {
   console.log(machine());
   const root = await benchRoot();
@@ -225,7 +173,8 @@ async function main(runs: number): Promise<void> {
       `floor_gzip.ts: 20,000 text files of 1-16 KiB (${(bytes / 2 ** 20).toFixed(0)} MiB), ` +
         `${runs} runs a side alternated; min/median/max s, median cpu s; ratio to the last side`,
     );
-    await compareSides("create", [
+    const options = { runs, ratioTo: "last" } as const;
+    const create = await compareSides("create", [
       {
         label: "create floor (Deno, 2 workers)",
         argv: [...deno, "create", src, floor],
@@ -241,26 +190,26 @@ async function main(runs: number): Promise<void> {
         argv: `tar -cf - -C ${src} . | pigz -6 > ${tgz}`,
         remove: [tgz],
       },
-    ], runs);
-    // What the extract sides read, made once.
-    await measure([...deno, "create", src, floor], undefined, false);
-    await measure([...ctnr, "create", "--compress", "--src", src, "--container", container]);
-    await measure(`tar -cf - -C ${src} . | pigz -6 > ${tgz}`, undefined, false);
+    ], options);
+    // The extract sides read what the last create runs left.
     const out = `${root}/out`;
-    await compareSides("extract", [
+    const extract = await compareSides("extract", [
       {
         label: "extract floor (Deno, 2 workers)",
         argv: [...deno, "extract", floor, out],
         remove: [out],
-        make: out,
+        mkdir: out,
       },
       {
         label: "ctnr extract",
         argv: [...ctnr, "extract", "--container", container, "--outdir", out],
         remove: [out],
       },
-      { label: "tar -xzf", argv: ["tar", "-xzf", tgz, "-C", out], remove: [out], make: out },
-    ], runs);
+      { label: "tar -xzf", argv: ["tar", "-xzf", tgz, "-C", out], remove: [out], mkdir: out },
+    ], options);
+    for (const side of [...create, ...extract]) {
+      if (side.some((m) => m.code !== 0)) throw new Error("floor_gzip.ts: a side failed");
+    }
   } finally {
     await Deno.remove(root, { recursive: true });
   }
