@@ -82,6 +82,32 @@ function tarThenHash(src: string, tar: string): string {
 }
 
 /**
+ * The sides of a create comparison: ctnr create into `${root}/${prefix}.ctnr`, `tar -cf` into
+ * `…${prefix}.tar` (what the extract sides read) and `tar -cf` then `sha256sum` into
+ * `…${prefix}2.tar`.
+ */
+function createSides(src: string, prefix: string): Side[] {
+  const container = `${root}/${prefix}.ctnr`;
+  return [
+    {
+      label: "ctnr create",
+      argv: [...ctnr, "create", "--src", src, "--container", container],
+      remove: [container, `${container}.idx`],
+    },
+    {
+      label: "tar -cf",
+      argv: ["tar", "-cf", `${root}/${prefix}.tar`, "-C", src, "."],
+      remove: [`${root}/${prefix}.tar`],
+    },
+    {
+      label: "tar -cf, then sha256sum of every file",
+      argv: tarThenHash(src, `${root}/${prefix}2.tar`),
+      remove: [`${root}/${prefix}2.tar`],
+    },
+  ];
+}
+
+/**
  * The sides of an extract comparison: ctnr extract, `tar -xf`, and bsdtar `--safe-writes` into an
  * empty folder and over the tree (filled here once, untimed), into `${root}/${prefix}x`, `…tx`,
  * `…bx` and `…bfull`.
@@ -130,23 +156,7 @@ async function smallFiles() {
   const src = `${root}/small`;
   await writeRandomTree(src, 100);
   const container = `${root}/s.ctnr`;
-  await compare("small files: create (100,000 x 4 KiB in 100 folders)", [
-    {
-      label: "ctnr create",
-      argv: [...ctnr, "create", "--src", src, "--container", container],
-      remove: [container, `${container}.idx`],
-    },
-    {
-      label: "tar -cf",
-      argv: ["tar", "-cf", `${root}/s.tar`, "-C", src, "."],
-      remove: [`${root}/s.tar`],
-    },
-    {
-      label: "tar -cf, then sha256sum of every file",
-      argv: tarThenHash(src, `${root}/s2.tar`),
-      remove: [`${root}/s2.tar`],
-    },
-  ]);
+  await compare("small files: create (100,000 x 4 KiB in 100 folders)", createSides(src, "s"));
   await compare(
     "small files: extract (100,000 x 4 KiB)",
     await extractSides(container, `${root}/s.tar`, "s"),
@@ -168,22 +178,7 @@ async function bigFiles() {
   }
   const container = `${root}/b.ctnr`;
   await compare("big files: create (2 x 256 MiB)", [
-    {
-      label: "ctnr create",
-      argv: [...ctnr, "create", "--src", src, "--container", container],
-      remove: [container, `${container}.idx`],
-    },
-    {
-      label: "tar -cf",
-      argv: ["tar", "-cf", `${root}/b.tar`, "-C", src, "."],
-      remove: [`${root}/b.tar`],
-    },
-    {
-      label: "tar -cf, then sha256sum of every file",
-      argv: tarThenHash(src, `${root}/b2.tar`),
-      remove: [`${root}/b2.tar`],
-    },
-
+    ...createSides(src, "b"),
     {
       label: "cat > file",
       argv: `cat ${src}/big1.bin ${src}/big2.bin > ${root}/b.cat`,
