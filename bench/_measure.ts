@@ -241,7 +241,7 @@ export interface Side {
   needs?: string[];
 }
 
-/** Whether each tool is on PATH (asked once). */
+/** {@link hasTool}'s answers. */
 const present = new Map<string, boolean>();
 
 /**

@@ -22,7 +22,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { benchRoot, ctnrCommand, measure, type Measured, writeSmallTree } from "./_measure.ts";
+import {
+  benchRoot,
+  ctnrCommand,
+  loadAverage,
+  measure,
+  type Measured,
+  spread,
+  writeSmallTree,
+} from "./_measure.ts";
 
 const CASES = [
   "create",
@@ -116,21 +124,20 @@ try {
 async function repeat(name: string, argv: string[], clean?: () => Promise<void>) {
   const all: Measured[] = [];
   for (let i = 0; i < runs; i++) {
-    const load = (await Deno.readTextFile("/proc/loadavg").catch(() => "")).split(" ")[0];
+    const load = loadAverage().split(" ")[0];
     const m = await measure(argv);
     all.push(m);
     report(runs > 1 ? `${name} #${i + 1}` : name, m, load);
     await clean?.();
   }
   if (runs > 1) {
-    const peaks = all.map((m) => m.peakMiB).sort((a, b) => a - b);
-    const times = all.map((m) => m.seconds).sort((a, b) => a - b);
-    const mid = (xs: number[]) => xs[Math.floor(xs.length / 2)]!;
+    const peak = spread(all.map((m) => m.peakMiB));
+    const time = spread(all.map((m) => m.seconds));
     console.log(
-      `${name}: peak RSS ${peaks[0]!.toFixed(0)}/${mid(peaks).toFixed(0)}/${
-        peaks.at(-1)!.toFixed(0)
-      } MiB, time ${times[0]!.toFixed(1)}/${mid(times).toFixed(1)}/${
-        times.at(-1)!.toFixed(1)
+      `${name}: peak RSS ${peak.min.toFixed(0)}/${peak.median.toFixed(0)}/${
+        peak.max.toFixed(0)
+      } MiB, time ${time.min.toFixed(1)}/${time.median.toFixed(1)}/${
+        time.max.toFixed(1)
       } s (min/median/max of ${runs})`,
     );
   }
