@@ -24,7 +24,8 @@ export type Target = typeof TARGETS[number];
 
 /**
  * The environment variables ctnr reads, and no other: the index cache's folder
- * (lib/remote/index_cache.ts) and the AWS CLI's variables for `s3://` (lib/remote/s3.ts).
+ * (lib/remote/index_cache.ts), the schedulers' array index that `--part N` takes its part from
+ * (cli/_reader.ts) and the AWS CLI's variables for `s3://` (lib/remote/s3.ts).
  * tests/release_test.ts checks that lib/ reads no variable missing here.
  */
 export const ENVIRONMENT = [
