@@ -159,7 +159,7 @@ http {
 }
 
 /** A TCP port of 127.0.0.1 free a moment ago (the kernel's pick). */
-function freePort(): number {
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();

@@ -15,6 +15,7 @@
 // A full specifier, as lib/remote/s3.ts has it (README "Runtime dependencies").
 // deno-lint-ignore no-import-prefix
 import { AwsClient } from "npm:aws4fetch@1.0.20";
+import { freePort } from "./_servers.ts";
 
 /** A running Swift, from {@link startSwift}. */
 export interface Swift {
@@ -288,14 +289,6 @@ except OSError as error:
     sys.exit("the temp folder's file system has no user xattrs, which Swift needs: %s" % error)
 os.remove(probe)
 `;
-
-/** A port free on 127.0.0.1 now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
 
 /** Read a stream to its end, keeping its last 4,000 characters (a server's stderr). */
 async function lastText(stream: ReadableStream<Uint8Array>): Promise<string> {
