@@ -35,6 +35,13 @@ export interface Swift {
   stop(): Promise<void>;
 }
 
+/** One of Swift's servers, running: its stderr's last text once it exits. */
+interface Server {
+  name: string;
+  child: Deno.ChildProcess;
+  stderr: Promise<string>;
+}
+
 const PYTHON = "/usr/bin/python3";
 const SERVERS = ["account", "container", "object", "proxy"] as const;
 
@@ -56,7 +63,7 @@ export function swiftAvailable(): boolean {
  */
 export async function startSwift(): Promise<Swift> {
   const dir = await Deno.makeTempDir({ prefix: "ctnr-swift-" });
-  const children: { name: string; child: Deno.ChildProcess; stderr: Promise<string> }[] = [];
+  const children: Server[] = [];
   const stop = async () => {
     for (const { child } of children) {
       try {
@@ -76,16 +83,7 @@ export async function startSwift(): Promise<Swift> {
     >;
     await writeConfig(dir, ports);
     const built = await new Deno.Command(PYTHON, {
-      args: [
-        "-c",
-        BUILD_RINGS,
-        dir,
-        String(ports.account),
-        String(ports.container),
-        String(
-          ports.object,
-        ),
-      ],
+      args: ["-c", BUILD_RINGS, dir, ...[ports.account, ports.container, ports.object].map(String)],
       stdout: "null",
       stderr: "piped",
     }).output();
@@ -146,7 +144,7 @@ export async function startSwift(): Promise<Swift> {
 /** Wait until the four servers listen and the account server answers through the S3 API. */
 async function waitReady(
   swift: Swift,
-  children: { name: string; child: Deno.ChildProcess; stderr: Promise<string> }[],
+  children: Server[],
   client: AwsClient,
   ports: number[],
 ): Promise<void> {
