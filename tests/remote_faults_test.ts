@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { nginxAvailable, type NginxServer, startNginx } from "./_servers.ts";
 import { type FaultProxy, type FaultRule, startFaultProxy } from "./_fault_proxy.ts";
-import { type CliRun, diffTrees, withTempDir } from "./_helpers.ts";
+import { type CliRun, concatBytes, diffTrees, withTempDir } from "./_helpers.ts";
 import { buildSmall, ctnr, tempFiles } from "./_remote.ts";
 import { ContainerReader, RemoteError } from "../mod.ts";
 import { EnvironmentError } from "../lib/errors.ts";
@@ -343,7 +343,7 @@ Deno.test({
             bytes[0] = bytes[0]! ^ 1;
             await Deno.writeFile(`${served}.new`, bytes);
             await Deno.utime(`${served}.new`, 1, 1);
-          } else await Deno.writeFile(`${served}.new`, concat(bytes, new Uint8Array(7)));
+          } else await Deno.writeFile(`${served}.new`, concatBytes([bytes, new Uint8Array(7)]));
           await Deno.rename(`${served}.new`, served);
           await assert.rejects(
             reader.readStored(entry),
@@ -357,10 +357,3 @@ Deno.test({
       }
     }),
 });
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
