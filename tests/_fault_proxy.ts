@@ -275,6 +275,27 @@ export function startFaultProxy(upstream: string, options: FaultProxyOptions = {
   };
 }
 
+/**
+ * A fault proxy with `rules` in front of `upstream` for `fn`, then stopped.
+ *
+ * @param upstream base URL the request paths are appended to
+ * @param rules the rules, as {@link FaultProxyOptions.rules}
+ * @param fn what runs while the proxy listens
+ * @returns what `fn` returns
+ */
+export async function proxying<T>(
+  upstream: string,
+  rules: FaultRule[],
+  fn: (proxy: FaultProxy) => Promise<T>,
+): Promise<T> {
+  const proxy = startFaultProxy(upstream, { rules });
+  try {
+    return await fn(proxy);
+  } finally {
+    await proxy.stop();
+  }
+}
+
 /** A request head and its body (read whole when it has a Content-Length). */
 interface RequestHead {
   method: string;

@@ -7,8 +7,8 @@
  */
 
 import { ContainerWriter } from "../mod.ts";
-import { type CliRun, fixture, runCli } from "./_helpers.ts";
-import { type NginxServer, startNginx } from "./_servers.ts";
+import { type CliRun, fixture, runCli, withTempDir } from "./_helpers.ts";
+import { type NginxServer, serving } from "./_servers.ts";
 
 /** Seconds since the epoch of every entry the builders write (whole seconds). */
 export const MTIME = 1_600_000_000;
@@ -79,14 +79,27 @@ export async function copyPeerFixtures(dir: string): Promise<void> {
  * @param args the command line
  * @returns exit code, stdout, stderr
  */
-export async function ctnr(cacheDir: string, ...args: string[]): Promise<CliRun> {
-  const before = Deno.env.get("CTNR_CACHE_DIR");
-  Deno.env.set("CTNR_CACHE_DIR", cacheDir);
+export function ctnr(cacheDir: string, ...args: string[]): Promise<CliRun> {
+  return withEnv("CTNR_CACHE_DIR", cacheDir, () => runCli(...args));
+}
+
+/**
+ * Run `fn` with the environment variable `name` set to `value`, then put back what was there
+ * (unset when it was unset).
+ *
+ * @param name the variable
+ * @param value its value while `fn` runs
+ * @param fn what runs
+ * @returns what `fn` returns
+ */
+export async function withEnv<T>(name: string, value: string, fn: () => Promise<T>): Promise<T> {
+  const before = Deno.env.get(name);
+  Deno.env.set(name, value);
   try {
-    return await runCli(...args);
+    return await fn();
   } finally {
-    if (before === undefined) Deno.env.delete("CTNR_CACHE_DIR");
-    else Deno.env.set("CTNR_CACHE_DIR", before);
+    if (before === undefined) Deno.env.delete(name);
+    else Deno.env.set(name, before);
   }
 }
 
@@ -117,21 +130,19 @@ export async function tempFiles(dir: string): Promise<string[]> {
 }
 
 /**
- * Serve `dir` (made when missing) with nginx for `fn`, then stop it.
+ * A temp folder whose `served` folder `build` fills, then nginx serving that folder for `fn`;
+ * both are removed after.
  *
- * @param dir the folder served
- * @param fn what runs while it is served
- * @returns what `fn` returns
+ * @param build writes the served files into the folder it is given
+ * @param fn what runs while it is served, given the temp folder and the server
  */
-export async function serving<T>(
-  dir: string,
-  fn: (nginx: NginxServer) => Promise<T>,
-): Promise<T> {
-  await Deno.mkdir(dir, { recursive: true });
-  const nginx = await startNginx(dir);
-  try {
-    return await fn(nginx);
-  } finally {
-    await nginx.stop();
-  }
+export function withServed(
+  build: (served: string) => Promise<void>,
+  fn: (root: string, nginx: NginxServer) => Promise<void>,
+): Promise<void> {
+  return withTempDir(async (root) => {
+    await Deno.mkdir(`${root}/served`);
+    await build(`${root}/served`);
+    await serving(`${root}/served`, (nginx) => fn(root, nginx));
+  });
 }

@@ -18,7 +18,8 @@
  * nginx runs with `master_process off` (one process, the user who started
  * it: no `user` switch to nobody, so a temp folder of mode 0700 stays
  * readable), its pid, logs and temp paths inside a temp folder that
- * `stop()` removes. Tests skip themselves where nginx is missing:
+ * `stop()` removes; {@link serving} stops it after a callback. Tests skip
+ * themselves where nginx is missing:
  * `Deno.test({ ignore: !nginxAvailable(), ... })`.
  *
  * @module
@@ -121,6 +122,26 @@ export async function startNginx(root: string): Promise<NginxServer> {
   } catch (error) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw error;
+  }
+}
+
+/**
+ * Serve `dir` (made when missing) with nginx for `fn`, then stop it.
+ *
+ * @param dir the folder served
+ * @param fn what runs while it is served
+ * @returns what `fn` returns
+ */
+export async function serving<T>(
+  dir: string,
+  fn: (nginx: NginxServer) => Promise<T>,
+): Promise<T> {
+  await Deno.mkdir(dir, { recursive: true });
+  const nginx = await startNginx(dir);
+  try {
+    return await fn(nginx);
+  } finally {
+    await nginx.stop();
   }
 }
 

@@ -7,8 +7,7 @@
 import assert from "node:assert/strict";
 import { ContainerReader, createContainer, extractContainer } from "../mod.ts";
 import { remoteStats } from "../lib/remote/http_source.ts";
-import { nginxAvailable } from "./_servers.ts";
-import { serving } from "./_remote.ts";
+import { nginxAvailable, serving } from "./_servers.ts";
 import { pseudoRandomBytes, withTempDir } from "./_helpers.ts";
 
 Deno.test({

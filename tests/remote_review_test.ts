@@ -7,10 +7,10 @@
  */
 
 import assert from "node:assert/strict";
-import { nginxAvailable } from "./_servers.ts";
+import { nginxAvailable, serving } from "./_servers.ts";
 import { withTempDir } from "./_helpers.ts";
 import { ContainerWriter, extractContainer, RemoteError } from "../mod.ts";
-import { ctnr, MTIME, serving, tempFiles } from "./_remote.ts";
+import { ctnr, MTIME, tempFiles } from "./_remote.ts";
 
 const ignore = !nginxAvailable();
 const text = new TextEncoder();

@@ -6,10 +6,18 @@
 
 import assert from "node:assert/strict";
 import { nginxAvailable } from "./_servers.ts";
-import { type FaultProxy, type RecordedRequest, startFaultProxy } from "./_fault_proxy.ts";
-import { type CliRun, diffTrees, exists, withTempDir } from "./_helpers.ts";
+import { type FaultProxy, proxying, type RecordedRequest } from "./_fault_proxy.ts";
+import { type CliRun, diffTrees, exists } from "./_helpers.ts";
 import { ContainerWriter } from "../mod.ts";
-import { buildMany, buildSmall, copyPeerFixtures, ctnr, serving, tempFiles } from "./_remote.ts";
+import {
+  buildMany,
+  buildSmall,
+  copyPeerFixtures,
+  ctnr,
+  tempFiles,
+  withEnv,
+  withServed,
+} from "./_remote.ts";
 
 const ignore = !nginxAvailable();
 
@@ -103,32 +111,30 @@ Deno.test({
   name: "remote: a small, a --compress and the original tools' containers read the same as local",
   ignore,
   fn: () =>
-    withTempDir(async (root) => {
-      await Deno.mkdir(`${root}/served`);
-      await buildSmall(`${root}/served/small.ctnr`);
-      await buildSmall(`${root}/served/gz.ctnr`, true);
-      await copyPeerFixtures(`${root}/served`);
-      await serving(`${root}/served`, async (nginx) => {
-        await sameEverywhere(root, nginx.url, "small.ctnr", { pattern: "*.md", cat: "run.sh" });
-        await sameEverywhere(root, nginx.url, "gz.ctnr", { pattern: "docs", cat: "data/big.bin" });
-        // No footer: the original tools' trailer, plain and gzip payloads.
-        await sameEverywhere(root, nginx.url, "plain.ctnr", {
-          pattern: "*.md",
-          cat: "hello.txt",
-          mtimes: false,
-        });
-        await sameEverywhere(root, nginx.url, "gzip.ctnr", {
-          pattern: "*.md",
-          cat: "hello.txt",
-          mtimes: false,
-        });
-        // An external index read by URL, served beside the container.
-        await sameEverywhere(root, nginx.url, "external.ctnr", {
-          pattern: "*.md",
-          cat: "hello.txt",
-          index: "external.ctnr.idx",
-          mtimes: false,
-        });
+    withServed(async (served) => {
+      await buildSmall(`${served}/small.ctnr`);
+      await buildSmall(`${served}/gz.ctnr`, true);
+      await copyPeerFixtures(served);
+    }, async (root, nginx) => {
+      await sameEverywhere(root, nginx.url, "small.ctnr", { pattern: "*.md", cat: "run.sh" });
+      await sameEverywhere(root, nginx.url, "gz.ctnr", { pattern: "docs", cat: "data/big.bin" });
+      // No footer: the original tools' trailer, plain and gzip payloads.
+      await sameEverywhere(root, nginx.url, "plain.ctnr", {
+        pattern: "*.md",
+        cat: "hello.txt",
+        mtimes: false,
+      });
+      await sameEverywhere(root, nginx.url, "gzip.ctnr", {
+        pattern: "*.md",
+        cat: "hello.txt",
+        mtimes: false,
+      });
+      // An external index read by URL, served beside the container.
+      await sameEverywhere(root, nginx.url, "external.ctnr", {
+        pattern: "*.md",
+        cat: "hello.txt",
+        index: "external.ctnr.idx",
+        mtimes: false,
       });
     }),
 });
@@ -137,16 +143,12 @@ Deno.test({
   name: "remote: a 100,000-entry container reads the same as local",
   ignore,
   fn: () =>
-    withTempDir(async (root) => {
-      await Deno.mkdir(`${root}/served`);
-      await buildMany(`${root}/served/many.ctnr`, 100_000);
-      await serving(`${root}/served`, async (nginx) => {
-        await sameEverywhere(root, nginx.url, "many.ctnr", {
-          pattern: "d42",
-          cat: "d99/f999.txt",
-          // 100,000 files written twice would take a minute: two folders of them.
-          extract: ["d0", "d99"],
-        });
+    withServed((served) => buildMany(`${served}/many.ctnr`, 100_000), async (root, nginx) => {
+      await sameEverywhere(root, nginx.url, "many.ctnr", {
+        pattern: "d42",
+        cat: "d99/f999.txt",
+        // 100,000 files written twice would take a minute: two folders of them.
+        extract: ["d0", "d99"],
       });
     }),
 });
@@ -184,12 +186,10 @@ Deno.test({
     "remote: a cold list of a 20 MB index costs at most 1 + ceil(index bytes / 8 MiB) requests, --max-range or not",
   ignore,
   fn: () =>
-    withTempDir(async (root) => {
-      await Deno.mkdir(`${root}/served`);
-      await buildMany(`${root}/served/many.ctnr`, 100_000);
-      await serving(`${root}/served`, async (nginx) => {
-        const proxy = startFaultProxy(nginx.url);
-        try {
+    withServed(
+      (served) => buildMany(`${served}/many.ctnr`, 100_000),
+      (root, nginx) =>
+        proxying(nginx.url, [], async (proxy) => {
           const url = `${proxy.url}/many.ctnr`;
           const etag = await etagOf(`${nginx.url}/many.ctnr`);
           const info = JSON.parse((await ctnr(`${root}/c0`, "info", "--json", url)).stdout);
@@ -212,11 +212,8 @@ Deno.test({
             checkRequests(requests, etag, `cold list ${flags.join(" ")}`);
             assert.deepEqual(await tempFiles(cache), []);
           }
-        } finally {
-          await proxy.stop();
-        }
-      });
-    }),
+        }),
+    ),
 });
 
 Deno.test({
@@ -224,12 +221,10 @@ Deno.test({
     "remote: a warm cat is one request with If-Match; never a HEAD or a multi-range; the cache is renamed into place",
   ignore,
   fn: () =>
-    withTempDir(async (root) => {
-      await Deno.mkdir(`${root}/served`);
-      await buildSmall(`${root}/served/small.ctnr`);
-      await serving(`${root}/served`, async (nginx) => {
-        const proxy = startFaultProxy(nginx.url);
-        try {
+    withServed(
+      (served) => buildSmall(`${served}/small.ctnr`),
+      (root, nginx) =>
+        proxying(nginx.url, [], async (proxy) => {
           const url = `${proxy.url}/small.ctnr`;
           const etag = await etagOf(`${nginx.url}/small.ctnr`);
           const cache = `${root}/cache`;
@@ -283,11 +278,8 @@ Deno.test({
             }
           }
           assert.ok(proxy.requests.every((r) => r.method === "GET"));
-        } finally {
-          await proxy.stop();
-        }
-      });
-    }),
+        }),
+    ),
 });
 
 Deno.test({
@@ -295,29 +287,25 @@ Deno.test({
     "remote: a container replaced after its index was cached is read again: the new content, exit 0",
   ignore,
   fn: () =>
-    withTempDir(async (root) => {
-      await Deno.mkdir(`${root}/served`);
-      await buildSmall(`${root}/served/small.ctnr`);
-      await serving(`${root}/served`, async (nginx) => {
-        const url = `${nginx.url}/small.ctnr`;
-        const cache = `${root}/cache`;
-        assert.equal((await ctnr(cache, "cat", url, "docs/a.md")).stdout, "alpha\n");
-        const writer = await ContainerWriter.open(`${root}/next.ctnr`);
-        await writer.addFile(
-          { relpath: "docs/a.md", mtime: 0 },
-          new TextEncoder().encode("NEW a\n"),
-        );
-        await writer.addFile({ relpath: "extra.txt", mtime: 0 }, new TextEncoder().encode("x"));
-        await writer.finalize({ removeIndex: true });
-        await Deno.rename(`${root}/next.ctnr`, `${root}/served/small.ctnr`);
-        const cat = await ctnr(cache, "cat", url, "docs/a.md");
-        assert.equal(cat.code, 0, cat.stderr);
-        assert.equal(cat.stdout, "NEW a\n");
-        const list = await ctnr(cache, "list", url);
-        assert.equal(list.code, 0, list.stderr);
-        assert.equal(list.stdout, "docs/a.md\nextra.txt\n");
-        assert.deepEqual(await tempFiles(cache), []);
-      });
+    withServed((served) => buildSmall(`${served}/small.ctnr`), async (root, nginx) => {
+      const url = `${nginx.url}/small.ctnr`;
+      const cache = `${root}/cache`;
+      assert.equal((await ctnr(cache, "cat", url, "docs/a.md")).stdout, "alpha\n");
+      const writer = await ContainerWriter.open(`${root}/next.ctnr`);
+      await writer.addFile(
+        { relpath: "docs/a.md", mtime: 0 },
+        new TextEncoder().encode("NEW a\n"),
+      );
+      await writer.addFile({ relpath: "extra.txt", mtime: 0 }, new TextEncoder().encode("x"));
+      await writer.finalize({ removeIndex: true });
+      await Deno.rename(`${root}/next.ctnr`, `${root}/served/small.ctnr`);
+      const cat = await ctnr(cache, "cat", url, "docs/a.md");
+      assert.equal(cat.code, 0, cat.stderr);
+      assert.equal(cat.stdout, "NEW a\n");
+      const list = await ctnr(cache, "list", url);
+      assert.equal(list.code, 0, list.stderr);
+      assert.equal(list.stdout, "docs/a.md\nextra.txt\n");
+      assert.deepEqual(await tempFiles(cache), []);
     }),
 });
 
@@ -325,45 +313,33 @@ Deno.test({
   name: "remote: --no-cache leaves no cache folder and no temp folder behind",
   ignore,
   fn: () =>
-    withTempDir(async (root) => {
-      await Deno.mkdir(`${root}/served`);
+    withServed((served) => buildSmall(`${served}/small.ctnr`), async (root, nginx) => {
+      const url = `${nginx.url}/small.ctnr`;
       await Deno.mkdir(`${root}/tmp`);
-      await buildSmall(`${root}/served/small.ctnr`);
-      await serving(`${root}/served`, async (nginx) => {
-        const before = Deno.env.get("TMPDIR");
-        Deno.env.set("TMPDIR", `${root}/tmp`);
-        try {
-          for (
-            const command of [["cat", "--no-cache"], ["list", "--no-cache"], [
-              "verify",
-              "--no-cache",
-            ]]
-          ) {
-            const run = await ctnr(
-              `${root}/cache`,
-              ...command,
-              `${nginx.url}/small.ctnr`,
-              ...(command[0] === "cat" ? ["docs/a.md"] : []),
-            );
-            assert.equal(run.code, 0, run.stderr);
-          }
-          const index = await ctnr(
-            `${root}/cache`,
-            "list",
-            "--no-cache",
-            "--index",
-            `${nginx.url}/small.ctnr.idx`,
-            `${nginx.url}/small.ctnr`,
-          );
-          assert.equal(index.code, 1); // no such index object: the 404 named
-          assert.match(index.stderr, /small\.ctnr\.idx.*no such object/);
-        } finally {
-          if (before === undefined) Deno.env.delete("TMPDIR");
-          else Deno.env.set("TMPDIR", before);
+      await withEnv("TMPDIR", `${root}/tmp`, async () => {
+        for (
+          const args of [
+            ["cat", "--no-cache", url, "docs/a.md"],
+            ["list", "--no-cache", url],
+            ["verify", "--no-cache", url],
+          ]
+        ) {
+          const run = await ctnr(`${root}/cache`, ...args);
+          assert.equal(run.code, 0, run.stderr);
         }
-        assert.equal(await exists(`${root}/cache`), false, "a cache folder was made");
-        assert.deepEqual(await Array.fromAsync(Deno.readDir(`${root}/tmp`)), []);
+        const index = await ctnr(
+          `${root}/cache`,
+          "list",
+          "--no-cache",
+          "--index",
+          `${url}.idx`,
+          url,
+        );
+        assert.equal(index.code, 1); // no such index object: the 404 named
+        assert.match(index.stderr, /small\.ctnr\.idx.*no such object/);
       });
+      assert.equal(await exists(`${root}/cache`), false, "a cache folder was made");
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(`${root}/tmp`)), []);
     }),
 });
 
@@ -372,39 +348,33 @@ Deno.test({
     "remote: a container whose index is past the last 64 MiB (ctnr's footer names it) is read, in 8 MiB requests",
   ignore,
   fn: () =>
-    withTempDir(async (root) => {
-      await Deno.mkdir(`${root}/served`);
+    withServed(async (served) => {
       // 24,000 entries of 3,000-byte names: an index of about 75 MB.
-      const writer = await ContainerWriter.open(`${root}/served/long.ctnr`, { pathsUnique: true });
+      const writer = await ContainerWriter.open(`${served}/long.ctnr`, { pathsUnique: true });
       const deep = Array.from({ length: 14 }, (_, i) => `${i}`.padEnd(200, "x")).join("/");
       for (let i = 0; i < 24_000; i++) {
         await writer.addFile({ relpath: `${deep}/f${i}`, mtime: 0 }, new Uint8Array(1));
       }
       await writer.finalize({ removeIndex: true });
-      await serving(`${root}/served`, async (nginx) => {
-        const proxy = startFaultProxy(nginx.url);
-        try {
-          const { run, requests } = await counted(
-            proxy,
-            `${root}/cache`,
-            "cat",
-            `${proxy.url}/long.ctnr`,
-            "f23999",
-          );
-          assert.equal(run.code, 0, run.stderr);
-          assert.equal(run.stdout, "\0");
-          const info = JSON.parse(
-            (await ctnr(`${root}/cache`, "info", "--json", `${root}/served/long.ctnr`)).stdout,
-          );
-          assert.ok(info.index_bytes > 64 << 20, `${info.index_bytes}`);
-          // The open, the index in 8 MiB requests, the payload.
-          assert.ok(
-            requests.length <= 2 + Math.ceil(info.index_bytes / (8 << 20)),
-            `${requests.length}`,
-          );
-        } finally {
-          await proxy.stop();
-        }
-      });
-    }),
+    }, (root, nginx) =>
+      proxying(nginx.url, [], async (proxy) => {
+        const { run, requests } = await counted(
+          proxy,
+          `${root}/cache`,
+          "cat",
+          `${proxy.url}/long.ctnr`,
+          "f23999",
+        );
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(run.stdout, "\0");
+        const info = JSON.parse(
+          (await ctnr(`${root}/cache`, "info", "--json", `${root}/served/long.ctnr`)).stdout,
+        );
+        assert.ok(info.index_bytes > 64 << 20, `${info.index_bytes}`);
+        // The open, the index in 8 MiB requests, the payload.
+        assert.ok(
+          requests.length <= 2 + Math.ceil(info.index_bytes / (8 << 20)),
+          `${requests.length}`,
+        );
+      })),
 });
