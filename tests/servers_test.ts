@@ -5,39 +5,24 @@
  */
 
 import assert from "node:assert/strict";
-import { nginxAvailable, type NginxServer, startNginx } from "./_servers.ts";
-import { type FaultProxy, type FaultRule, startFaultProxy } from "./_fault_proxy.ts";
+import { nginxAvailable, type NginxServer, serving } from "./_servers.ts";
+import { type FaultProxy, type FaultRule, proxying } from "./_fault_proxy.ts";
 import { exists, pseudoRandomBytes, withTempDir } from "./_helpers.ts";
 
 const BODY = pseudoRandomBytes(100_000, 15);
 const NO_NGINX = !nginxAvailable();
 
 /** Run `fn` with nginx serving a folder that holds `a.bin` (BODY). */
-async function withNginx(fn: (server: NginxServer) => Promise<void>): Promise<void> {
-  await withTempDir(async (root) => {
+function withNginx(fn: (server: NginxServer) => Promise<void>): Promise<void> {
+  return withTempDir(async (root) => {
     await Deno.writeFile(`${root}/a.bin`, BODY);
-    const server = await startNginx(root);
-    try {
-      await fn(server);
-    } finally {
-      await server.stop();
-    }
+    await serving(root, fn);
   });
 }
 
 /** Run `fn` with a fault proxy with `rules` in front of nginx. */
-async function withProxy(
-  rules: FaultRule[],
-  fn: (proxy: FaultProxy, server: NginxServer) => Promise<void>,
-): Promise<void> {
-  await withNginx(async (server) => {
-    const proxy = startFaultProxy(server.url, { rules });
-    try {
-      await fn(proxy, server);
-    } finally {
-      await proxy.stop();
-    }
-  });
+function withProxy(rules: FaultRule[], fn: (proxy: FaultProxy) => Promise<void>): Promise<void> {
+  return withNginx((server) => proxying(server.url, rules, fn));
 }
 
 /** Read a whole body; the error when the connection breaks before its end. */
@@ -151,8 +136,7 @@ Deno.test({
       // nginx lets the first second's worth through at once: 512 KiB take about 1 s.
       const big = pseudoRandomBytes(512 * 1024, 7);
       await Deno.writeFile(`${root}/big.bin`, big);
-      const server = await startNginx(root);
-      try {
+      await serving(root, async (server) => {
         let start = performance.now();
         const fast = await fetch(`${server.url}/big.bin`).then((r) => r.arrayBuffer());
         const fastMs = performance.now() - start;
@@ -163,9 +147,7 @@ Deno.test({
         assert.equal(fast.byteLength, big.length);
         assert.ok(slowMs > 700, `slow took ${slowMs} ms`);
         assert.ok(fastMs < slowMs / 2, `fast took ${fastMs} ms, slow ${slowMs} ms`);
-      } finally {
-        await server.stop();
-      }
+      });
     }),
 });
 
