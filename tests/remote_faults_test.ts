@@ -6,10 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { nginxAvailable, type NginxServer, startNginx } from "./_servers.ts";
-import { type FaultProxy, type FaultRule, startFaultProxy } from "./_fault_proxy.ts";
-import { type CliRun, concatBytes, diffTrees, withTempDir } from "./_helpers.ts";
-import { buildSmall, ctnr, tempFiles } from "./_remote.ts";
+import { nginxAvailable, type NginxServer } from "./_servers.ts";
+import { type FaultProxy, type FaultRule, proxying } from "./_fault_proxy.ts";
+import { type CliRun, concatBytes, diffTrees } from "./_helpers.ts";
+import { buildSmall, ctnr, tempFiles, withServed } from "./_remote.ts";
 import { ContainerReader, RemoteError } from "../mod.ts";
 import { EnvironmentError } from "../lib/errors.ts";
 
@@ -31,24 +31,22 @@ interface Setup {
 
 /** A container of 3 MB behind nginx and the fault proxy (`rules`), for `fn`. */
 function withServers(rules: FaultRule[], fn: (setup: Setup) => Promise<void>): Promise<void> {
-  return withTempDir(async (root) => {
-    await Deno.mkdir(`${root}/served`);
-    await buildSmall(`${root}/served/mid.ctnr`, false, BIG);
-    const expected = `${root}/expected`;
-    assert.equal(
-      (await ctnr(`${root}/c0`, "extract", `${root}/served/mid.ctnr`, expected)).code,
-      0,
-    );
-    const nginx = await startNginx(`${root}/served`);
-    const proxy = startFaultProxy(nginx.url, { rules });
-    try {
+  return withServed(
+    (served) => buildSmall(`${served}/mid.ctnr`, false, BIG),
+    async (root, nginx) => {
+      const expected = `${root}/expected`;
+      assert.equal(
+        (await ctnr(`${root}/c0`, "extract", `${root}/served/mid.ctnr`, expected)).code,
+        0,
+      );
       const size = (await Deno.stat(`${root}/served/mid.ctnr`)).size;
-      await fn({ root, nginx, proxy, url: `${proxy.url}/mid.ctnr`, size, expected });
-    } finally {
-      await proxy.stop();
-      await nginx.stop();
-    }
-  });
+      await proxying(
+        nginx.url,
+        rules,
+        (proxy) => fn({ root, nginx, proxy, url: `${proxy.url}/mid.ctnr`, size, expected }),
+      );
+    },
+  );
 }
 
 /** `extract --json URL` into `root/out`: the run, its `remote` counts, no temp file anywhere. */
