@@ -7,7 +7,7 @@
  */
 
 import { ContainerWriter } from "../mod.ts";
-import { type CliRun, fixture, runCli, withTempDir } from "./_helpers.ts";
+import { type CliRun, exists, fixture, listPaths, runCli, withTempDir } from "./_helpers.ts";
 import { type NginxServer, serving } from "./_servers.ts";
 
 /** Seconds since the epoch of every entry the builders write (whole seconds). */
@@ -111,22 +111,8 @@ export async function withEnv<T>(name: string, value: string, fn: () => Promise<
  * @returns the temp files found
  */
 export async function tempFiles(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  const walk = async (rel: string) => {
-    let items: Deno.DirEntry[];
-    try {
-      items = await Array.fromAsync(Deno.readDir(rel ? `${dir}/${rel}` : dir));
-    } catch {
-      return;
-    }
-    for (const item of items) {
-      const path = rel ? `${rel}/${item.name}` : item.name;
-      if (item.name.includes(".ctnr-tmp")) found.push(path);
-      if (item.isDirectory) await walk(path);
-    }
-  };
-  await walk("");
-  return found;
+  if (!(await exists(dir))) return [];
+  return (await listPaths(dir)).filter((path) => path.split("/").at(-1)!.includes(".ctnr-tmp"));
 }
 
 /**
