@@ -36,14 +36,7 @@ async function same(
   tail: string[] = [],
   index?: string,
 ): Promise<number> {
-  const run = (base: string) =>
-    ctnr(
-      cache,
-      ...command,
-      ...(index === undefined ? [] : ["--index", `${base}/${index}`]),
-      `${base}/${file}`,
-      ...tail,
-    );
+  const run = (base: string) => ctnr(cache, ...command, ...target(base, file, index), ...tail);
   const local = await run(dir);
   const remote = await run(url);
   const what = `${command.join(" ")} ${file} ${tail.join(" ")}`;
@@ -65,6 +58,11 @@ async function same(
   return local.code;
 }
 
+/** `base/file` on a command line, after `--index base/index` when there is an index. */
+function target(base: string, file: string, index: string | undefined): string[] {
+  return [...(index === undefined ? [] : ["--index", `${base}/${index}`]), `${base}/${file}`];
+}
+
 /** Every reading command, local against remote, extract compared as trees. */
 async function sameEverywhere(
   root: string,
@@ -84,14 +82,7 @@ async function sameEverywhere(
   assert.equal(await same(cache, dir, url, file, ["cat"], ["no-such-name*"], index), 1);
   const out = (side: string) => `${root}/out-${side}-${file}`;
   const extract = (base: string, side: string) =>
-    ctnr(
-      cache,
-      "extract",
-      ...(index === undefined ? [] : ["--index", `${base}/${index}`]),
-      `${base}/${file}`,
-      out(side),
-      ...(options.extract ?? []),
-    );
+    ctnr(cache, "extract", ...target(base, file, index), out(side), ...(options.extract ?? []));
   const local = await extract(dir, "local");
   const remote = await extract(url, "remote");
   assert.equal(local.code, 0, local.stderr);
