@@ -21,7 +21,6 @@ import {
   type HttpSourceOptions,
   type RemoteStats,
   remoteStats,
-  TAIL_BYTES,
   urlWithoutQuery,
 } from "./http_source.ts";
 import { warning, type WarningHandler } from "../warnings.ts";
@@ -403,8 +402,9 @@ async function copyRange(
   planned = false,
 ): Promise<void> {
   if (length === 0) return;
-  const held = start >= source.size - TAIL_BYTES;
-  if (!held && !planned) source.plan([[start, start + length]], { maxRange: DEFAULT_MAX_RANGE });
+  if (!source.holds(start, length) && !planned) {
+    source.plan([[start, start + length]], { maxRange: DEFAULT_MAX_RANGE });
+  }
   for await (const piece of readRange(source, start, length, DEFAULT_MAX_RANGE)) {
     await append(piece);
   }
