@@ -197,20 +197,10 @@ export async function openRemoteContainer(
   const { cache, close: closeCache } = await openCache(options);
   try {
     const hit = await cache?.lookup(target.key);
-    let source: HttpSource | undefined;
     if (hit !== undefined && hit.entry.trailer !== null) {
-      source = HttpSource.fromVersion(target.url, hit.entry, target.options);
-      if (!options.confirmLazily) {
-        try {
-          await source.confirm();
-        } catch (error) {
-          source.close();
-          source = undefined;
-          hit.index.close();
-          if (!(error instanceof RemoteError && error.code === "REMOTE_CHANGED")) throw error;
-          await cache?.drop(target.key);
-        }
-      }
+      const source = options.confirmLazily
+        ? HttpSource.fromVersion(target.url, hit.entry, target.options)
+        : await confirmedSource(target, cache, hit);
       if (source !== undefined) {
         return remoteContainer(target, cache, closeCache, source, hit.entry.trailer, hit.index, {
           lazily: options.confirmLazily ?? false,
@@ -218,7 +208,7 @@ export async function openRemoteContainer(
         });
       }
     } else hit?.index.close();
-    source = await HttpSource.open(target.url, target.options);
+    const source = await HttpSource.open(target.url, target.options);
     return remoteContainer(target, cache, closeCache, source, undefined, undefined, {
       lazily: false,
       onWarning: options.onWarning,
@@ -226,6 +216,29 @@ export async function openRemoteContainer(
   } catch (error) {
     closeCache();
     throw error;
+  }
+}
+
+/**
+ * A source for the version `hit` was cached for, confirmed by one request. When the request
+ * fails, `hit`'s index is closed and: the object changed since, its entry is dropped and
+ * `undefined` returned; else the error is thrown ({@link HttpSource.confirm}).
+ */
+async function confirmedSource(
+  target: RemoteTarget,
+  cache: IndexCache | undefined,
+  hit: { entry: CachedIndex; index: { close(): void } },
+): Promise<HttpSource | undefined> {
+  const source = HttpSource.fromVersion(target.url, hit.entry, target.options);
+  try {
+    await source.confirm();
+    return source;
+  } catch (error) {
+    source.close();
+    hit.index.close();
+    if (!(error instanceof RemoteError && error.code === "REMOTE_CHANGED")) throw error;
+    await cache?.drop(target.key);
+    return undefined;
   }
 }
 
@@ -305,16 +318,11 @@ export async function openRemoteIndex(
   try {
     const hit = await cache?.lookup(target.key);
     if (hit !== undefined && hit.entry.trailer === null) {
-      source = HttpSource.fromVersion(target.url, hit.entry, target.options);
-      try {
-        await source.confirm();
+      const confirmed = await confirmedSource(target, cache, hit);
+      if (confirmed !== undefined) {
+        confirmed.close();
         return { index: withClose(hit.index, closeCache), name: target.name };
-      } catch (error) {
-        hit.index.close();
-        if (!(error instanceof RemoteError && error.code === "REMOTE_CHANGED")) throw error;
-        await cache?.drop(target.key);
       }
-      source.close();
     } else hit?.index.close();
     source = await HttpSource.open(target.url, target.options);
     const opened = source;
