@@ -80,18 +80,15 @@ const SIGNING_PARAMETERS =
  * @returns the key
  */
 export function cacheKeyOf(url: string): string {
+  let kept: [string, string][];
   try {
-    const parsed = new URL(url);
-    parsed.hash = "";
-    parsed.username = "";
-    parsed.password = "";
-    const kept = [...parsed.searchParams].filter(([name]) => !SIGNING_PARAMETERS.test(name))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    parsed.search = kept.length === 0 ? "" : `?${new URLSearchParams(kept)}`;
-    return parsed.href;
+    kept = [...new URL(url).searchParams].filter(([name]) => !SIGNING_PARAMETERS.test(name));
   } catch {
-    return urlWithoutQuery(url);
+    kept = [];
   }
+  kept.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const base = urlWithoutQuery(url);
+  return kept.length === 0 ? base : `${base}?${new URLSearchParams(kept)}`;
 }
 
 /**
