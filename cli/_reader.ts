@@ -12,6 +12,7 @@ import {
   DEFAULT_MAX_RANGE,
   isRemote,
   type RemoteStats,
+  remoteStats,
   urlWithoutQuery,
 } from "../lib/remote/http_source.ts";
 import type { RemoteOptions } from "../lib/remote/remote_container.ts";
@@ -182,9 +183,7 @@ export async function remoteOptions(
   signal?: AbortSignal,
   container?: string,
 ): Promise<RemoteOptions & { stats: RemoteStats }> {
-  const options: RemoteOptions & { stats: RemoteStats } = {
-    stats: { requests: 0, bytesReceived: 0, retries: 0 },
-  };
+  const options: RemoteOptions & { stats: RemoteStats } = { stats: remoteStats() };
   if (container !== undefined) {
     // Options that change nothing are refused, as every command does (README "Exit codes").
     const given = REMOTE_FLAGS.map((flag) => flag.name).filter((name) =>
