@@ -20,7 +20,15 @@
 
 import { parseArgs } from "node:util";
 import { createContainer } from "../mod.ts";
-import { benchRoot, ctnrCommand, fillRandom, measure, median } from "./_measure.ts";
+import {
+  benchRoot,
+  ctnrCommand,
+  fillRandom,
+  machine,
+  measure,
+  median,
+  spread,
+} from "./_measure.ts";
 import { startNginx } from "../tests/_servers.ts";
 
 const { values } = parseArgs({
@@ -38,17 +46,7 @@ const ctnr = ctnrCommand();
 const MiB = 1 << 20;
 
 const root = await benchRoot();
-const cores = navigator.hardwareConcurrency;
-const kernel = Deno.osRelease();
-const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(
-  /model name\s*:\s*(.*)/,
-)?.[1] ?? "unknown cpu";
-const load = (await Deno.readTextFile("/proc/loadavg").catch(() => "")).split(" ")
-  .slice(0, 3).join(" ");
-console.log(
-  `machine: ${cores} cores (${cpu}), kernel ${kernel}, ${Deno.build.os}/${Deno.build.arch}, ` +
-    `deno ${Deno.version.deno}, load average at start ${load}`,
-);
+console.log(machine());
 console.log(`bench root ${root} (tmpfs), ${entries} x 4 KiB, times in seconds`);
 
 const served = `${root}/served`;
@@ -138,9 +136,8 @@ async function catCounts(url: string): Promise<void> {
 }
 
 function fmt(values: number[]): string {
-  const min = Math.min(...values).toFixed(2);
-  const max = Math.max(...values).toFixed(2);
-  return `${median(values).toFixed(2)} (${min}-${max})`;
+  const s = spread(values);
+  return `${s.median.toFixed(2)} (${s.min.toFixed(2)}-${s.max.toFixed(2)})`;
 }
 
 /** Time `local` and `remote` alternately, `runs` times each; clean-up outside the timing. */

@@ -12,6 +12,7 @@ import {
   DEFAULT_MAX_RANGE,
   isRemote,
   type RemoteStats,
+  remoteStats,
   urlWithoutQuery,
 } from "../lib/remote/http_source.ts";
 import type { RemoteOptions } from "../lib/remote/remote_container.ts";
@@ -162,6 +163,15 @@ export const REMOTE_FLAGS = [
   },
 ] as const satisfies readonly Flag[];
 
+/** `-v` of `list`, `info` and `cat`: what reading a container on a server cost. */
+export const REMOTE_VERBOSE_FLAG = {
+  name: "verbose",
+  short: "v",
+  type: "boolean",
+  origin: "ctnr",
+  help: "at the end, what reading a container on a server cost (stderr)",
+} as const satisfies Flag;
+
 /** Largest `--max-range`, in bytes. */
 const MAX_RANGE_LIMIT = 64 << 20;
 /** Largest `--connections` x `--max-range`, in bytes: what the reads ahead hold at most. */
@@ -182,9 +192,7 @@ export async function remoteOptions(
   signal?: AbortSignal,
   container?: string,
 ): Promise<RemoteOptions & { stats: RemoteStats }> {
-  const options: RemoteOptions & { stats: RemoteStats } = {
-    stats: { requests: 0, bytesReceived: 0, retries: 0 },
-  };
+  const options: RemoteOptions & { stats: RemoteStats } = { stats: remoteStats() };
   if (container !== undefined) {
     // Options that change nothing are refused, as every command does (README "Exit codes").
     const given = REMOTE_FLAGS.map((flag) => flag.name).filter((name) =>
@@ -262,6 +270,23 @@ export function remoteReport(
       },
     },
   };
+}
+
+/**
+ * With `-v` ({@link REMOTE_VERBOSE_FLAG}), the {@link remoteReport} line on stderr; nothing
+ * when no request was sent.
+ *
+ * @param stats the counts
+ * @param verbose whether `-v` was given
+ * @param io where the line goes
+ */
+export function printRemoteCost(
+  stats: RemoteStats,
+  verbose: boolean | undefined,
+  io: CliIo,
+): void {
+  const report = remoteReport(stats);
+  if (verbose && report !== undefined) io.stderr(`ctnr: ${report.line}`);
 }
 
 /**

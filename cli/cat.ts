@@ -25,9 +25,10 @@ import {
   openReader,
   openShardReader,
   openShardSet,
+  printRemoteCost,
   REMOTE_FLAGS,
+  REMOTE_VERBOSE_FLAG,
   remoteOptions,
-  remoteReport,
 } from "./_reader.ts";
 
 /** The flags of `cat`. */
@@ -38,13 +39,7 @@ export const CAT = {
   flags: [
     CONTAINER_FLAG,
     INDEX_FLAG,
-    {
-      name: "verbose",
-      short: "v",
-      type: "boolean",
-      origin: "ctnr",
-      help: "at the end, what reading a container on a server cost (stderr)",
-    },
+    REMOTE_VERBOSE_FLAG,
     ...REMOTE_FLAGS,
   ],
 } as const satisfies CommandSpec;
@@ -166,8 +161,7 @@ export async function runCat(args: string[], io: CliIo): Promise<number> {
   const set = await openShardSet(container, values.index, remote);
   if (set !== undefined) {
     const unmatched = await catShards(set, rest, io, remote);
-    const report = remoteReport(remote.stats);
-    if (values.verbose && report !== undefined) io.stderr(`ctnr: ${report.line}`);
+    printRemoteCost(remote.stats, values.verbose, io);
     return reportUnmatched(unmatched, io, "file") ? 1 : 0;
   }
   // A cached index is trusted without a request: the first payload's request checks the
@@ -197,8 +191,7 @@ export async function runCat(args: string[], io: CliIo): Promise<number> {
       state,
     );
   }
-  const report = remoteReport(remote.stats);
-  if (values.verbose && report !== undefined) io.stderr(`ctnr: ${report.line}`);
+  printRemoteCost(remote.stats, values.verbose, io);
   return reportUnmatched(select, io, "file") ? 1 : 0;
 }
 

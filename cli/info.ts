@@ -16,7 +16,9 @@ import {
   openReader,
   openShardReader,
   openShardSet,
+  printRemoteCost,
   REMOTE_FLAGS,
+  REMOTE_VERBOSE_FLAG,
   remoteOptions,
   remoteReport,
   shownContainer,
@@ -34,13 +36,7 @@ export const INFO = {
     INDEX_FLAG,
     LENIENT_FLAG,
     { ...JSON_SUMMARY, help: "print the facts as one JSON object on stdout (also on failure)" },
-    {
-      name: "verbose",
-      short: "v",
-      type: "boolean",
-      origin: "ctnr",
-      help: "at the end, what reading a container on a server cost (stderr)",
-    },
+    REMOTE_VERBOSE_FLAG,
     ...REMOTE_FLAGS,
   ],
 } as const satisfies CommandSpec;
@@ -71,8 +67,7 @@ export async function runInfo(args: string[], io: CliIo, summary: RunSummary): P
   if (set !== undefined) {
     const totals = await setInfo(set, values.lenient, io, summary, remote);
     summary.set(setFields(set, totals));
-    const report = remoteReport(remote.stats);
-    if (values.verbose && report !== undefined) io.stderr(`ctnr: ${report.line}`);
+    printRemoteCost(remote.stats, values.verbose, io);
     if (!summary.json) { for (const line of setLines(set, totals)) io.stdout(line); }
     return 0;
   }
@@ -84,8 +79,7 @@ export async function runInfo(args: string[], io: CliIo, summary: RunSummary): P
     reader.close();
   }
   summary.set(infoFields(info));
-  const report = remoteReport(remote.stats);
-  if (values.verbose && report !== undefined) io.stderr(`ctnr: ${report.line}`);
+  printRemoteCost(remote.stats, values.verbose, io);
   if (!summary.json) { for (const line of infoLines(info)) io.stdout(line); }
   return 0;
 }

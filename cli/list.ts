@@ -18,9 +18,10 @@ import {
   openReader,
   openShardReader,
   openShardSet,
+  printRemoteCost,
   REMOTE_FLAGS,
+  REMOTE_VERBOSE_FLAG,
   remoteOptions,
-  remoteReport,
 } from "./_reader.ts";
 import { count, size } from "./units.ts";
 
@@ -46,13 +47,7 @@ export const LIST = {
       help: "print each entry as its index line (NDJSON, full SHA-256); no summary",
     },
     LENIENT_FLAG,
-    {
-      name: "verbose",
-      short: "v",
-      type: "boolean",
-      origin: "ctnr",
-      help: "at the end, what reading a container on a server cost (stderr)",
-    },
+    REMOTE_VERBOSE_FLAG,
     ...REMOTE_FLAGS,
   ],
 } as const satisfies CommandSpec;
@@ -114,8 +109,7 @@ export async function runList(args: string[], io: CliIo): Promise<number> {
     // What was listed before a fault is printed before the fault is reported.
     out.flush();
   }
-  const report = remoteReport(remote.stats);
-  if (values.verbose && report !== undefined) io.stderr(`ctnr: ${report.line}`);
+  printRemoteCost(remote.stats, values.verbose, io);
   return reportUnmatched(select, io) ? 1 : 0;
 }
 

@@ -16,6 +16,7 @@ import {
   findTrailer,
   searchTrailer,
   type TrailerLocation,
+  type TrailerSearch,
 } from "../format/trailer.ts";
 import { copyInTurns } from "../io/copy.ts";
 import { openRandomAccess } from "../io/file_layer.ts";
@@ -259,11 +260,7 @@ export class ContainerReader {
       } else {
         const search = await searchTrailer(file);
         trailer = search.trailer;
-        if (trailer === null) {
-          if (options.salvage && search.cut !== null && await linesSurvive(file, search.cut)) {
-            cut = search.cut;
-          } else throw await noIndexError(path, file, search, options.salvage ?? false);
-        }
+        if (trailer === null) cut = await salvageCut(path, file, search, options);
       }
       return new ContainerReader(
         path,
@@ -336,17 +333,8 @@ export class ContainerReader {
           footer ? opened.source : scanLimited(opened.source, opened.name),
         );
         trailer = search.trailer;
-        if (trailer === null) {
-          if (
-            options.salvage && search.cut !== null && await linesSurvive(opened.source, search.cut)
-          ) cut = search.cut;
-          else {throw await noIndexError(
-              opened.name,
-              opened.source,
-              search,
-              options.salvage ?? false,
-            );}
-        } else indexCopy = await opened.copyIndex(trailer);
+        if (trailer === null) cut = await salvageCut(opened.name, opened.source, search, options);
+        else indexCopy = await opened.copyIndex(trailer);
       }
       return new ContainerReader(
         opened.name,
@@ -876,6 +864,24 @@ export class ContainerReader {
     if (this.#options.onWarning !== undefined) options.onWarning = this.#options.onWarning;
     return options;
   }
+}
+
+/**
+ * For a container whose trailer `search` did not find: the cut trailer to read what is left
+ * through, with `salvage` and when a whole entry is left (see {@link ContainerReader.cutTrailer}).
+ *
+ * @throws {ContainerFormatError} why there is no index (lib/read/no_index.ts), otherwise
+ */
+async function salvageCut(
+  name: string,
+  file: RandomAccess,
+  search: TrailerSearch,
+  options: ContainerReaderOptions,
+): Promise<CutTrailer> {
+  if (options.salvage && search.cut !== null && await linesSurvive(file, search.cut)) {
+    return search.cut;
+  }
+  throw await noIndexError(name, file, search, options.salvage ?? false);
 }
 
 /**

@@ -250,10 +250,9 @@ export class HttpSource implements RandomAccess {
       );
     }
     if (length === 0) return new Uint8Array(0);
-    const held = this.#held;
-    if (held !== undefined && position >= held.start) {
-      const from = position - held.start;
-      if (from + length <= held.bytes.length) return held.bytes.subarray(from, from + length);
+    if (this.holds(position, length)) {
+      const { start, bytes } = this.#held!;
+      return bytes.subarray(position - start, position - start + length);
     }
     const planned = await this.#plan?.read(position, length);
     if (planned !== undefined) return planned;
@@ -273,11 +272,7 @@ export class HttpSource implements RandomAccess {
    * @throws as {@link HttpSource.readAt}
    */
   async readSpan(position: number, length: number): Promise<{ start: number; bytes: Uint8Array }> {
-    const held = this.#held;
-    if (
-      length > 0 && held !== undefined && position >= held.start &&
-      position + length <= held.start + held.bytes.length
-    ) return held;
+    if (length > 0 && this.holds(position, length)) return this.#held!;
     const planned = length > 0 && position >= 0 && position + length <= this.size
       ? await this.#plan?.span(position, length)
       : undefined;

@@ -21,7 +21,6 @@ import {
   type HttpSourceOptions,
   type RemoteStats,
   remoteStats,
-  TAIL_BYTES,
   urlWithoutQuery,
 } from "./http_source.ts";
 import { warning, type WarningHandler } from "../warnings.ts";
@@ -81,18 +80,15 @@ const SIGNING_PARAMETERS =
  * @returns the key
  */
 export function cacheKeyOf(url: string): string {
+  let kept: [string, string][];
   try {
-    const parsed = new URL(url);
-    parsed.hash = "";
-    parsed.username = "";
-    parsed.password = "";
-    const kept = [...parsed.searchParams].filter(([name]) => !SIGNING_PARAMETERS.test(name))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    parsed.search = kept.length === 0 ? "" : `?${new URLSearchParams(kept)}`;
-    return parsed.href;
+    kept = [...new URL(url).searchParams].filter(([name]) => !SIGNING_PARAMETERS.test(name));
   } catch {
-    return urlWithoutQuery(url);
+    kept = [];
   }
+  kept.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const base = urlWithoutQuery(url);
+  return kept.length === 0 ? base : `${base}?${new URLSearchParams(kept)}`;
 }
 
 /**
@@ -198,20 +194,10 @@ export async function openRemoteContainer(
   const { cache, close: closeCache } = await openCache(options);
   try {
     const hit = await cache?.lookup(target.key);
-    let source: HttpSource | undefined;
     if (hit !== undefined && hit.entry.trailer !== null) {
-      source = HttpSource.fromVersion(target.url, hit.entry, target.options);
-      if (!options.confirmLazily) {
-        try {
-          await source.confirm();
-        } catch (error) {
-          source.close();
-          source = undefined;
-          hit.index.close();
-          if (!(error instanceof RemoteError && error.code === "REMOTE_CHANGED")) throw error;
-          await cache?.drop(target.key);
-        }
-      }
+      const source = options.confirmLazily
+        ? HttpSource.fromVersion(target.url, hit.entry, target.options)
+        : await confirmedSource(target, cache, hit);
       if (source !== undefined) {
         return remoteContainer(target, cache, closeCache, source, hit.entry.trailer, hit.index, {
           lazily: options.confirmLazily ?? false,
@@ -219,7 +205,7 @@ export async function openRemoteContainer(
         });
       }
     } else hit?.index.close();
-    source = await HttpSource.open(target.url, target.options);
+    const source = await HttpSource.open(target.url, target.options);
     return remoteContainer(target, cache, closeCache, source, undefined, undefined, {
       lazily: false,
       onWarning: options.onWarning,
@@ -227,6 +213,29 @@ export async function openRemoteContainer(
   } catch (error) {
     closeCache();
     throw error;
+  }
+}
+
+/**
+ * A source for the version `hit` was cached for, confirmed by one request. When the request
+ * fails, `hit`'s index is closed and: the object changed since, its entry is dropped and
+ * `undefined` returned; else the error is thrown ({@link HttpSource.confirm}).
+ */
+async function confirmedSource(
+  target: RemoteTarget,
+  cache: IndexCache | undefined,
+  hit: { entry: CachedIndex; index: { close(): void } },
+): Promise<HttpSource | undefined> {
+  const source = HttpSource.fromVersion(target.url, hit.entry, target.options);
+  try {
+    await source.confirm();
+    return source;
+  } catch (error) {
+    source.close();
+    hit.index.close();
+    if (!(error instanceof RemoteError && error.code === "REMOTE_CHANGED")) throw error;
+    await cache?.drop(target.key);
+    return undefined;
   }
 }
 
@@ -306,16 +315,11 @@ export async function openRemoteIndex(
   try {
     const hit = await cache?.lookup(target.key);
     if (hit !== undefined && hit.entry.trailer === null) {
-      source = HttpSource.fromVersion(target.url, hit.entry, target.options);
-      try {
-        await source.confirm();
+      const confirmed = await confirmedSource(target, cache, hit);
+      if (confirmed !== undefined) {
+        confirmed.close();
         return { index: withClose(hit.index, closeCache), name: target.name };
-      } catch (error) {
-        hit.index.close();
-        if (!(error instanceof RemoteError && error.code === "REMOTE_CHANGED")) throw error;
-        await cache?.drop(target.key);
       }
-      source.close();
     } else hit?.index.close();
     source = await HttpSource.open(target.url, target.options);
     const opened = source;
@@ -403,8 +407,9 @@ async function copyRange(
   planned = false,
 ): Promise<void> {
   if (length === 0) return;
-  const held = start >= source.size - TAIL_BYTES;
-  if (!held && !planned) source.plan([[start, start + length]], { maxRange: DEFAULT_MAX_RANGE });
+  if (!source.holds(start, length) && !planned) {
+    source.plan([[start, start + length]], { maxRange: DEFAULT_MAX_RANGE });
+  }
   for await (const piece of readRange(source, start, length, DEFAULT_MAX_RANGE)) {
     await append(piece);
   }
