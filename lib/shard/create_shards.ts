@@ -351,7 +351,7 @@ async function packShards(
       }
       if (partOfRelpath(entry.relpath, split) !== partIndex) return false;
       if (boundary === undefined) return true;
-      while (met < lasts.length && compareRelpaths(entry.relpath, lasts[met]!) > 0) {
+      if (met < lasts.length && compareRelpaths(entry.relpath, lasts[met]!) > 0) {
         throw unmet(lasts[met]!);
       }
       if (met < lasts.length && entry.relpath === lasts[met]) met++;
