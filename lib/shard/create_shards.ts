@@ -25,7 +25,7 @@
 import { basename, dirname, join } from "node:path";
 import { BusyError, ConflictError, environmentFault, UsageError } from "../errors.ts";
 import type { CreateOptions, CreateResult } from "../create/options.ts";
-import { END_OF_WALK, runCreate, type ShardHooks } from "../create/create_container.ts";
+import { runCreate, type ShardHooks } from "../create/create_container.ts";
 import type { ContainerWriter } from "../create/container_writer.ts";
 import { ContainerReader } from "../read/container_reader.ts";
 import type { IndexEntry } from "../format/entry.ts";
@@ -345,10 +345,6 @@ async function packShards(
   const hooks: ShardHooks = {
     pruned,
     keep(entry) {
-      if (entry === END_OF_WALK) {
-        if (met < lasts.length) throw unmet(lasts[met]!);
-        return false;
-      }
       if (partOfRelpath(entry.relpath, split) !== partIndex) return false;
       if (boundary === undefined) return true;
       if (met < lasts.length && compareRelpaths(entry.relpath, lasts[met]!) > 0) {
@@ -358,6 +354,9 @@ async function packShards(
       if (compareRelpaths(entry.relpath, boundary) > 0) return true;
       checkKept(entry);
       return false;
+    },
+    walked() {
+      if (met < lasts.length) throw unmet(lasts[met]!);
     },
     full(writer, item) {
       if (writer.entries === 0) return false;
