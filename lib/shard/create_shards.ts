@@ -208,17 +208,14 @@ export async function createShards(
       throw new UsageError(`Option \`${name}\` does not work with shards`, { options: [name] });
     }
   }
-  const limit = (name: "shardSize" | "shardEntries") => {
+  for (const name of ["shardSize", "shardEntries"] as const) {
     const value = options[name];
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
       throw new UsageError(`Option \`${name}\` must be a positive integer, got ${value}`, {
         options: [name],
       });
     }
-    return value ?? Infinity;
-  };
-  const maxBytes = limit("shardSize");
-  const maxEntries = limit("shardEntries");
+  }
   const part = options.part;
   if (
     part !== undefined &&
@@ -233,7 +230,6 @@ export async function createShards(
   const split: { method: SplitMethod; parts: number } = part === undefined
     ? { method: "none", parts: 1 }
     : { method: options.split ?? "hash", parts: part.count };
-  const partIndex = part?.index ?? 0;
   const names = shardNames(container, part);
   await refuseInside({ what: "the shard set", path: names.manifest }, {
     what: "the source folder",
@@ -247,23 +243,23 @@ export async function createShards(
   };
   const lock = await lockSet(names, state, options.fresh ?? false);
   try {
-    return await packShards(src, names, options, split, partIndex, state, maxBytes, maxEntries);
+    return await packShards(src, names, options, part?.index ?? 0, state);
   } finally {
     lock.close();
   }
 }
 
-/** The run of {@link createShards}, the set's lock held. */
+/** The run of {@link createShards}, the set's lock held: part `partIndex` of `state`'s split. */
 async function packShards(
   src: string,
   names: ReturnType<typeof shardNames>,
   options: ShardOptions,
-  split: { method: SplitMethod; parts: number },
   partIndex: number,
   state: ShardState,
-  maxBytes: number,
-  maxEntries: number,
 ): Promise<ShardResult> {
+  const { split } = state;
+  const maxBytes = state.shardSize ?? Infinity;
+  const maxEntries = state.shardEntries ?? Infinity;
   // The shards a killed run finalized: kept; the first one without a trailer continues.
   const kept: ShardFound[] = [];
   const committed = new Map<string, number>(); // the kept shards' entries, as a resume's
