@@ -338,6 +338,17 @@ async function packShards(
       entry.relpath,
     ));
   };
+  const finish = async (writer: ContainerWriter) => {
+    if (writer.entries === 0 && records.length > 0) {
+      // Nothing after the kept shards (a finished set run again): no empty shard is added.
+      await writer.close();
+      await Deno.remove(writer.container).catch(() => {});
+      await Deno.remove(writer.indexPath).catch(() => {});
+      return;
+    }
+    await writer.finalize({ removeIndex: true });
+    records.push((await finalizedShard(writer.container, partIndex))!);
+  };
   const hooks: ShardHooks = {
     pruned,
     keep(entry) {
@@ -370,20 +381,7 @@ async function packShards(
       await finish(writer);
       return await open(names.shard(records.length));
     },
-    async finish(writer) {
-      await finish(writer);
-    },
-  };
-  const finish = async (writer: ContainerWriter) => {
-    if (writer.entries === 0 && records.length > 0) {
-      // Nothing after the kept shards (a finished set run again): no empty shard is added.
-      await writer.close();
-      await Deno.remove(writer.container).catch(() => {});
-      await Deno.remove(writer.indexPath).catch(() => {});
-      return;
-    }
-    await writer.finalize({ removeIndex: true });
-    records.push((await finalizedShard(writer.container, partIndex))!);
+    finish,
   };
   const result = await runCreate(src, names.shard(kept.length), {
     ...options,
