@@ -316,7 +316,7 @@ export async function runExtract(
   const salvage = values.salvage ?? false;
   // verify checks every entry; --salvage goes on past the entries it leaves out.
   const keepGoing = verifyOnly || salvage || (values["keep-going"] ?? false);
-  const options: ExtractOptions & { onShardFault?: (error: CtnrError, unread: number) => void } = {
+  const options: SetExtractOptions = {
     dryRun,
     skipExisting: values["skip-existing"] ?? false,
     verifyExisting: values["verify-existing"] ?? false,
@@ -567,6 +567,11 @@ function extractFields(
   };
 }
 
+/** {@link ExtractOptions}, and where a set's run reports a shard that cannot be read at all. */
+type SetExtractOptions = ExtractOptions & {
+  onShardFault?: (error: CtnrError, unread: number) => void;
+};
+
 /**
  * Extract (or verify) the shards of a set into one output folder, `jobs` shards at a time, in
  * manifest order; each shard's index is checked against the manifest before it is read. A
@@ -579,7 +584,7 @@ async function extractShards(
   set: ShardSet,
   shards: ShardRecord[],
   outdir: string,
-  options: ExtractOptions & { onShardFault?: (error: CtnrError, unread: number) => void },
+  options: SetExtractOptions,
   jobs: number,
 ): Promise<void> {
   let next = 0;
