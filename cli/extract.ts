@@ -450,9 +450,7 @@ export async function runExtract(
     }
   } catch (error) {
     if (!(error instanceof CtnrError)) throw error;
-    if (
-      error.code === "INTERRUPTED" || error.code === "ENVIRONMENT" || error instanceof RemoteError
-    ) throw error;
+    if (endsRun(error)) throw error;
     // The patterns were tried on every entry once the plan is made (the index read whole):
     // before that, "matched no entry" would be false.
     if (plan !== undefined) reportUnmatched(selection, io, "entry", summary);
@@ -567,6 +565,15 @@ function extractFields(
   };
 }
 
+/**
+ * Whether a fault ends the run whatever `--keep-going` says (of one container, or of a set):
+ * Ctrl-C, a fault of the machine, or of the server.
+ */
+function endsRun(error: CtnrError): boolean {
+  return error.code === "INTERRUPTED" || error.code === "ENVIRONMENT" ||
+    error instanceof RemoteError;
+}
+
 /** {@link ExtractOptions}, and where a set's run reports a shard that cannot be read at all. */
 type SetExtractOptions = ExtractOptions & {
   onShardFault?: (error: CtnrError, unread: number) => void;
@@ -633,10 +640,7 @@ async function extractShards(
         }
       } catch (error) {
         const fault = error instanceof CtnrError ? shardFault(error, location) : error;
-        if (
-          !(fault instanceof CtnrError) || fault.code === "INTERRUPTED" ||
-          fault.code === "ENVIRONMENT" || fault.code === "USAGE" || fault instanceof RemoteError
-        ) {
+        if (!(fault instanceof CtnrError) || endsRun(fault) || fault.code === "USAGE") {
           // It stops the run, and is the fault reported (over a shard's fault before it).
           if (!stopped) first = fault;
           stopped = true;
