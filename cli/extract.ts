@@ -445,9 +445,7 @@ export async function runExtract(
   }
   try {
     if (set === undefined) await extractContainer(container, outdir, options);
-    else {
-      await extractShards(set, shards!, outdir, options, jobs);
-    }
+    else await extractShards(set, shards!, outdir, options, jobs);
   } catch (error) {
     if (!(error instanceof CtnrError)) throw error;
     if (endsRun(error)) throw error;
@@ -709,13 +707,10 @@ function shardFault(error: CtnrError, location: string): CtnrError {
     error.message.includes(location) || error.code === "INTERRUPTED" ||
     error.code === "USAGE" || error instanceof RemoteError
   ) return error;
-  const named = new CtnrError(
-    error.code,
-    `shard "${location}": ${error.message}`,
-    error.exitCode,
-    { options: error.options, cause: error },
-  );
-  return named;
+  return new CtnrError(error.code, `shard "${location}": ${error.message}`, error.exitCode, {
+    options: error.options,
+    cause: error,
+  });
 }
 
 /** Two shards' plans as one (counts added up; `next`'s index path): the run's plan so far. */
