@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { createShards } from "../mod.ts";
 import { parseManifest } from "../lib/shard/manifest.ts";
-import { type CliRun, runCli, type TreeSpec, withTempDir, writeTree } from "./_helpers.ts";
+import { type CliRun, exists, runCli, type TreeSpec, withTempDir, writeTree } from "./_helpers.ts";
 import { runMerge } from "./_shards.ts";
 
 /** A manifest's JSON, parsed, to edit: its fields as the format spells them. */
@@ -220,10 +220,6 @@ Deno.test("review 4: manifest merge checks each part manifest's facts against it
     assert.equal(run.code, 0, run.stderr);
   });
 });
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
-}
 
 Deno.test("review 5: verify checks each shard's size and entries against the manifest: a disagreement is a fault naming the shard and the field (exit 1)", async () => {
   await withTempDir(async (dir) => {
