@@ -22,7 +22,6 @@ import {
   type Settings,
 } from "./options.ts";
 import { loadSources, type ReadyItem } from "./sources.ts";
-export type { ReadyItem };
 import { SpareBuffers } from "./spare_buffers.ts";
 import {
   containerFiles,
