@@ -666,35 +666,39 @@ function setProgress(
   report: (progress: ExtractProgress) => void,
   shards: readonly ShardRecord[],
 ): (shard: ShardRecord) => (progress: ExtractProgress) => void {
-  const each = new Map<ShardRecord, ExtractProgress>();
+  // What each shard that has planned adds to the sums, taken back out when it reports again:
+  // the sums are kept up to date per call, not added up over every shard per entry.
+  const shares = new Map<ShardRecord, Pick<ExtractProgress, "entriesDone" | "bytesDone">>();
+  let unplanned = shards.length;
+  let plannedBytes = 0;
   const sum: ExtractProgress = {
     phase: "writing",
     indexBytesRead: 0,
     indexBytes: 0,
     entriesDone: 0,
     bytesDone: 0,
-    totalEntries: 0,
+    totalEntries: shards.reduce((total, shard) => total + shard.entries, 0),
     totalBytes: 0,
     currentEntry: "",
   };
   return (shard) => (progress) => {
-    each.set(shard, { ...progress });
-    sum.entriesDone = 0;
-    sum.bytesDone = 0;
-    sum.totalEntries = 0;
-    sum.totalBytes = 0;
-    let unplanned = false;
-    for (const one of shards) {
-      const seen = each.get(one);
-      const planned = seen !== undefined && seen.phase !== "planning";
-      unplanned ||= !planned;
-      sum.entriesDone += planned ? seen.entriesDone : 0;
-      sum.bytesDone += planned ? seen.bytesDone : 0;
-      sum.totalEntries += planned ? seen.totalEntries : one.entries;
-      sum.totalBytes += planned ? seen.totalBytes : 0;
+    if (progress.phase !== "planning") {
+      let share = shares.get(shard);
+      if (share === undefined) {
+        // Planned: its plan's totals replace its manifest entry count.
+        share = { entriesDone: 0, bytesDone: 0 };
+        shares.set(shard, share);
+        unplanned--;
+        sum.totalEntries += progress.totalEntries - shard.entries;
+        plannedBytes += progress.totalBytes;
+      }
+      sum.entriesDone += progress.entriesDone - share.entriesDone;
+      sum.bytesDone += progress.bytesDone - share.bytesDone;
+      share.entriesDone = progress.entriesDone;
+      share.bytesDone = progress.bytesDone;
     }
     // Bytes to do are known once every shard has planned; until then the entries tell.
-    if (unplanned) sum.totalBytes = 0;
+    sum.totalBytes = unplanned > 0 ? 0 : plannedBytes;
     if (progress.currentEntry !== "") sum.currentEntry = progress.currentEntry;
     report(sum);
   };
