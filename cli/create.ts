@@ -598,29 +598,19 @@ function shardOptions(
     split?: string;
   },
 ): Pick<ShardOptions, "shardSize" | "shardEntries" | "part" | "split"> | undefined {
-  const given = values["shard-size"] !== undefined || values["shard-entries"] !== undefined ||
-    values.part !== undefined;
-  if (!given) {
-    if (values.split !== undefined) throw new UsageError("Option --split needs --part K/N");
-    return undefined;
-  }
   const options: Pick<ShardOptions, "shardSize" | "shardEntries" | "part" | "split"> = {};
   if (values["shard-size"] !== undefined) options.shardSize = bytes(values["shard-size"]);
   if (values["shard-entries"] !== undefined) {
     options.shardEntries = integer("--shard-entries", values["shard-entries"]);
   }
-  for (const name of ["shardSize", "shardEntries"] as const) {
-    if (options[name] === 0) {
-      throw new UsageError(
-        `Option --${name === "shardSize" ? "shard-size" : "shard-entries"} must be at least 1`,
-      );
-    }
+  if (options.shardSize === 0) throw new UsageError("Option --shard-size must be at least 1");
+  if (options.shardEntries === 0) throw new UsageError("Option --shard-entries must be at least 1");
+  if (values.part === undefined) {
+    if (values.split !== undefined) throw new UsageError("Option --split needs --part K/N");
+    return Object.keys(options).length === 0 ? undefined : options;
   }
-  if (values.part !== undefined) {
-    options.part = parsePart(values.part);
-  }
+  options.part = parsePart(values.part);
   if (values.split !== undefined) {
-    if (values.part === undefined) throw new UsageError("Option --split needs --part K/N");
     if (values.split !== "hash" && values.split !== "subtree") {
       throw new UsageError(`Option --split must be "hash" or "subtree", got "${values.split}"`);
     }

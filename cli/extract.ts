@@ -316,7 +316,7 @@ export async function runExtract(
   const salvage = values.salvage ?? false;
   // verify checks every entry; --salvage goes on past the entries it leaves out.
   const keepGoing = verifyOnly || salvage || (values["keep-going"] ?? false);
-  const options: ExtractOptions & { onShardFault?: (error: CtnrError, unread: number) => void } = {
+  const options: SetExtractOptions = {
     dryRun,
     skipExisting: values["skip-existing"] ?? false,
     verifyExisting: values["verify-existing"] ?? false,
@@ -445,14 +445,10 @@ export async function runExtract(
   }
   try {
     if (set === undefined) await extractContainer(container, outdir, options);
-    else {
-      await extractShards(set, shards!, outdir, options, jobs);
-    }
+    else await extractShards(set, shards!, outdir, options, jobs);
   } catch (error) {
     if (!(error instanceof CtnrError)) throw error;
-    if (
-      error.code === "INTERRUPTED" || error.code === "ENVIRONMENT" || error instanceof RemoteError
-    ) throw error;
+    if (endsRun(error)) throw error;
     // The patterns were tried on every entry once the plan is made (the index read whole):
     // before that, "matched no entry" would be false.
     if (plan !== undefined) reportUnmatched(selection, io, "entry", summary);
@@ -568,6 +564,20 @@ function extractFields(
 }
 
 /**
+ * Whether a fault ends the run whatever `--keep-going` says (of one container, or of a set):
+ * Ctrl-C, a fault of the machine, or of the server.
+ */
+function endsRun(error: CtnrError): boolean {
+  return error.code === "INTERRUPTED" || error.code === "ENVIRONMENT" ||
+    error instanceof RemoteError;
+}
+
+/** {@link ExtractOptions}, and where a set's run reports a shard that cannot be read at all. */
+type SetExtractOptions = ExtractOptions & {
+  onShardFault?: (error: CtnrError, unread: number) => void;
+};
+
+/**
  * Extract (or verify) the shards of a set into one output folder, `jobs` shards at a time, in
  * manifest order; each shard's index is checked against the manifest before it is read. A
  * fault names its shard. Without `keepGoing` no shard starts after the first fault (those
@@ -579,7 +589,7 @@ async function extractShards(
   set: ShardSet,
   shards: ShardRecord[],
   outdir: string,
-  options: ExtractOptions & { onShardFault?: (error: CtnrError, unread: number) => void },
+  options: SetExtractOptions,
   jobs: number,
 ): Promise<void> {
   let next = 0;
@@ -628,10 +638,7 @@ async function extractShards(
         }
       } catch (error) {
         const fault = error instanceof CtnrError ? shardFault(error, location) : error;
-        if (
-          !(fault instanceof CtnrError) || fault.code === "INTERRUPTED" ||
-          fault.code === "ENVIRONMENT" || fault.code === "USAGE" || fault instanceof RemoteError
-        ) {
+        if (!(fault instanceof CtnrError) || endsRun(fault) || fault.code === "USAGE") {
           // It stops the run, and is the fault reported (over a shard's fault before it).
           if (!stopped) first = fault;
           stopped = true;
@@ -659,35 +666,39 @@ function setProgress(
   report: (progress: ExtractProgress) => void,
   shards: readonly ShardRecord[],
 ): (shard: ShardRecord) => (progress: ExtractProgress) => void {
-  const each = new Map<ShardRecord, ExtractProgress>();
+  // What each shard that has planned adds to the sums, taken back out when it reports again:
+  // the sums are kept up to date per call, not added up over every shard per entry.
+  const shares = new Map<ShardRecord, Pick<ExtractProgress, "entriesDone" | "bytesDone">>();
+  let unplanned = shards.length;
+  let plannedBytes = 0;
   const sum: ExtractProgress = {
     phase: "writing",
     indexBytesRead: 0,
     indexBytes: 0,
     entriesDone: 0,
     bytesDone: 0,
-    totalEntries: 0,
+    totalEntries: shards.reduce((total, shard) => total + shard.entries, 0),
     totalBytes: 0,
     currentEntry: "",
   };
   return (shard) => (progress) => {
-    each.set(shard, { ...progress });
-    sum.entriesDone = 0;
-    sum.bytesDone = 0;
-    sum.totalEntries = 0;
-    sum.totalBytes = 0;
-    let unplanned = false;
-    for (const one of shards) {
-      const seen = each.get(one);
-      const planned = seen !== undefined && seen.phase !== "planning";
-      unplanned ||= !planned;
-      sum.entriesDone += planned ? seen.entriesDone : 0;
-      sum.bytesDone += planned ? seen.bytesDone : 0;
-      sum.totalEntries += planned ? seen.totalEntries : one.entries;
-      sum.totalBytes += planned ? seen.totalBytes : 0;
+    if (progress.phase !== "planning") {
+      let share = shares.get(shard);
+      if (share === undefined) {
+        // Planned: its plan's totals replace its manifest entry count.
+        share = { entriesDone: 0, bytesDone: 0 };
+        shares.set(shard, share);
+        unplanned--;
+        sum.totalEntries += progress.totalEntries - shard.entries;
+        plannedBytes += progress.totalBytes;
+      }
+      sum.entriesDone += progress.entriesDone - share.entriesDone;
+      sum.bytesDone += progress.bytesDone - share.bytesDone;
+      share.entriesDone = progress.entriesDone;
+      share.bytesDone = progress.bytesDone;
     }
     // Bytes to do are known once every shard has planned; until then the entries tell.
-    if (unplanned) sum.totalBytes = 0;
+    sum.totalBytes = unplanned > 0 ? 0 : plannedBytes;
     if (progress.currentEntry !== "") sum.currentEntry = progress.currentEntry;
     report(sum);
   };
@@ -700,13 +711,10 @@ function shardFault(error: CtnrError, location: string): CtnrError {
     error.message.includes(location) || error.code === "INTERRUPTED" ||
     error.code === "USAGE" || error instanceof RemoteError
   ) return error;
-  const named = new CtnrError(
-    error.code,
-    `shard "${location}": ${error.message}`,
-    error.exitCode,
-    { options: error.options, cause: error },
-  );
-  return named;
+  return new CtnrError(error.code, `shard "${location}": ${error.message}`, error.exitCode, {
+    options: error.options,
+    cause: error,
+  });
 }
 
 /** Two shards' plans as one (counts added up; `next`'s index path): the run's plan so far. */

@@ -65,90 +65,99 @@ if (!MOUNT_PROBE) {
   console.log("full-disk tests on a real tmpfs ignored: not root, or mount refused");
 }
 
-Deno.test({
-  name: "main create on a full disk stops in one line with exit 5, and resumes once there is room",
-  ignore: !MOUNT_PROBE,
-  fn: async () => {
-    await withTempDir(async (dir) => {
-      await tree(`${dir}/src`);
-      const mount = (await smallTmpfs(dir, 1))!;
-      try {
-        const container = `${mount}/c.ctnr`;
-        const full = await runCli(
-          "create",
-          "--src",
-          `${dir}/src`,
-          "--container",
-          container,
-          "--fsync-every",
-          "4",
-        );
-        assert.equal(full.code, 5, full.stderr);
-        const lines = full.stderr.trim().split("\n");
-        assert.equal(lines.length, 1, full.stderr);
-        assert.match(
-          lines[0]!,
-          /^ctnr: Cannot write ".*c\.ctnr(\.idx)?": no space left on the device \(ENOSPC\); .*resumes/,
-        );
-        // Room again: the same command resumes and ends with the whole tree.
-        const grown = await runCommand("mount", ["-o", "remount,size=16m", mount], {
-          timeoutMs: 10_000,
-        });
-        assert.equal(grown.code, 0, grown.stderr);
-        const again = await runCli(
-          "create",
-          "--src",
-          `${dir}/src`,
-          "--container",
-          container,
-          "--fsync-every",
-          "4",
-        );
-        assert.equal(again.code, 0, again.stderr);
-        const verify = await runCli("verify", "--container", container);
-        assert.equal(verify.code, 0, verify.stderr);
-        assert.equal((await runCli("extract", container, `${dir}/out`)).code, 0);
-        assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
-      } finally {
-        await unmount(mount);
-      }
-    });
-  },
-});
-
-Deno.test({
-  name: "main extract onto a full disk stops in one line with exit 5, leaving no temp file",
-  ignore: !MOUNT_PROBE,
-  fn: async () => {
-    await withTempDir(async (dir) => {
-      await tree(`${dir}/src`);
-      await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
-      const mount = (await smallTmpfs(dir, 1))!;
-      try {
-        for (const concurrency of ["0", "2"]) {
-          const run = await runCli(
-            "extract",
-            `${dir}/c.ctnr`,
-            `${mount}/out${concurrency}`,
-            "--concurrency",
-            concurrency,
-          );
-          assert.equal(run.code, 5, run.stderr);
-          assert.match(
-            run.stderr,
-            /^ctnr: Cannot extract ".*": no space left on the device \(ENOSPC\)/m,
-          );
-          assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
-          const temps = (await listPaths(mount)).filter((p) => p.includes(".ctnr-tmp"));
-          assert.deepEqual(temps, [], `concurrency ${concurrency}`);
-          await Deno.remove(`${mount}/out${concurrency}`, { recursive: true });
+/**
+ * A test on a real tmpfs of `megabytes` (ignored where none can be mounted): `fn` gets the temp
+ * folder, {@link tree} written to `dir/src`, and the mount, unmounted after it.
+ */
+function fullDiskTest(
+  name: string,
+  megabytes: number,
+  fn: (dir: string, mount: string) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: !MOUNT_PROBE,
+    fn: () =>
+      withTempDir(async (dir) => {
+        await tree(`${dir}/src`);
+        const mount = (await smallTmpfs(dir, megabytes))!;
+        try {
+          await fn(dir, mount);
+        } finally {
+          await unmount(mount);
         }
-      } finally {
-        await unmount(mount);
-      }
+      }),
+  });
+}
+
+fullDiskTest(
+  "main create on a full disk stops in one line with exit 5, and resumes once there is room",
+  1,
+  async (dir, mount) => {
+    const container = `${mount}/c.ctnr`;
+    const full = await runCli(
+      "create",
+      "--src",
+      `${dir}/src`,
+      "--container",
+      container,
+      "--fsync-every",
+      "4",
+    );
+    assert.equal(full.code, 5, full.stderr);
+    const lines = full.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, full.stderr);
+    assert.match(
+      lines[0]!,
+      /^ctnr: Cannot write ".*c\.ctnr(\.idx)?": no space left on the device \(ENOSPC\); .*resumes/,
+    );
+    // Room again: the same command resumes and ends with the whole tree.
+    const grown = await runCommand("mount", ["-o", "remount,size=16m", mount], {
+      timeoutMs: 10_000,
     });
+    assert.equal(grown.code, 0, grown.stderr);
+    const again = await runCli(
+      "create",
+      "--src",
+      `${dir}/src`,
+      "--container",
+      container,
+      "--fsync-every",
+      "4",
+    );
+    assert.equal(again.code, 0, again.stderr);
+    const verify = await runCli("verify", "--container", container);
+    assert.equal(verify.code, 0, verify.stderr);
+    assert.equal((await runCli("extract", container, `${dir}/out`)).code, 0);
+    assert.deepEqual(await diffTrees(`${dir}/src`, `${dir}/out`), []);
   },
-});
+);
+
+fullDiskTest(
+  "main extract onto a full disk stops in one line with exit 5, leaving no temp file",
+  1,
+  async (dir, mount) => {
+    await createContainer(`${dir}/src`, `${dir}/c.ctnr`);
+    for (const concurrency of ["0", "2"]) {
+      const run = await runCli(
+        "extract",
+        `${dir}/c.ctnr`,
+        `${mount}/out${concurrency}`,
+        "--concurrency",
+        concurrency,
+      );
+      assert.equal(run.code, 5, run.stderr);
+      assert.match(
+        run.stderr,
+        /^ctnr: Cannot extract ".*": no space left on the device \(ENOSPC\)/m,
+      );
+      assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+      const temps = (await listPaths(mount)).filter((p) => p.includes(".ctnr-tmp"));
+      assert.deepEqual(temps, [], `concurrency ${concurrency}`);
+      await Deno.remove(`${mount}/out${concurrency}`, { recursive: true });
+    }
+  },
+);
 
 /** The real file layer, but appends fail with ENOSPC once `room` bytes are written. */
 function fullDiskLayer(room: number): FileLayer {
@@ -325,46 +334,38 @@ async function tail(path: string): Promise<string> {
   return new TextDecoder().decode(bytes.subarray(bytes.length - 8));
 }
 
-Deno.test({
-  name: "main manifest merge onto a full disk names the manifest, exit 5, nothing left behind",
-  ignore: !MOUNT_PROBE,
-  fn: async () => {
-    await withTempDir(async (dir) => {
-      await tree(`${dir}/src`);
-      const mount = (await smallTmpfs(dir, 16))!; // room for the parts, then filled
-      try {
-        const parts: string[] = [];
-        for (const k of [0, 1]) {
-          const set = `${mount}/s.ctnr`;
-          const run = await runCli("create", "-q", `${dir}/src`, set, "--part", `${k}/2`);
-          assert.equal(run.code, 0, run.stderr);
-          parts.push(`${mount}/s.part-${k}-of-2.manifest.json`);
-        }
-        const before = [...Deno.readDirSync(mount)].map((e) => e.name);
-        // Fill the disk: the merged manifest has no room.
-        const filler = await Deno.open(`${mount}/filler`, { write: true, create: true });
-        try {
-          for (;;) await filler.write(new Uint8Array(64 << 10));
-        } catch {
-          /* full */
-        } finally {
-          filler.close();
-        }
-        const out = `${mount}/s.manifest.json`;
-        const run = await runCli("manifest", "merge", "--out", out, ...parts);
-        assert.equal(run.code, 5, run.stderr);
-        // Was "ctnr: ctnr: no space left on the device (ENOSPC); what was committed is kept".
-        assert.match(
-          run.stderr,
-          /^ctnr: Cannot write ".*s\.manifest\.json": no space left on the device \(ENOSPC\)/,
-        );
-        assert.deepEqual(
-          [...Deno.readDirSync(mount)].map((e) => e.name).sort(),
-          [...before, "filler"].sort(),
-        );
-      } finally {
-        await unmount(mount);
-      }
-    });
+fullDiskTest(
+  "main manifest merge onto a full disk names the manifest, exit 5, nothing left behind",
+  16,
+  async (dir, mount) => { // room for the parts, then filled
+    const parts: string[] = [];
+    for (const k of [0, 1]) {
+      const set = `${mount}/s.ctnr`;
+      const run = await runCli("create", "-q", `${dir}/src`, set, "--part", `${k}/2`);
+      assert.equal(run.code, 0, run.stderr);
+      parts.push(`${mount}/s.part-${k}-of-2.manifest.json`);
+    }
+    const before = [...Deno.readDirSync(mount)].map((e) => e.name);
+    // Fill the disk: the merged manifest has no room.
+    const filler = await Deno.open(`${mount}/filler`, { write: true, create: true });
+    try {
+      for (;;) await filler.write(new Uint8Array(64 << 10));
+    } catch {
+      /* full */
+    } finally {
+      filler.close();
+    }
+    const out = `${mount}/s.manifest.json`;
+    const run = await runCli("manifest", "merge", "--out", out, ...parts);
+    assert.equal(run.code, 5, run.stderr);
+    // Was "ctnr: ctnr: no space left on the device (ENOSPC); what was committed is kept".
+    assert.match(
+      run.stderr,
+      /^ctnr: Cannot write ".*s\.manifest\.json": no space left on the device \(ENOSPC\)/,
+    );
+    assert.deepEqual(
+      [...Deno.readDirSync(mount)].map((e) => e.name).sort(),
+      [...before, "filler"].sort(),
+    );
   },
-});
+);

@@ -17,6 +17,7 @@ import {
 } from "../lib/shard/manifest.ts";
 import {
   DENO_CHILD_TIMEOUT_MS,
+  exists,
   pseudoRandomBytes,
   runCli,
   runCommand,
@@ -93,10 +94,6 @@ async function checkShards(manifestPath: string, manifest: Manifest): Promise<st
     all.push(relpaths);
   }
   return all;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
 }
 
 Deno.test("createShards --shard-size: shards within the size, each readable alone and by the original extractor's rules, manifest fields and SHA-256s right, all entries once in walk order", async () => {

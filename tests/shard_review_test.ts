@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { createShards } from "../mod.ts";
 import { parseManifest } from "../lib/shard/manifest.ts";
-import { runCli, type TreeSpec, withTempDir, writeTree } from "./_helpers.ts";
+import { type CliRun, exists, runCli, type TreeSpec, withTempDir, writeTree } from "./_helpers.ts";
 import { runMerge } from "./_shards.ts";
 
 /** A manifest's JSON, parsed, to edit: its fields as the format spells them. */
@@ -21,6 +21,20 @@ function tree(): TreeSpec {
   for (let i = 0; i < 40; i++) spec[`d${i % 4}/f${i}.txt`] = `file ${i}\n`.repeat(i + 1);
   spec["empty"] = { dir: true };
   return spec;
+}
+
+/**
+ * {@link tree} written to `dir/src` and packed by the CLI into shards of 10 entries:
+ * `dir/out/NAME.ctnr` names the set (`dir/out/NAME.manifest.json`).
+ *
+ * @returns the set's `--container` path
+ */
+async function packedSet(dir: string, name: string): Promise<string> {
+  await writeTree(`${dir}/src`, tree());
+  const set = `${dir}/out/${name}.ctnr`;
+  const run = await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10");
+  assert.equal(run.code, 0, run.stderr);
+  return set;
 }
 
 /** The relpaths `ctnr list` prints of a container or manifest, sorted. */
@@ -120,12 +134,9 @@ Deno.test("review 1: parseManifest accepts a manifest without shard_size and sha
 
 Deno.test("review 2: a file new or changed in the source that sorts into a kept shard is reported on resume (CHANGED_SINCE_COMMIT), exit 3, never a silent 0", async () => {
   await withTempDir(async (dir) => {
-    await writeTree(`${dir}/src`, tree());
-    const set = `${dir}/out/b.ctnr`;
-    let run = await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10");
-    assert.equal(run.code, 0, run.stderr);
+    const set = await packedSet(dir, "b");
     // Run again, unchanged: nothing to report, every entry already present.
-    run = await runCli("create", `${dir}/src`, set, "--shard-entries", "10");
+    let run = await runCli("create", `${dir}/src`, set, "--shard-entries", "10");
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /41 already present, 41 entries/);
     await Deno.writeTextFile(`${dir}/src/d0/f0a.txt`, "new\n"); // sorts into the first shard
@@ -210,10 +221,6 @@ Deno.test("review 4: manifest merge checks each part manifest's facts against it
   });
 });
 
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
-}
-
 Deno.test("review 5: verify checks each shard's size and entries against the manifest: a disagreement is a fault naming the shard and the field (exit 1)", async () => {
   await withTempDir(async (dir) => {
     const parts = await threeParts(dir, ["--shard-entries", "5"]);
@@ -288,10 +295,8 @@ Deno.test("review 9: verify of a set with a shard missing counts that shard's en
 
 Deno.test("review 7: a create on a set another run is writing exits 4 (its lock, the state file's), never a raw NotFound; the set is left as it was", async () => {
   await withTempDir(async (dir) => {
-    await writeTree(`${dir}/src`, tree());
-    const set = `${dir}/out/b.ctnr`;
-    let run = await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10");
-    assert.equal(run.code, 0, run.stderr);
+    const set = await packedSet(dir, "b");
+    let run: CliRun;
     const before = await Deno.readTextFile(`${dir}/out/b.manifest.json`);
     // Another run holds the set's lock (an exclusive flock of its state file).
     const other = await Deno.open(`${dir}/out/b.shards.json`, { read: true });
@@ -374,10 +379,7 @@ Deno.test("review 12: cat of a relpath (with a /) that no shard's range can hold
 
 Deno.test("a set with a shard missing in the middle is refused, and --new removes every shard", async () => {
   await withTempDir(async (dir) => {
-    await writeTree(`${dir}/src`, tree());
-    const set = `${dir}/out/s.ctnr`;
-    const made = await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10");
-    assert.equal(made.code, 0, made.stderr);
+    const set = await packedSet(dir, "s");
     const shards = [...Deno.readDirSync(`${dir}/out`)].map((e) => e.name)
       .filter((name) => /^s-\d{5}\.ctnr$/.test(name)).sort();
     assert.ok(shards.length >= 4, shards.join());
@@ -403,12 +405,7 @@ Deno.test("a set with a shard missing in the middle is refused, and --new remove
 
 Deno.test("verify refuses a shard whose first or last relpath is not the manifest's (cat trusts them)", async () => {
   await withTempDir(async (dir) => {
-    await writeTree(`${dir}/src`, tree());
-    const set = `${dir}/out/s.ctnr`;
-    assert.equal(
-      (await runCli("create", "-q", `${dir}/src`, set, "--shard-entries", "10")).code,
-      0,
-    );
+    await packedSet(dir, "s");
     const manifest = `${dir}/out/s.manifest.json`;
     assert.equal((await runCli("verify", manifest)).code, 0);
     const raw = JSON.parse(await Deno.readTextFile(manifest));

@@ -22,7 +22,6 @@ import {
   type Settings,
 } from "./options.ts";
 import { loadSources, type ReadyItem } from "./sources.ts";
-export type { ReadyItem };
 import { SpareBuffers } from "./spare_buffers.ts";
 import {
   containerFiles,
@@ -96,6 +95,8 @@ export function createContainer(
 export interface ShardHooks {
   /** Keep a walked item (the part's, past the shards already finalized). It may throw. */
   keep(entry: WalkEntry): boolean;
+  /** The walk has ended, after its last item was given to `keep`. It may throw. */
+  walked(): void;
   /** Whether `item` goes into a new shard (the current one is full). */
   full(writer: ContainerWriter, item: ReadyItem): boolean;
   /** Finalize `writer` as a shard and open the next one with `open`. */
@@ -496,16 +497,13 @@ async function* keepOnly(
   for (;;) {
     const next = await walk.next();
     if (next.done) {
-      shards.keep(END_OF_WALK);
+      shards.walked();
       return next.value;
     }
     const kept = next.value.filter((entry) => shards.keep(entry));
     if (kept.length > 0) yield kept;
   }
 }
-
-/** Given to {@link ShardHooks.keep} once the walk has ended. */
-export const END_OF_WALK: WalkEntry = { relpath: "", path: "", kind: "dir" };
 
 /** The batches taken already, then the rest of the walk. */
 async function* replay(

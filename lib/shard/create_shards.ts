@@ -25,7 +25,7 @@
 import { basename, dirname, join } from "node:path";
 import { BusyError, ConflictError, environmentFault, UsageError } from "../errors.ts";
 import type { CreateOptions, CreateResult } from "../create/options.ts";
-import { END_OF_WALK, runCreate, type ShardHooks } from "../create/create_container.ts";
+import { runCreate, type ShardHooks } from "../create/create_container.ts";
 import type { ContainerWriter } from "../create/container_writer.ts";
 import { ContainerReader } from "../read/container_reader.ts";
 import type { IndexEntry } from "../format/entry.ts";
@@ -208,17 +208,14 @@ export async function createShards(
       throw new UsageError(`Option \`${name}\` does not work with shards`, { options: [name] });
     }
   }
-  const limit = (name: "shardSize" | "shardEntries") => {
+  for (const name of ["shardSize", "shardEntries"] as const) {
     const value = options[name];
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
       throw new UsageError(`Option \`${name}\` must be a positive integer, got ${value}`, {
         options: [name],
       });
     }
-    return value ?? Infinity;
-  };
-  const maxBytes = limit("shardSize");
-  const maxEntries = limit("shardEntries");
+  }
   const part = options.part;
   if (
     part !== undefined &&
@@ -233,7 +230,6 @@ export async function createShards(
   const split: { method: SplitMethod; parts: number } = part === undefined
     ? { method: "none", parts: 1 }
     : { method: options.split ?? "hash", parts: part.count };
-  const partIndex = part?.index ?? 0;
   const names = shardNames(container, part);
   await refuseInside({ what: "the shard set", path: names.manifest }, {
     what: "the source folder",
@@ -247,23 +243,23 @@ export async function createShards(
   };
   const lock = await lockSet(names, state, options.fresh ?? false);
   try {
-    return await packShards(src, names, options, split, partIndex, state, maxBytes, maxEntries);
+    return await packShards(src, names, options, part?.index ?? 0, state);
   } finally {
     lock.close();
   }
 }
 
-/** The run of {@link createShards}, the set's lock held. */
+/** The run of {@link createShards}, the set's lock held: part `partIndex` of `state`'s split. */
 async function packShards(
   src: string,
   names: ReturnType<typeof shardNames>,
   options: ShardOptions,
-  split: { method: SplitMethod; parts: number },
   partIndex: number,
   state: ShardState,
-  maxBytes: number,
-  maxEntries: number,
 ): Promise<ShardResult> {
+  const { split } = state;
+  const maxBytes = state.shardSize ?? Infinity;
+  const maxEntries = state.shardEntries ?? Infinity;
   // The shards a killed run finalized: kept; the first one without a trailer continues.
   const kept: ShardFound[] = [];
   const committed = new Map<string, number>(); // the kept shards' entries, as a resume's
@@ -342,22 +338,32 @@ async function packShards(
       entry.relpath,
     ));
   };
+  const finish = async (writer: ContainerWriter) => {
+    if (writer.entries === 0 && records.length > 0) {
+      // Nothing after the kept shards (a finished set run again): no empty shard is added.
+      await writer.close();
+      await Deno.remove(writer.container).catch(() => {});
+      await Deno.remove(writer.indexPath).catch(() => {});
+      return;
+    }
+    await writer.finalize({ removeIndex: true });
+    records.push((await finalizedShard(writer.container, partIndex))!);
+  };
   const hooks: ShardHooks = {
     pruned,
     keep(entry) {
-      if (entry === END_OF_WALK) {
-        if (met < lasts.length) throw unmet(lasts[met]!);
-        return false;
-      }
       if (partOfRelpath(entry.relpath, split) !== partIndex) return false;
       if (boundary === undefined) return true;
-      while (met < lasts.length && compareRelpaths(entry.relpath, lasts[met]!) > 0) {
+      if (met < lasts.length && compareRelpaths(entry.relpath, lasts[met]!) > 0) {
         throw unmet(lasts[met]!);
       }
       if (met < lasts.length && entry.relpath === lasts[met]) met++;
       if (compareRelpaths(entry.relpath, boundary) > 0) return true;
       checkKept(entry);
       return false;
+    },
+    walked() {
+      if (met < lasts.length) throw unmet(lasts[met]!);
     },
     full(writer, item) {
       if (writer.entries === 0) return false;
@@ -375,20 +381,7 @@ async function packShards(
       await finish(writer);
       return await open(names.shard(records.length));
     },
-    async finish(writer) {
-      await finish(writer);
-    },
-  };
-  const finish = async (writer: ContainerWriter) => {
-    if (writer.entries === 0 && records.length > 0) {
-      // Nothing after the kept shards (a finished set run again): no empty shard is added.
-      await writer.close();
-      await Deno.remove(writer.container).catch(() => {});
-      await Deno.remove(writer.indexPath).catch(() => {});
-      return;
-    }
-    await writer.finalize({ removeIndex: true });
-    records.push((await finalizedShard(writer.container, partIndex))!);
+    finish,
   };
   const result = await runCreate(src, names.shard(kept.length), {
     ...options,

@@ -10,8 +10,7 @@
 import { dirname, join, resolve, sep as SEPARATOR } from "node:path";
 import { ContainerFormatError, UsageError } from "../errors.ts";
 import { ContainerReader, type ContainerReaderOptions } from "../read/container_reader.ts";
-import { isRemote, urlWithoutQuery } from "../remote/http_source.ts";
-import { HttpSource } from "../remote/http_source.ts";
+import { HttpSource, isRemote, urlWithoutQuery } from "../remote/http_source.ts";
 import { type RemoteOptions, remoteTarget } from "../remote/remote_container.ts";
 import {
   type Manifest,
