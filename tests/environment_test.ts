@@ -95,15 +95,9 @@ fullDiskTest(
   1,
   async (dir, mount) => {
     const container = `${mount}/c.ctnr`;
-    const full = await runCli(
-      "create",
-      "--src",
-      `${dir}/src`,
-      "--container",
-      container,
-      "--fsync-every",
-      "4",
-    );
+    const create = () =>
+      runCli("create", "--src", `${dir}/src`, "--container", container, "--fsync-every", "4");
+    const full = await create();
     assert.equal(full.code, 5, full.stderr);
     const lines = full.stderr.trim().split("\n");
     assert.equal(lines.length, 1, full.stderr);
@@ -116,15 +110,7 @@ fullDiskTest(
       timeoutMs: 10_000,
     });
     assert.equal(grown.code, 0, grown.stderr);
-    const again = await runCli(
-      "create",
-      "--src",
-      `${dir}/src`,
-      "--container",
-      container,
-      "--fsync-every",
-      "4",
-    );
+    const again = await create();
     assert.equal(again.code, 0, again.stderr);
     const verify = await runCli("verify", "--container", container);
     assert.equal(verify.code, 0, verify.stderr);
