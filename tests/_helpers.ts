@@ -410,3 +410,26 @@ export function spyOnListings(listed: string[], only?: "readDirSync"): () => voi
     deno.readDirSync = readDirSync;
   };
 }
+
+/**
+ * Run `fn` with environment variables set (a string) or unset (`undefined`), then put back what
+ * was there (unset when it was unset).
+ *
+ * @param variables each variable and its value while `fn` runs
+ * @param fn what runs
+ * @returns what `fn` returns
+ */
+export async function withEnv<T>(
+  variables: Record<string, string | undefined>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const before = Object.keys(variables).map((name) => [name, Deno.env.get(name)] as const);
+  const apply = (name: string, value: string | undefined) =>
+    value === undefined ? Deno.env.delete(name) : Deno.env.set(name, value);
+  for (const [name, value] of Object.entries(variables)) apply(name, value);
+  try {
+    return await fn();
+  } finally {
+    for (const [name, value] of before) apply(name, value);
+  }
+}

@@ -7,7 +7,15 @@
  */
 
 import { ContainerWriter } from "../mod.ts";
-import { type CliRun, exists, fixture, listPaths, runCli, withTempDir } from "./_helpers.ts";
+import {
+  type CliRun,
+  exists,
+  fixture,
+  listPaths,
+  runCli,
+  withEnv,
+  withTempDir,
+} from "./_helpers.ts";
 import { type NginxServer, serving } from "./_servers.ts";
 
 /** Seconds since the epoch of every entry the builders write (whole seconds). */
@@ -80,27 +88,7 @@ export async function copyPeerFixtures(dir: string): Promise<void> {
  * @returns exit code, stdout, stderr
  */
 export function ctnr(cacheDir: string, ...args: string[]): Promise<CliRun> {
-  return withEnv("CTNR_CACHE_DIR", cacheDir, () => runCli(...args));
-}
-
-/**
- * Run `fn` with the environment variable `name` set to `value`, then put back what was there
- * (unset when it was unset).
- *
- * @param name the variable
- * @param value its value while `fn` runs
- * @param fn what runs
- * @returns what `fn` returns
- */
-export async function withEnv<T>(name: string, value: string, fn: () => Promise<T>): Promise<T> {
-  const before = Deno.env.get(name);
-  Deno.env.set(name, value);
-  try {
-    return await fn();
-  } finally {
-    if (before === undefined) Deno.env.delete(name);
-    else Deno.env.set(name, before);
-  }
+  return withEnv({ CTNR_CACHE_DIR: cacheDir }, () => runCli(...args));
 }
 
 /**

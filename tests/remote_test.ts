@@ -7,17 +7,9 @@
 import assert from "node:assert/strict";
 import { nginxAvailable } from "./_servers.ts";
 import { type FaultProxy, proxying, type RecordedRequest } from "./_fault_proxy.ts";
-import { type CliRun, diffTrees, exists } from "./_helpers.ts";
+import { type CliRun, diffTrees, exists, withEnv } from "./_helpers.ts";
 import { ContainerWriter } from "../mod.ts";
-import {
-  buildMany,
-  buildSmall,
-  copyPeerFixtures,
-  ctnr,
-  tempFiles,
-  withEnv,
-  withServed,
-} from "./_remote.ts";
+import { buildMany, buildSmall, copyPeerFixtures, ctnr, tempFiles, withServed } from "./_remote.ts";
 
 const ignore = !nginxAvailable();
 
@@ -307,7 +299,7 @@ Deno.test({
     withServed((served) => buildSmall(`${served}/small.ctnr`), async (root, nginx) => {
       const url = `${nginx.url}/small.ctnr`;
       await Deno.mkdir(`${root}/tmp`);
-      await withEnv("TMPDIR", `${root}/tmp`, async () => {
+      await withEnv({ TMPDIR: `${root}/tmp` }, async () => {
         for (
           const args of [
             ["cat", "--no-cache", url, "docs/a.md"],

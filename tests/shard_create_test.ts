@@ -22,6 +22,7 @@ import {
   runCli,
   runCommand,
   type TreeSpec,
+  withEnv,
   withTempDir,
   writeTree,
 } from "./_helpers.ts";
@@ -363,14 +364,12 @@ Deno.test("create --part N takes K from JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_I
       assert.ok(await exists(`${dir}/${name}/data.part-${k}-of-3.manifest.json`), name);
       assert.ok(await exists(`${dir}/${name}/data-p${k}-of-3-00000.ctnr`), name);
     }
-    const saved = new Map<string, string | undefined>();
-    for (
-      const name of ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID", "AWS_BATCH_JOB_ARRAY_INDEX"]
-    ) {
-      saved.set(name, Deno.env.get(name));
-      Deno.env.delete(name);
-    }
-    try {
+    const unset = {
+      JOB_COMPLETION_INDEX: undefined,
+      SLURM_ARRAY_TASK_ID: undefined,
+      AWS_BATCH_JOB_ARRAY_INDEX: undefined,
+    };
+    await withEnv(unset, async () => {
       const run = await runCli("create", `${dir}/src`, `${dir}/none/data.ctnr`, "--part", "3");
       assert.equal(run.code, 2);
       assert.match(
@@ -378,9 +377,7 @@ Deno.test("create --part N takes K from JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_I
         /JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID, AWS_BATCH_JOB_ARRAY_INDEX/,
       );
       assert.equal(await exists(`${dir}/none`), false);
-    } finally {
-      for (const [name, value] of saved) if (value !== undefined) Deno.env.set(name, value);
-    }
+    });
     for (const bad of ["3/3", "x", "1/0"]) {
       const run = await runCli("create", `${dir}/src`, `${dir}/bad/data.ctnr`, "--part", bad);
       assert.equal(run.code, 2, bad);

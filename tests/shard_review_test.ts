@@ -8,7 +8,15 @@
 import assert from "node:assert/strict";
 import { createShards } from "../mod.ts";
 import { parseManifest } from "../lib/shard/manifest.ts";
-import { type CliRun, exists, runCli, type TreeSpec, withTempDir, writeTree } from "./_helpers.ts";
+import {
+  type CliRun,
+  exists,
+  runCli,
+  type TreeSpec,
+  withEnv,
+  withTempDir,
+  writeTree,
+} from "./_helpers.ts";
 import { runMerge } from "./_shards.ts";
 
 /** A manifest's JSON, parsed, to edit: its fields as the format spells them. */
@@ -336,21 +344,17 @@ Deno.test("review 11: verify/extract --part N take K from the scheduler's variab
     const parts = await threeParts(dir);
     const out = `${dir}/out/data.manifest.json`;
     assert.equal((await runMerge(out, ...parts)).code, 0);
-    const saved = Deno.env.get("JOB_COMPLETION_INDEX");
-    try {
-      Deno.env.set("JOB_COMPLETION_INDEX", "1");
+    await withEnv({ JOB_COMPLETION_INDEX: "1" }, async () => {
       const part1 = parseManifest(await Deno.readTextFile(parts[1]!), parts[1]!);
       const run = await runCli("verify", "--json", "--part", "3", out);
       assert.equal(run.code, 0, run.stderr);
       assert.equal(JSON.parse(run.stdout).verified, part1.entries);
-      Deno.env.set("JOB_COMPLETION_INDEX", "3");
+    });
+    await withEnv({ JOB_COMPLETION_INDEX: "3" }, async () => {
       const bad = await runCli("verify", "--part", "3", out);
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /K must be 0 to N-1, got 3\/3 \(K from JOB_COMPLETION_INDEX\)/);
-    } finally {
-      if (saved === undefined) Deno.env.delete("JOB_COMPLETION_INDEX");
-      else Deno.env.set("JOB_COMPLETION_INDEX", saved);
-    }
+    });
   });
 });
 
