@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { diffTrees, listPaths, runCli, type TreeSpec, withTempDir } from "./_helpers.ts";
 import { extractContainer } from "../mod.ts";
 import { editManifest, makeShardSet, runMerge } from "./_shards.ts";
-import { nginxAvailable, startNginx } from "./_servers.ts";
+import { nginxAvailable, serving } from "./_servers.ts";
 
 const TREE: TreeSpec = {
   "top.txt": "top\n",
@@ -223,8 +223,7 @@ Deno.test({
   fn: () =>
     withTempDir(async (dir) => {
       const { manifest } = await setUp(dir, 3, "hash");
-      const server = await startNginx(dir);
-      try {
+      await serving(dir, async (server) => {
         const url = `${server.url}/data.manifest.json`;
         const runs: string[][] = [
           ["list", "-l"],
@@ -272,9 +271,7 @@ Deno.test({
         const changed = await runCli("list", "--no-cache", url);
         assert.equal(changed.code, 1);
         assert.match(changed.stderr, new RegExp(`${shard.path}.*index has SHA-256`));
-      } finally {
-        await server.stop();
-      }
+      });
     }),
 });
 
@@ -289,8 +286,7 @@ Deno.test({
       }
       const { set } = await makeShardSet(dir, tree, { perShard: 1 });
       assert.equal(set.shards.length, 100);
-      const server = await startNginx(dir);
-      try {
+      await serving(dir, async (server) => {
         const url = `${server.url}/data.manifest.json`;
         for (const relpath of ["f000.bin", "f057.bin", "f099.bin"]) {
           const cat = await runCli("cat", "-v", "--no-cache", url, relpath);
@@ -307,9 +303,7 @@ Deno.test({
         const all = await runCli("cat", "-v", "--no-cache", url, "f05*.bin");
         assert.equal(all.code, 0, all.stderr);
         assert.ok(Number(/Remote: (\d+) requests/.exec(all.stderr)?.[1]) > 100, all.stderr);
-      } finally {
-        await server.stop();
-      }
+      });
     }),
 });
 
