@@ -177,6 +177,16 @@ export class ContainerWriter {
     return this.#offset;
   }
 
+  /**
+   * No payload given from now on lies in `buffer` (its read batch is all added): it goes to
+   * `options.recycle` once the payloads held from it are written (at once when none is).
+   *
+   * @param buffer the buffer the batch's payloads are views into
+   */
+  release(buffer: ArrayBufferLike): void {
+    this.#buffer.release(buffer);
+  }
+
   /** Size in bytes of the container file (0 in a dry run). */
   get size(): number {
     return this.#container?.size ?? 0;

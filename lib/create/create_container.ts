@@ -287,7 +287,7 @@ async function pack(
       progress.bytesDone = bytesPresent + result.origBytes + read;
       onProgress(progress);
     });
-    reading: for await (const items of loaded) {
+    reading: for await (const { items, buffer } of loaded) {
       for (const item of items) {
         if (options.signal?.aborted) {
           interrupted = stoppedBy(options.signal);
@@ -371,6 +371,8 @@ async function pack(
           });
         }
       }
+      // Every item of the batch is added: its buffer goes back to the read workers once written.
+      if (buffer !== undefined) writer.release(buffer);
     }
     // Before finalize, which may remove the index that names them.
     if (!interrupted && writer.resumed) result.missing = await reportMissing(writer, src, options);

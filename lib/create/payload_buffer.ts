@@ -1,8 +1,8 @@
 /**
  * Payloads waiting to be written to the container: held as views, without
  * copying, adjacent ones merged (a read worker packs a batch's payloads back
- * to back in one buffer, so a batch is one write), and the buffers whose
- * payloads are all written handed back to be filled again.
+ * to back in one buffer, so a batch is one write), and the buffers their owner
+ * released handed back to be filled again once what is held of them is written.
  *
  * @module
  */
@@ -11,13 +11,15 @@
 export class PayloadBuffer {
   #chunks: Uint8Array[] = [];
   #size = 0;
+  /** Chunks being written by {@link PayloadBuffer.flush}. */
+  #writing: Uint8Array[] = [];
   #recycle: ((buffer: ArrayBufferLike) => void) | undefined;
-  /** The buffer of the last payload written: later payloads may still lie in it. */
-  #lastBuffer: ArrayBufferLike | undefined;
+  /** Buffers released while some of their bytes are still held or being written. */
+  #released = new Set<ArrayBufferLike>();
 
   /**
-   * @param recycle receives each buffer whose payloads are all written (see
-   *   `ContainerWriterOptions.recycle`)
+   * @param recycle receives each buffer released by {@link PayloadBuffer.release}, once the
+   *   bytes held of it are written (see `ContainerWriterOptions.recycle`)
    */
   constructor(recycle?: (buffer: ArrayBufferLike) => void) {
     this.#recycle = recycle;
@@ -62,6 +64,7 @@ export class PayloadBuffer {
     const length = this.#size;
     this.#chunks = [];
     this.#size = 0;
+    this.#writing = chunks;
     if (chunks.length <= 8) {
       for (const chunk of chunks) await write(chunk);
     } else {
@@ -73,21 +76,25 @@ export class PayloadBuffer {
       }
       await write(bytes);
     }
-    this.#recycleWritten(chunks);
+    this.#writing = [];
+    for (const chunk of chunks) {
+      if (this.#released.delete(chunk.buffer)) this.#recycle!(chunk.buffer);
+    }
   }
 
   /**
-   * Hand the buffers of written payloads back to be filled again. The buffer of the last
-   * payload is kept until a later write: the rest of its read batch may not have been added
-   * yet, and those payloads are views into it.
+   * No payload will be held from `buffer` any more (every item of its read batch is added): it
+   * goes to `recycle` now, or once the bytes held of it are written. Only the buffer's owner
+   * knows this: payloads of one batch can be held between those of others (files of a batch
+   * past its byte budget, read and gzipped on their own), and a buffer handed back while one of
+   * its payloads still waits would be filled again, or moved to a worker, under it.
+   *
+   * @param buffer a buffer payloads were held from, or not
    */
-  #recycleWritten(chunks: Uint8Array[]): void {
+  release(buffer: ArrayBufferLike): void {
     if (this.#recycle === undefined) return;
-    const last = chunks.at(-1)!.buffer;
-    const done = new Set<ArrayBufferLike>(chunks.map((chunk) => chunk.buffer));
-    if (this.#lastBuffer !== undefined) done.add(this.#lastBuffer);
-    done.delete(last);
-    for (const buffer of done) this.#recycle(buffer);
-    this.#lastBuffer = last;
+    const inUse = (chunk: Uint8Array) => chunk.buffer === buffer;
+    if (this.#chunks.some(inUse) || this.#writing.some(inUse)) this.#released.add(buffer);
+    else this.#recycle(buffer);
   }
 }

@@ -41,6 +41,16 @@ export interface ReadyItem {
 }
 
 /**
+ * One batch of loaded items, and the buffer their small payloads are views into (when files
+ * were read): once every item of the batch is added, the caller releases it to the writer
+ * (`ContainerWriter.release`), which hands it back to be filled again when its bytes are written.
+ */
+export interface LoadedBatch {
+  items: (LoadedItem | number)[];
+  buffer?: ArrayBuffer;
+}
+
+/**
  * Load the walk's items in order, in batches; an item already in the index
  * (a resume) comes as a number: its size in bytes on disk (0 for a folder or
  * a link; a number, not an object, so a resume allocates nothing per item). Small files are read in batches by a pool of read workers, up
@@ -56,9 +66,9 @@ export async function* loadSources(
   settings: Settings,
   workers: number,
   spare: SpareBuffers,
-): AsyncGenerator<(LoadedItem | number)[]> {
+): AsyncGenerator<LoadedBatch> {
   let pool: WorkerPool<ReadBatch, ReadBatchResult> | undefined;
-  const queue: { loaded: Promise<(LoadedItem | number)[]>; done: boolean }[] = [];
+  const queue: { loaded: Promise<LoadedBatch>; done: boolean }[] = [];
   let batch: WalkEntry[] = [];
   let values: (number | undefined)[] = []; // each item's committed value, looked up once
   let files = 0;
@@ -113,7 +123,7 @@ async function loadBatch(
   sizes: { files: number; bytes: number },
   spare: SpareBuffers,
   hashThere = false,
-): Promise<(LoadedItem | number)[]> {
+): Promise<LoadedBatch> {
   const out: (LoadedItem | number)[] = items.map((item, i) => {
     const value = committedValues[i];
     return value === undefined ? prepare(item, settings) : staleCheck(item, value);
@@ -125,7 +135,7 @@ async function loadBatch(
     const loaded = out[i];
     if (item.kind === "file" && typeof loaded === "object" && "walk" in loaded) files.push(i);
   });
-  if (files.length === 0) return out;
+  if (files.length === 0) return { items: out };
   const paths = files.map((i) => items[i]!.path);
   const request: ReadBatch = {
     paths: paths.join("\0"),
@@ -136,10 +146,8 @@ async function loadBatch(
   if (hashThere && pool !== undefined) request.hash = true;
   const buffer = spare.take();
   if (buffer !== undefined) request.buffer = buffer;
-  const reads = unpackReads(
-    pool ? await pool.run(request, buffer ? [buffer] : []) : readBatch(request),
-    settings.compress,
-  );
+  const packed = pool ? await pool.run(request, buffer ? [buffer] : []) : readBatch(request);
+  const reads = unpackReads(packed, settings.compress);
   for (const read of reads) {
     if (read.kind !== "small") continue;
     sizes.files++;
@@ -182,7 +190,7 @@ async function loadBatch(
       out[i] = { walk: { ...item, mode: read.mode, mtime: read.mtime }, payload };
     }
   });
-  return out;
+  return { items: out, buffer: packed.payloads.buffer };
 }
 
 /**

@@ -41,8 +41,8 @@ export interface ContainerWriterOptions {
   /** Receives the repairs made when a container is continued (see lib/warnings.ts). */
   onWarning?: WarningHandler;
   /**
-   * Receives each buffer whose payloads are all written, to fill again (a read worker's batch
-   * buffer); never the buffer of the last payload written, since later payloads may lie in it.
+   * Receives each buffer given to `ContainerWriter.release` (a read batch's buffer, none of whose
+   * payloads are to come), once the payloads held from it are written: to fill again.
    */
   recycle?: (buffer: ArrayBufferLike) => void;
 }
