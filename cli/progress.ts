@@ -391,14 +391,16 @@ export function showExtractProgress(
       phase = p.phase;
       shape = phase === "planning"
         ? { bytes: true, bytesLabel: "index ", totalBytes: p.indexBytes }
-        : { unit: "entries", bytes: true, totalCount: p.totalEntries, totalBytes: p.totalBytes };
+        : { unit: "entries", bytes: true, totalCount: p.totalEntries };
       display.phase(phase === "planning" ? "planning" : writing, shape);
     }
     if (phase === "planning") display.update(0, p.indexBytesRead, "");
     else {
-      // Totals as they stand: a shard set's grow as its shards plan (cli/extract.ts).
+      // Totals as they stand: a shard set's grow as its shards plan (cli/extract.ts), and its
+      // bytes to do are 0 until every shard has planned: no byte total then, not "/0B".
       shape.totalCount = p.totalEntries;
-      shape.totalBytes = p.totalBytes;
+      if (p.totalBytes > 0 || p.entriesDone >= p.totalEntries) shape.totalBytes = p.totalBytes;
+      else delete shape.totalBytes;
       display.update(p.entriesDone, p.bytesDone, p.currentEntry);
     }
   };

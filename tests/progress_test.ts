@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { main } from "../cli.ts";
 import { stopAtOnce } from "../cli/signals.ts";
 import type { CliIo } from "../cli/output.ts";
-import { columnsOf, ProgressDisplay } from "../cli/progress.ts";
+import { columnsOf, ProgressDisplay, showExtractProgress } from "../cli/progress.ts";
 import { RunSummary } from "../cli/summary.ts";
 import {
   DENO_CHILD_TIMEOUT_MS,
@@ -409,3 +409,31 @@ function terminalIo(drawn: string[], cols: number): CliIo {
     terminalColumns: () => cols,
   };
 }
+
+Deno.test("extract progress of a set shows no byte total while its shards still plan (no 17B/0B)", async () => {
+  const drawn: string[] = [];
+  const display = new ProgressDisplay(terminalIo(drawn, 120));
+  const progress = {
+    phase: "writing" as const,
+    indexBytesRead: 0,
+    indexBytes: 0,
+    entriesDone: 3,
+    bytesDone: 17,
+    totalEntries: 40,
+    totalBytes: 0, // what a set reports until every shard has planned
+    currentEntry: "a.txt",
+  };
+  try {
+    const show = showExtractProgress(display, "writing");
+    show(progress);
+    await new Promise((resolve) => setTimeout(resolve, 350)); // a redraw or more
+    show({ ...progress, entriesDone: 40, bytesDone: 90, totalBytes: 90 });
+    await new Promise((resolve) => setTimeout(resolve, 350));
+  } finally {
+    display.stop();
+  }
+  const all = drawn.join("");
+  assert.match(all, /3\/40 entries 17B \[/);
+  assert.ok(!all.includes("/0B"), all);
+  assert.match(all, /40\/40 entries 90B\/90B/);
+});
