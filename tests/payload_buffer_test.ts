@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { PayloadBuffer } from "../lib/create/payload_buffer.ts";
+import { SpareBuffers } from "../lib/create/spare_buffers.ts";
 
 Deno.test("PayloadBuffer hands a buffer back only once it is released and its bytes are written", async () => {
   const recycled: ArrayBufferLike[] = [];
@@ -35,4 +36,13 @@ Deno.test("PayloadBuffer hands a buffer back only once it is released and its by
   buffer.release(done.buffer);
   assert.deepEqual(recycled, [batch.buffer, done.buffer]);
   assert.ok(!recycled.includes(other.buffer));
+});
+
+Deno.test("SpareBuffers keeps a buffer once, however often it is put", () => {
+  const spare = new SpareBuffers();
+  const buffer = new ArrayBuffer(64 << 10);
+  spare.put(buffer);
+  spare.put(buffer); // released twice by a library caller
+  assert.equal(spare.take(), buffer);
+  assert.equal(spare.take(), undefined, "handed to two batches at once");
 });

@@ -179,7 +179,8 @@ export class ContainerWriter {
 
   /**
    * No payload given from now on lies in `buffer` (its read batch is all added): it goes to
-   * `options.recycle` once the payloads held from it are written (at once when none is).
+   * `options.recycle` once the payloads held from it are written (at once when none is). Release
+   * a buffer once per filling: each release hands it to `recycle` again.
    *
    * @param buffer the buffer the batch's payloads are views into
    */

@@ -11,11 +11,14 @@
 export class SpareBuffers {
   #free: ArrayBuffer[] = [];
 
-  /** Keep `buffer` for reuse when it is big enough to be worth it (a read batch's size). */
+  /**
+   * Keep `buffer` for reuse when it is big enough to be worth it (a read batch's size); a buffer
+   * kept already is not kept twice (it would be handed to two batches at once).
+   */
   put(buffer: ArrayBufferLike): void {
     if (
       buffer instanceof ArrayBuffer && !buffer.detached && buffer.byteLength >= MIN_SPARE &&
-      this.#free.length < 16
+      this.#free.length < 16 && !this.#free.includes(buffer)
     ) this.#free.push(buffer);
   }
 
